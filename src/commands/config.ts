@@ -1,0 +1,64 @@
+/** `mlflow-secure config` (= `up --dry-run`): the full plan, starting nothing. */
+import type { Context } from '../context.js';
+import { ExitCode } from '../errors.js';
+import { DEFAULT_BCRYPT_COST } from '../plan/htpasswd.js';
+import { buildPlan } from '../plan/plan.js';
+import { resolveSettings, type StackOptions } from '../plan/settings.js';
+import { quoteBash, quotePowerShell } from '../plan/shell.js';
+import { discover } from './discover.js';
+
+export async function config(o: StackOptions & { json?: boolean }, ctx: Context): Promise<number> {
+  const { platform, out } = ctx;
+  const settings = resolveSettings(o, ctx);
+  const { found, notes } = await discover(settings, o, ctx, false);
+  const plan = buildPlan(settings, found, platform);
+  const quote = platform.isWindows ? quotePowerShell : quoteBash;
+  const argv = (file: string, args: string[]) => [file, ...args].map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : quote(a))).join(' ');
+  const summary = {
+    url: plan.url,
+    publicUrls: plan.publicUrls,
+    user: settings.user,
+    stateDir: settings.stateDir,
+    backendStoreUri: settings.backend.uri,
+    registryStoreUri: settings.registry.uri,
+    artifactsDestination: settings.artifacts.uri,
+    fileStore: settings.backend.isFileStore,
+    mlflow: { file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, port: plan.mlflow.port },
+    nginx: { file: plan.nginx.file, args: plan.nginx.args, testArgs: plan.nginx.testArgs, quitArgs: plan.nginx.quitArgs },
+    nginxConfPath: plan.paths.nginxConf,
+    nginxConf: plan.nginx.conf,
+    passwordFile: plan.paths.htpasswd,
+    hashScheme: settings.hash,
+    bcryptCost: settings.hash === 'bcrypt' ? settings.bcryptCost : undefined,
+    defaultBcryptCost: DEFAULT_BCRYPT_COST,
+    allowedHosts: plan.allowedHosts,
+    corsAllowedOrigins: plan.corsOrigins,
+    platform: platform.name,
+    warnings: settings.warnings,
+    notes,
+  };
+  if (o.json) {
+    out.info(JSON.stringify(summary, null, 2));
+    return ExitCode.ok;
+  }
+  for (const w of settings.warnings) out.warn(w);
+  out.info(`# mlflow-secure plan (nothing started)`);
+  out.info(`URL:            ${plan.url}${plan.publicUrls.length ? `  (also ${plan.publicUrls.join(', ')})` : ''}`);
+  out.info(`user:           ${settings.user}`);
+  out.info(`password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`);
+  out.info(`backend store:  ${settings.backend.uri}`);
+  out.info(`registry store: ${settings.registry.uri}`);
+  out.info(`artifacts:      ${settings.artifacts.uri} (served through MLflow)`);
+  out.info('');
+  out.info(`MLflow (on 127.0.0.1 only):`);
+  out.info(`  ${Object.entries(plan.mlflow.env).map(([k, v]) => `${k}=${quote(v)}`).join(' ')} ${argv(plan.mlflow.file, plan.mlflow.args)}`);
+  out.info(`nginx:`);
+  out.info(`  ${argv(plan.nginx.file, plan.nginx.args)}`);
+  out.info(`  test: ${argv(plan.nginx.file, plan.nginx.testArgs)}`);
+  out.info(`  stop: ${argv(plan.nginx.file, plan.nginx.quitArgs)}`);
+  for (const n of notes) out.info(`note: ${n}`);
+  out.info('');
+  out.info(`# ${plan.paths.nginxConf}`);
+  out.info(plan.nginx.conf);
+  return ExitCode.ok;
+}

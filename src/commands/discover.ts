@@ -1,0 +1,46 @@
+/** What `up` and `config` find on the machine before they can build a plan. */
+import os from 'node:os';
+import type { Context } from '../context.js';
+import type { Found } from '../plan/plan.js';
+import type { Settings, StackOptions } from '../plan/settings.js';
+import { chooseListenPort, chooseMlflowPort } from '../ports.js';
+import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../tools.js';
+
+export function currentUser(): Found['who'] {
+  const info = os.userInfo();
+  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  // Debian names root's group root; elsewhere the primary group name is not in os.userInfo().
+  return { uid, username: info.username, groupName: uid === 0 ? (process.platform === 'darwin' ? 'wheel' : 'root') : undefined };
+}
+
+/**
+ * strict (up): nginx and MLflow must exist and the port must be free, else a UserError.
+ * lenient (config --dry-run): placeholders stand in for what is missing, with a note.
+ */
+export async function discover(settings: Settings, options: StackOptions, ctx: Context, strict: boolean): Promise<{ found: Found; notes: string[] }> {
+  const { env, platform, cwd } = ctx;
+  const notes: string[] = [];
+  const nginxLookup = await lookupNginx({ flag: options.nginx, env, platform });
+  const mlflowLookup = await lookupMlflow({ flag: options.mlflow, env, cwd, platform });
+  let nginx: string;
+  let version: Found['nginxVersion'];
+  if (strict) {
+    nginx = requireFound(nginxLookup, 'nginx', platform);
+    version = await nginxVersion(nginx);
+  } else {
+    nginx = nginxLookup.found ?? platform.exeName('nginx');
+    version = nginxLookup.found ? await nginxVersion(nginx).catch(() => [1, 22, 0] as Found['nginxVersion']) : [1, 22, 0];
+    if (!nginxLookup.found) notes.push(`nginx was not found (looked at: ${nginxLookup.searched.join(', ')})`);
+  }
+  const mlflow = strict
+    ? requireFound(mlflowLookup, 'MLflow', platform)
+    : (mlflowLookup.found ?? { file: platform.exeName('mlflow'), args: [] });
+  if (!strict && !mlflowLookup.found) notes.push(`MLflow was not found (looked at: ${mlflowLookup.searched.join(', ')})`);
+
+  let listenPort: number;
+  if (strict) listenPort = await chooseListenPort(settings.host, settings.port);
+  else listenPort = settings.port === 'auto' ? await chooseMlflowPort([]) : settings.port;
+  const mlflowPort = await chooseMlflowPort([listenPort]);
+  if (!strict) notes.push(`MLflow's port ${mlflowPort} is an example: up picks a free one on 127.0.0.1 each time`);
+  return { found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser() }, notes };
+}

@@ -1,0 +1,36 @@
+/** `mlflow-secure logs [mlflow|nginx] [-f]`: the stack's logs, prefixed by process name. */
+import type { Context } from '../context.js';
+import { ExitCode, UserError } from '../errors.js';
+import { exists, tailFile } from '../files.js';
+import { statePaths } from '../plan/plan.js';
+import { resolveStateDir } from '../plan/settings.js';
+import { followFile } from '../processes.js';
+
+export async function logs(which: string | undefined, o: { stateDir?: string; follow?: boolean; lines?: string }, ctx: Context): Promise<number> {
+  const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, ctx.platform), ctx.platform);
+  const all: Record<string, string> = { mlflow: paths.mlflowLog, nginx: paths.nginxErrorLog, access: paths.nginxAccessLog };
+  if (which !== undefined && !Object.hasOwn(all, which)) throw new UserError(`unknown log '${which}'`, 'Choose mlflow, nginx or access');
+  const lines = o.lines === undefined ? 50 : Number(o.lines);
+  if (!Number.isInteger(lines) || lines < 0) throw new UserError(`--lines must be a whole number, got '${o.lines}'`);
+  const chosen = which ? [which] : ['mlflow', 'nginx'];
+  const present = [];
+  for (const name of chosen) if (await exists(all[name]!)) present.push(name);
+  if (present.length === 0 && !o.follow) {
+    ctx.out.info(`No logs yet in ${paths.logsDir}: start the stack with \`mlflow-secure up\`.`);
+    return ExitCode.ok;
+  }
+  const prefix = (name: string) => (chosen.length > 1 ? `${name.padEnd(6)} | ` : '');
+  for (const name of present) {
+    const tail = await tailFile(all[name]!, lines);
+    for (const line of tail.split('\n').filter(Boolean)) ctx.out.info(`${prefix(name)}${line}`);
+  }
+  if (!o.follow) return ExitCode.ok;
+  const stops = chosen.map((name) => followFile(all[name]!, (line) => ctx.out.info(`${prefix(name)}${line}`)));
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await Promise.all(stops.map((s) => s()));
+  return ExitCode.ok;
+}

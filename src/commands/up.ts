@@ -1,0 +1,296 @@
+/**
+ * `mlflow-secure up`: start MLflow on loopback and nginx in front of it, prove both are
+ * healthy and that auth holds, then supervise them (foreground) or return (--detach).
+ */
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import type { Context } from '../context.js';
+import { ExitCode, StackError, UserError } from '../errors.js';
+import { checkCreatable, ensureWritableDirs, tailFile, writeFileAtomic } from '../files.js';
+import { describeExit, proveStack, waitReady, connectHost, type Credential } from '../health.js';
+import { generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, verifyPassword, type HtpasswdEntry } from '../plan/htpasswd.js';
+import { buildPlan, MARKER_ENV, stateFolders, statePaths, type Plan } from '../plan/plan.js';
+import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
+import { obtainPassword } from '../password.js';
+import { followFile, isOurs, startProcess, type StartedProcess } from '../processes.js';
+import { stopStack } from '../stack.js';
+import { readRecord, removeRecord, writeRecord, type StackRecord } from '../state.js';
+import { request } from '../http.js';
+import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
+import { discover } from './discover.js';
+
+export interface UpOptions extends StackOptions {
+  detach?: boolean;
+  passwordStdin?: boolean;
+}
+
+class Interrupted extends Error {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+const STOP_SIGNALS = (windows: boolean): NodeJS.Signals[] => (windows ? ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] : ['SIGINT', 'SIGTERM', 'SIGHUP']);
+
+/** Signal handlers, installed once and removed when done (STYLE.md, practice 5). */
+function listenForStop(windows: boolean): { stopped: Promise<string>; dispose(): void } {
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => {
+    onSignal = (signal) => resolve(signal);
+  });
+  const signals = STOP_SIGNALS(windows);
+  for (const s of signals) process.on(s, onSignal);
+  return { stopped, dispose: () => signals.forEach((s) => process.off(s, onSignal)) };
+}
+
+function raceStop<T>(work: Promise<T>, stopped: Promise<string>): Promise<T> {
+  return Promise.race([work, stopped.then((s) => Promise.reject(new Interrupted(s)))]);
+}
+
+/** Refuses a second stack in the same state folder; clears the record of one that is gone. */
+async function checkNoRunningStack(recordFile: string, ctx: Context): Promise<void> {
+  const record = await readRecord(recordFile);
+  if (!record) return;
+  const alive: string[] = [];
+  for (const [name, p] of [['mlflow', record.mlflow], ['nginx', record.nginx]] as const) {
+    if (p && (await isOurs({ name, ...p }, ctx.platform)) === true) alive.push(`${name} pid ${p.pid}`);
+  }
+  if (alive.length > 0) {
+    throw new UserError(`a stack is already running from ${record.stateDir} (${alive.join(', ')}) at ${record.url}`, 'Stop it with `mlflow-secure down`, or use another --state-dir');
+  }
+  await removeRecord(recordFile);
+  ctx.out.note(`Removed the record of a stack that is no longer running (${recordFile}).`);
+}
+
+async function checkStores(settings: Settings): Promise<void> {
+  const stores = [
+    ['backend store', settings.backend],
+    ['registry store', settings.registry],
+    ['artifacts destination', settings.artifacts],
+  ] as const;
+  for (const [what, store] of stores) if (store.localPath) await checkCreatable(store.localPath, what);
+}
+
+interface Users {
+  entries: HtpasswdEntry[];
+  /** The credential the readiness check logs in with. */
+  probe: Credential;
+  /** True when `probe` is a temporary user added only for the check. */
+  probeIsTemporary: boolean;
+  /** The user's password, when mlflow-secure generated it in this run (printed once). */
+  generated?: string;
+  changed: boolean;
+}
+
+/**
+ * The password file is kept across restarts: `up` adds its user when missing and never
+ * resets anyone. A password given for an existing user must match the one on file.
+ */
+async function prepareUsers(settings: Settings, plan: Pick<Plan, 'paths'>, o: UpOptions, ctx: Context): Promise<Users> {
+  const { paths } = plan;
+  let entries = (await readUsers(paths.htpasswd)) ?? [];
+  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: true, user: settings.user });
+  if (given) ctx.out.addSecret(given.password);
+  const existing = entries.find((e) => e.user === settings.user);
+  for (const e of entries) {
+    const scheme = schemeOf(e.hash);
+    if (scheme !== 'other' && ctx.platform.hashRefusal(scheme)) {
+      ctx.out.warn(`user '${e.user}' has a ${scheme} hash that nginx here cannot verify; reset it: mlflow-secure user passwd ${e.user} --hash apr1`);
+    }
+  }
+  if (existing) {
+    if (given) {
+      if (!verifyPassword(given.password, existing.hash)) {
+        throw new UserError(`user '${settings.user}' already exists in ${paths.htpasswd} with a different password`, `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``);
+      }
+      return { entries, probe: { user: settings.user, password: given.password }, probeIsTemporary: false, changed: false };
+    }
+    const stored = await knownPassword(paths.generatedPassword, settings.user, entries);
+    if (stored !== undefined) {
+      ctx.out.addSecret(stored);
+      return { entries, probe: { user: settings.user, password: stored }, probeIsTemporary: false, changed: false };
+    }
+    // The password is not known here: prove auth with a temporary user, removed after the check.
+    const probe = { user: `mlflow-secure-probe-${randomBytes(4).toString('hex')}`, password: generatePassword() };
+    ctx.out.addSecret(probe.password);
+    entries = upsertEntry(entries, { user: probe.user, hash: hashPassword(probe.password, settings.hash, settings.bcryptCost) });
+    return { entries, probe, probeIsTemporary: true, changed: true };
+  }
+  const password = given ? validatePassword(given.password, settings.hash) : generatePassword();
+  ctx.out.addSecret(password);
+  entries = upsertEntry(entries, { user: settings.user, hash: hashPassword(password, settings.hash, settings.bcryptCost) });
+  if (!given) await writeGeneratedPassword(paths.generatedPassword, { user: settings.user, password });
+  return { entries, probe: { user: settings.user, password }, probeIsTemporary: false, generated: given ? undefined : password, changed: true };
+}
+
+async function removeTemporaryUser(file: string, probe: Credential): Promise<void> {
+  const entries = await readUsers(file);
+  if (entries?.some((e) => e.user === probe.user)) await writeUsers(file, removeEntry(entries, probe.user));
+}
+
+async function testNginxConf(plan: Plan): Promise<void> {
+  const r = await execa(plan.nginx.file, plan.nginx.testArgs, { reject: false, timeout: 30_000, stdin: 'ignore', windowsHide: true });
+  if (r.exitCode !== 0) {
+    const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => /emerg|alert|crit|error/.test(l));
+    throw new StackError(`nginx rejected the generated configuration ${plan.paths.nginxConf}`, 'Read the nginx message below; check --host, --server-name and the state folder', lines.join('\n'));
+  }
+}
+
+function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: StartedProcess | undefined, phase: StackRecord['phase'], supervisorPid: number | null): StackRecord {
+  const s = plan.settings;
+  return {
+    version: 1,
+    stateDir: s.stateDir,
+    phase,
+    supervisorPid,
+    startedAt: new Date().toISOString(),
+    url: plan.url,
+    publicUrls: plan.publicUrls,
+    user: s.user,
+    host: s.host,
+    port: Number(new URL(plan.url).port),
+    mlflowPort: plan.mlflow.port,
+    hash: s.hash,
+    backendStoreUri: s.backend.uri,
+    registryStoreUri: s.registry.uri,
+    artifactsDestination: s.artifacts.uri,
+    mlflow: mlflow && { pid: mlflow.pid, group: mlflow.group, file: plan.mlflow.file, args: plan.mlflow.args, identity: ['mlflow', `--port ${plan.mlflow.port}`] },
+    nginx: nginx && {
+      pid: nginx.pid,
+      group: nginx.group,
+      file: plan.nginx.file,
+      args: plan.nginx.args,
+      quitArgs: plan.nginx.quitArgs,
+      identity: [`-c ${plan.nginx.args[plan.nginx.args.indexOf('-c') + 1]}`],
+    },
+    logs: { mlflow: plan.paths.mlflowLog, nginxError: plan.paths.nginxErrorLog, nginxAccess: plan.paths.nginxAccessLog },
+  };
+}
+
+/** Turns a failure of one process into a StackError carrying the end of its log. */
+async function withLogTail<T>(work: Promise<T>, name: string, logFile: string): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof StackError && !error.details) {
+      const tail = await tailFile(logFile, 25);
+      throw new StackError(error.message, error.hint, tail ? `last lines of ${logFile}:\n${tail}` : `(${name} wrote nothing to ${logFile})`);
+    }
+    throw error;
+  }
+}
+
+function printSummary(plan: Plan, users: Users, versions: { mlflow: string; nginx: string }, detached: boolean, ctx: Context): void {
+  const { out } = ctx;
+  const s = plan.settings;
+  out.info(`MLflow ${versions.mlflow} is up behind nginx ${versions.nginx}, password required.`);
+  out.info(`  URL:       ${plan.url}`);
+  for (const u of plan.publicUrls) out.info(`  also:      ${u}`);
+  out.info(`  user:      ${s.user}`);
+  if (users.generated) {
+    out.printSecretOnce(`  password:  ${users.generated}`);
+    out.info(`             (generated; kept owner-only in ${plan.paths.generatedPassword} for \`mlflow-secure env\`)`);
+  }
+  const envHint = ctx.platform.isWindows ? 'mlflow-secure env --shell powershell | Invoke-Expression' : 'eval "$(mlflow-secure env)"';
+  out.info(`  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD)`);
+  out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
+}
+
+export async function up(o: UpOptions, ctx: Context): Promise<number> {
+  const { platform, out } = ctx;
+  const settings = resolveSettings(o, ctx);
+  for (const w of settings.warnings) out.warn(w);
+  const paths = statePaths(settings.stateDir, platform);
+  await checkNoRunningStack(paths.record, ctx);
+
+  const { found } = await discover(settings, o, ctx, true);
+  await ensureWritableDirs(stateFolders(paths, platform), 'state');
+  await checkStores(settings);
+  const plan = buildPlan(settings, found, platform);
+  const users = await prepareUsers(settings, plan, o, ctx);
+
+  await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
+  if (users.changed) await writeUsers(paths.htpasswd, users.entries);
+  await testNginxConf(plan);
+
+  const stop = listenForStop(platform.isWindows);
+  const stopFollowing: (() => Promise<void>)[] = [];
+  if (!o.detach) {
+    stopFollowing.push(followFile(paths.mlflowLog, (l) => out.info(`mlflow | ${l}`)));
+    stopFollowing.push(followFile(paths.nginxErrorLog, (l) => out.info(`nginx  | ${l}`)));
+  }
+  const quietFollowers = () => Promise.all(stopFollowing.map((f) => f()));
+  let mlflow: StartedProcess | undefined;
+  let nginx: StartedProcess | undefined;
+  const cleanup = async () => {
+    await stopStack(recordOf(plan, mlflow, nginx, 'starting', null), platform);
+    await quietFollowers();
+    await removeRecord(paths.record);
+    if (users.probeIsTemporary) await removeTemporaryUser(paths.htpasswd, users.probe);
+  };
+
+  try {
+    await writeRecord(paths.record, recordOf(plan, undefined, undefined, 'starting', process.pid));
+    mlflow = await startProcess({ name: 'mlflow', file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, cwd: ctx.cwd, logFile: paths.mlflowLog, platform });
+    await writeRecord(paths.record, recordOf(plan, mlflow, undefined, 'starting', process.pid));
+    nginx = await startProcess({ name: 'nginx', file: plan.nginx.file, args: plan.nginx.args, env: { [MARKER_ENV]: plan.marker }, cwd: paths.nginxPrefix, logFile: paths.nginxErrorLog, platform });
+    await writeRecord(paths.record, recordOf(plan, mlflow, nginx, 'starting', process.pid));
+
+    const deadline = settings.timeoutMs;
+    const listen = `tcp:${connectHost(plan)}:${new URL(plan.url).port}`;
+    await raceStop(
+      Promise.all([
+        withLogTail(waitReady({ resource: `http-get://127.0.0.1:${plan.mlflow.port}/health`, exited: mlflow.exited, timeoutMs: deadline, what: 'MLflow' }), 'mlflow', paths.mlflowLog),
+        withLogTail(waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }), 'nginx', paths.nginxErrorLog),
+      ]),
+      stop.stopped,
+    );
+    const checks = await raceStop(proveStack(plan, users.probe), stop.stopped);
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length > 0) {
+      const tail = await tailFile(paths.mlflowLog, 10);
+      throw new StackError(
+        `the stack started but ${failed.length} check(s) failed: ${failed.map((c) => c.name).join('; ')}`,
+        'This is likely a bug in mlflow-secure or an unusual nginx/MLflow build; details below',
+        [...failed.map((c) => `  ${c.name}: ${c.detail}`), tail && `last lines of ${paths.mlflowLog}:\n${tail}`].filter(Boolean).join('\n'),
+      );
+    }
+    if (users.probeIsTemporary) await removeTemporaryUser(paths.htpasswd, users.probe);
+  } catch (error) {
+    await cleanup();
+    stop.dispose();
+    if (error instanceof Interrupted) {
+      out.note(`Interrupted (${error.signal}) while starting: stopped everything.`);
+      return ExitCode.interrupted;
+    }
+    throw error;
+  }
+
+  const mlflowVer = await request({ host: '127.0.0.1', port: plan.mlflow.port, path: '/version' }).then((r) => r.body.trim(), () => '?');
+  const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
+  if (o.detach) {
+    await writeRecord(paths.record, recordOf(plan, mlflow, nginx, 'running', null));
+    mlflow.detach();
+    nginx.detach();
+    stop.dispose();
+    printSummary(plan, users, versions, true, ctx);
+    return ExitCode.ok;
+  }
+
+  await writeRecord(paths.record, recordOf(plan, mlflow, nginx, 'running', process.pid));
+  printSummary(plan, users, versions, false, ctx);
+  const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
+  if ('signal' in outcome) {
+    out.note(`Stopping (${outcome.signal})...`);
+    await cleanup();
+    stop.dispose();
+    out.note('Stopped MLflow and nginx.');
+    return ExitCode.ok;
+  }
+  const died = outcome.exit;
+  const log = died.name === 'mlflow' ? paths.mlflowLog : paths.nginxErrorLog;
+  await cleanup();
+  stop.dispose();
+  const tail = await tailFile(log, 25);
+  throw new StackError(`${describeExit(died)} while the stack was running; stopped the rest`, `Read its log: mlflow-secure logs ${died.name}`, tail ? `last lines of ${log}:\n${tail}` : undefined);
+}

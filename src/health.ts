@@ -1,0 +1,96 @@
+/**
+ * Readiness: wait-on probes raced against the child exiting, then the proof that the stack
+ * is right: MLflow healthy, auth holds through nginx, and an MLflow API call through the
+ * proxy succeeds (which proves the Host and CORS settings).
+ */
+import waitOn from 'wait-on';
+import { StackError } from './errors.js';
+import { request, type HttpResponse } from './http.js';
+import type { Plan } from './plan/plan.js';
+import type { ExitInfo } from './processes.js';
+
+export function describeExit(e: ExitInfo): string {
+  if (e.signal) return `${e.name} was killed by ${e.signal}`;
+  return `${e.name} exited with code ${e.code ?? 'unknown'}`;
+}
+
+/**
+ * Resolves when `resource` answers; throws StackError when the process exits first or the
+ * time runs out. `exited` settles when the process ends.
+ */
+export async function waitReady(o: { resource: string; exited: Promise<ExitInfo>; timeoutMs: number; what: string }): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ready = waitOn({ resources: [o.resource], interval: 100, window: 0, timeout: o.timeoutMs + 1000, httpTimeout: 5_000, tcpTimeout: 1_000, proxy: false }).then(
+    () => 'ready' as const,
+    () => 'timeout' as const,
+  );
+  const died = o.exited.then((e) => e);
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), o.timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([ready, died, timedOut]);
+    if (outcome === 'ready') return;
+    if (outcome === 'timeout') throw new StackError(`${o.what} did not become ready within ${Math.round(o.timeoutMs / 1000)} s`, 'Raise --timeout, or read its log below');
+    throw new StackError(`${describeExit(outcome)} before it became ready`, 'Read its log below');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface Credential {
+  user: string;
+  password: string;
+}
+
+/** Where this machine connects to reach nginx (a wildcard listen address means loopback). */
+export function connectHost(plan: Plan): string {
+  return new URL(plan.url).hostname.replace(/^\[(.*)\]$/, '$1');
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+function expectStatus(name: string, res: HttpResponse | Error, want: number): Check {
+  if (res instanceof Error) return { name, ok: false, detail: res.message };
+  const snippet = res.body.slice(0, 120).replace(/\s+/g, ' ');
+  return { name, ok: res.status === want, detail: res.status === want ? `${res.status}` : `got ${res.status}, want ${want}${snippet ? `: ${snippet}` : ''}` };
+}
+
+/** Runs every check; the caller decides what a failed one means. */
+export async function proveStack(plan: Plan, credential: Credential): Promise<Check[]> {
+  const host = connectHost(plan);
+  const port = Number(new URL(plan.url).port);
+  const hostHeader = new URL(plan.url).host;
+  const attempt = (p: Promise<HttpResponse>) => p.catch((e: Error) => e);
+  const api = '/api/2.0/mlflow/experiments/search?max_results=1';
+  const wrong = { user: credential.user, password: `${credential.password}-wrong` };
+  const checks: Promise<Check>[] = [
+    attempt(request({ host: '127.0.0.1', port: plan.mlflow.port, path: '/health' })).then((r) => expectStatus('MLflow /health (direct)', r, 200)),
+    attempt(request({ host, port, path: '/', headers: { Host: hostHeader } })).then((r) => expectStatus('no credentials -> 401', r, 401)),
+    attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, auth: wrong })).then((r) => expectStatus('wrong password -> 401', r, 401)),
+    attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, auth: credential })).then((r) => expectStatus('UI with credentials -> 200', r, 200)),
+    attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential })).then((r) => expectStatus('API call through the proxy -> 200', r, 200)),
+  ];
+  for (const url of plan.publicUrls) {
+    const publicHost = new URL(url).host;
+    checks.push(
+      attempt(request({ host, port, path: api, headers: { Host: publicHost }, auth: credential })).then((r) => expectStatus(`API with Host ${publicHost} -> 200`, r, 200)),
+      attempt(
+        request({
+          host,
+          port,
+          method: 'POST',
+          path: '/ajax-api/2.0/mlflow/experiments/search',
+          headers: { Host: publicHost, Origin: url, 'Content-Type': 'application/json' },
+          body: '{"max_results":1}',
+          auth: credential,
+        }),
+      ).then((r) => expectStatus(`UI POST with Origin ${url} -> 200`, r, 200)),
+    );
+  }
+  return Promise.all(checks);
+}

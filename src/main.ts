@@ -1,0 +1,164 @@
+/**
+ * The command-line program: parses argv with commander and runs one command. Returns the exit
+ * code; only cli.ts exits the process (STYLE.md, practice 1).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import nodePath from 'node:path';
+import { config } from './commands/config.js';
+import { doctor } from './commands/doctor.js';
+import { down } from './commands/down.js';
+import { env } from './commands/env.js';
+import { logs } from './commands/logs.js';
+import { status } from './commands/status.js';
+import { up } from './commands/up.js';
+import { user } from './commands/user.js';
+import type { Context } from './context.js';
+import { ExitCode, formatUserError, isUserError } from './errors.js';
+import { createOutput } from './log.js';
+import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT_SECONDS } from './plan/settings.js';
+import { getPlatform } from './platform.js';
+import { packageRoot } from './tools.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(nodePath.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function stateDirOption(cmd: Command): Command {
+  return cmd.option('--state-dir <dir>', 'folder with the generated config, password file, logs and stack record', DEFAULT_STATE_DIR);
+}
+
+function stackOptions(cmd: Command): Command {
+  stateDirOption(cmd);
+  return cmd
+    .option('--backend-store-uri <uri|path>', "MLflow's tracking store (default: sqlite:///<cwd>/mlflow.db)")
+    .option('--registry-store-uri <uri|path>', 'model registry store (default: the backend store URI; always passed explicitly)')
+    .option('--artifacts-destination <uri|path>', 'where MLflow stores artifacts it serves (default: <cwd>/mlartifacts)')
+    .option('--host <addr>', 'address nginx listens on', '127.0.0.1')
+    .option('--port <n|auto>', 'port nginx listens on; auto picks a free one', String(DEFAULT_PORT))
+    .option('--server-name <names>', 'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)')
+    .option('--user <name>', 'user to create when missing', 'admin')
+    .addOption(new Option('--hash <scheme>', "password hash scheme (default: bcrypt where this platform's nginx verifies it, else apr1)").choices(['bcrypt', 'apr1']))
+    .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
+    .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
+    .option('--timeout <seconds>', 'how long to wait for readiness', String(DEFAULT_TIMEOUT_SECONDS))
+    .option('--mlflow <path>', 'the mlflow executable or its virtual environment (env: MLFLOW_SECURE_MLFLOW)')
+    .option('--nginx <path>', 'the nginx executable (env: MLFLOW_SECURE_NGINX)');
+}
+
+export function createProgram(ctx: Context, setCode: (code: number) => void): Command {
+  const program = new Command('mlflow-secure')
+    .description('Run MLflow behind an nginx that asks for a password; stop it all with one command.')
+    .version(version())
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
+  const run = (fn: () => Promise<number>) => async () => setCode(await fn());
+
+  stackOptions(
+    program
+      .command('up')
+      .description('start MLflow and nginx, prove they are healthy and that auth holds, and supervise them')
+      .option('-d, --detach', 'return once healthy, leaving the stack running')
+      .option('--password-stdin', 'read the password from standard input (else MLFLOW_SECURE_PASSWORD, a prompt, or a generated one)')
+      .option('--dry-run', 'print the plan and start nothing (same as `mlflow-secure config`)')
+      .option('--json', 'with --dry-run: the plan as JSON'),
+  ).action(function (this: Command) {
+    const o = this.opts();
+    return run(() => (o.dryRun ? config(o, ctx) : up(o, ctx)))();
+  });
+
+  stateDirOption(program.command('down').description('stop the stack recorded in the state folder (idempotent)')).action(function (this: Command) {
+    return run(() => down(this.opts(), ctx))();
+  });
+
+  stateDirOption(program.command('status').alias('ps').description('is the stack running and healthy? (exit 0 yes, 3 no)').option('--json', 'as JSON')).action(function (this: Command) {
+    return run(() => status(this.opts(), ctx))();
+  });
+
+  stateDirOption(
+    program
+      .command('logs')
+      .description("show the stack's logs")
+      .argument('[which]', 'mlflow, nginx (error log) or access (nginx access log); default: mlflow and nginx')
+      .option('-f, --follow', 'keep printing new lines until Ctrl+C')
+      .option('-n, --lines <n>', 'how many lines from the end', '50'),
+  ).action(function (this: Command, which: string | undefined) {
+    return run(() => logs(which, this.opts(), ctx))();
+  });
+
+  stateDirOption(
+    program
+      .command('user')
+      .description('manage the users of the password file (in effect at once, no restart)')
+      .argument('<action>', 'add, remove, list or passwd')
+      .argument('[name]', 'user name')
+      .addOption(new Option('--hash <scheme>', 'hash scheme for add/passwd').choices(['bcrypt', 'apr1']))
+      .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
+      .option('--password-stdin', 'read the password from standard input')
+      .option('--json', 'list as JSON'),
+  ).action(function (this: Command, action: string, name: string | undefined) {
+    return run(() => user(action, name, this.opts(), ctx))();
+  });
+
+  stackOptions(program.command('config').description('print the full plan without starting anything').option('--json', 'as JSON')).action(function (this: Command) {
+    return run(() => config(this.opts(), ctx))();
+  });
+
+  stateDirOption(
+    program
+      .command('env')
+      .description('print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD for a shell')
+      .addOption(new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices(['bash', 'powershell', 'cmd']))
+      .option('--public', 'use the first --server-name URL instead of the local one'),
+  ).action(function (this: Command) {
+    return run(() => env(this.opts(), ctx))();
+  });
+
+  stateDirOption(
+    program
+      .command('doctor')
+      .description('check MLflow, nginx (version, hash schemes), the port and the state folder; say how to fix problems')
+      .option('--mlflow <path>', 'the mlflow executable')
+      .option('--nginx <path>', 'the nginx executable')
+      .option('--host <addr>', 'address to check', '127.0.0.1')
+      .option('--port <n>', 'port to check', String(DEFAULT_PORT))
+      .option('--json', 'as JSON'),
+  ).action(function (this: Command) {
+    return run(() => doctor(this.opts(), ctx))();
+  });
+
+  return program;
+}
+
+export function defaultContext(): Context {
+  return { cwd: process.cwd(), env: process.env, platform: getPlatform(), out: createOutput(), stdin: process.stdin, stderr: process.stderr };
+}
+
+export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
+  let code: number = ExitCode.ok;
+  const program = createProgram(ctx, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (isUserError(error)) {
+      ctx.out.error(formatUserError(error));
+      if (error.details) ctx.out.note(error.details);
+      return error.exitCode;
+    }
+    const e = error as Error;
+    ctx.out.error(`internal error: ${e.stack ?? String(e)}`);
+    ctx.out.note('This is a bug in mlflow-secure; please report it with the lines above.');
+    return ExitCode.bug;
+  }
+}

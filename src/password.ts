@@ -1,0 +1,66 @@
+/**
+ * Where a password comes from: MLFLOW_SECURE_PASSWORD, --password-stdin, or a hidden prompt
+ * on a terminal. Never a flag value: it would sit in shell history and in `ps`.
+ */
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { UserError } from './errors.js';
+
+export const PASSWORD_ENV = 'MLFLOW_SECURE_PASSWORD';
+
+export interface PasswordInput {
+  env: NodeJS.ProcessEnv;
+  passwordStdin: boolean;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Ask on the terminal when nothing else gave a password. */
+  prompt: boolean;
+  user: string;
+}
+
+export type PasswordSource = 'environment' | 'stdin' | 'prompt';
+
+/** The password given by the user, or undefined when none was given (the caller may generate one). */
+export async function obtainPassword(i: PasswordInput): Promise<{ password: string; source: PasswordSource } | undefined> {
+  const fromEnv = i.env[PASSWORD_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return { password: fromEnv, source: 'environment' };
+  if (i.passwordStdin) return { password: await readFirstLine(i.stdin), source: 'stdin' };
+  if (i.prompt && i.stdin.isTTY && i.stderr.isTTY) {
+    const first = await promptHidden(`Password for ${i.user} (empty: generate one): `, i.stdin, i.stderr);
+    if (first === '') return undefined;
+    const again = await promptHidden('Repeat it: ', i.stdin, i.stderr);
+    if (first !== again) throw new UserError('the two passwords differ', 'Run the command again');
+    return { password: first, source: 'prompt' };
+  }
+  return undefined;
+}
+
+export async function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+    if (text.includes('\n')) break;
+  }
+  const line = text.split(/\r?\n/)[0] ?? '';
+  if (line === '') throw new UserError('--password-stdin read an empty password', "Pipe it in, e.g. printf '%s\\n' \"$PASSWORD\" | mlflow-secure up --password-stdin");
+  return line;
+}
+
+function promptHidden(question: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<string> {
+  let muted = false;
+  const sink = new Writable({
+    write(chunk, encoding, callback) {
+      if (!muted) output.write(chunk, encoding);
+      callback();
+    },
+  });
+  const rl = createInterface({ input, output: sink, terminal: true });
+  return new Promise((resolve) => {
+    rl.question(question, (answer) => {
+      rl.close();
+      output.write('\n');
+      resolve(answer);
+    });
+    muted = true;
+  });
+}

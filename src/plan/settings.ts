@@ -1,0 +1,134 @@
+/**
+ * Command-line options -> validated settings. Pure; every message names the flag and the
+ * value received (STYLE.md, practice 7).
+ */
+import { isIP } from 'node:net';
+import { UserError } from '../errors.js';
+import type { HashScheme, Platform } from '../platform.js';
+import { DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST, validateUserName } from './htpasswd.js';
+import { toStoreUri, type StoreUri } from './uri.js';
+
+export const DEFAULT_PORT = 5000;
+export const DEFAULT_TIMEOUT_SECONDS = 120;
+export const DEFAULT_STATE_DIR = '.mlflow-secure';
+/** nginx worker processes; chosen by measurement (npm run bench, README "Performance"). */
+export const DEFAULT_NGINX_WORKERS = 2;
+
+/** The options `up` and `config` share, as commander hands them over (strings). */
+export interface StackOptions {
+  backendStoreUri?: string;
+  registryStoreUri?: string;
+  artifactsDestination?: string;
+  host?: string;
+  port?: string;
+  serverName?: string;
+  user?: string;
+  hash?: string;
+  bcryptCost?: string;
+  stateDir?: string;
+  timeout?: string;
+  nginxWorkers?: string;
+  mlflow?: string;
+  nginx?: string;
+}
+
+export interface Settings {
+  backend: StoreUri;
+  registry: StoreUri;
+  artifacts: StoreUri;
+  host: string;
+  port: number | 'auto';
+  serverNames: string[];
+  user: string;
+  hash: HashScheme;
+  bcryptCost: number;
+  stateDir: string;
+  timeoutMs: number;
+  nginxWorkers: number | 'auto';
+  warnings: string[];
+}
+
+const HOST_NAME = /^(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export function parsePort(value: string, flag = '--port'): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
+    throw new UserError(`${flag} must be a number from 1 to 65535 or 'auto', got '${value}'`, `Try ${flag} 5001 or ${flag} auto`);
+  }
+  return n;
+}
+
+export function parseHost(value: string): string {
+  const host = value.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(host) === 0 && !HOST_NAME.test(host)) {
+    throw new UserError(`--host must be an IP address or host name, got '${value}'`, 'Try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)');
+  }
+  return host;
+}
+
+export function parseServerNames(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+  for (const name of names) {
+    if (isIP(name.replace(/^\[(.*)\]$/, '$1')) === 0 && !HOST_NAME.test(name)) {
+      throw new UserError(`--server-name has an invalid name '${name}'`, 'Give host names separated by commas, e.g. --server-name mlflow.example.com,mlflow');
+    }
+  }
+  return [...new Set(names)];
+}
+
+function parseIntInRange(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`);
+  return n;
+}
+
+export function parseHashScheme(value: string | undefined, platform: Platform): HashScheme {
+  const scheme = value ?? platform.hashSchemes[0]!;
+  if (scheme !== 'bcrypt' && scheme !== 'apr1') throw new UserError(`--hash must be bcrypt or apr1, got '${scheme}'`);
+  const refusal = platform.hashRefusal(scheme);
+  if (refusal) throw new UserError(`--hash ${scheme} is refused on this platform: ${refusal}`);
+  return scheme;
+}
+
+export function resolveStateDir(value: string | undefined, cwd: string, platform: Platform): string {
+  return platform.path.resolve(cwd, value ?? DEFAULT_STATE_DIR);
+}
+
+export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: Platform }): Settings {
+  const { cwd, platform } = ctx;
+  const uriCtx = { cwd, windows: platform.isWindows };
+  const warnings: string[] = [];
+  // MLflow's default (sqlite:///mlflow.db, relative to its cwd), made absolute.
+  const backend = toStoreUri(o.backendStoreUri ?? platform.path.join(cwd, 'mlflow.db'), 'backend', uriCtx);
+  const registry = o.registryStoreUri !== undefined ? toStoreUri(o.registryStoreUri, 'registry', uriCtx) : backend;
+  const artifacts = toStoreUri(o.artifactsDestination ?? platform.path.join(cwd, 'mlartifacts'), 'artifacts', uriCtx);
+  if (backend.isFileStore) {
+    warnings.push(
+      `${backend.uri} is MLflow's deprecated file store; MLflow 3.13+ refuses it unless MLFLOW_ALLOW_FILE_STORE=true, which mlflow-secure sets. ` +
+        `Consider moving to SQLite: mlflow migrate-filestore (see its --help), then --backend-store-uri sqlite:///path/mlflow.db`,
+    );
+  }
+  const timeoutSeconds = Number(o.timeout ?? DEFAULT_TIMEOUT_SECONDS);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) {
+    throw new UserError(`--timeout must be a number of seconds from 1 to 3600, got '${o.timeout}'`);
+  }
+  const workers = o.nginxWorkers ?? String(DEFAULT_NGINX_WORKERS);
+  return {
+    backend,
+    registry,
+    artifacts,
+    host: parseHost(o.host ?? '127.0.0.1'),
+    port: parsePort(o.port ?? String(DEFAULT_PORT)),
+    serverNames: parseServerNames(o.serverName),
+    user: validateUserName(o.user ?? 'admin'),
+    hash: parseHashScheme(o.hash, platform),
+    bcryptCost: o.bcryptCost === undefined ? DEFAULT_BCRYPT_COST : parseIntInRange(o.bcryptCost, '--bcrypt-cost', MIN_BCRYPT_COST, MAX_BCRYPT_COST),
+    stateDir: resolveStateDir(o.stateDir, cwd, platform),
+    timeoutMs: Math.round(timeoutSeconds * 1000),
+    nginxWorkers: workers === 'auto' ? 'auto' : parseIntInRange(workers, '--nginx-workers', 1, 64),
+    warnings,
+  };
+}
+

@@ -1,0 +1,206 @@
+/**
+ * Child processes, owned in one place (STYLE.md, practice 4): start into log files, watch
+ * for exit, stop a whole tree. Stopping is idempotent and never throws on "already gone".
+ *
+ * Children write straight into log files (not pipes to us), so they keep running unharmed
+ * when `up -d` returns or when a foreground `up` is killed with SIGKILL; the foreground view
+ * follows those files. On POSIX every child leads its own process group: a stop signals the
+ * group, which reaches MLflow's uvicorn workers even after the `mlflow` CLI itself died.
+ */
+import { promises as fs } from 'node:fs';
+import { execa } from 'execa';
+import treeKill from 'tree-kill';
+import { UserError } from './errors.js';
+import { readCommandLine, type Platform } from './platform.js';
+
+export interface ExitInfo {
+  name: string;
+  code: number | undefined;
+  signal: string | undefined;
+}
+
+export interface StartedProcess {
+  name: string;
+  pid: number;
+  group: boolean;
+  /** Settles (never rejects) when the process exits. */
+  exited: Promise<ExitInfo>;
+  /** Lets this Node process exit while the child keeps running (up --detach). */
+  detach(): void;
+}
+
+export interface StartOptions {
+  name: string;
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  logFile: string;
+  platform: Platform;
+}
+
+export async function startProcess(o: StartOptions): Promise<StartedProcess> {
+  const log = { file: o.logFile, append: true } as const;
+  const subprocess = execa(o.file, o.args, {
+      cwd: o.cwd,
+      env: { ...o.platform.childEnv(process.env), ...o.env },
+      extendEnv: false,
+      stdin: 'ignore',
+      stdout: log,
+      stderr: log,
+      // Own process group on POSIX; on Windows a console of its own, so Ctrl+C reaches only us
+      // and we stop the children in order.
+      detached: true,
+      windowsHide: true,
+      cleanup: false,
+      reject: false,
+    });
+  const exited: Promise<ExitInfo> = subprocess.then(
+    (r) => ({ name: o.name, code: r.exitCode, signal: r.signal }),
+    () => ({ name: o.name, code: undefined, signal: undefined }),
+  );
+  if (subprocess.pid === undefined) {
+    const result = await subprocess;
+    const code = (result as { code?: string }).code ?? 'error';
+    throw new UserError(`cannot start ${o.name} (${o.file}): ${code}`, `Check the path, or pass --${o.name} <path>`);
+  }
+  const child = subprocess;
+  return {
+    name: o.name,
+    pid: subprocess.pid,
+    group: o.platform.usesProcessGroups,
+    exited,
+    detach() {
+      child.unref();
+    },
+  };
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Anything left of a process, or of its group when it leads one. */
+export function isRunning(target: { pid: number; group: boolean }): boolean {
+  return isAlive(target.pid) || (target.group && isAlive(-target.pid));
+}
+
+function signal(target: { pid: number; group: boolean }, sig: NodeJS.Signals): void {
+  for (const pid of target.group ? [-target.pid, target.pid] : [target.pid]) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function waitUntilGone(target: { pid: number; group: boolean }, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isRunning(target)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(25);
+  }
+  return true;
+}
+
+export interface StopTarget {
+  name: string;
+  pid: number;
+  group: boolean;
+  /** Strings the live process's command line must contain to count as ours. */
+  identity: string[];
+}
+
+export type StopResult = 'stopped' | 'gone' | 'not-ours';
+
+/**
+ * Does the recorded pid still belong to us? Leader alive: its command line must match.
+ * Leader dead but its group alive: the group is ours (POSIX keeps a pid from reuse while a
+ * process group carries it as its id), made of orphans to clean up.
+ */
+export async function isOurs(target: StopTarget, platform: Platform): Promise<boolean | 'gone'> {
+  if (!isRunning(target)) return 'gone';
+  if (!isAlive(target.pid)) return true;
+  const commandLine = await readCommandLine(target.pid, platform);
+  if (commandLine === undefined) return false;
+  return target.identity.every((part) => commandLine.includes(part));
+}
+
+/**
+ * Stops a process and everything it started: TERM, a grace period, then KILL.
+ * POSIX: signals the process group. Windows: tree-kill, which runs `taskkill /pid N /T /F`.
+ */
+export async function stopTree(target: StopTarget, o: { platform: Platform; graceMs: number; verify?: boolean }): Promise<StopResult> {
+  if (o.verify !== false) {
+    const ours = await isOurs(target, o.platform);
+    if (ours === 'gone') return 'gone';
+    if (!ours) return 'not-ours';
+  } else if (!isRunning(target)) return 'gone';
+
+  if (o.platform.isWindows) {
+    await new Promise<void>((resolve) => treeKill(target.pid, 'SIGTERM', () => resolve()));
+    await waitUntilGone(target, o.graceMs);
+    return 'stopped';
+  }
+  signal(target, 'SIGTERM');
+  if (await waitUntilGone(target, o.graceMs)) return 'stopped';
+  signal(target, 'SIGKILL');
+  await waitUntilGone(target, 5_000);
+  return 'stopped';
+}
+
+/**
+ * Follows a growing text file, calling `onLine` for each complete line. Polling keeps it the
+ * same on every OS and works for files other processes append to.
+ */
+export function followFile(file: string, onLine: (line: string) => void, o: { fromStart?: boolean; intervalMs?: number } = {}): () => Promise<void> {
+  let position = -1;
+  let partial = '';
+  let stopped = false;
+  let busy: Promise<void> = Promise.resolve();
+  const read = async (flush: boolean) => {
+    let handle;
+    try {
+      const stat = await fs.stat(file);
+      if (position === -1) position = o.fromStart ? 0 : stat.size;
+      if (stat.size < position) position = 0; // truncated
+      if (stat.size > position) {
+        handle = await fs.open(file, 'r');
+        const buffer = Buffer.alloc(stat.size - position);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        position += bytesRead;
+        partial += buffer.subarray(0, bytesRead).toString('utf8');
+        const lines = partial.split(/\r?\n/);
+        partial = lines.pop() ?? '';
+        for (const line of lines) onLine(line);
+      }
+    } catch {
+      if (position === -1 && !o.fromStart) position = 0; // not there yet: it starts empty
+    } finally {
+      await handle?.close();
+    }
+    if (flush && partial !== '') {
+      onLine(partial);
+      partial = '';
+    }
+  };
+  const timer = setInterval(() => {
+    busy = busy.then(() => (stopped ? undefined : read(false)));
+  }, o.intervalMs ?? 150);
+  busy = read(false);
+  return async () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    await busy;
+    await read(true);
+  };
+}

@@ -1,0 +1,141 @@
+/** Finding the two programs the stack runs, nginx and MLflow, and asking their versions. */
+import { promises as fs, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import nodePath from 'node:path';
+import { execa } from 'execa';
+import { UserError } from './errors.js';
+import type { CommandSpec, Platform } from './platform.js';
+
+/** The folder holding package.json (this file is src/tools.ts or dist/tools.js). */
+export const packageRoot = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '..');
+
+export type IsExecutable = (file: string) => Promise<boolean>;
+
+export const isExecutableFile: IsExecutable = async (file) => {
+  try {
+    const stat = await fs.stat(file);
+    if (!stat.isFile()) return false;
+    if (process.platform !== 'win32') await fs.access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Looks a bare name up on PATH the way the platform's shell would (PATHEXT on Windows).
+ * Hand-written rather than the `which` package because it takes the platform as a value, so
+ * the Windows branch runs in tests on Linux.
+ */
+export async function findOnPath(name: string, env: NodeJS.ProcessEnv, platform: Platform, isExecutable = isExecutableFile): Promise<string | undefined> {
+  const pathVar = env.PATH ?? env.Path ?? '';
+  const dirs = pathVar.split(platform.isWindows ? ';' : ':').filter(Boolean);
+  const hasExt = platform.isWindows && /\.[^\\/.]+$/.test(name);
+  const exts = hasExt ? [''] : platform.executableExtensions(env);
+  for (const dir of dirs) {
+    for (const ext of exts) {
+      const candidate = platform.path.join(dir.replace(/^"(.*)"$/, '$1'), name + ext);
+      if (await isExecutable(candidate)) return candidate;
+    }
+  }
+  return undefined;
+}
+
+export interface Lookup<T> {
+  found?: T;
+  /** Where it looked, in order, for `doctor` and error messages. */
+  searched: string[];
+}
+
+export async function lookupNginx(o: { flag?: string; env: NodeJS.ProcessEnv; platform: Platform; isExecutable?: IsExecutable }): Promise<Lookup<string>> {
+  const { env, platform } = o;
+  const isExecutable = o.isExecutable ?? isExecutableFile;
+  const explicit = o.flag ?? env.MLFLOW_SECURE_NGINX;
+  if (explicit) {
+    const where = o.flag ? '--nginx' : 'MLFLOW_SECURE_NGINX';
+    return { found: (await isExecutable(explicit)) ? explicit : undefined, searched: [`${explicit} (${where})`] };
+  }
+  const exe = platform.exeName('nginx');
+  const searched = [`${exe} on PATH`];
+  const onPath = await findOnPath(exe, env, platform, isExecutable);
+  if (onPath) return { found: onPath, searched };
+  for (const dir of platform.nginxSearchDirs(env)) {
+    const candidate = platform.path.join(dir, exe);
+    searched.push(candidate);
+    if (await isExecutable(candidate)) return { found: candidate, searched };
+  }
+  return { searched };
+}
+
+export async function lookupMlflow(o: {
+  flag?: string;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  platform: Platform;
+  isExecutable?: IsExecutable;
+  root?: string;
+}): Promise<Lookup<CommandSpec>> {
+  const { env, platform, cwd } = o;
+  const isExecutable = o.isExecutable ?? isExecutableFile;
+  const explicit = o.flag ?? env.MLFLOW_SECURE_MLFLOW;
+  if (explicit) {
+    const where = o.flag ? '--mlflow' : 'MLFLOW_SECURE_MLFLOW';
+    // A virtual environment's folder is accepted as well as the executable itself.
+    const inVenv = platform.path.join(explicit, platform.isWindows ? 'Scripts' : 'bin', platform.exeName('mlflow'));
+    for (const file of [explicit, inVenv]) if (await isExecutable(file)) return { found: { file, args: [] }, searched: [`${explicit} (${where})`] };
+    return { searched: [`${explicit} (${where})`] };
+  }
+  const searched: string[] = [];
+  for (const c of platform.mlflowCandidates({ cwd, packageRoot: o.root ?? packageRoot, env })) {
+    if (c.kind === 'file') {
+      searched.push(`${c.file} (${c.label})`);
+      if (await isExecutable(c.file)) return { found: { file: c.file, args: c.args }, searched };
+    } else {
+      searched.push(c.label === 'PATH' ? `${platform.exeName(c.name)} on PATH` : c.label);
+      const file = await findOnPath(platform.exeName(c.name), env, platform, isExecutable);
+      if (file) return { found: { file, args: c.args }, searched };
+    }
+  }
+  return { searched };
+}
+
+export const NGINX_INSTALL_HINT: Record<string, string> = {
+  linux: 'Install it (Debian/Ubuntu: sudo apt-get install nginx-light; Fedora: sudo dnf install nginx), or pass --nginx <path>',
+  darwin: 'Install it (brew install nginx), or pass --nginx <path>',
+  win32: 'Unzip nginx for Windows (nginx.org/en/download.html) to C:\\nginx, or pass --nginx C:\\path\\to\\nginx.exe',
+};
+
+export function requireFound<T>(lookup: Lookup<T>, what: 'nginx' | 'MLflow', platform: Platform): T {
+  if (lookup.found !== undefined) return lookup.found;
+  const hint =
+    what === 'nginx'
+      ? (NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux!)
+      : `Install it into ./.venv (npm run setup, or: python3 -m venv .venv && ${platform.isWindows ? '.venv\\Scripts\\pip' : '.venv/bin/pip'} install mlflow), or pass --mlflow <path>`;
+  return fail(`${what} not found (looked at: ${lookup.searched.join(', ')})`, hint);
+}
+
+function fail(message: string, hint: string): never {
+  throw new UserError(message, hint);
+}
+
+export function parseNginxVersion(stderr: string): [number, number, number] | undefined {
+  const m = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(stderr);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+export async function nginxVersion(nginx: string): Promise<[number, number, number]> {
+  const result = await execa(nginx, ['-v'], { reject: false, timeout: 15_000, stdin: 'ignore' });
+  const version = parseNginxVersion(`${result.stderr}\n${result.stdout}`);
+  if (!version) throw new UserError(`${nginx} does not look like nginx ('-v' printed no version)`, 'Pass the real nginx with --nginx <path>');
+  return version;
+}
+
+export async function mlflowVersion(mlflow: CommandSpec): Promise<string> {
+  const result = await execa(mlflow.file, [...mlflow.args, '--version'], { reject: false, timeout: 60_000, stdin: 'ignore' });
+  const m = /version\s+(\S+)/.exec(result.stdout);
+  if (result.exitCode !== 0 || !m) {
+    const why = result.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? 'no version printed';
+    throw new UserError(`${mlflow.file} does not run as MLflow (${why})`, 'Reinstall MLflow (npm run setup) or pass --mlflow <path>');
+  }
+  return m[1]!;
+}
