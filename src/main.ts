@@ -1,18 +1,11 @@
 /**
  * The command-line program: parses argv with commander and runs one command. Returns the exit
- * code; only cli.ts exits the process (STYLE.md, practice 1).
+ * code; only cli.ts exits the process (STYLE.md, practice 1). Commands load lazily: `down`
+ * and `status` should not pay for wait-on's HTTP stack or bcrypt.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import nodePath from 'node:path';
-import { config } from './commands/config.js';
-import { doctor } from './commands/doctor.js';
-import { down } from './commands/down.js';
-import { env } from './commands/env.js';
-import { logs } from './commands/logs.js';
-import { status } from './commands/status.js';
-import { up } from './commands/up.js';
-import { user } from './commands/user.js';
 import type { Context } from './context.js';
 import { ExitCode, formatUserError, isUserError } from './errors.js';
 import { createOutput } from './log.js';
@@ -69,15 +62,15 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .option('--json', 'with --dry-run: the plan as JSON'),
   ).action(function (this: Command) {
     const o = this.opts();
-    return run(() => (o.dryRun ? config(o, ctx) : up(o, ctx)))();
+    return run(async () => (o.dryRun ? (await import('./commands/config.js')).config(o, ctx) : (await import('./commands/up.js')).up(o, ctx)))();
   });
 
   stateDirOption(program.command('down').description('stop the stack recorded in the state folder (idempotent)')).action(function (this: Command) {
-    return run(() => down(this.opts(), ctx))();
+    return run(async () => (await import('./commands/down.js')).down(this.opts(), ctx))();
   });
 
   stateDirOption(program.command('status').alias('ps').description('is the stack running and healthy? (exit 0 yes, 3 no)').option('--json', 'as JSON')).action(function (this: Command) {
-    return run(() => status(this.opts(), ctx))();
+    return run(async () => (await import('./commands/status.js')).status(this.opts(), ctx))();
   });
 
   stateDirOption(
@@ -88,7 +81,7 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .option('-f, --follow', 'keep printing new lines until Ctrl+C')
       .option('-n, --lines <n>', 'how many lines from the end', '50'),
   ).action(function (this: Command, which: string | undefined) {
-    return run(() => logs(which, this.opts(), ctx))();
+    return run(async () => (await import('./commands/logs.js')).logs(which, this.opts(), ctx))();
   });
 
   stateDirOption(
@@ -102,11 +95,11 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .option('--password-stdin', 'read the password from standard input')
       .option('--json', 'list as JSON'),
   ).action(function (this: Command, action: string, name: string | undefined) {
-    return run(() => user(action, name, this.opts(), ctx))();
+    return run(async () => (await import('./commands/user.js')).user(action, name, this.opts(), ctx))();
   });
 
   stackOptions(program.command('config').description('print the full plan without starting anything').option('--json', 'as JSON')).action(function (this: Command) {
-    return run(() => config(this.opts(), ctx))();
+    return run(async () => (await import('./commands/config.js')).config(this.opts(), ctx))();
   });
 
   stateDirOption(
@@ -116,7 +109,7 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .addOption(new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices(['bash', 'powershell', 'cmd']))
       .option('--public', 'use the first --server-name URL instead of the local one'),
   ).action(function (this: Command) {
-    return run(() => env(this.opts(), ctx))();
+    return run(async () => (await import('./commands/env.js')).env(this.opts(), ctx))();
   });
 
   stateDirOption(
@@ -129,7 +122,7 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .option('--port <n>', 'port to check', String(DEFAULT_PORT))
       .option('--json', 'as JSON'),
   ).action(function (this: Command) {
-    return run(() => doctor(this.opts(), ctx))();
+    return run(async () => (await import('./commands/doctor.js')).doctor(this.opts(), ctx))();
   });
 
   return program;

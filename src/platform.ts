@@ -157,3 +157,36 @@ export async function readCommandLine(pid: number, platform: Platform = getPlatf
     return undefined;
   }
 }
+
+/**
+ * Live (non-zombie) members of a POSIX process group, or undefined where groups don't apply.
+ * A zombie has exited and holds no port, but `kill(pid, 0)` still finds it until its parent
+ * (often PID 1 after `up -d` returned) reaps it, so signal-0 alone would wait on the dead.
+ */
+export async function liveGroupMembers(pgid: number, platform: Platform = getPlatform()): Promise<number[] | undefined> {
+  if (!platform.usesProcessGroups) return undefined;
+  const { promises: fs } = await import('node:fs');
+  if (platform.name === 'linux') {
+    const members: number[] = [];
+    for (const entry of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8');
+        // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') members.push(Number(entry));
+      } catch {
+        // exited while we looked
+      }
+    }
+    return members;
+  }
+  const { execa } = await import('execa');
+  const r = await execa('ps', ['-A', '-o', 'pid=,pgid=,stat='], { reject: false, timeout: 10_000 });
+  if (r.exitCode !== 0) return undefined;
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => Number(f[1]) === pgid && !(f[2] ?? '').startsWith('Z'))
+    .map((f) => Number(f[0]));
+}

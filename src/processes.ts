@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
-import { readCommandLine, type Platform } from './platform.js';
+import { getPlatform, liveGroupMembers, readCommandLine, type Platform } from './platform.js';
 
 export interface ExitInfo {
   name: string;
@@ -85,8 +85,12 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Anything left of a process, or of its group when it leads one. */
-export function isRunning(target: { pid: number; group: boolean }): boolean {
+/** Anything left of a process, or of its group when it leads one (zombies don't count). */
+export async function isRunning(target: { pid: number; group: boolean }, platform: Platform = getPlatform()): Promise<boolean> {
+  if (target.group) {
+    const members = await liveGroupMembers(target.pid, platform);
+    if (members !== undefined) return members.length > 0;
+  }
   return isAlive(target.pid) || (target.group && isAlive(-target.pid));
 }
 
@@ -102,9 +106,9 @@ function signal(target: { pid: number; group: boolean }, sig: NodeJS.Signals): v
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function waitUntilGone(target: { pid: number; group: boolean }, timeoutMs: number): Promise<boolean> {
+export async function waitUntilGone(target: { pid: number; group: boolean }, timeoutMs: number, platform?: Platform): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (isRunning(target)) {
+  while (await isRunning(target, platform)) {
     if (Date.now() >= deadline) return false;
     await sleep(25);
   }
@@ -119,6 +123,16 @@ export interface StopTarget {
   identity: string[];
 }
 
+async function isZombie(pid: number, platform: Platform): Promise<boolean> {
+  if (platform.name !== 'linux') return false;
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 export type StopResult = 'stopped' | 'gone' | 'not-ours';
 
 /**
@@ -127,8 +141,8 @@ export type StopResult = 'stopped' | 'gone' | 'not-ours';
  * process group carries it as its id), made of orphans to clean up.
  */
 export async function isOurs(target: StopTarget, platform: Platform): Promise<boolean | 'gone'> {
-  if (!isRunning(target)) return 'gone';
-  if (!isAlive(target.pid)) return true;
+  if (!(await isRunning(target, platform))) return 'gone';
+  if (!isAlive(target.pid) || (await isZombie(target.pid, platform))) return true;
   const commandLine = await readCommandLine(target.pid, platform);
   if (commandLine === undefined) return false;
   return target.identity.every((part) => commandLine.includes(part));
@@ -143,18 +157,45 @@ export async function stopTree(target: StopTarget, o: { platform: Platform; grac
     const ours = await isOurs(target, o.platform);
     if (ours === 'gone') return 'gone';
     if (!ours) return 'not-ours';
-  } else if (!isRunning(target)) return 'gone';
+  } else if (!(await isRunning(target, o.platform))) return 'gone';
 
   if (o.platform.isWindows) {
     await new Promise<void>((resolve) => treeKill(target.pid, 'SIGTERM', () => resolve()));
-    await waitUntilGone(target, o.graceMs);
+    await waitUntilGone(target, o.graceMs, o.platform);
     return 'stopped';
   }
   signal(target, 'SIGTERM');
-  if (await waitUntilGone(target, o.graceMs)) return 'stopped';
+  if (await waitForGroupExit(target, o.graceMs, o.platform)) return 'stopped';
   signal(target, 'SIGKILL');
-  await waitUntilGone(target, 5_000);
+  await waitUntilGone(target, 5_000, o.platform);
   return 'stopped';
+}
+
+/**
+ * After TERM the group's workers finish their requests and exit; once only the leader is
+ * left, everything that held data or a port is gone. The `mlflow` CLI then spends about a
+ * second in interpreter teardown (measured with MLflow 3.17), so the leader alone gets
+ * LEADER_TEARDOWN_MS before it is killed. Returns false when the grace period ran out.
+ */
+export const LEADER_TEARDOWN_MS = 300;
+
+async function waitForGroupExit(target: { pid: number; group: boolean }, graceMs: number, platform: Platform): Promise<boolean> {
+  const deadline = Date.now() + graceMs;
+  let leaderAloneSince: number | undefined;
+  for (;;) {
+    const members = target.group ? await liveGroupMembers(target.pid, platform) : undefined;
+    if (members === undefined) return waitUntilGone(target, Math.max(0, deadline - Date.now()), platform);
+    if (members.length === 0) return true;
+    if (members.length === 1 && members[0] === target.pid) {
+      leaderAloneSince ??= Date.now();
+      if (Date.now() - leaderAloneSince >= LEADER_TEARDOWN_MS) {
+        signal({ pid: target.pid, group: false }, 'SIGKILL');
+        return waitUntilGone(target, 2_000, platform);
+      }
+    } else leaderAloneSince = undefined;
+    if (Date.now() >= deadline) return false;
+    await sleep(25);
+  }
 }
 
 /**

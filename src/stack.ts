@@ -33,7 +33,7 @@ export async function stopStack(record: Pick<StackRecord, 'mlflow' | 'nginx'>, p
         if (ours === 'gone') return { name: 'nginx', pid: t.pid, result: 'gone' };
         if (!ours) return { name: 'nginx', pid: t.pid, result: 'not-ours' };
         await execa(nginx.file, nginx.quitArgs, { reject: false, timeout: graceMs, stdin: 'ignore', windowsHide: true });
-        if (await waitUntilGone(t, Math.min(graceMs, 2_000))) return { name: 'nginx', pid: t.pid, result: 'stopped' };
+        if (await waitUntilGone(t, Math.min(graceMs, 2_000), platform)) return { name: 'nginx', pid: t.pid, result: 'stopped' };
         return { name: 'nginx', pid: t.pid, result: await stopTree(t, { platform, graceMs: 1_000, verify: false }) };
       })(),
     );
