@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest';
+import { listenAddress, PROXY_TIMEOUT_SECONDS, quote, renderNginxConf, type NginxConfInput } from '../../src/plan/nginx-conf.js';
+
+function input(overrides: Partial<NginxConfInput> = {}): NginxConfInput {
+  const state = '/home/ana/proj/.mlflow-secure';
+  return {
+    listenHost: '127.0.0.1',
+    listenPort: 5000,
+    serverNames: [],
+    upstreamPort: 5101,
+    workerProcesses: 2,
+    realm: 'MLflow',
+    paths: {
+      pid: `${state}/nginx/logs/nginx.pid`,
+      errorLog: `${state}/logs/nginx-error.log`,
+      accessLog: `${state}/logs/nginx-access.log`,
+      htpasswd: `${state}/htpasswd`,
+      clientBodyTemp: `${state}/nginx/temp/client_body`,
+      proxyTemp: `${state}/nginx/temp/proxy`,
+      fastcgiTemp: `${state}/nginx/temp/fastcgi`,
+      uwsgiTemp: `${state}/nginx/temp/uwsgi`,
+      scgiTemp: `${state}/nginx/temp/scgi`,
+    },
+    ...overrides,
+  };
+}
+
+/** Directive lines (comments and blank lines dropped), trimmed. */
+function directives(conf: string): string[] {
+  return conf
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/** The value of a one-line directive, e.g. `proxy_read_timeout 3600s;` -> `3600s`. */
+function valueOf(conf: string, name: string): string[] {
+  return directives(conf)
+    .filter((l) => l.startsWith(`${name} `))
+    .map((l) => l.slice(name.length + 1).replace(/;$/, ''));
+}
+
+function seconds(value: string): number {
+  const m = /^(\d+)(s|m|h)?$/.exec(value);
+  if (!m) throw new Error(`not an nginx time: ${value}`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h'];
+}
+
+describe('renderNginxConf', () => {
+  const conf = renderNginxConf(input());
+
+  it.each([
+    'daemon off;',
+    'client_max_body_size 0;',
+    'proxy_request_buffering off;',
+    'proxy_http_version 1.1;',
+    'auth_basic "MLflow";',
+    'auth_basic_user_file "/home/ana/proj/.mlflow-secure/htpasswd";',
+    'proxy_pass http://mlflow;',
+    'server 127.0.0.1:5101;',
+    'proxy_set_header Host $http_host;',
+    'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    'proxy_set_header X-Forwarded-Proto $scheme;',
+    'proxy_set_header Authorization "";',
+    'worker_processes 2;',
+  ])('has the directive %s', (line) => {
+    expect(directives(conf)).toContain(line);
+  });
+
+  it('keeps proxied transfers alive far longer than the 60 s default', () => {
+    for (const name of ['proxy_read_timeout', 'proxy_send_timeout', 'send_timeout']) {
+      const values = valueOf(conf, name);
+      expect(values, name).toHaveLength(1);
+      expect(seconds(values[0]!), name).toBeGreaterThanOrEqual(600);
+    }
+    expect(seconds(valueOf(conf, 'proxy_read_timeout')[0]!)).toBe(PROXY_TIMEOUT_SECONDS);
+  });
+
+  it('has no `return` directive anywhere (it would answer before auth)', () => {
+    expect(directives(conf).filter((l) => /^return\b/.test(l))).toEqual([]);
+    expect(conf).not.toMatch(/\breturn\s/);
+  });
+
+  it('includes no other file (the config stands alone)', () => {
+    expect(conf).not.toMatch(/\binclude\b/);
+  });
+
+  it('sets pid, both logs and every temp path', () => {
+    const p = input().paths;
+    expect(valueOf(conf, 'pid')).toEqual([quote(p.pid)]);
+    expect(valueOf(conf, 'error_log')).toEqual([`${quote(p.errorLog)} warn`]);
+    expect(valueOf(conf, 'access_log')).toEqual([quote(p.accessLog)]);
+    expect(valueOf(conf, 'client_body_temp_path')).toEqual([quote(p.clientBodyTemp)]);
+    expect(valueOf(conf, 'proxy_temp_path')).toEqual([quote(p.proxyTemp)]);
+    expect(valueOf(conf, 'fastcgi_temp_path')).toEqual([quote(p.fastcgiTemp)]);
+    expect(valueOf(conf, 'uwsgi_temp_path')).toEqual([quote(p.uwsgiTemp)]);
+    expect(valueOf(conf, 'scgi_temp_path')).toEqual([quote(p.scgiTemp)]);
+  });
+
+  it('puts auth_basic in the server block, outside any location, so it covers every path', () => {
+    const server = conf.slice(conf.indexOf('    server {'), conf.indexOf('        location /'));
+    expect(server).toContain('auth_basic "MLflow";');
+    expect(server).toContain('auth_basic_user_file ');
+    expect(directives(conf).filter((l) => l.startsWith('auth_basic off'))).toEqual([]);
+    expect(directives(conf).filter((l) => l.startsWith('location'))).toEqual(['location / {']);
+  });
+
+  it('has balanced braces', () => {
+    expect(conf.split('{').length).toBe(conf.split('}').length);
+  });
+
+  it('quotes paths with spaces (Windows "Program Files")', () => {
+    const base = 'C:/Program Files/my state';
+    const c = renderNginxConf(
+      input({
+        paths: {
+          pid: `${base}/nginx.pid`,
+          errorLog: `${base}/error.log`,
+          accessLog: `${base}/access.log`,
+          htpasswd: `${base}/htpasswd`,
+          clientBodyTemp: `${base}/cb`,
+          proxyTemp: `${base}/proxy`,
+          fastcgiTemp: `${base}/fastcgi`,
+          uwsgiTemp: `${base}/uwsgi`,
+          scgiTemp: `${base}/scgi`,
+        },
+      }),
+    );
+    expect(directives(c)).toContain('pid "C:/Program Files/my state/nginx.pid";');
+    expect(directives(c)).toContain('auth_basic_user_file "C:/Program Files/my state/htpasswd";');
+    expect(directives(c)).toContain('client_body_temp_path "C:/Program Files/my state/cb";');
+    // Every occurrence of the folder sits inside double quotes.
+    for (const line of directives(c).filter((l) => l.includes(base))) expect(line).toMatch(/ "C:\/Program Files\/my state\/[^"]*"( warn)?;$/);
+  });
+
+  it('escapes quotes and backslashes inside quoted strings', () => {
+    expect(quote('a"b')).toBe('"a\\"b"');
+    expect(quote('a\\b')).toBe('"a\\\\b"');
+    expect(quote('plain')).toBe('"plain"');
+  });
+
+  it.each([
+    ['127.0.0.1', 5000, '127.0.0.1:5000'],
+    ['0.0.0.0', 80, '0.0.0.0:80'],
+    ['::1', 5000, '[::1]:5000'],
+    ['::', 8443, '[::]:8443'],
+    ['mlflow.example.com', 5000, 'mlflow.example.com:5000'],
+  ] as const)('listens on %s port %i as %s', (host, port, expected) => {
+    expect(listenAddress(host, port)).toBe(expected);
+    expect(directives(renderNginxConf(input({ listenHost: host, listenPort: port })))).toContain(`listen ${expected};`);
+  });
+
+  it('uses server_name _ when no name is given, else the names', () => {
+    expect(valueOf(conf, 'server_name')).toEqual(['_']);
+    const c = renderNginxConf(input({ serverNames: ['mlflow.example.com', 'mlflow'] }));
+    expect(valueOf(c, 'server_name')).toEqual(['mlflow.example.com mlflow']);
+  });
+
+  it('has a user directive only when given, before everything else', () => {
+    expect(directives(conf).filter((l) => /^user\b/.test(l))).toEqual([]);
+    const c = renderNginxConf(input({ userDirective: 'user ana staff;' }));
+    expect(directives(c)[0]).toBe('user ana staff;');
+    expect(directives(c).filter((l) => /^user\b/.test(l))).toHaveLength(1);
+  });
+
+  it('takes worker_processes auto', () => {
+    expect(valueOf(renderNginxConf(input({ workerProcesses: 'auto' })), 'worker_processes')).toEqual(['auto']);
+  });
+
+  it('renders the whole file', () => {
+    expect(renderNginxConf(input({ listenHost: '::1', serverNames: ['mlflow.example.com'], userDirective: 'user ana;' }))).toMatchInlineSnapshot(`
+      "# Generated by mlflow-secure; rewritten on every \`mlflow-secure up\`. Do not edit.
+      user ana;
+      daemon off;
+      master_process on;
+      worker_processes 2;
+      pid "/home/ana/proj/.mlflow-secure/nginx/logs/nginx.pid";
+      error_log "/home/ana/proj/.mlflow-secure/logs/nginx-error.log" warn;
+
+      events {
+          worker_connections 1024;
+      }
+
+      http {
+          access_log "/home/ana/proj/.mlflow-secure/logs/nginx-access.log";
+          client_body_temp_path "/home/ana/proj/.mlflow-secure/nginx/temp/client_body";
+          proxy_temp_path "/home/ana/proj/.mlflow-secure/nginx/temp/proxy";
+          fastcgi_temp_path "/home/ana/proj/.mlflow-secure/nginx/temp/fastcgi";
+          uwsgi_temp_path "/home/ana/proj/.mlflow-secure/nginx/temp/uwsgi";
+          scgi_temp_path "/home/ana/proj/.mlflow-secure/nginx/temp/scgi";
+          default_type application/octet-stream;
+          server_tokens off;
+          sendfile on;
+          tcp_nodelay on;
+          keepalive_timeout 65s;
+
+          upstream mlflow {
+              server 127.0.0.1:5101;
+              keepalive 32;
+          }
+
+          server {
+              listen [::1]:5000;
+              server_name mlflow.example.com;
+
+              auth_basic "MLflow";
+              auth_basic_user_file "/home/ana/proj/.mlflow-secure/htpasswd";
+
+              # Artifacts are uploaded as one streamed PUT of the whole file.
+              client_max_body_size 0;
+              proxy_request_buffering off;
+
+              location / {
+                  proxy_pass http://mlflow;
+                  proxy_http_version 1.1;
+                  proxy_set_header Connection "";
+                  # MLflow checks Host against --allowed-hosts: pass what the client sent.
+                  proxy_set_header Host $http_host;
+                  proxy_set_header X-Real-IP $remote_addr;
+                  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                  proxy_set_header X-Forwarded-Proto $scheme;
+                  proxy_set_header X-Forwarded-Host $http_host;
+                  proxy_set_header X-Forwarded-User $remote_user;
+                  # The password stops here: MLflow never sees it.
+                  proxy_set_header Authorization "";
+                  proxy_connect_timeout 30s;
+                  proxy_send_timeout 3600s;
+                  proxy_read_timeout 3600s;
+                  send_timeout 3600s;
+              }
+          }
+      }
+      "
+    `);
+  });
+});
