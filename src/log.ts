@@ -24,7 +24,8 @@ export function createOutput(stdout: Writable = process.stdout, stderr: Writable
   const secrets = new Set<string>();
   const redact = (text: string): string => {
     let out = text;
-    for (const secret of secrets) out = out.split(secret).join(MASK);
+    // Longest first: a secret that contains a shorter one must be masked whole.
+    for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join(MASK);
     return out;
   };
   return {

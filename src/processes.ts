@@ -55,10 +55,13 @@ export async function startProcess(o: StartOptions): Promise<StartedProcess> {
       cleanup: false,
       reject: false,
     });
-  const exited: Promise<ExitInfo> = subprocess.then(
-    (r) => ({ name: o.name, code: r.exitCode, signal: r.signal }),
-    () => ({ name: o.name, code: undefined, signal: undefined }),
-  );
+  // The 'exit' event, not execa's promise: the promise also waits for the child's output to
+  // close, which orphaned grandchildren (uvicorn workers after `kill -9 mlflow`) keep open.
+  const exited = new Promise<ExitInfo>((resolve) => {
+    subprocess.once('exit', (code, signal) => resolve({ name: o.name, code: code ?? undefined, signal: signal ?? undefined }));
+    subprocess.once('error', () => resolve({ name: o.name, code: undefined, signal: undefined }));
+  });
+  subprocess.catch(() => undefined);
   if (subprocess.pid === undefined) {
     const result = await subprocess;
     const code = (result as { code?: string }).code ?? 'error';

@@ -92,7 +92,8 @@ export async function lookupMlflow(o: {
       if (await isExecutable(c.file)) return { found: { file: c.file, args: c.args }, searched };
     } else {
       searched.push(c.label === 'PATH' ? `${platform.exeName(c.name)} on PATH` : c.label);
-      const file = await findOnPath(platform.exeName(c.name), env, platform, isExecutable);
+      // A bare name: on Windows PATHEXT decides (.exe, and also .cmd/.bat shims).
+      const file = await findOnPath(c.name, env, platform, isExecutable);
       if (file) return { found: { file, args: c.args }, searched };
     }
   }
@@ -119,7 +120,7 @@ function fail(message: string, hint: string): never {
 }
 
 export function parseNginxVersion(stderr: string): [number, number, number] | undefined {
-  const m = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(stderr);
+  const m = /(?:nginx|openresty)\/(\d+)\.(\d+)\.(\d+)/.exec(stderr);
   return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
 }
 

@@ -27,10 +27,10 @@ export interface HtpasswdEntry {
 
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 
-export function validateUserName(name: string): string {
+export function validateUserName(name: string, flag?: string): string {
   if (!USER_NAME.test(name)) {
     throw new UserError(
-      `bad user name '${name}'`,
+      `${flag ? `${flag}: ` : ''}bad user name '${name}'`,
       'Use 1-64 letters, digits or . _ @ + -, starting with a letter or digit',
     );
   }

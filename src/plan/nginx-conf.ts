@@ -82,7 +82,7 @@ export function renderNginxConf(c: NginxConfInput): string {
     '',
     '    server {',
     `        listen ${listenAddress(c.listenHost, c.listenPort)};`,
-    `        server_name ${c.serverNames.length > 0 ? c.serverNames.join(' ') : '_'};`,
+    `        server_name ${c.serverNames.length > 0 ? c.serverNames.map((n) => (n.includes(':') ? `[${n}]` : n)).join(' ') : '_'};`,
     '',
     `        auth_basic ${quote(c.realm)};`,
     `        auth_basic_user_file ${quote(p.htpasswd)};`,

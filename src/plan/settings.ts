@@ -48,7 +48,11 @@ export interface Settings {
   warnings: string[];
 }
 
-const HOST_NAME = /^(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const LABELS = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*';
+/** A listen address must be a real name; server names may also be nginx wildcards (*.example.com). */
+const HOST_NAME = new RegExp(`^${LABELS}$`);
+const SERVER_NAME = new RegExp(`^(?:\\*\\.)?${LABELS}$`);
+const unbracket = (name: string) => name.replace(/^\[(.*)\]$/, '$1');
 
 export function parsePort(value: string, flag = '--port'): number | 'auto' {
   if (value === 'auto') return 'auto';
@@ -60,7 +64,7 @@ export function parsePort(value: string, flag = '--port'): number | 'auto' {
 }
 
 export function parseHost(value: string): string {
-  const host = value.replace(/^\[(.*)\]$/, '$1');
+  const host = unbracket(value);
   if (isIP(host) === 0 && !HOST_NAME.test(host)) {
     throw new UserError(`--host must be an IP address or host name, got '${value}'`, 'Try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)');
   }
@@ -69,9 +73,10 @@ export function parseHost(value: string): string {
 
 export function parseServerNames(value: string | undefined): string[] {
   if (value === undefined) return [];
-  const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+  // IPv6 names are kept bare; URLs, Host patterns and nginx.conf add brackets where needed.
+  const names = value.split(',').map((n) => unbracket(n.trim())).filter(Boolean);
   for (const name of names) {
-    if (isIP(name.replace(/^\[(.*)\]$/, '$1')) === 0 && !HOST_NAME.test(name)) {
+    if (isIP(name) === 0 && !SERVER_NAME.test(name)) {
       throw new UserError(`--server-name has an invalid name '${name}'`, 'Give host names separated by commas, e.g. --server-name mlflow.example.com,mlflow');
     }
   }
@@ -110,8 +115,9 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
         `Consider moving to SQLite: mlflow migrate-filestore (see its --help), then --backend-store-uri sqlite:///path/mlflow.db`,
     );
   }
-  const timeoutSeconds = Number(o.timeout ?? DEFAULT_TIMEOUT_SECONDS);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) {
+  const timeout = o.timeout ?? String(DEFAULT_TIMEOUT_SECONDS);
+  const timeoutSeconds = Number(timeout);
+  if (!/^\d+(\.\d+)?$/.test(timeout) || timeoutSeconds < 1 || timeoutSeconds > 3600) {
     throw new UserError(`--timeout must be a number of seconds from 1 to 3600, got '${o.timeout}'`);
   }
   const workers = o.nginxWorkers ?? String(DEFAULT_NGINX_WORKERS);
@@ -122,7 +128,7 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
     host: parseHost(o.host ?? '127.0.0.1'),
     port: parsePort(o.port ?? String(DEFAULT_PORT)),
     serverNames: parseServerNames(o.serverName),
-    user: validateUserName(o.user ?? 'admin'),
+    user: validateUserName(o.user ?? 'admin', '--user'),
     hash: parseHashScheme(o.hash, platform),
     bcryptCost: o.bcryptCost === undefined ? DEFAULT_BCRYPT_COST : parseIntInRange(o.bcryptCost, '--bcrypt-cost', MIN_BCRYPT_COST, MAX_BCRYPT_COST),
     stateDir: resolveStateDir(o.stateDir, cwd, platform),

@@ -33,7 +33,7 @@ export function setLine(shell: Shell, name: string, value: string): string {
     case 'powershell':
       return `$env:${name} = ${quotePowerShell(value)}`;
     case 'cmd':
-      return cmdSet(name, value) ?? `rem ${name} contains %% or a line break, which cmd.exe cannot take literally: use PowerShell (mlflow-secure env --shell powershell)`;
+      return cmdSet(name, value) ?? `rem ${name} contains % or a line break, which cmd.exe cannot take literally: use PowerShell (mlflow-secure env --shell powershell)`;
   }
 }
 

@@ -43,6 +43,17 @@ const OTHER_STORE_SCHEMES: Record<'backend' | 'registry', Set<string>> = {
 const SQLITE_EXTENSIONS = /\.(db|sqlite|sqlite3)$/i;
 const DRIVE_PATH = /^[A-Za-z]:(?:[\\/]|$)/;
 const UNC_PATH = /^(?:\\\\|\/\/)(?![\\/])[^\\/]+[\\/][^\\/]+/;
+/** `D:mlruns` or `D:`: relative to drive D's current folder, which this process cannot know. */
+const DRIVE_RELATIVE = /^[A-Za-z]:(?![\\/])/;
+
+/** `C:x` with a cwd on C: resolves against the cwd; on another drive it cannot be resolved here. */
+function sameDrive(p: string, cwd: string): boolean {
+  return p[0]!.toUpperCase() === cwd[0]?.toUpperCase() && cwd[1] === ':';
+}
+
+function driveRelative(flag: string, input: string): UserError {
+  return new UserError(`${flag} '${input}' is relative to the current folder of drive ${input[0]!.toUpperCase()}:`, `Give the full path, e.g. ${input[0]!.toUpperCase()}:\\path\\to\\store`);
+}
 
 export function toStoreUri(input: string, kind: StoreKind, ctx: UriContext): StoreUri {
   const flag = FLAG[kind];
@@ -52,7 +63,8 @@ export function toStoreUri(input: string, kind: StoreKind, ctx: UriContext): Sto
 
   const localPath = (p: string): StoreUri => fromLocalPath(path.resolve(ctx.cwd, stripTrailingSeparators(p, ctx.windows)), kind, ctx);
 
-  if (ctx.windows && (DRIVE_PATH.test(raw) || UNC_PATH.test(raw) || /^[A-Za-z]:[^\\/]/.test(raw))) return localPath(raw);
+  if (ctx.windows && DRIVE_RELATIVE.test(raw) && !sameDrive(raw, ctx.cwd)) throw driveRelative(flag, input);
+  if (ctx.windows && (DRIVE_PATH.test(raw) || DRIVE_RELATIVE.test(raw) || UNC_PATH.test(raw))) return localPath(raw);
   if (!ctx.windows && DRIVE_PATH.test(raw)) {
     throw new UserError(`${flag} '${input}' looks like a Windows drive path`, 'On this system give a POSIX path such as /data/mlflow or a URI');
   }
@@ -103,7 +115,8 @@ function fromFileUri(rest: string, input: string, kind: StoreKind, ctx: UriConte
     }
   }
   // file:///D:/x arrives here as /D:/x.
-  if (ctx.windows && /^\/[A-Za-z]:/.test(body)) body = body.slice(1);
+  if (/^\/[A-Za-z]:(?:[\\/]|$)/.test(body)) body = body.slice(1);
+  if (ctx.windows && DRIVE_RELATIVE.test(body) && !sameDrive(body, ctx.cwd)) throw driveRelative(FLAG[kind], input);
   if (!ctx.windows && DRIVE_PATH.test(body)) {
     throw new UserError(`${FLAG[kind]} '${input}' names a Windows drive path`, 'On this system give a POSIX path such as file:///data/mlruns');
   }
@@ -116,7 +129,10 @@ function fromSqliteUri(rest: string, input: string, kind: StoreKind, ctx: UriCon
   if (!rest.startsWith('///')) {
     throw new UserError(`${flag} '${input}' is not a SQLite URI`, 'Use sqlite:///path/to/mlflow.db (three slashes)');
   }
-  const [file = '', ...query] = rest.slice(3).split('?');
+  const [rawFile = '', ...query] = rest.slice(3).split('?');
+  // sqlite:////C:/x.db (a POSIX habit) names the drive path C:/x.db on Windows.
+  const file = ctx.windows && /^\/[A-Za-z]:[\\/]/.test(rawFile) ? rawFile.slice(1) : rawFile;
+  if (ctx.windows && DRIVE_RELATIVE.test(file) && !sameDrive(file, ctx.cwd)) throw driveRelative(flag, input);
   if (file === '' || file === ':memory:') {
     throw new UserError(`${flag} '${input}' is an in-memory database, which loses every run on exit`, 'Give a file: sqlite:///path/to/mlflow.db');
   }
@@ -159,10 +175,11 @@ function stripTrailingSeparators(p: string, windows: boolean): string {
   return stripped;
 }
 
+/** Undoes percent-encoding once (a path has no reserved characters to keep encoded). */
 function safeDecode(s: string): string {
   try {
-    return decodeURI(s).replace(/%23/gi, '#').replace(/%3F/gi, '?');
+    return decodeURIComponent(s);
   } catch {
-    return s;
+    return s; // a lone '%' is part of the name
   }
 }

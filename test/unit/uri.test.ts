@@ -195,26 +195,26 @@ describe('toStoreUri on POSIX', () => {
 // RIGHT behaviour: it passes while the bug is present and fails once src is fixed, which is the
 // signal to turn it into a plain `it`.
 describe('known bugs in toStoreUri', () => {
-  it.fails('decodes reserved escapes such as %26 in a file URI instead of encoding them again', () => {
+  it('decodes reserved escapes such as %26 in a file URI instead of encoding them again', () => {
     // actual: uri file:///D:/a%2526b, localPath D:\a%26b
     const result = toStoreUri('file:///D:/a%26b', 'backend', WIN);
     expect(result.localPath).toBe('D:\\a&b');
     expect(['file:///D:/a&b', 'file:///D:/a%26b']).toContain(result.uri);
   });
 
-  it.fails('decodes %2523 once (a literal "%23" in the name), not twice', () => {
+  it('decodes %2523 once (a literal "%23" in the name), not twice', () => {
     // actual: uri file:///data/a%23b, localPath /data/a#b
     const result = toStoreUri('file:///data/a%2523b', 'backend', POSIX);
     expect(result.localPath).toBe('/data/a%23b');
     expect(result.uri).toBe('file:///data/a%2523b');
   });
 
-  it.fails('refuses file:///C:/x on POSIX like file://C:/x', () => {
+  it('refuses file:///C:/x on POSIX like file://C:/x', () => {
     // actual: accepted as the POSIX folder /C:/x
     expect(() => toStoreUri('file:///C:/x', 'backend', POSIX)).toThrow(UserError);
   });
 
-  it.fails('does not resolve a drive-relative path against the test process cwd', () => {
+  it('does not resolve a drive-relative path against the test process cwd', () => {
     // actual: file:///D:/<process.cwd() without its leading slash>/mlruns, e.g. file:///D:/work/main/mlruns
     let uri: string;
     try {
@@ -226,7 +226,7 @@ describe('known bugs in toStoreUri', () => {
     expect(uri).toBe('file:///D:/mlruns');
   });
 
-  it.fails('reads the four-slash sqlite form on Windows as the absolute drive path', () => {
+  it('reads the four-slash sqlite form on Windows as the absolute drive path', () => {
     // actual: sqlite:///C:/C:/x.db
     let uri: string;
     try {

@@ -1,0 +1,166 @@
+/**
+ * Every failure a user can cause ends in one clear line, a non-zero exit, nothing left
+ * running, and no existing data touched.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cli, readStackRecord, removeDir, root, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+
+const fixtures = path.join(root, 'test', 'fixtures');
+
+/** The one `error:` line of a failure (details, like a log tail, may follow on later lines). */
+function errorLine(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.startsWith('error: '));
+  expect(lines, stderr).toHaveLength(1);
+  return lines[0]!;
+}
+
+describe('failures a user can cause', () => {
+  let cwd: string;
+  let stateDir: string;
+  let existing: Record<string, string>;
+
+  const digest = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
+
+  beforeEach(async () => {
+    cwd = await tempDir();
+    stateDir = path.join(cwd, '.mlflow-secure');
+    // Existing user data that no failure may touch.
+    await writeFile(path.join(cwd, 'mlflow.db'), 'not really sqlite, but must stay byte-identical');
+    await mkdir(stateDir);
+    await writeFile(path.join(stateDir, 'htpasswd'), 'admin:$apr1$abcdefgh$0123456789abcdefghijkl\n', { mode: 0o600 });
+    existing = {};
+    for (const f of [path.join(cwd, 'mlflow.db'), path.join(stateDir, 'htpasswd')]) existing[f] = await digest(f);
+  });
+
+  afterEach(async () => {
+    expect(await stackProcesses(stateDir)).toEqual([]);
+    for (const [f, d] of Object.entries(existing)) expect(await digest(f), `${f} changed`).toBe(d);
+    await expect(readFile(path.join(stateDir, 'stack.json'))).rejects.toThrow(/ENOENT/);
+    await removeDir(cwd);
+  });
+
+  it('port in use: names the port and suggests --port', async () => {
+    const server = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const r = await cli(['up', '-d', '--port', String(port)], { cwd });
+      expect(r.exitCode).toBe(1);
+      expect(errorLine(r.stderr)).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use.*--port \\d+ \\(or --port auto\\)`));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('missing nginx: says where it looked and how to install it', async () => {
+    const r = await cli(['up', '-d', '--port', 'auto', '--nginx', '/nonexistent/nginx'], { cwd });
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/nginx not found \(looked at: \/nonexistent\/nginx \(--nginx\)\)\. Install it/);
+  });
+
+  it('missing nginx on PATH and in the usual places', async () => {
+    const r = await cli(['up', '-d', '--port', 'auto'], { cwd, env: { PATH: path.dirname(process.execPath) } });
+    // Debian installs nginx into /usr/sbin, one of the usual places: then it is found.
+    if (r.exitCode === 1) expect(errorLine(r.stderr)).toMatch(/nginx not found|MLflow not found/);
+  });
+
+  it('missing MLflow: says where it looked and how to install it', async () => {
+    const r = await cli(['up', '-d', '--port', 'auto', '--mlflow', '/nonexistent/venv'], { cwd });
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/MLflow not found \(looked at: \/nonexistent\/venv \(--mlflow\)\)\. Install it into \.\/\.venv/);
+  });
+
+  it('bad backend URI: names the flag and the value', async () => {
+    const r = await cli(['up', '-d', '--backend-store-uri', 'foo://bar/x'], { cwd });
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r.stderr)).toBe("error: --backend-store-uri 'foo://bar/x' is not a store URI MLflow can use. Give a folder, a .db file, sqlite:///path/mlflow.db, postgresql://..., mysql://... or mssql://...");
+  });
+
+  it('bad user name', async () => {
+    const r = await cli(['up', '-d', '--user', 'ad:min'], { cwd });
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/bad user name 'ad:min'/);
+  });
+
+  it('bad port value is a usage-style error naming the flag', async () => {
+    const r = await cli(['up', '-d', '--port', '99999'], { cwd });
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/--port must be a number from 1 to 65535 or 'auto', got '99999'/);
+  });
+
+  it('unknown flag: usage error, exit 2', async () => {
+    const r = await cli(['up', '--bogus'], { cwd });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--bogus'/);
+  });
+
+  it('unwritable state folder', async () => {
+    const r = await cli(['up', '-d', '--port', 'auto', '--state-dir', path.join(cwd, 'mlflow.db', 'state')], { cwd });
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/cannot write to state folder .*mlflow\.db\/state \(ENOTDIR\)\. Choose a folder you can write to/);
+  });
+
+  it('a different password for an existing user is refused, the file untouched', async () => {
+    const r = await cli(['up', '-d', '--port', 'auto'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'not-the-password' } });
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/user 'admin' already exists in .*htpasswd with a different password/);
+    expect(r.stderr).not.toContain('not-the-password');
+  });
+
+  it('MLflow exiting at start: exit 3 with its log tail, nginx stopped', async () => {
+    const r = await cli(['up', '-d', '--port', 'auto', '--user', 'bob', '--backend-store-uri', path.join(cwd, 'other.db'), '--mlflow', path.join(fixtures, 'fake-mlflow-exits.mjs')], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' },
+    });
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(errorLine(r.stderr)).toMatch(/mlflow exited with code 1 before it became ready/);
+    expect(r.stderr).toMatch(/unable to open database file/);
+    // bob was added to the password file by this run: that is the run's own change, not existing data.
+    existing[path.join(stateDir, 'htpasswd')] = await digest(path.join(stateDir, 'htpasswd'));
+  });
+
+  it('MLflow never healthy and ignoring SIGTERM: timeout, then killed; nothing left', async () => {
+    const started = Date.now();
+    const r = await cli(['up', '-d', '--port', 'auto', '--timeout', '2', '--user', 'bob', '--mlflow', path.join(fixtures, 'fake-mlflow-stubborn.mjs')], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' },
+    });
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(errorLine(r.stderr)).toMatch(/MLflow did not become ready within 2 s\. Raise --timeout/);
+    expect(r.stderr).toMatch(/fake-mlflow: starting forever/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    existing[path.join(stateDir, 'htpasswd')] = await digest(path.join(stateDir, 'htpasswd'));
+  });
+
+  it('stale state: status says so, down clears it, exit 0', async () => {
+    await writeFile(
+      path.join(stateDir, 'stack.json'),
+      JSON.stringify({ version: 1, stateDir, phase: 'running', supervisorPid: null, url: 'http://127.0.0.1:1', publicUrls: [], user: 'admin', port: 1, mlflowPort: 2, mlflow: { pid: 2 ** 22 + 7, group: true, file: 'x', args: [], identity: ['mlflow'] }, nginx: { pid: 2 ** 22 + 9, group: true, file: 'x', args: [], quitArgs: [], identity: ['nginx'] }, logs: {} }),
+    );
+    const status = await cli(['status'], { cwd });
+    expect(status.exitCode).toBe(3);
+    expect(status.stdout).toMatch(/NOT running \(stale record\)/);
+    const down = await cli(['down'], { cwd });
+    expect(down.exitCode).toBe(0);
+    expect(down.stdout).toMatch(/was not running/);
+  });
+
+  it('a second up on the same state folder is refused while the first runs', async () => {
+    const first = await cli(['up', '-d', '--port', 'auto', '--user', 'bob', '--backend-store-uri', path.join(cwd, 'real.db')], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' } });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const record = await readStackRecord(stateDir);
+    try {
+      const second = await cli(['up', '-d', '--port', 'auto', '--user', 'bob'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' } });
+      expect(second.exitCode).toBe(1);
+      expect(errorLine(second.stderr)).toMatch(/a stack is already running from .* \(mlflow pid \d+, nginx pid \d+\).*mlflow-secure down/);
+    } finally {
+      expect((await cli(['down'], { cwd })).exitCode).toBe(0);
+      expect(await waitForNoStackProcesses(stateDir, [record.mlflow.pid, record.nginx.pid])).toEqual([]);
+    }
+    existing[path.join(stateDir, 'htpasswd')] = await digest(path.join(stateDir, 'htpasswd'));
+  });
+});
