@@ -3,7 +3,6 @@
  * is right: MLflow healthy, auth holds through nginx, and an MLflow API call through the
  * proxy succeeds (which proves the Host and CORS settings).
  */
-import waitOn from 'wait-on';
 import { StackError } from './errors.js';
 import { request, type HttpResponse } from './http.js';
 import type { Plan } from './plan/plan.js';
@@ -20,6 +19,9 @@ export function describeExit(e: ExitInfo): string {
  */
 export async function waitReady(o: { resource: string; exited: Promise<ExitInfo>; timeoutMs: number; what: string }): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  // Loaded on demand: wait-on brings axios, joi and rxjs (hundreds of ms to load, seconds on
+  // a slow Windows disk), which status, down and env never need.
+  const { default: waitOn } = await import('wait-on');
   const ready = waitOn({ resources: [o.resource], interval: 100, window: 0, timeout: o.timeoutMs + 1000, httpTimeout: 5_000, tcpTimeout: 1_000, proxy: false }).then(
     () => 'ready' as const,
     () => 'timeout' as const,

@@ -6,7 +6,6 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import nodePath from 'node:path';
-import waitOn from 'wait-on';
 import { request } from './http.js';
 import { generatePassword, hashPassword, renderHtpasswd } from './plan/htpasswd.js';
 import { quote } from './plan/nginx-conf.js';
@@ -43,6 +42,7 @@ export async function probeHashSchemes(nginx: string, platform: Platform, scheme
     ].join('\n');
     await writeFile(j(dir, 'nginx.conf'), conf);
     const child = await startProcess({ name: 'nginx', file: nginx, args: ['-p', `${n(dir)}/`, '-c', n(j(dir, 'nginx.conf'))], env: {}, cwd: dir, logFile: j(dir, 'logs', 'stdout.log'), platform });
+    const { default: waitOn } = await import('wait-on');
     try {
       await Promise.race([
         waitOn({ resources: [`tcp:127.0.0.1:${port}`], interval: 50, window: 0, timeout: 10_000 }),

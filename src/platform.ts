@@ -26,7 +26,10 @@ export interface Platform {
   readonly hashSchemes: readonly HashScheme[];
   /** Why a scheme is refused here, or undefined when nginx on this platform verifies it. */
   hashRefusal(scheme: HashScheme): string | undefined;
-  /** Folders where nginx is usually installed, searched after PATH. */
+  /**
+   * Folders where nginx is usually installed, searched after PATH. A last segment ending in
+   * `*` (e.g. `C:\\tools\\nginx-*`) stands for every versioned folder there, newest first.
+   */
   nginxSearchDirs(env: NodeJS.ProcessEnv): string[];
   /** Places MLflow is looked for, in order, after --mlflow and MLFLOW_SECURE_MLFLOW. */
   mlflowCandidates(where: { cwd: string; packageRoot: string; env: NodeJS.ProcessEnv }): MlflowCandidate[];
@@ -63,16 +66,26 @@ function windowsNginxDirs(env: NodeJS.ProcessEnv): string[] {
   const w = nodePath.win32;
   const programFiles = env.ProgramFiles ?? 'C:\\Program Files';
   const userProfile = env.USERPROFILE;
+  const tools = env.ChocolateyToolsLocation ?? 'C:\\tools';
+  const scoop = env.SCOOP ?? (userProfile ? w.join(userProfile, 'scoop') : undefined);
   const dirs = [
+    // The zip from nginx.org, unpacked where its docs suggest or where a person unzips it.
     'C:\\nginx',
+    'C:\\nginx-*',
+    userProfile ? w.join(userProfile, 'nginx') : undefined,
+    userProfile ? w.join(userProfile, 'nginx-*') : undefined,
+    userProfile ? w.join(userProfile, 'Downloads', 'nginx-*') : undefined,
     w.join(programFiles, 'nginx'),
     env['ProgramFiles(x86)'] ? w.join(env['ProgramFiles(x86)'], 'nginx') : undefined,
-    // Chocolatey's nginx package unpacks into its tools folder (C:\tools by default).
-    env.ChocolateyToolsLocation ? w.join(env.ChocolateyToolsLocation, 'nginx') : 'C:\\tools\\nginx',
+    // Chocolatey's nginx package: <tools location>\nginx-<version> (C:\tools by default;
+    // /installLocation can move it), plus its shims folder.
+    w.join(tools, 'nginx'),
+    w.join(tools, 'nginx-*'),
     env.ChocolateyInstall ? w.join(env.ChocolateyInstall, 'bin') : 'C:\\ProgramData\\chocolatey\\bin',
-    // Scoop: the app's "current" folder, and the shims folder on PATH.
-    env.SCOOP ? w.join(env.SCOOP, 'apps', 'nginx', 'current') : userProfile ? w.join(userProfile, 'scoop', 'apps', 'nginx', 'current') : undefined,
-    env.SCOOP ? w.join(env.SCOOP, 'shims') : userProfile ? w.join(userProfile, 'scoop', 'shims') : undefined,
+    // Scoop: the app's "current" folder and the shims folder, per user and global.
+    scoop ? w.join(scoop, 'apps', 'nginx', 'current') : undefined,
+    scoop ? w.join(scoop, 'shims') : undefined,
+    w.join(env.SCOOP_GLOBAL ?? 'C:\\ProgramData\\scoop', 'apps', 'nginx', 'current'),
   ];
   return dirs.filter((d): d is string => d !== undefined);
 }
@@ -134,10 +147,40 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
   };
 }
 
+/** What can be read of a running process to tell whether a recorded pid is still ours. */
+export interface ProcessIdentity {
+  commandLine?: string;
+  /** The executable's file name (Windows fallback when the command line cannot be read). */
+  image?: string;
+}
+
+/** `tasklist /FO CSV /NH` output -> the image name of that pid, e.g. "nginx.exe". */
+export function parseTasklistImage(csv: string, pid: number): string | undefined {
+  for (const line of csv.split(/\r?\n/)) {
+    const cells = [...line.matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+    if (cells.length >= 2 && Number(cells[1]) === pid) return cells[0];
+  }
+  return undefined;
+}
+
 /**
- * The command line of a running process, or undefined when it cannot be read. Used to check
- * that a recorded pid still is our process before signalling it (pids get reused).
+ * The command line of a running process and, on Windows, its image name when the command
+ * line cannot be read (PowerShell blocked by policy, or too slow). Used to check that a
+ * recorded pid still is our process before signalling it (pids get reused).
  */
+export async function readProcessIdentity(pid: number, platform: Platform = getPlatform()): Promise<ProcessIdentity> {
+  const commandLine = await readCommandLine(pid, platform);
+  if (commandLine !== undefined || !platform.isWindows) return { commandLine };
+  const { execa } = await import('execa');
+  try {
+    const r = await execa('tasklist', ['/FI', `PID eq ${pid}`, '/FO', 'CSV', '/NH'], { reject: false, timeout: 15_000, windowsHide: true });
+    return { image: r.exitCode === 0 ? parseTasklistImage(r.stdout, pid) : undefined };
+  } catch {
+    return {};
+  }
+}
+
+/** The command line of a running process, or undefined when it cannot be read. */
 export async function readCommandLine(pid: number, platform: Platform = getPlatform()): Promise<string | undefined> {
   const { promises: fs } = await import('node:fs');
   const { execa } = await import('execa');

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
-import { getPlatform, liveGroupMembers, readCommandLine, type Platform } from './platform.js';
+import { getPlatform, liveGroupMembers, readProcessIdentity, type Platform } from './platform.js';
 
 export interface ExitInfo {
   name: string;
@@ -124,6 +124,8 @@ export interface StopTarget {
   group: boolean;
   /** Strings the live process's command line must contain to count as ours. */
   identity: string[];
+  /** The executable's file name, checked when only that can be read (Windows fallback). */
+  image?: string;
 }
 
 async function isZombie(pid: number, platform: Platform): Promise<boolean> {
@@ -136,19 +138,23 @@ async function isZombie(pid: number, platform: Platform): Promise<boolean> {
   }
 }
 
-export type StopResult = 'stopped' | 'gone' | 'not-ours';
+export type StopResult = 'stopped' | 'gone' | 'not-ours' | 'unverified';
+
+export type Ownership = 'ours' | 'not-ours' | 'gone' | 'unverified';
 
 /**
- * Does the recorded pid still belong to us? Leader alive: its command line must match.
- * Leader dead but its group alive: the group is ours (POSIX keeps a pid from reuse while a
- * process group carries it as its id), made of orphans to clean up.
+ * Does the recorded pid still belong to us? Leader alive: its command line must match (on
+ * Windows, when only the image name can be read, that must match). Leader dead but its group
+ * alive: the group is ours (POSIX keeps a pid from reuse while a process group carries it as
+ * its id), made of orphans to clean up. 'unverified': alive, but nothing could be read.
  */
-export async function isOurs(target: StopTarget, platform: Platform): Promise<boolean | 'gone'> {
+export async function ownership(target: StopTarget, platform: Platform): Promise<Ownership> {
   if (!(await isRunning(target, platform))) return 'gone';
-  if (!isAlive(target.pid) || (await isZombie(target.pid, platform))) return true;
-  const commandLine = await readCommandLine(target.pid, platform);
-  if (commandLine === undefined) return false;
-  return target.identity.every((part) => commandLine.includes(part));
+  if (!isAlive(target.pid) || (await isZombie(target.pid, platform))) return 'ours';
+  const seen = await readProcessIdentity(target.pid, platform);
+  if (seen.commandLine !== undefined) return target.identity.every((part) => seen.commandLine!.includes(part)) ? 'ours' : 'not-ours';
+  if (seen.image !== undefined && target.image !== undefined) return seen.image.toLowerCase() === target.image.toLowerCase() ? 'ours' : 'not-ours';
+  return 'unverified';
 }
 
 /**
@@ -157,9 +163,8 @@ export async function isOurs(target: StopTarget, platform: Platform): Promise<bo
  */
 export async function stopTree(target: StopTarget, o: { platform: Platform; graceMs: number; verify?: boolean }): Promise<StopResult> {
   if (o.verify !== false) {
-    const ours = await isOurs(target, o.platform);
-    if (ours === 'gone') return 'gone';
-    if (!ours) return 'not-ours';
+    const owner = await ownership(target, o.platform);
+    if (owner !== 'ours') return owner;
   } else if (!(await isRunning(target, o.platform))) return 'gone';
 
   if (o.platform.isWindows) {

@@ -1,7 +1,7 @@
 /** Stopping a recorded stack: shared by `down` and by `up` when it cleans up after itself. */
 import { execa } from 'execa';
 import type { Platform } from './platform.js';
-import { isOurs, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
+import { ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
 import type { ProcessRecord, StackRecord } from './state.js';
 
 /** How long a process gets to stop by itself before it is killed. */
@@ -13,8 +13,8 @@ export interface Stopped {
   result: StopResult;
 }
 
-function target(name: string, p: ProcessRecord): StopTarget {
-  return { name, pid: p.pid, group: p.group, identity: p.identity };
+export function target(name: string, p: ProcessRecord): StopTarget {
+  return { name, pid: p.pid, group: p.group, identity: p.identity, image: p.image };
 }
 
 /**
@@ -29,9 +29,8 @@ export async function stopStack(record: Pick<StackRecord, 'mlflow' | 'nginx'>, p
     const t = target('nginx', nginx);
     jobs.push(
       (async (): Promise<Stopped> => {
-        const ours = await isOurs(t, platform);
-        if (ours === 'gone') return { name: 'nginx', pid: t.pid, result: 'gone' };
-        if (!ours) return { name: 'nginx', pid: t.pid, result: 'not-ours' };
+        const owner = await ownership(t, platform);
+        if (owner !== 'ours') return { name: 'nginx', pid: t.pid, result: owner };
         await execa(nginx.file, nginx.quitArgs, { reject: false, timeout: graceMs, stdin: 'ignore', windowsHide: true });
         if (await waitUntilGone(t, Math.min(graceMs, 2_000), platform)) return { name: 'nginx', pid: t.pid, result: 'stopped' };
         return { name: 'nginx', pid: t.pid, result: await stopTree(t, { platform, graceMs: 1_000, verify: false }) };

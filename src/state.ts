@@ -15,6 +15,8 @@ export interface ProcessRecord {
   args: string[];
   /** Strings its live command line must contain to still count as ours (pids get reused). */
   identity: string[];
+  /** The executable's file name, e.g. nginx.exe: the fallback check on Windows. */
+  image?: string;
 }
 
 export interface StackRecord {

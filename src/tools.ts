@@ -47,7 +47,26 @@ export interface Lookup<T> {
   searched: string[];
 }
 
-export async function lookupNginx(o: { flag?: string; env: NodeJS.ProcessEnv; platform: Platform; isExecutable?: IsExecutable }): Promise<Lookup<string>> {
+export type ListDir = (dir: string) => Promise<string[]>;
+
+const listDirOrNothing: ListDir = (dir) => fs.readdir(dir).catch(() => []);
+
+/** `1.27.10` sorts after `1.27.9`: compare the numbers in folder names as numbers. */
+function byVersionDescending(a: string, b: string): number {
+  return b.localeCompare(a, 'en', { numeric: true });
+}
+
+/** A search folder, or every versioned folder when its last segment ends in `*`. */
+async function expandSearchDir(dir: string, platform: Platform, listDir: ListDir): Promise<string[]> {
+  const base = platform.path.basename(dir);
+  if (!base.endsWith('*')) return [dir];
+  const parent = platform.path.dirname(dir);
+  const prefix = base.slice(0, -1).toLowerCase();
+  const names = (await listDir(parent)).filter((n) => n.toLowerCase().startsWith(prefix)).sort(byVersionDescending);
+  return names.map((n) => platform.path.join(parent, n));
+}
+
+export async function lookupNginx(o: { flag?: string; env: NodeJS.ProcessEnv; platform: Platform; isExecutable?: IsExecutable; listDir?: ListDir }): Promise<Lookup<string>> {
   const { env, platform } = o;
   const isExecutable = o.isExecutable ?? isExecutableFile;
   const explicit = o.flag ?? env.MLFLOW_SECURE_NGINX;
@@ -59,10 +78,14 @@ export async function lookupNginx(o: { flag?: string; env: NodeJS.ProcessEnv; pl
   const searched = [`${exe} on PATH`];
   const onPath = await findOnPath(exe, env, platform, isExecutable);
   if (onPath) return { found: onPath, searched };
-  for (const dir of platform.nginxSearchDirs(env)) {
-    const candidate = platform.path.join(dir, exe);
-    searched.push(candidate);
-    if (await isExecutable(candidate)) return { found: candidate, searched };
+  for (const pattern of platform.nginxSearchDirs(env)) {
+    const dirs = await expandSearchDir(pattern, platform, o.listDir ?? listDirOrNothing);
+    if (dirs.length === 0) searched.push(platform.path.join(pattern, exe));
+    for (const dir of dirs) {
+      const candidate = platform.path.join(dir, exe);
+      searched.push(candidate);
+      if (await isExecutable(candidate)) return { found: candidate, searched };
+    }
   }
   return { searched };
 }

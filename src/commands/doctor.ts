@@ -27,7 +27,7 @@ export async function doctor(o: { stateDir?: string; nginx?: string; mlflow?: st
   if (mlflow.found) {
     const version = await mlflowVersion(mlflow.found).then((v) => ({ v }), (e: Error) => ({ e: e.message }));
     const where = [mlflow.found.file, ...mlflow.found.args].join(' ');
-    findings.push('v' in version ? { ok: true, what: `MLflow ${version.v} (${where})` } : { ok: false, what: `MLflow at ${where} does not run: ${version.e}`, fix: 'Reinstall it: npm run setup' });
+    findings.push('v' in version ? { ok: true, what: `MLflow ${version.v} (${where})` } : { ok: false, what: version.e, fix: 'Reinstall it (npm run setup), or pass --mlflow <path>' });
   } else {
     findings.push({ ok: false, what: `MLflow not found; looked at: ${mlflow.searched.join(', ')}`, fix: 'npm run setup (installs it into ./.venv), or pass --mlflow <path>' });
   }

@@ -28,12 +28,20 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
     }
   }
   const stopped = await stopStack(record, platform);
-  await removeRecord(paths.record);
+  let unresolved = false;
   for (const s of stopped) {
     if (s.result === 'stopped' || (viaSupervisor && s.result === 'gone')) out.info(`Stopped ${s.name} (pid ${s.pid}).`);
     else if (s.result === 'gone') out.info(`${s.name} (pid ${s.pid}) was not running.`);
-    else out.warn(`pid ${s.pid} is no longer ${s.name} from this stack (the pid was reused); left it alone.`);
+    else if (s.result === 'not-ours') out.warn(`pid ${s.pid} is no longer ${s.name} from this stack (the pid was reused); left it alone.`);
+    else {
+      const how = ctx.platform.treeKillCommand(s.pid);
+      out.warn(`could not confirm that pid ${s.pid} is still ${s.name} from this stack (its command line is unreadable); left it alone. If it is, stop it with: ${how ? [how.file, ...how.args].join(' ') : `kill ${s.pid}`}`);
+      unresolved = true;
+    }
   }
   if (stopped.length === 0) out.info('Nothing was running; removed the stack record.');
+  // Keep the record while a process might still be ours, so `down` can be tried again.
+  if (unresolved) return ExitCode.userError;
+  await removeRecord(paths.record);
   return ExitCode.ok;
 }

@@ -4,7 +4,8 @@ import { ExitCode } from '../errors.js';
 import { request } from '../http.js';
 import { statePaths } from '../plan/plan.js';
 import { resolveStateDir } from '../plan/settings.js';
-import { isOurs } from '../processes.js';
+import { ownership } from '../processes.js';
+import { target } from '../stack.js';
 import { readRecord } from '../state.js';
 
 export interface Status {
@@ -16,7 +17,7 @@ export interface Status {
   user?: string;
   phase?: string;
   supervisorPid?: number | null;
-  processes: { name: string; pid: number; running: boolean }[];
+  processes: { name: string; pid: number; running: boolean; verified: boolean }[];
   health: { mlflow?: string; nginxAuth?: string };
 }
 
@@ -26,7 +27,9 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
   if (!record) return { running: false, healthy: false, stateDir, processes: [], health: {} };
   const processes = [];
   for (const [name, p] of [['mlflow', record.mlflow], ['nginx', record.nginx]] as const) {
-    if (p) processes.push({ name, pid: p.pid, running: (await isOurs({ name, ...p }, ctx.platform)) === true });
+    if (!p) continue;
+    const owner = await ownership(target(name, p), ctx.platform);
+    processes.push({ name, pid: p.pid, running: owner === 'ours' || owner === 'unverified', verified: owner !== 'unverified' });
   }
   const url = new URL(record.url);
   const probe = (port: number, host: string, want: number) =>
@@ -61,7 +64,7 @@ export async function status(o: { stateDir?: string; json?: boolean }, ctx: Cont
   else {
     ctx.out.info(`${s.healthy ? 'Running' : s.running ? 'Running, NOT healthy' : 'NOT running (stale record)'}: ${s.url}${s.publicUrls?.length ? ` (also ${s.publicUrls.join(', ')})` : ''}`);
     ctx.out.info(`  user:    ${s.user}`);
-    for (const p of s.processes) ctx.out.info(`  ${p.name.padEnd(7)}  pid ${p.pid}  ${p.running ? 'running' : 'gone'}`);
+    for (const p of s.processes) ctx.out.info(`  ${p.name.padEnd(7)}  pid ${p.pid}  ${p.running ? 'running' : 'gone'}${p.verified ? '' : ' (could not read its command line to confirm it is ours)'}`);
     ctx.out.info(`  health:  MLflow /health ${s.health.mlflow}; nginx without credentials -> 401 ${s.health.nginxAuth}`);
     ctx.out.info(`  mode:    ${s.supervisorPid ? `foreground (supervised by pid ${s.supervisorPid})` : 'detached'}`);
     if (!s.running) ctx.out.info('  Clean up with: mlflow-secure down');

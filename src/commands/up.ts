@@ -12,8 +12,8 @@ import { generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, val
 import { buildPlan, MARKER_ENV, stateFolders, statePaths, type Plan } from '../plan/plan.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
-import { followFile, isOurs, startProcess, type StartedProcess } from '../processes.js';
-import { stopStack } from '../stack.js';
+import { followFile, ownership, startProcess, type StartedProcess } from '../processes.js';
+import { stopStack, target } from '../stack.js';
 import { readRecord, removeRecord, writeRecord, type StackRecord } from '../state.js';
 import { request } from '../http.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
@@ -53,7 +53,8 @@ async function checkNoRunningStack(recordFile: string, ctx: Context): Promise<vo
   if (!record) return;
   const alive: string[] = [];
   for (const [name, p] of [['mlflow', record.mlflow], ['nginx', record.nginx]] as const) {
-    if (p && (await isOurs({ name, ...p }, ctx.platform)) === true) alive.push(`${name} pid ${p.pid}`);
+    const owner = p ? await ownership(target(name, p), ctx.platform) : 'gone';
+    if (owner === 'ours' || owner === 'unverified') alive.push(`${name} pid ${p!.pid}`);
   }
   if (alive.length > 0) {
     throw new UserError(`a stack is already running from ${record.stateDir} (${alive.join(', ')}) at ${record.url}`, 'Stop it with `mlflow-secure down`, or use another --state-dir');
@@ -136,6 +137,11 @@ async function testNginxConf(plan: Plan): Promise<void> {
   }
 }
 
+/** The executable's file name, on either kind of path. */
+function imageName(file: string): string {
+  return file.split(/[\\/]/).pop() ?? file;
+}
+
 function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: StartedProcess | undefined, phase: StackRecord['phase'], supervisorPid: number | null): StackRecord {
   const s = plan.settings;
   return {
@@ -154,7 +160,14 @@ function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: Started
     backendStoreUri: s.backend.uri,
     registryStoreUri: s.registry.uri,
     artifactsDestination: s.artifacts.uri,
-    mlflow: mlflow && { pid: mlflow.pid, group: mlflow.group, file: plan.mlflow.file, args: plan.mlflow.args, identity: ['mlflow', `--port ${plan.mlflow.port}`] },
+    mlflow: mlflow && {
+      pid: mlflow.pid,
+      group: mlflow.group,
+      file: plan.mlflow.file,
+      args: plan.mlflow.args,
+      identity: ['mlflow', `--port ${plan.mlflow.port}`],
+      image: imageName(plan.mlflow.file),
+    },
     nginx: nginx && {
       pid: nginx.pid,
       group: nginx.group,
@@ -162,6 +175,7 @@ function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: Started
       args: plan.nginx.args,
       quitArgs: plan.nginx.quitArgs,
       identity: [`-c ${plan.nginx.args[plan.nginx.args.indexOf('-c') + 1]}`],
+      image: imageName(plan.nginx.file),
     },
     logs: { mlflow: plan.paths.mlflowLog, nginxError: plan.paths.nginxErrorLog, nginxAccess: plan.paths.nginxAccessLog },
   };

@@ -83,13 +83,16 @@ describe('getPlatform', () => {
   });
 
   it('searches the usual nginx folders: Windows honours ProgramFiles, Chocolatey and Scoop', () => {
-    expect(win32.nginxSearchDirs({ ProgramFiles: 'E:\\Apps', SCOOP: 'D:\\scoop', ChocolateyInstall: 'D:\\choco' })).toEqual([
+    expect(win32.nginxSearchDirs({ ProgramFiles: 'E:\\Apps', SCOOP: 'D:\\scoop', ChocolateyInstall: 'D:\\choco', ChocolateyToolsLocation: 'D:\\tools' })).toEqual([
       'C:\\nginx',
+      'C:\\nginx-*',
       'E:\\Apps\\nginx',
-      'C:\\tools\\nginx',
+      'D:\\tools\\nginx',
+      'D:\\tools\\nginx-*',
       'D:\\choco\\bin',
       'D:\\scoop\\apps\\nginx\\current',
       'D:\\scoop\\shims',
+      'C:\\ProgramData\\scoop\\apps\\nginx\\current',
     ]);
     const defaults = win32.nginxSearchDirs({ USERPROFILE: 'C:\\Users\\Ana' });
     expect(defaults[0]).toBe('C:\\nginx');

@@ -64,11 +64,19 @@ describe('findOnPath', () => {
 describe('lookupNginx', () => {
   it('on Windows: PATH first, then the usual folders, recording where it looked', async () => {
     const fs = fakeFs(['C:\\tools\\nginx\\nginx.exe']);
-    const result = await lookupNginx({ env: { ...WIN_ENV, ProgramFiles: 'C:\\Program Files' }, platform: win32, isExecutable: fs.isExecutable });
+    const result = await lookupNginx({ env: { ...WIN_ENV, ProgramFiles: 'C:\\Program Files' }, platform: win32, isExecutable: fs.isExecutable, listDir: async () => [] });
     expect(result.found).toBe('C:\\tools\\nginx\\nginx.exe');
-    expect(result.searched).toEqual(['nginx.exe on PATH', 'C:\\nginx\\nginx.exe', 'C:\\Program Files\\nginx\\nginx.exe', 'C:\\tools\\nginx\\nginx.exe']);
+    expect(result.searched).toEqual(['nginx.exe on PATH', 'C:\\nginx\\nginx.exe', 'C:\\nginx-*\\nginx.exe', 'C:\\Program Files\\nginx\\nginx.exe', 'C:\\tools\\nginx\\nginx.exe']);
     // PATH was searched for nginx.exe, not for nginx.exe.com and friends.
     expect(fs.probes.slice(0, 3)).toEqual(['C:\\Tools\\nginx.exe', 'C:\\Program Files\\bin\\nginx.exe', 'C:\\Windows\\nginx.exe']);
+  });
+
+  it('on Windows: finds the newest versioned folder (unzipped nginx-1.27.10, Chocolatey\'s C:\\tools\\nginx-*)', async () => {
+    const fs = fakeFs(['C:\\tools\\nginx-1.27.9\\nginx.exe', 'C:\\tools\\nginx-1.27.10\\nginx.exe']);
+    const listDir = async (dir: string) => (dir === 'C:\\tools' ? ['nginx-1.27.9', 'nodejs', 'nginx-1.27.10'] : []);
+    const result = await lookupNginx({ env: WIN_ENV, platform: win32, isExecutable: fs.isExecutable, listDir });
+    expect(result.found).toBe('C:\\tools\\nginx-1.27.10\\nginx.exe');
+    expect(result.searched.slice(-2)).toEqual(['C:\\tools\\nginx\\nginx.exe', 'C:\\tools\\nginx-1.27.10\\nginx.exe']);
   });
 
   it('stops at PATH when nginx is there', async () => {

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+// Benchmarks for the goals in README "Performance". Every figure is a ratio of two things
+// measured in this same run, on this machine, so machine speed cancels out.
+//   start-up: `up -d` until proven ready, against `mlflow ui` alone until /health answers
+//   proxy:    authenticated GET experiments/search through nginx at concurrency 8, against
+//             the same request straight to MLflow, for each hash scheme/cost and worker count
+//   stop:     `down` until every process is gone and the port is free
+// Usage: npm run bench [-- --quick]
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'dist', 'cli.js');
+const mlflowBin = path.join(root, '.venv', 'bin', 'mlflow');
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const LOAD_SECONDS = quick ? 3 : 6;
+const PASSWORD = 'bench-password-1';
+const work = mkdtempSync(path.join(os.tmpdir(), 'mlflow-secure-bench-'));
+const stateDir = path.join(work, '.mlflow-secure');
+const env = { ...process.env, MLFLOW_SECURE_PASSWORD: PASSWORD };
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (x, d = 2) => x.toFixed(d);
+
+function runCli(args, extraEnv = {}) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: work, env: { ...env, ...extraEnv }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mlflow-secure ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  return r.stdout;
+}
+
+function get(port, pathName, headers = {}) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathName, headers, agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** `mlflow ui` alone, the way a person starts it, until /health answers; then stopped. */
+async function plainMlflowStart(db) {
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(mlflowBin, ['ui', '--backend-store-uri', `sqlite:///${db}`, '--port', String(port)], { cwd: work, detached: true, stdio: 'ignore' });
+  while ((await get(port, '/health')) !== 200) await sleep(50);
+  const ms = performance.now() - started;
+  process.kill(-child.pid, 'SIGTERM');
+  while (!(await portIsFree(port))) await sleep(50);
+  await sleep(500);
+  return ms;
+}
+
+function record() {
+  return JSON.parse(readFileSync(path.join(stateDir, 'stack.json'), 'utf8'));
+}
+
+async function load(port, auth) {
+  const headers = auth ? { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` } : {};
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/api/2.0/mlflow/experiments/search?max_results=10`, connections: 8, duration: LOAD_SECONDS, headers });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
+  return result.requests.average;
+}
+
+async function main() {
+  const db = path.join(work, 'mlflow.db');
+  console.log(`mlflow-secure bench: ${os.cpus().length} cores, node ${process.version}; rounds ${ROUNDS}, load ${LOAD_SECONDS} s at concurrency 8`);
+
+  // Warm-up: create and migrate the database once, so both sides of the start-up ratio open an
+  // existing database (the first start's migrations would otherwise dominate either side).
+  runCli(['up', '-d', '--port', 'auto', '--backend-store-uri', db]);
+  runCli(['down']);
+
+  // --- start-up and stop -------------------------------------------------------------
+  const plain = [];
+  const ours = [];
+  const stops = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    plain.push(await plainMlflowStart(db));
+    let t = performance.now();
+    runCli(['up', '-d', '--port', 'auto', '--backend-store-uri', db]);
+    ours.push(performance.now() - t);
+    const r = record();
+    await sleep(500);
+    t = performance.now();
+    runCli(['down']);
+    while (!(await portIsFree(r.port)) || !(await portIsFree(r.mlflowPort))) await sleep(10);
+    stops.push(performance.now() - t);
+    await sleep(500);
+  }
+  const startRatio = median(ours) / median(plain);
+  console.log(`start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone ${fmt(median(plain) / 1000)} s (medians of ${ROUNDS}) -> ratio ${fmt(startRatio)}x (target <= 1.10x)`);
+  console.log(`stop:     down ${fmt(median(stops) / 1000)} s until every process is gone and both ports are free (median of ${ROUNDS}; target <= 1.5 s)`);
+
+  // --- proxy throughput ----------------------------------------------------------------
+  const schemes = quick ? [['bcrypt', 5], ['apr1']] : [['bcrypt', 10], ['bcrypt', 8], ['bcrypt', 6], ['bcrypt', 5], ['bcrypt', 4], ['apr1']];
+  const workerCounts = quick ? [2] : [1, 2, 'auto'];
+  const rows = [];
+  for (const workers of workerCounts) {
+    runCli(['up', '-d', '--port', 'auto', '--backend-store-uri', db, '--nginx-workers', String(workers)]);
+    const r = record();
+    try {
+      await load(r.mlflowPort, false); // warm both paths
+      for (const [scheme, cost] of schemes) {
+        runCli(['user', 'passwd', 'admin', '--hash', scheme, ...(cost ? ['--bcrypt-cost', String(cost)] : [])]);
+        const direct = await load(r.mlflowPort, false);
+        const proxied = await load(r.port, true);
+        rows.push({ workers, scheme: cost ? `${scheme} cost ${cost}` : scheme, direct, proxied, ratio: proxied / direct });
+        console.log(`proxy:    workers ${String(workers).padEnd(4)} ${(cost ? `${scheme} cost ${cost}` : scheme).padEnd(15)} direct ${fmt(direct, 0).padStart(5)} req/s, through nginx ${fmt(proxied, 0).padStart(5)} req/s -> ratio ${fmt(proxied / direct)}x (target >= 0.90x)`);
+      }
+    } finally {
+      runCli(['down']);
+    }
+  }
+  console.log('\nsummary');
+  console.log(`  start-up ratio ${fmt(startRatio)}x (<= 1.10x: ${startRatio <= 1.1 ? 'met' : 'NOT met'})`);
+  console.log(`  stop ${fmt(median(stops) / 1000)} s (<= 1.5 s: ${median(stops) <= 1500 ? 'met' : 'NOT met'})`);
+  for (const row of rows) console.log(`  proxy workers ${row.workers}, ${row.scheme}: ${fmt(row.ratio)}x (>= 0.90x: ${row.ratio >= 0.9 ? 'met' : 'NOT met'})`);
+}
+
+try {
+  await main();
+} finally {
+  spawnSync(process.execPath, [cli, 'down'], { cwd: work, env });
+  rmSync(work, { recursive: true, force: true });
+}
