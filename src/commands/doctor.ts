@@ -43,13 +43,14 @@ export async function doctor(o: { stateDir?: string; nginx?: string; mlflow?: st
           findings.push({ ok: result === 'verified', what: `nginx ${result} a ${scheme} password (live check)`, fix: `Use another --hash; ${scheme} cannot work with this nginx` });
         }
       } else findings.push({ ok: false, what: `nginx could not run a test server: ${probe.e}`, fix: 'Check that nginx runs from a private folder (see the message)' });
-      for (const scheme of ['bcrypt', 'apr1'] as const) {
-        const refusal = platform.hashRefusal(scheme);
-        if (refusal) findings.push({ ok: true, info: true, what: `${scheme} is refused on ${platform.name}: ${refusal}` });
-      }
     } else findings.push({ ok: false, what: version.e, fix: 'Pass the real nginx with --nginx <path>' });
   } else {
     findings.push({ ok: false, what: `nginx not found; looked at: ${nginx.searched.join(', ')}`, fix: NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux });
+  }
+
+  for (const scheme of ['bcrypt', 'apr1'] as const) {
+    const refusal = platform.hashRefusal(scheme);
+    if (refusal) findings.push({ ok: true, info: true, what: `${scheme} is refused on ${platform.name}: ${refusal}` });
   }
 
   const stateDir = resolveStateDir(o.stateDir, cwd, platform);
