@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // Benchmarks for the goals in README "Performance". Every figure is a ratio of two things
 // measured in this same run, on this machine, so machine speed cancels out.
-//   start-up: `up -d` until proven ready, against `mlflow ui` alone until /health answers
+//   start-up: `up -d` until proven ready, against `mlflow ui` alone until /health answers (the
+//             goal), and against `mlflow ui` alone until its first API call answers (what
+//             `up`'s proof waits for: MLflow loads its tracking store on the first API call)
 //   proxy:    authenticated GET experiments/search through nginx at concurrency 8, against
-//             the same request straight to MLflow, for each hash scheme/cost and worker count
+//             the same request straight to MLflow, for each hash scheme/cost and worker count;
+//             and the same for one of the UI's static files (cheap for MLflow, so the cost of
+//             verifying the password on every request shows)
 //   stop:     `down` until every process is gone and the port is free
 // Usage: npm run bench [-- --quick]
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,7 +24,7 @@ const cli = path.join(root, 'dist', 'cli.js');
 const mlflowBin = path.join(root, '.venv', 'bin', 'mlflow');
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
-const LOAD_SECONDS = quick ? 3 : 6;
+const LOAD_SECONDS = quick ? 2 : 3;
 const PASSWORD = 'bench-password-1';
 const work = mkdtempSync(path.join(os.tmpdir(), 'mlflow-secure-bench-'));
 const stateDir = path.join(work, '.mlflow-secure');
@@ -64,28 +68,57 @@ function portIsFree(port) {
   });
 }
 
-/** `mlflow ui` alone, the way a person starts it, until /health answers; then stopped. */
+/** `mlflow ui` alone, the way a person starts it, until /health answers and until its first API call answers; then stopped. */
 async function plainMlflowStart(db) {
   const port = await freePort();
   const started = performance.now();
   const child = spawn(mlflowBin, ['ui', '--backend-store-uri', `sqlite:///${db}`, '--port', String(port)], { cwd: work, detached: true, stdio: 'ignore' });
   while ((await get(port, '/health')) !== 200) await sleep(50);
-  const ms = performance.now() - started;
+  const health = performance.now() - started;
+  while ((await get(port, '/api/2.0/mlflow/experiments/search?max_results=1')) !== 200) await sleep(50);
+  const api = performance.now() - started;
   process.kill(-child.pid, 'SIGTERM');
   while (!(await portIsFree(port))) await sleep(50);
   await sleep(500);
-  return ms;
+  return { health, api };
 }
 
 function record() {
   return JSON.parse(readFileSync(path.join(stateDir, 'stack.json'), 'utf8'));
 }
 
-async function load(port, auth) {
+const API = '/api/2.0/mlflow/experiments/search?max_results=10';
+
+async function load(port, auth, pathName, seconds = LOAD_SECONDS) {
   const headers = auth ? { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` } : {};
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/api/2.0/mlflow/experiments/search?max_results=10`, connections: 8, duration: LOAD_SECONDS, headers });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
+  const result = await autocannon({ url: `http://127.0.0.1:${port}${pathName}`, connections: 8, duration: seconds, headers });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run on ${pathName} saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
   return result.requests.average;
+}
+
+/** Direct and proxied runs interleaved (d p d p), so drift hits both sides alike. */
+async function compare(r, pathName) {
+  const direct = [];
+  const proxied = [];
+  for (let i = 0; i < 2; i++) {
+    direct.push(await load(r.mlflowPort, false, pathName));
+    proxied.push(await load(r.port, true, pathName));
+  }
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { direct: mean(direct), proxied: mean(proxied) };
+}
+
+async function staticAsset(r) {
+  const html = await new Promise((resolve) => {
+    http.get({ host: '127.0.0.1', port: r.mlflowPort, path: '/' }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+  });
+  const m = /(static-files\/static\/js\/[^"']+\.js)\b/.exec(html);
+  if (!m) throw new Error('no static asset found in the UI page');
+  return `/${m[1]}`;
 }
 
 async function main() {
@@ -99,10 +132,13 @@ async function main() {
 
   // --- start-up and stop -------------------------------------------------------------
   const plain = [];
+  const plainApi = [];
   const ours = [];
   const stops = [];
   for (let i = 0; i < ROUNDS; i++) {
-    plain.push(await plainMlflowStart(db));
+    const p = await plainMlflowStart(db);
+    plain.push(p.health);
+    plainApi.push(p.api);
     let t = performance.now();
     runCli(['up', '-d', '--port', 'auto', '--backend-store-uri', db]);
     ours.push(performance.now() - t);
@@ -115,33 +151,39 @@ async function main() {
     await sleep(500);
   }
   const startRatio = median(ours) / median(plain);
-  console.log(`start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone ${fmt(median(plain) / 1000)} s (medians of ${ROUNDS}) -> ratio ${fmt(startRatio)}x (target <= 1.10x)`);
+  const startApiRatio = median(ours) / median(plainApi);
+  console.log(`start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone until /health ${fmt(median(plain) / 1000)} s (medians of ${ROUNDS}) -> ratio ${fmt(startRatio)}x (target <= 1.10x)`);
+  console.log(`start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone until its first API answer ${fmt(median(plainApi) / 1000)} s -> ratio ${fmt(startApiRatio)}x`);
   console.log(`stop:     down ${fmt(median(stops) / 1000)} s until every process is gone and both ports are free (median of ${ROUNDS}; target <= 1.5 s)`);
 
   // --- proxy throughput ----------------------------------------------------------------
   const schemes = quick ? [['bcrypt', 5], ['apr1']] : [['bcrypt', 10], ['bcrypt', 8], ['bcrypt', 6], ['bcrypt', 5], ['bcrypt', 4], ['apr1']];
-  const workerCounts = quick ? [2] : [1, 2, 'auto'];
+  const workerCounts = quick ? [2] : [1, 2];
   const rows = [];
   for (const workers of workerCounts) {
     runCli(['up', '-d', '--port', 'auto', '--backend-store-uri', db, '--nginx-workers', String(workers)]);
     const r = record();
     try {
-      await load(r.mlflowPort, false); // warm both paths
+      // Every uvicorn worker loads its tracking store on its first API call: warm them all.
+      await load(r.mlflowPort, false, API, 10);
+      const asset = await staticAsset(r);
       for (const [scheme, cost] of schemes) {
         runCli(['user', 'passwd', 'admin', '--hash', scheme, ...(cost ? ['--bcrypt-cost', String(cost)] : [])]);
-        const direct = await load(r.mlflowPort, false);
-        const proxied = await load(r.port, true);
-        rows.push({ workers, scheme: cost ? `${scheme} cost ${cost}` : scheme, direct, proxied, ratio: proxied / direct });
-        console.log(`proxy:    workers ${String(workers).padEnd(4)} ${(cost ? `${scheme} cost ${cost}` : scheme).padEnd(15)} direct ${fmt(direct, 0).padStart(5)} req/s, through nginx ${fmt(proxied, 0).padStart(5)} req/s -> ratio ${fmt(proxied / direct)}x (target >= 0.90x)`);
+        const name = cost ? `${scheme} cost ${cost}` : scheme;
+        for (const [what, pathName] of [['api', API], ['static', asset]]) {
+          const { direct, proxied } = await compare(r, pathName);
+          rows.push({ workers, scheme: name, what, direct, proxied, ratio: proxied / direct });
+          console.log(`proxy:    workers ${String(workers).padEnd(2)} ${name.padEnd(15)} ${what.padEnd(6)} direct ${fmt(direct, 0).padStart(5)} req/s, through nginx ${fmt(proxied, 0).padStart(5)} req/s -> ratio ${fmt(proxied / direct)}x${what === 'api' ? ' (target >= 0.90x)' : ''}`);
+        }
       }
     } finally {
       runCli(['down']);
     }
   }
   console.log('\nsummary');
-  console.log(`  start-up ratio ${fmt(startRatio)}x (<= 1.10x: ${startRatio <= 1.1 ? 'met' : 'NOT met'})`);
+  console.log(`  start-up ratio ${fmt(startRatio)}x against /health (<= 1.10x: ${startRatio <= 1.1 ? 'met' : 'NOT met'}); ${fmt(startApiRatio)}x against MLflow's first API answer`);
   console.log(`  stop ${fmt(median(stops) / 1000)} s (<= 1.5 s: ${median(stops) <= 1500 ? 'met' : 'NOT met'})`);
-  for (const row of rows) console.log(`  proxy workers ${row.workers}, ${row.scheme}: ${fmt(row.ratio)}x (>= 0.90x: ${row.ratio >= 0.9 ? 'met' : 'NOT met'})`);
+  for (const row of rows) console.log(`  proxy workers ${row.workers}, ${row.scheme}, ${row.what}: ${fmt(row.ratio)}x${row.what === 'api' ? ` (>= 0.90x: ${row.ratio >= 0.9 ? 'met' : 'NOT met'})` : ''}`);
 }
 
 try {
