@@ -62,7 +62,12 @@ function expectStatus(name: string, res: HttpResponse | Error, want: number): Ch
   return { name, ok: res.status === want, detail: res.status === want ? `${res.status}` : `got ${res.status}, want ${want}${snippet ? `: ${snippet}` : ''}` };
 }
 
-/** Runs every check; the caller decides what a failed one means. */
+/**
+ * Runs every check; the caller decides what a failed one means. The 401 checks are answered
+ * by nginx alone. Only the API call reaches MLflow: each uvicorn worker loads its tracking
+ * store on its first request, so every extra request at start-up costs a cold worker's load
+ * (about a second on 2 cores) and proves nothing the API call does not.
+ */
 export async function proveStack(plan: Plan, credential: Credential): Promise<Check[]> {
   const host = connectHost(plan);
   const port = Number(new URL(plan.url).port);
@@ -74,7 +79,6 @@ export async function proveStack(plan: Plan, credential: Credential): Promise<Ch
     attempt(request({ host: '127.0.0.1', port: plan.mlflow.port, path: '/health' })).then((r) => expectStatus('MLflow /health (direct)', r, 200)),
     attempt(request({ host, port, path: '/', headers: { Host: hostHeader } })).then((r) => expectStatus('no credentials -> 401', r, 401)),
     attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, auth: wrong })).then((r) => expectStatus('wrong password -> 401', r, 401)),
-    attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, auth: credential })).then((r) => expectStatus('UI with credentials -> 200', r, 200)),
     attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential })).then((r) => expectStatus('API call through the proxy -> 200', r, 200)),
   ];
   for (const url of plan.publicUrls) {

@@ -161,14 +161,18 @@ export async function ownership(target: StopTarget, platform: Platform): Promise
  * Stops a process and everything it started: TERM, a grace period, then KILL.
  * POSIX: signals the process group. Windows: tree-kill, which runs `taskkill /pid N /T /F`.
  */
-export async function stopTree(target: StopTarget, o: { platform: Platform; graceMs: number; verify?: boolean }): Promise<StopResult> {
+export type TreeKill = (pid: number, signal: string, callback: (error?: Error) => void) => void;
+
+export async function stopTree(target: StopTarget, o: { platform: Platform; graceMs: number; verify?: boolean; treeKill?: TreeKill }): Promise<StopResult> {
   if (o.verify !== false) {
     const owner = await ownership(target, o.platform);
     if (owner !== 'ours') return owner;
   } else if (!(await isRunning(target, o.platform))) return 'gone';
 
   if (o.platform.isWindows) {
-    await new Promise<void>((resolve) => treeKill(target.pid, 'SIGTERM', () => resolve()));
+    // Windows has no TERM for console programs: tree-kill runs `taskkill /pid N /T /F`.
+    const kill = o.treeKill ?? treeKill;
+    await new Promise<void>((resolve) => kill(target.pid, 'SIGTERM', () => resolve()));
     await waitUntilGone(target, o.graceMs, o.platform);
     return 'stopped';
   }

@@ -80,6 +80,8 @@ interface Users {
   probeIsTemporary: boolean;
   /** The user's password, when mlflow-secure generated it in this run (printed once). */
   generated?: string;
+  /** An earlier generated password is on file for the user (`env` shows it). */
+  storedGenerated?: boolean;
   changed: boolean;
 }
 
@@ -109,7 +111,7 @@ async function prepareUsers(settings: Settings, plan: Pick<Plan, 'paths'>, o: Up
     const stored = await knownPassword(paths.generatedPassword, settings.user, entries);
     if (stored !== undefined) {
       ctx.out.addSecret(stored);
-      return { entries, probe: { user: settings.user, password: stored }, probeIsTemporary: false, changed: false };
+      return { entries, probe: { user: settings.user, password: stored }, probeIsTemporary: false, storedGenerated: true, changed: false };
     }
     // The password is not known here: prove auth with a temporary user, removed after the check.
     const probe = { user: `mlflow-secure-probe-${randomBytes(4).toString('hex')}`, password: generatePassword() };
@@ -142,6 +144,8 @@ function imageName(file: string): string {
   return file.split(/[\\/]/).pop() ?? file;
 }
 
+const startedAt = new Date().toISOString();
+
 function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: StartedProcess | undefined, phase: StackRecord['phase'], supervisorPid: number | null): StackRecord {
   const s = plan.settings;
   return {
@@ -149,7 +153,7 @@ function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: Started
     stateDir: s.stateDir,
     phase,
     supervisorPid,
-    startedAt: new Date().toISOString(),
+    startedAt,
     url: plan.url,
     publicUrls: plan.publicUrls,
     user: s.user,
@@ -204,20 +208,27 @@ function printSummary(plan: Plan, users: Users, versions: { mlflow: string; ngin
   if (users.generated) {
     out.printSecretOnce(`  password:  ${users.generated}`);
     out.info(`             (generated; kept owner-only in ${plan.paths.generatedPassword} for \`mlflow-secure env\`)`);
+  } else if (users.storedGenerated) {
+    out.info('  password:  generated earlier; `mlflow-secure env` shows it');
   }
-  const envHint = ctx.platform.isWindows ? 'mlflow-secure env --shell powershell | Invoke-Expression' : 'eval "$(mlflow-secure env)"';
+  const envHint = ctx.platform.isWindows ? 'mlflow-secure env | Out-String | Invoke-Expression' : 'eval "$(mlflow-secure env)"';
   out.info(`  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD)`);
   out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
 }
 
 export async function up(o: UpOptions, ctx: Context): Promise<number> {
   const { platform, out } = ctx;
+  // MLFLOW_SECURE_DEBUG=1: when each start-up phase ended, in ms since the command started.
+  const phase = (name: string) => {
+    if (ctx.env.MLFLOW_SECURE_DEBUG) out.note(`[${Math.round(performance.now())} ms] ${name}`);
+  };
   const settings = resolveSettings(o, ctx);
   for (const w of settings.warnings) out.warn(w);
   const paths = statePaths(settings.stateDir, platform);
   await checkNoRunningStack(paths.record, ctx);
 
   const { found } = await discover(settings, o, ctx, true);
+  phase('found nginx and MLflow, chose ports');
   await ensureWritableDirs(stateFolders(paths, platform), 'state');
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
@@ -226,6 +237,7 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
   if (users.changed) await writeUsers(paths.htpasswd, users.entries);
   await testNginxConf(plan);
+  phase('wrote the password file and nginx.conf; nginx -t passed');
 
   const stop = listenForStop(platform.isWindows);
   const stopFollowing: (() => Promise<void>)[] = [];
@@ -249,6 +261,7 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
     await writeRecord(paths.record, recordOf(plan, mlflow, undefined, 'starting', process.pid));
     nginx = await startProcess({ name: 'nginx', file: plan.nginx.file, args: plan.nginx.args, env: { [MARKER_ENV]: plan.marker }, cwd: paths.nginxPrefix, logFile: paths.nginxErrorLog, platform });
     await writeRecord(paths.record, recordOf(plan, mlflow, nginx, 'starting', process.pid));
+    phase('started MLflow and nginx');
 
     const deadline = settings.timeoutMs;
     const listen = `tcp:${connectHost(plan)}:${new URL(plan.url).port}`;
@@ -259,7 +272,9 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
       ]),
       stop.stopped,
     );
+    phase('MLflow answers /health; nginx listens');
     const checks = await raceStop(proveStack(plan, users.probe), stop.stopped);
+    phase('proved auth and an API call through the proxy');
     const failed = checks.filter((c) => !c.ok);
     if (failed.length > 0) {
       const tail = await tailFile(paths.mlflowLog, 10);

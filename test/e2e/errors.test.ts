@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, readStackRecord, removeDir, root, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+import { cli, readStackRecord, removeDir, root, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
 
 const fixtures = path.join(root, 'test', 'fixtures');
 
@@ -134,6 +134,21 @@ describe('failures a user can cause', () => {
     expect(r.stderr).toMatch(/fake-mlflow: starting forever/);
     expect(Date.now() - started).toBeLessThan(30_000);
     existing[path.join(stateDir, 'htpasswd')] = await digest(path.join(stateDir, 'htpasswd'));
+  });
+
+  it('logs -f follows new lines until Ctrl+C, exit 0', async () => {
+    const logs = path.join(stateDir, 'logs');
+    await mkdir(logs, { recursive: true });
+    await writeFile(path.join(logs, 'mlflow.log'), 'old line\n');
+    const run = spawnCli(['logs', 'mlflow', '-f', '-n', '5'], { cwd });
+    await run.waitFor(/old line/, 10_000);
+    await writeFile(path.join(logs, 'mlflow.log'), 'old line\nnew line\n');
+    await run.waitFor(/new line/, 10_000);
+    run.child.kill('SIGINT');
+    expect((await run.child).exitCode).toBe(0);
+    const unknown = await cli(['logs', 'gunicorn'], { cwd });
+    expect(unknown.exitCode).toBe(1);
+    expect(errorLine(unknown.stderr)).toMatch(/unknown log 'gunicorn'. Choose mlflow, nginx or access/);
   });
 
   it('stale state: status says so, down clears it, exit 0', async () => {

@@ -2,6 +2,7 @@
  * Foreground `up`: Ctrl+C stops everything and exits 0; a dead MLflow takes nginx down with
  * it and exits non-zero naming it; a SIGKILLed `up` leaves orphans that `down` cleans up.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
@@ -15,10 +16,10 @@ describe('foreground up, supervised', () => {
     for (const c of cleanups.splice(0)) await c();
   });
 
-  async function startForeground() {
+  async function startForeground(extra: string[] = []) {
     const cwd = await tempDir();
     const stateDir = path.join(cwd, '.mlflow-secure');
-    const run = spawnCli(['up', '--port', 'auto'], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
+    const run = spawnCli(['up', '--port', 'auto', ...extra], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
     const groups: number[] = [];
     cleanups.push(async () => {
       run.child.kill('SIGKILL');
@@ -32,9 +33,12 @@ describe('foreground up, supervised', () => {
     return { cwd, stateDir, run, record, groups };
   }
 
-  it('shows both processes\' output prefixed by name, and stops cleanly on SIGINT with exit 0', async () => {
-    const { stateDir, run, record, groups } = await startForeground();
+  it('shows both processes\' output prefixed by name, and stops cleanly on SIGINT with exit 0 (listening on 0.0.0.0)', async () => {
+    const { stateDir, run, record, groups } = await startForeground(['--host', '0.0.0.0']);
     const url = new URL(record.url);
+    // Listening on every interface: the local URL uses loopback, and nginx answers there.
+    expect(url.hostname).toBe('127.0.0.1');
+    expect(await readFile(path.join(stateDir, 'nginx.conf'), 'utf8')).toContain(`listen 0.0.0.0:${url.port};`);
     expect((await request({ host: url.hostname, port: Number(url.port), path: '/', auth: { user: 'admin', password: PASSWORD } })).status).toBe(200);
     await run.waitFor(/^mlflow \| .*Application startup complete/m, 30_000);
     expect((await stackProcesses(stateDir, groups)).length).toBeGreaterThanOrEqual(3);
@@ -45,6 +49,26 @@ describe('foreground up, supervised', () => {
     expect(await waitForNoStackProcesses(stateDir, groups, 2_000)).toEqual([]);
     const status = await cli(['status'], { cwd: path.dirname(stateDir) });
     expect(status.stdout).toMatch(/Not running/);
+  });
+
+  it('Ctrl+C while starting stops what was started and exits 130', async () => {
+    const cwd = await tempDir();
+    const stateDir = path.join(cwd, '.mlflow-secure');
+    const run = spawnCli(['up', '--port', 'auto'], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
+    cleanups.push(async () => {
+      run.child.kill('SIGKILL');
+      await removeDir(cwd);
+    });
+    // MLflow has started (its first log line) but is not ready yet.
+    await run.waitFor(/^mlflow \| /m, 60_000);
+    const groups = [(await readStackRecord(stateDir)).mlflow.pid];
+    expect(run.output()).not.toMatch(/is up behind nginx/);
+    run.child.kill('SIGINT');
+    const result = await run.child;
+    expect(result.exitCode, run.output()).toBe(130);
+    expect(run.output()).toMatch(/Interrupted \(SIGINT\) while starting: stopped everything/);
+    expect(await waitForNoStackProcesses(stateDir, groups, 2_000)).toEqual([]);
+    await expect(readFile(path.join(stateDir, 'stack.json'))).rejects.toThrow(/ENOENT/);
   });
 
   it('stops nginx and exits non-zero naming MLflow when MLflow is killed with SIGKILL', async () => {
