@@ -138,9 +138,8 @@ async function isZombie(pid: number, platform: Platform): Promise<boolean> {
   }
 }
 
-export type StopResult = 'stopped' | 'gone' | 'not-ours' | 'unverified';
-
 export type Ownership = 'ours' | 'not-ours' | 'gone' | 'unverified';
+export type StopResult = 'stopped' | Exclude<Ownership, 'ours'>;
 
 /**
  * Does the recorded pid still belong to us? Leader alive: its command line must match (on
@@ -157,12 +156,12 @@ export async function ownership(target: StopTarget, platform: Platform): Promise
   return 'unverified';
 }
 
+export type TreeKill = (pid: number, signal: string, callback: (error?: Error) => void) => void;
+
 /**
  * Stops a process and everything it started: TERM, a grace period, then KILL.
  * POSIX: signals the process group. Windows: tree-kill, which runs `taskkill /pid N /T /F`.
  */
-export type TreeKill = (pid: number, signal: string, callback: (error?: Error) => void) => void;
-
 export async function stopTree(target: StopTarget, o: { platform: Platform; graceMs: number; verify?: boolean; treeKill?: TreeKill }): Promise<StopResult> {
   if (o.verify !== false) {
     const owner = await ownership(target, o.platform);
@@ -176,8 +175,11 @@ export async function stopTree(target: StopTarget, o: { platform: Platform; grac
     await waitUntilGone(target, o.graceMs, o.platform);
     return 'stopped';
   }
+  // Who is in the group before TERM: workers may be gone by the first look after it.
+  const before = target.group ? await liveGroupMembers(target.pid, o.platform) : undefined;
   signal(target, 'SIGTERM');
-  if (await waitForGroupExit(target, o.graceMs, o.platform)) return 'stopped';
+  const hadWorkers = (before ?? []).some((pid) => pid !== target.pid);
+  if (await waitForGroupExit(target, o.graceMs, o.platform, hadWorkers)) return 'stopped';
   signal(target, 'SIGKILL');
   await waitUntilGone(target, 5_000, o.platform);
   return 'stopped';
@@ -185,20 +187,23 @@ export async function stopTree(target: StopTarget, o: { platform: Platform; grac
 
 /**
  * After TERM the group's workers finish their requests and exit; once only the leader is
- * left, everything that held data or a port is gone. The `mlflow` CLI then spends about a
- * second in interpreter teardown (measured with MLflow 3.17), so the leader alone gets
- * LEADER_TEARDOWN_MS before it is killed. Returns false when the grace period ran out.
+ * left of a group that had others, everything that held data or a port is gone. The `mlflow`
+ * CLI then spends about a second in interpreter teardown (measured with MLflow 3.17), so the
+ * leader alone gets LEADER_TEARDOWN_MS before it is killed. A leader that never had children
+ * gets the whole grace period. Returns false when the grace period ran out.
  */
 export const LEADER_TEARDOWN_MS = 300;
 
-async function waitForGroupExit(target: { pid: number; group: boolean }, graceMs: number, platform: Platform): Promise<boolean> {
+async function waitForGroupExit(target: { pid: number; group: boolean }, graceMs: number, platform: Platform, hadWorkers: boolean): Promise<boolean> {
   const deadline = Date.now() + graceMs;
   let leaderAloneSince: number | undefined;
+  let hadOthers = hadWorkers;
   for (;;) {
     const members = target.group ? await liveGroupMembers(target.pid, platform) : undefined;
     if (members === undefined) return waitUntilGone(target, Math.max(0, deadline - Date.now()), platform);
     if (members.length === 0) return true;
-    if (members.length === 1 && members[0] === target.pid) {
+    if (members.some((pid) => pid !== target.pid)) hadOthers = true;
+    if (hadOthers && members.length === 1 && members[0] === target.pid) {
       leaderAloneSince ??= Date.now();
       if (Date.now() - leaderAloneSince >= LEADER_TEARDOWN_MS) {
         signal({ pid: target.pid, group: false }, 'SIGKILL');
