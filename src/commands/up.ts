@@ -92,9 +92,10 @@ interface Users {
 async function prepareUsers(settings: Settings, plan: Pick<Plan, 'paths'>, o: UpOptions, ctx: Context): Promise<Users> {
   const { paths } = plan;
   let entries = (await readUsers(paths.htpasswd)) ?? [];
-  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: true, user: settings.user });
-  if (given) ctx.out.addSecret(given.password);
   const existing = entries.find((e) => e.user === settings.user);
+  // A terminal prompt only for a new user: an existing one keeps its password across restarts.
+  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
+  if (given) ctx.out.addSecret(given.password);
   for (const e of entries) {
     const scheme = schemeOf(e.hash);
     if (scheme !== 'other' && ctx.platform.hashRefusal(scheme)) {
@@ -122,7 +123,6 @@ async function prepareUsers(settings: Settings, plan: Pick<Plan, 'paths'>, o: Up
   const password = given ? validatePassword(given.password, settings.hash) : generatePassword();
   ctx.out.addSecret(password);
   entries = upsertEntry(entries, { user: settings.user, hash: hashPassword(password, settings.hash, settings.bcryptCost) });
-  if (!given) await writeGeneratedPassword(paths.generatedPassword, { user: settings.user, password });
   return { entries, probe: { user: settings.user, password }, probeIsTemporary: false, generated: given ? undefined : password, changed: true };
 }
 
@@ -235,9 +235,9 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   const users = await prepareUsers(settings, plan, o, ctx);
 
   await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
-  if (users.changed) await writeUsers(paths.htpasswd, users.entries);
+  // nginx -t before the password file changes: it reads that file per request, not here.
   await testNginxConf(plan);
-  phase('wrote the password file and nginx.conf; nginx -t passed');
+  phase('wrote nginx.conf; nginx -t passed');
 
   const stop = listenForStop(platform.isWindows);
   const stopFollowing: (() => Promise<void>)[] = [];
@@ -256,6 +256,9 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   };
 
   try {
+    // Inside the try: a failure from here on removes a temporary probe user again.
+    if (users.changed) await writeUsers(paths.htpasswd, users.entries);
+    if (users.generated) await writeGeneratedPassword(paths.generatedPassword, { user: settings.user, password: users.generated });
     await writeRecord(paths.record, recordOf(plan, undefined, undefined, 'starting', process.pid));
     mlflow = await startProcess({ name: 'mlflow', file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, cwd: ctx.cwd, logFile: paths.mlflowLog, platform });
     await writeRecord(paths.record, recordOf(plan, mlflow, undefined, 'starting', process.pid));

@@ -5,9 +5,9 @@
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { ensureWritableDirs } from '../files.js';
-import { bcryptCostOf, DEFAULT_BCRYPT_COST, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName } from '../plan/htpasswd.js';
+import { bcryptCostOf, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName } from '../plan/htpasswd.js';
 import { statePaths } from '../plan/plan.js';
-import { parseHashScheme, resolveStateDir } from '../plan/settings.js';
+import { parseBcryptCost, parseHashScheme, resolveStateDir } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
 import { forgetGeneratedPassword, readUsers, requireUser, writeUsers } from '../users.js';
 
@@ -48,7 +48,7 @@ export async function user(action: string, name: string | undefined, o: UserOpti
   if (action === 'passwd') requireUser(entries, name, paths.htpasswd);
 
   const scheme = parseHashScheme(o.hash, platform);
-  const cost = o.bcryptCost === undefined ? DEFAULT_BCRYPT_COST : Number(o.bcryptCost);
+  const cost = parseBcryptCost(o.bcryptCost);
   const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: true, user: name });
   const password = given ? validatePassword(given.password, scheme) : generatePassword();
   out.addSecret(password);

@@ -83,6 +83,10 @@ export function parseServerNames(value: string | undefined): string[] {
   return [...new Set(names)];
 }
 
+export function parseBcryptCost(value: string | undefined): number {
+  return value === undefined ? DEFAULT_BCRYPT_COST : parseIntInRange(value, '--bcrypt-cost', MIN_BCRYPT_COST, MAX_BCRYPT_COST);
+}
+
 function parseIntInRange(value: string, flag: string, min: number, max: number): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max) throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`);
@@ -130,7 +134,7 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
     serverNames: parseServerNames(o.serverName),
     user: validateUserName(o.user ?? 'admin', '--user'),
     hash: parseHashScheme(o.hash, platform),
-    bcryptCost: o.bcryptCost === undefined ? DEFAULT_BCRYPT_COST : parseIntInRange(o.bcryptCost, '--bcrypt-cost', MIN_BCRYPT_COST, MAX_BCRYPT_COST),
+    bcryptCost: parseBcryptCost(o.bcryptCost),
     stateDir: resolveStateDir(o.stateDir, cwd, platform),
     timeoutMs: Math.round(timeoutSeconds * 1000),
     nginxWorkers: workers === 'auto' ? 'auto' : parseIntInRange(workers, '--nginx-workers', 1, 64),

@@ -3,11 +3,11 @@
  * what is typed is never echoed, is asked twice, and ends up hashed in the password file.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { verifyPassword } from '../../src/plan/htpasswd.js';
-import { cleanEnv, cliPath, removeDir, tempDir } from './helpers.js';
+import { hashPassword, verifyPassword } from '../../src/plan/htpasswd.js';
+import { cleanEnv, cliPath, removeDir, root, tempDir } from './helpers.js';
 
 function onTerminal(args: string[], cwd: string) {
   const command = [process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ');
@@ -56,5 +56,20 @@ describe('hidden password prompt on a terminal', () => {
     expect(await t.exited).toBe(1);
     expect(t.screen()).toMatch(/error: the two passwords differ\. Run the command again/);
     await expect(readFile(path.join(cwd, '.mlflow-secure', 'htpasswd'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('does not prompt on a restart (the user exists and keeps its password); nginx -t failing is one clear error, exit 3', async () => {
+    cwd = await tempDir();
+    const state = path.join(cwd, '.mlflow-secure');
+    await mkdir(state);
+    const htpasswd = `admin:${hashPassword('kept-Secret-1', 'apr1')}\n`;
+    await writeFile(path.join(state, 'htpasswd'), htpasswd, { mode: 0o600 });
+    const t = onTerminal(['up', '--port', 'auto', '--nginx', path.join(root, 'test', 'fixtures', 'fake-nginx-bad-conf.mjs')], cwd);
+    expect(await t.exited, t.screen()).toBe(3);
+    expect(t.screen()).not.toContain('Password for');
+    expect(t.screen()).toMatch(/error: nginx rejected the generated configuration .*nginx\.conf\. Read the nginx message below/);
+    expect(t.screen()).toMatch(/\[emerg\] unknown directive "fake"/);
+    expect(await readFile(path.join(state, 'htpasswd'), 'utf8')).toBe(htpasswd);
+    await expect(readFile(path.join(state, 'stack.json'))).rejects.toThrow(/ENOENT/);
   });
 });
