@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
 import {
   bcryptCostOf,
   DEFAULT_BCRYPT_COST,
@@ -16,17 +15,8 @@ import {
   type HtpasswdEntry,
 } from '../../src/plan/htpasswd.js';
 import type { HashScheme } from '../../src/platform.js';
+import { userErrorFrom } from './user-error.js';
 
-/** The UserError `fn` throws, or a failed expectation when it does not throw one. */
-function userErrorFrom(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(UserError);
-    return error as UserError;
-  }
-  throw new Error('expected a UserError');
-}
 
 // Cost 4 (the minimum) keeps the bcrypt tests fast.
 const COST = 4;

@@ -14,6 +14,7 @@ import {
   type StackOptions,
 } from '../../src/plan/settings.js';
 import { getPlatform } from '../../src/platform.js';
+import { userErrorFrom } from './user-error.js';
 
 const linux = getPlatform('linux');
 const win32 = getPlatform('win32');
@@ -21,15 +22,6 @@ const darwin = getPlatform('darwin');
 const POSIX_CWD = '/home/ana/proj';
 const WIN_CWD = 'C:\\Users\\Ana\\proj';
 
-function userErrorFrom(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(UserError);
-    return error as UserError;
-  }
-  throw new Error('expected a UserError');
-}
 
 const onLinux = (o: StackOptions) => resolveSettings(o, { cwd: POSIX_CWD, platform: linux });
 const onWindows = (o: StackOptions) => resolveSettings(o, { cwd: WIN_CWD, platform: win32 });
