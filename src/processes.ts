@@ -11,6 +11,7 @@ import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
+import { PASSWORD_ENV } from './password.js';
 import { getPlatform, liveGroupMembers, readProcessIdentity, type Platform } from './platform.js';
 
 export interface ExitInfo {
@@ -41,9 +42,12 @@ export interface StartOptions {
 
 export async function startProcess(o: StartOptions): Promise<StartedProcess> {
   const log = { file: o.logFile, append: true } as const;
+  const env = { ...o.platform.childEnv(process.env), ...o.env };
+  // The stack never needs the password: keep it out of the children's environment.
+  delete env[PASSWORD_ENV];
   const subprocess = execa(o.file, o.args, {
       cwd: o.cwd,
-      env: { ...o.platform.childEnv(process.env), ...o.env },
+      env,
       extendEnv: false,
       stdin: 'ignore',
       stdout: log,

@@ -178,7 +178,14 @@ describe('up -d / down on real MLflow and nginx', () => {
   });
 
   it('never puts the password in argv, the state record, the logs, or a world-readable file', async () => {
-    for (const p of await stackProcesses(stateDir, groups)) expect(p.cmdline).not.toContain(PASSWORD);
+    const processes = await stackProcesses(stateDir, groups);
+    expect(processes.length).toBeGreaterThanOrEqual(4);
+    for (const p of processes) {
+      expect(p.cmdline).not.toContain(PASSWORD);
+      // up was started with MLFLOW_SECURE_PASSWORD set; its children must not inherit it.
+      const environ = await readFile(`/proc/${p.pid}/environ`, 'utf8').catch(() => '');
+      expect(environ).not.toContain(PASSWORD);
+    }
     const files = ['stack.json', 'nginx.conf', 'logs/mlflow.log', 'logs/nginx-error.log', 'logs/nginx-access.log'];
     for (const f of files) expect(await readFile(path.join(stateDir, f), 'utf8'), f).not.toContain(PASSWORD);
     const htpasswd = await stat(path.join(stateDir, 'htpasswd'));
