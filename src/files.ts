@@ -65,10 +65,12 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
   for (;;) {
     try {
       const stat = await fs.stat(dir);
-      const target = stat.isDirectory() ? dir : nodePath.dirname(dir);
-      await fs.access(dir === p && !stat.isDirectory() ? p : target, constants.W_OK);
+      // The nearest existing ancestor must be a folder: nothing can be created under a file.
+      if (dir !== p && !stat.isDirectory()) throw new UserError(`cannot create the ${what} at ${p}: ${dir} is a file`, 'Choose another location');
+      await fs.access(dir, constants.W_OK); // the existing file or folder itself
       return;
     } catch (error) {
+      if (error instanceof UserError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') {
         throw new UserError(`cannot write the ${what} at ${p} (${code ?? 'error'})`, 'Choose a location you can write to, or fix its permissions');

@@ -4,10 +4,13 @@
  * verify, path forms nginx.conf accepts, how a process tree is found and killed.
  * Everything else asks a `Platform`, and tests build one with `getPlatform('win32')`.
  */
+import { promises as fs } from 'node:fs';
 import nodePath from 'node:path';
 
+/** execa, loaded on first use: main.ts imports this module, and `--version` should not pay for it. */
+const loadExeca = async () => (await import('execa')).execa;
+
 export type HashScheme = 'bcrypt' | 'apr1';
-export const HASH_SCHEMES: readonly HashScheme[] = ['bcrypt', 'apr1'];
 
 export interface CommandSpec {
   file: string;
@@ -171,8 +174,8 @@ export function parseTasklistImage(csv: string, pid: number): string | undefined
 export async function readProcessIdentity(pid: number, platform: Platform = getPlatform()): Promise<ProcessIdentity> {
   const commandLine = await readCommandLine(pid, platform);
   if (commandLine !== undefined || !platform.isWindows) return { commandLine };
-  const { execa } = await import('execa');
   try {
+    const execa = await loadExeca();
     const r = await execa('tasklist', ['/FI', `PID eq ${pid}`, '/FO', 'CSV', '/NH'], { reject: false, timeout: 15_000, windowsHide: true });
     return { image: r.exitCode === 0 ? parseTasklistImage(r.stdout, pid) : undefined };
   } catch {
@@ -182,8 +185,6 @@ export async function readProcessIdentity(pid: number, platform: Platform = getP
 
 /** The command line of a running process, or undefined when it cannot be read. */
 export async function readCommandLine(pid: number, platform: Platform = getPlatform()): Promise<string | undefined> {
-  const { promises: fs } = await import('node:fs');
-  const { execa } = await import('execa');
   try {
     if (platform.name === 'linux') {
       const raw = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
@@ -191,11 +192,26 @@ export async function readCommandLine(pid: number, platform: Platform = getPlatf
     }
     if (platform.isWindows) {
       const query = `(Get-CimInstance Win32_Process -Filter "ProcessId=${pid}").CommandLine`;
-      const r = await execa('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', query], { reject: false, timeout: 15_000, windowsHide: true });
+      const r = await (await loadExeca())('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', query], { reject: false, timeout: 15_000, windowsHide: true });
       return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
     }
-    const r = await execa('ps', ['-o', 'command=', '-p', String(pid)], { reject: false, timeout: 10_000 });
+    const r = await (await loadExeca())('ps', ['-o', 'command=', '-p', String(pid)], { reject: false, timeout: 10_000 });
     return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Linux: a process's state and group from /proc/<pid>/stat, or undefined once it is gone.
+ * `alive` is false for a zombie (exited, not yet reaped) or a dead entry.
+ */
+export async function readProcStat(pid: number): Promise<{ alive: boolean; pgrp: number } | undefined> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
+    const [state = '', , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { alive: state !== 'Z' && state !== 'X', pgrp: Number(pgrp) };
   } catch {
     return undefined;
   }
@@ -208,24 +224,16 @@ export async function readCommandLine(pid: number, platform: Platform = getPlatf
  */
 export async function liveGroupMembers(pgid: number, platform: Platform = getPlatform()): Promise<number[] | undefined> {
   if (!platform.usesProcessGroups) return undefined;
-  const { promises: fs } = await import('node:fs');
   if (platform.name === 'linux') {
     const members: number[] = [];
     for (const entry of await fs.readdir('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8');
-        // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') members.push(Number(entry));
-      } catch {
-        // exited while we looked
-      }
+      const stat = await readProcStat(Number(entry));
+      if (stat?.pgrp === pgid && stat.alive) members.push(Number(entry));
     }
     return members;
   }
-  const { execa } = await import('execa');
-  const r = await execa('ps', ['-A', '-o', 'pid=,pgid=,stat='], { reject: false, timeout: 10_000 });
+  const r = await (await loadExeca())('ps', ['-A', '-o', 'pid=,pgid=,stat='], { reject: false, timeout: 10_000 });
   if (r.exitCode !== 0) return undefined;
   return r.stdout
     .split('\n')

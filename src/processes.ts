@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
 import { PASSWORD_ENV } from './password.js';
-import { getPlatform, liveGroupMembers, readProcessIdentity, type Platform } from './platform.js';
+import { getPlatform, liveGroupMembers, readProcStat, readProcessIdentity, type Platform } from './platform.js';
 
 export interface ExitInfo {
   name: string;
@@ -134,12 +134,7 @@ export interface StopTarget {
 
 async function isZombie(pid: number, platform: Platform): Promise<boolean> {
   if (platform.name !== 'linux') return false;
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
+  return !(await readProcStat(pid))?.alive;
 }
 
 export type Ownership = 'ours' | 'not-ours' | 'gone' | 'unverified';

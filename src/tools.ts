@@ -135,11 +135,7 @@ export function requireFound<T>(lookup: Lookup<T>, what: 'nginx' | 'MLflow', pla
     what === 'nginx'
       ? (NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux!)
       : `Install it into ./.venv (npm run setup, or: python3 -m venv .venv && ${platform.isWindows ? '.venv\\Scripts\\pip' : '.venv/bin/pip'} install mlflow), or pass --mlflow <path>`;
-  return fail(`${what} not found (looked at: ${lookup.searched.join(', ')})`, hint);
-}
-
-function fail(message: string, hint: string): never {
-  throw new UserError(message, hint);
+  throw new UserError(`${what} not found (looked at: ${lookup.searched.join(', ')})`, hint);
 }
 
 export function parseNginxVersion(stderr: string): [number, number, number] | undefined {
