@@ -1,6 +1,6 @@
 /**
- * Where a password comes from: MLFLOW_SECURE_PASSWORD, --password-stdin, or a hidden prompt
- * on a terminal. Never a flag value: it would sit in shell history and in `ps`.
+ * Where a password comes from, first match wins: --password-stdin, MLFLOW_SECURE_PASSWORD, or a
+ * hidden prompt on a terminal. Never a flag value: it would sit in shell history and in `ps`.
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
@@ -22,9 +22,10 @@ export type PasswordSource = 'environment' | 'stdin' | 'prompt';
 
 /** The password given by the user, or undefined when none was given (the caller may generate one). */
 export async function obtainPassword(i: PasswordInput): Promise<{ password: string; source: PasswordSource } | undefined> {
+  // The explicit flag wins over an environment variable that may be left over from elsewhere.
+  if (i.passwordStdin) return { password: await readFirstLine(i.stdin), source: 'stdin' };
   const fromEnv = i.env[PASSWORD_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return { password: fromEnv, source: 'environment' };
-  if (i.passwordStdin) return { password: await readFirstLine(i.stdin), source: 'stdin' };
   if (i.prompt && i.stdin.isTTY && i.stderr.isTTY) {
     const first = await promptHidden(`Password for ${i.user} (empty: generate one): `, i.stdin, i.stderr);
     if (first === '') return undefined;

@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { DEFAULT_BCRYPT_COST } from '../plan/htpasswd.js';
 import { buildPlan } from '../plan/plan.js';
+import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type StackOptions } from '../plan/settings.js';
 import { quoteBash, quotePowerShell } from '../plan/shell.js';
 import { discover } from './discover.js';
@@ -12,6 +13,16 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   const settings = resolveSettings(o, ctx);
   const { found, notes } = await discover(settings, o, ctx, false);
   const plan = buildPlan(settings, found, platform);
+  // A store URI may carry a database password: shown masked, and registered so that any
+  // other line (a warning, a note) is redacted too.
+  const stores = { backend: settings.backend.uri, registry: settings.registry.uri, artifacts: settings.artifacts.uri };
+  const mlflowEnv = Object.entries(plan.mlflow.env);
+  for (const value of [...Object.values(stores), ...mlflowEnv.map(([, v]) => v), ...plan.mlflow.args]) {
+    for (const secret of uriSecrets(value)) out.addSecret(secret);
+  }
+  const mask = maskUriCredentials;
+  const shownEnv = Object.fromEntries(mlflowEnv.map(([k, v]) => [k, mask(v)]));
+  const shownArgs = plan.mlflow.args.map(mask);
   const quote = platform.isWindows ? quotePowerShell : quoteBash;
   const argv = (file: string, args: string[]) => [file, ...args].map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : quote(a))).join(' ');
   const summary = {
@@ -19,11 +30,11 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
     publicUrls: plan.publicUrls,
     user: settings.user,
     stateDir: settings.stateDir,
-    backendStoreUri: settings.backend.uri,
-    registryStoreUri: settings.registry.uri,
-    artifactsDestination: settings.artifacts.uri,
+    backendStoreUri: mask(stores.backend),
+    registryStoreUri: mask(stores.registry),
+    artifactsDestination: mask(stores.artifacts),
     fileStore: settings.backend.isFileStore,
-    mlflow: { file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, port: plan.mlflow.port },
+    mlflow: { file: plan.mlflow.file, args: shownArgs, env: shownEnv, port: plan.mlflow.port },
     nginx: { file: plan.nginx.file, args: plan.nginx.args, testArgs: plan.nginx.testArgs, quitArgs: plan.nginx.quitArgs },
     nginxConfPath: plan.paths.nginxConf,
     nginxConf: plan.nginx.conf,
@@ -46,12 +57,12 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   out.info(`URL:            ${plan.url}${plan.publicUrls.length ? `  (also ${plan.publicUrls.join(', ')})` : ''}`);
   out.info(`user:           ${settings.user}`);
   out.info(`password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`);
-  out.info(`backend store:  ${settings.backend.uri}`);
-  out.info(`registry store: ${settings.registry.uri}`);
-  out.info(`artifacts:      ${settings.artifacts.uri} (served through MLflow)`);
+  out.info(`backend store:  ${mask(stores.backend)}`);
+  out.info(`registry store: ${mask(stores.registry)}`);
+  out.info(`artifacts:      ${mask(stores.artifacts)} (served through MLflow)`);
   out.info('');
   out.info(`MLflow (on 127.0.0.1 only):`);
-  out.info(`  ${Object.entries(plan.mlflow.env).map(([k, v]) => `${k}=${quote(v)}`).join(' ')} ${argv(plan.mlflow.file, plan.mlflow.args)}`);
+  out.info(`  ${Object.entries(shownEnv).map(([k, v]) => `${k}=${quote(v)}`).join(' ')} ${argv(plan.mlflow.file, shownArgs)}`);
   out.info(`nginx:`);
   out.info(`  ${argv(plan.nginx.file, plan.nginx.args)}`);
   out.info(`  test: ${argv(plan.nginx.file, plan.nginx.testArgs)}`);

@@ -25,7 +25,7 @@ export interface HtpasswdEntry {
   hash: string;
 }
 
-const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
+export const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 
 export function validateUserName(name: string, flag?: string): string {
   if (!USER_NAME.test(name)) {
@@ -41,6 +41,8 @@ export function validateUserName(name: string, flag?: string): string {
 export function validatePassword(password: string, scheme: HashScheme): string {
   if (password.length < 8) throw new UserError('the password is too short', 'Use at least 8 characters');
   if (/[\r\n\0]/.test(password)) throw new UserError('the password contains a line break or NUL character', 'Use a single line');
+  // Blanks pass the length rule, yet a run of spaces is among the first guesses.
+  if (password.trim() === '') throw new UserError('the password is only blanks (spaces, tabs)', 'Use letters, digits or symbols too');
   if (scheme === 'bcrypt' && Buffer.byteLength(password, 'utf8') > 72) {
     throw new UserError('the password is longer than 72 bytes, which bcrypt silently truncates', 'Use a shorter password or --hash apr1');
   }

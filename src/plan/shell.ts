@@ -17,12 +17,21 @@ export function quotePowerShell(value: string): string {
 }
 
 /**
- * cmd.exe: `set "NAME=value"` keeps & | < > ^ and quotes literal (everything up to the last
- * quote is the value). `%` cannot be escaped at an interactive prompt: `%x%` would expand when
- * x is a variable, so such a value is refused with a pointer to PowerShell instead.
+ * cmd.exe: inside `set "NAME=value"` the quotes keep & | < > ( ) ^ literal. What they cannot
+ * hold is refused, with a pointer to PowerShell instead:
+ * - `"` toggles the quoting off, so the rest of the line runs as commands;
+ * - `%` cannot be escaped at an interactive prompt (`%x%` expands when x is a variable);
+ * - control characters: CR/LF (and Ctrl+Z, read as LF) end the line, a pasted tab completes
+ *   file names.
+ * `!` is left alone: it only expands with delayed expansion, which is off at the prompt by
+ * default, and even then it cannot end the quoting.
  */
+function cmdUnsafe(c: string): boolean {
+  return c === '"' || c === '%' || c < ' ' || c === '\x7f';
+}
+
 export function cmdSet(name: string, value: string): string | undefined {
-  if (/[%\r\n]/.test(value)) return undefined;
+  if ([...value].some(cmdUnsafe)) return undefined;
   return `set "${name}=${value}"`;
 }
 
@@ -33,7 +42,7 @@ export function setLine(shell: Shell, name: string, value: string): string {
     case 'powershell':
       return `$env:${name} = ${quotePowerShell(value)}`;
     case 'cmd':
-      return cmdSet(name, value) ?? `rem ${name} contains % or a line break, which cmd.exe cannot take literally: use PowerShell (mlflow-secure env --shell powershell)`;
+      return cmdSet(name, value) ?? `rem ${name} contains a double quote, a percent sign or a control character (line break, tab), which cmd.exe cannot take literally: use PowerShell (mlflow-secure env --shell powershell)`;
   }
 }
 

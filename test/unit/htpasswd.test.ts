@@ -17,7 +17,6 @@ import {
 import type { HashScheme } from '../../src/platform.js';
 import { userErrorFrom } from './user-error.js';
 
-
 // Cost 4 (the minimum) keeps the bcrypt tests fast.
 const COST = 4;
 
@@ -60,6 +59,27 @@ describe('validatePassword', () => {
     ['spaces are fine here', 'bcrypt'],
   ] as const)('accepts %j for %s', (password, scheme) => {
     expect(validatePassword(password, scheme)).toBe(password);
+  });
+});
+
+describe('validatePassword: only blanks', () => {
+  it.each([
+    ['eight spaces', ' '.repeat(8)],
+    ['tabs', '\t'.repeat(8)],
+    ['spaces and tabs', ' \t \t \t \t \t'],
+    ['72 spaces', ' '.repeat(72)],
+    ['no-break and ideographic spaces', '\u00a0\u3000'.repeat(4)],
+  ])('refuses %s for both schemes, in one line that does not echo it', (_label, password) => {
+    for (const scheme of ['bcrypt', 'apr1'] as const) {
+      const error = userErrorFrom(() => validatePassword(password, scheme));
+      expect(error.message).toBe('the password is only blanks (spaces, tabs)');
+      expect(error.hint).toMatch(/letters, digits or symbols/);
+      expect(`${error.message}${error.hint ?? ''}`).not.toMatch(/\t|\u00a0|\u3000| {2}/);
+    }
+  });
+
+  it('still accepts blanks around or between other characters', () => {
+    for (const password of ['        x', ' Zq9 xyz ', '\tpass word\t']) expect(validatePassword(password, 'bcrypt')).toBe(password);
   });
 });
 

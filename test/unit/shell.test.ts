@@ -87,20 +87,51 @@ describe('cmd.exe', () => {
   it.each([
     ['abc', 'set "X=abc"'],
     ['', 'set "X="'],
+    // Inside the quotes these are literal at the prompt: & | < > ( ) ^, and ! (delayed
+    // expansion is off there by default, and cannot end the quoting anyway).
     ['a&b|c<d>e^f', 'set "X=a&b|c<d>e^f"'],
-    ['say "hi"', 'set "X=say "hi""'],
+    ['(x) ^& !y! P@ss!', 'set "X=(x) ^& !y! P@ss!"'],
     ['a b', 'set "X=a b"'],
+    ['ünïcødé ✓ ＂“”', 'set "X=ünïcødé ✓ ＂“”"'],
   ])('sets %j as %s', (value, expected) => {
     expect(cmdSet('X', value)).toBe(expected);
     expect(setLine('cmd', 'X', value)).toBe(expected);
   });
 
-  it.each(['50%', '%PATH%', 'a\nb', 'a\rb'])('cannot take %j literally: no set line, a rem pointing to PowerShell', (value) => {
+  it.each([
+    // A " ends the quoting: the rest would run as commands.
+    'ab"&echo INJECTED&"cd',
+    'say "hi"',
+    '"',
+    // % expands at the prompt and cannot be escaped there.
+    '50%',
+    '%PATH%',
+    // Control characters: line ends (Ctrl+Z is read as one), a tab completes file names.
+    'a\nb',
+    'a\rb',
+    'a\u001aecho INJECTED',
+    'a\tb',
+    'a\u0000b',
+    'a\u007fb',
+  ])('cannot take %j literally: no set line, a rem pointing to PowerShell', (value) => {
     expect(cmdSet('X', value)).toBeUndefined();
     const line = setLine('cmd', 'X', value);
     expect(line.startsWith('rem X ')).toBe(true);
+    expect(line).toContain("contains a double quote, a percent sign or a control character");
+    // The comment itself holds nothing cmd would act on, even in a .cmd file.
+    expect(line).not.toMatch(/["%]/);
     expect(line).toContain('--shell powershell');
     expect(line).not.toContain(value);
+    expect(line).not.toMatch(/[\r\n]/);
+  });
+
+  it('never writes a set line that holds more than one pair of quotes or a %', () => {
+    for (const value of NASTY) {
+      const line = setLine('cmd', 'X', value);
+      if (line.startsWith('rem ')) continue;
+      expect(line.match(/"/g)).toHaveLength(2);
+      expect(line).not.toMatch(/[%\r\n]/);
+    }
   });
 });
 
