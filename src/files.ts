@@ -1,8 +1,13 @@
-/** File helpers: atomic writes (temp + rename) and owner-only modes for secrets. */
+/**
+ * File helpers: atomic writes (temp + rename), owner-only modes for secrets, the state folder's
+ * checks, and reads that never follow a link.
+ */
 import { randomBytes } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { constants, promises as fs, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import nodePath from 'node:path';
 import { UserError } from './errors.js';
+import type { Platform } from './platform.js';
 
 /**
  * Writes via a temp file in the same folder and a rename, so readers (nginx re-reads the
@@ -21,13 +26,79 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o644):
   }
 }
 
+// Numeric open flags; both are missing from fs.constants on Windows.
+const NO_FOLLOW = (constants as Partial<typeof constants>).O_NOFOLLOW ?? 0;
+const NON_BLOCK = (constants as Partial<typeof constants>).O_NONBLOCK ?? 0;
+
+const isMissing = (error: unknown) => ['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '');
+const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? 'error';
+
+function kindOf(stat: Stats): string {
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  if (stat.isDirectory()) return 'a folder';
+  if (stat.isFile()) return 'a file';
+  return 'a device, FIFO or socket';
+}
+
+function irregular(file: string, kind: string): UserError {
+  return new UserError(`${file} is ${kind}, not a regular file`, 'mlflow-secure never creates one there: remove it (or move it away) and try again');
+}
+
+function refuseIrregular(file: string, stat: Stats): void {
+  if (!stat.isFile()) throw irregular(file, kindOf(stat));
+}
+
+function cannotRead(file: string, error: unknown): Error {
+  const code = errorCode(error);
+  if (code === 'EACCES' || code === 'EPERM') return new UserError(`cannot read ${file} (${code})`, 'Make it yours and readable (chown, chmod 600), or choose another --state-dir');
+  return error as Error;
+}
+
+/**
+ * Reads a state file, or undefined when it does not exist. Anything but a regular file is
+ * refused: a cloned repository or another account could plant `htpasswd -> /etc/shadow`, and
+ * following it would copy that file's lines into ours.
+ */
 export async function readTextIfExists(file: string): Promise<string | undefined> {
+  let entry: Stats;
   try {
-    return await fs.readFile(file, 'utf8');
+    entry = await fs.lstat(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw error;
+    if (isMissing(error)) return undefined;
+    throw cannotRead(file, error);
+  }
+  refuseIrregular(file, entry);
+  let handle: FileHandle;
+  try {
+    // O_NOFOLLOW closes the race between lstat and open (a link swapped in meanwhile); Windows
+    // lacks it (0 there) and keeps only the lstat. O_NONBLOCK: a FIFO would block open forever.
+    handle = await fs.open(file, constants.O_RDONLY | NO_FOLLOW | NON_BLOCK);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw irregular(file, 'a symbolic link');
+    throw cannotRead(file, error);
+  }
+  try {
+    refuseIrregular(file, await handle.stat());
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Refuses any of `files` that exists and is not a regular file. For files other programs open
+ * themselves and would follow (MLflow's and nginx's logs, nginx's pid file): a cloned repository
+ * could ship `.mlflow-secure/logs/mlflow.log -> ~/.bashrc`.
+ */
+export async function checkStateFiles(files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    try {
+      refuseIrregular(file, await fs.lstat(file));
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      if (!isMissing(error)) throw cannotRead(file, error);
+    }
   }
 }
 
@@ -41,19 +112,143 @@ export async function exists(file: string): Promise<boolean> {
 }
 
 /**
+ * Creates the state folder (owner-only, 0700) and `subdirs` inside it, then checks the state
+ * folder is ours (checkStateDir). An existing folder of ours that is merely 0755 (older versions
+ * made it so) is tightened to 0700. Returns the folders it created, so a failed start can remove
+ * exactly those.
+ */
+export async function ensureStateDir(dir: string, subdirs: readonly string[], platform: Platform): Promise<string[]> {
+  const created: string[] = [];
+  let stat = await inspectStateDir(dir, platform);
+  if (!stat) {
+    const first = await makeDirs(dir, 0o700, 'state');
+    if (first !== undefined) created.push(first);
+    stat = await inspectStateDir(dir, platform);
+    if (!stat) throw new UserError(`cannot write to state folder ${dir} (ENOENT)`, 'Choose a folder you can write to with --state-dir');
+  }
+  try {
+    // Windows: no POSIX modes to tighten (NTFS ACLs decide who may enter).
+    if (!platform.isWindows && (stat.mode & 0o077) !== 0) await fs.chmod(dir, 0o700);
+    await fs.access(dir, constants.W_OK);
+  } catch (error) {
+    throw new UserError(`cannot write to state folder ${dir} (${errorCode(error)})`, `Run chmod 700 ${dir}, or choose another --state-dir`);
+  }
+  for (const sub of subdirs) {
+    const first = await makeDirsInside(dir, sub);
+    if (first !== undefined) created.push(first);
+  }
+  return created;
+}
+
+/**
+ * For commands that only read the state folder: false when it does not exist; a UserError when
+ * it is not a folder, is a symbolic link, belongs to someone else or is writable by others
+ * (whoever can write there can replace the password file or nginx.conf); true otherwise.
+ */
+export async function checkStateDir(dir: string, platform: Platform): Promise<boolean> {
+  return (await inspectStateDir(dir, platform)) !== undefined;
+}
+
+async function inspectStateDir(dir: string, platform: Platform): Promise<Stats | undefined> {
+  let stat: Stats;
+  try {
+    stat = await fs.lstat(dir);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw new UserError(`cannot read the state folder ${dir} (${errorCode(error)})`, 'Fix its permissions, or choose another --state-dir');
+  }
+  // A link could point our owner-only files anywhere (a cloned repo shipping `.mlflow-secure -> ~/.ssh`).
+  if (stat.isSymbolicLink()) throw new UserError(`the state folder ${dir} is a symbolic link`, 'Pass the real folder with --state-dir, or remove the link');
+  if (!stat.isDirectory()) throw new UserError(`the state folder ${dir} is not a folder`, 'Move that file away, or choose another --state-dir');
+  // Windows: Node reports uid 0 and mode bits made up from the read-only flag; NTFS ACLs, not
+  // these, decide who may write there.
+  if (platform.isWindows) return stat;
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) {
+    throw new UserError(`the state folder ${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`, `Choose another --state-dir, or take it over: sudo chown -R ${uid} ${dir}`);
+  }
+  if ((stat.mode & 0o022) !== 0) {
+    const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
+    throw new UserError(`the state folder ${dir} is writable by other users (mode ${mode})`, `Run chmod 700 ${dir}, or choose another --state-dir`);
+  }
+  return stat;
+}
+
+/**
+ * `mkdir -p` with a bound. Node's recursive mkdir reads ENOENT as "the parent is missing", makes
+ * the parent (EEXIST) and retries forever when the parent exists but cannot hold the child:
+ * procfs answers ENOENT for `/proc/x` (measured on Node 20: 100 % CPU, never returns). Here each
+ * missing component is made once, from the top down, and any error ends in one line. Returns
+ * the topmost folder it created.
+ */
+async function makeDirs(dir: string, mode: number, what: string): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (let p = nodePath.resolve(dir); ; ) {
+    try {
+      const stat = await fs.stat(p);
+      if (!stat.isDirectory()) throw new UserError(`cannot write to ${what} folder ${dir} (ENOTDIR)`, `Choose a folder you can write to: ${p} is a file`);
+      break;
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      if (!isMissing(error)) throw cannotCreate(dir, what, error);
+      missing.unshift(p);
+      const parent = nodePath.dirname(p);
+      if (parent === p) throw cannotCreate(dir, what, error); // no root: a drive that does not exist
+      p = parent;
+    }
+  }
+  let first: string | undefined;
+  for (const p of missing) {
+    // Folders above the target get the usual mode (umask); the target gets `mode`.
+    if (await makeDir(p, p === missing.at(-1) ? mode : 0o777, dir, what)) first ??= p;
+  }
+  return first;
+}
+
+/** Makes `sub` (a folder inside `root`) one component at a time, refusing links on the way. */
+async function makeDirsInside(root: string, sub: string): Promise<string | undefined> {
+  const rel = nodePath.relative(root, sub);
+  if (rel === '' || rel.startsWith('..') || nodePath.isAbsolute(rel)) throw new Error(`${sub} is not inside ${root}`);
+  let first: string | undefined;
+  let p = root;
+  for (const part of rel.split(nodePath.sep)) {
+    p = nodePath.join(p, part);
+    if (await makeDir(p, 0o700, sub, 'state')) first ??= p;
+    const stat = await fs.lstat(p);
+    if (!stat.isDirectory()) throw new UserError(`${p} is ${kindOf(stat)}, not a folder`, 'mlflow-secure never creates one there: remove it (or move it away) and try again');
+  }
+  return first;
+}
+
+/** One mkdir: true when it made `p`, false when `p` already existed (another command may have made it meanwhile). */
+async function makeDir(p: string, mode: number, dir: string, what: string): Promise<boolean> {
+  try {
+    await fs.mkdir(p, { mode });
+    if (mode !== 0o777) await fs.chmod(p, mode); // the umask may have cleared bits of `mode`
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw cannotCreate(dir, what, error);
+  }
+}
+
+function cannotCreate(dir: string, what: string, error: unknown): UserError {
+  return new UserError(`cannot write to ${what} folder ${dir} (${errorCode(error)})`, 'Choose a folder you can write to, or fix its permissions');
+}
+
+/**
  * Creates folders (parents too) and proves each is writable, turning permission errors into
  * one clear line. Returns the folders it created, so a failed start can remove exactly those.
  */
 export async function ensureWritableDirs(dirs: readonly string[], what: string): Promise<string[]> {
   const created: string[] = [];
   for (const dir of dirs) {
+    const first = await makeDirs(dir, 0o777, what);
+    if (first !== undefined) created.push(first);
     try {
-      const first = await fs.mkdir(dir, { recursive: true });
-      if (first !== undefined) created.push(first);
       await fs.access(dir, constants.W_OK);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new UserError(`cannot write to ${what} folder ${dir} (${code})`, 'Choose a folder you can write to, or fix its permissions');
+      throw new UserError(`cannot write to ${what} folder ${dir} (${errorCode(error)})`, 'Choose a folder you can write to, or fix its permissions');
     }
   }
   return created;

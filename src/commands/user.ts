@@ -1,11 +1,13 @@
 /**
  * `mlflow-secure user add|remove|list|passwd <name>`: edit the password file atomically.
- * nginx re-reads it on every request, so changes take effect without a restart.
+ * nginx re-reads it on every request, so changes take effect without a restart. Changes run one
+ * at a time under the state folder's lock: two at once would each write back what they read.
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { ensureWritableDirs } from '../files.js';
-import { bcryptCostOf, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName } from '../plan/htpasswd.js';
+import { checkStateDir, ensureStateDir } from '../files.js';
+import { withStateLock } from '../lock.js';
+import { bcryptCostOf, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName, type HtpasswdEntry } from '../plan/htpasswd.js';
 import { statePaths } from '../plan/plan.js';
 import { parseBcryptCost, parseHashScheme, resolveStateDir } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
@@ -22,10 +24,10 @@ export interface UserOptions {
 export async function user(action: string, name: string | undefined, o: UserOptions, ctx: Context): Promise<number> {
   const { out, platform } = ctx;
   const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, platform), platform);
-  const entries = (await readUsers(paths.htpasswd)) ?? [];
+  const readEntries = async () => ((await checkStateDir(paths.stateDir, platform)) ? ((await readUsers(paths.htpasswd)) ?? []) : []);
 
   if (action === 'list') {
-    const rows = entries.map((e) => ({ user: e.user, scheme: schemeOf(e.hash), cost: bcryptCostOf(e.hash) }));
+    const rows = (await readEntries()).map((e) => ({ user: e.user, scheme: schemeOf(e.hash), cost: bcryptCostOf(e.hash) }));
     if (o.json) out.info(JSON.stringify(rows, null, 2));
     else if (rows.length === 0) out.info(`No users yet in ${paths.htpasswd}: \`mlflow-secure up\` or \`mlflow-secure user add <name>\` creates one.`);
     else for (const r of rows) out.info(`${r.user}  (${r.scheme}${r.cost ? `, cost ${r.cost}` : ''})`);
@@ -34,28 +36,46 @@ export async function user(action: string, name: string | undefined, o: UserOpti
   if (!['add', 'remove', 'passwd'].includes(action)) throw new UserError(`unknown user action '${action}'`, 'Use add, remove, list or passwd');
   if (name === undefined) throw new UserError(`\`user ${action}\` needs a user name`, `e.g. mlflow-secure user ${action} alice`);
   validateUserName(name);
-  const exists = entries.some((e) => e.user === name);
+  // Checked here, before asking for a password, and again under the lock: another command may
+  // have changed the file in between.
+  checkChange(action, name, await readEntries(), paths.htpasswd);
 
   if (action === 'remove') {
-    requireUser(entries, name, paths.htpasswd);
-    if (entries.length === 1) throw new UserError(`'${name}' is the only user; removing it would lock everyone out`, 'Add another user first');
-    await writeUsers(paths.htpasswd, removeEntry(entries, name));
-    await forgetGeneratedPassword(paths.generatedPassword, name);
+    await withStateLock(paths.stateDir, async () => {
+      const entries = (await readUsers(paths.htpasswd)) ?? [];
+      checkChange(action, name, entries, paths.htpasswd);
+      await writeUsers(paths.htpasswd, removeEntry(entries, name));
+      await forgetGeneratedPassword(paths.generatedPassword, name);
+    });
     out.info(`Removed user '${name}' (in effect now; no restart needed).`);
     return ExitCode.ok;
   }
-  if (action === 'add' && exists) throw new UserError(`user '${name}' already exists`, `Change its password with \`mlflow-secure user passwd ${name}\``);
-  if (action === 'passwd') requireUser(entries, name, paths.htpasswd);
 
   const scheme = parseHashScheme(o.hash, platform);
   const cost = parseBcryptCost(o.bcryptCost);
   const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: true, user: name });
   const password = given ? validatePassword(given.password, scheme) : generatePassword();
   out.addSecret(password);
-  await ensureWritableDirs([paths.stateDir], 'state');
-  await writeUsers(paths.htpasswd, upsertEntry(entries, { user: name, hash: hashPassword(password, scheme, cost) }));
-  await forgetGeneratedPassword(paths.generatedPassword, name);
+  // Hashed before taking the lock: a high bcrypt cost takes seconds, and others wait for the lock.
+  const hash = hashPassword(password, scheme, cost);
+  await ensureStateDir(paths.stateDir, [], platform);
+  await withStateLock(paths.stateDir, async () => {
+    const entries = (await readUsers(paths.htpasswd)) ?? [];
+    checkChange(action, name, entries, paths.htpasswd);
+    await writeUsers(paths.htpasswd, upsertEntry(entries, { user: name, hash }));
+    await forgetGeneratedPassword(paths.generatedPassword, name);
+  });
   out.info(`${action === 'add' ? 'Added' : 'Changed the password of'} user '${name}' (${scheme}; in effect now, no restart needed).`);
   if (!given) out.printSecretOnce(`Generated password for ${name}: ${password}   (shown once)`);
   return ExitCode.ok;
+}
+
+/** Whether `action` may change `name` in `entries`; throws the reason when not. */
+function checkChange(action: string, name: string, entries: readonly HtpasswdEntry[], file: string): void {
+  if (action === 'add') {
+    if (entries.some((e) => e.user === name)) throw new UserError(`user '${name}' already exists`, `Change its password with \`mlflow-secure user passwd ${name}\``);
+    return;
+  }
+  requireUser(entries, name, file);
+  if (action === 'remove' && entries.length === 1) throw new UserError(`'${name}' is the only user; removing it would lock everyone out`, 'Add another user first');
 }

@@ -246,3 +246,34 @@ describe('parseServerNames', () => {
     expect(error.message).toContain(`'${name}'`);
   });
 });
+
+describe('resolveStateDir refuses what nginx.conf cannot hold', () => {
+  // nginx expands `$name` even inside quotes and has no escape for it: `$http_x` in the path
+  // would let each request choose auth_basic_user_file and access_log.
+  it.each([
+    ['state$http_x', '"state$http_x"'],
+    ['$HOME/state', '"$HOME/state"'],
+    ['a\nb', '"a\\u000ab"'],
+    ['tab\there', '"tab\\u0009here"'],
+    ['nul\u0000', '"nul\\u0000"'],
+    ['del\u007f', '"del\\u007f"'],
+  ])('refuses --state-dir %j, in one printable line', (value, shown) => {
+    for (const [cwd, platform] of [[POSIX_CWD, linux], [WIN_CWD, win32]] as const) {
+      const error = userErrorFrom(() => resolveStateDir(value, cwd, platform));
+      expect(error.message).toBe(`--state-dir must not contain '$' or control characters, got ${shown}`);
+      expect([...`${error.message}. ${error.hint}`].every((c) => c >= ' ' && c !== '\u007f')).toBe(true);
+    }
+  });
+
+  it('refuses a current folder with `$` in it, saying to pass --state-dir', () => {
+    const error = userErrorFrom(() => resolveStateDir(undefined, '/home/ana/$proj', linux));
+    expect(error.message).toBe(`the state folder "/home/ana/$proj/.mlflow-secure" has '$' or a control character in its path`);
+    expect(error.hint).toContain('--state-dir');
+    expect(resolveStateDir('/srv/state', '/home/ana/$proj', linux)).toBe('/srv/state');
+  });
+
+  it('accepts spaces, quotes, unicode and Windows drive paths', () => {
+    expect(resolveStateDir('my state/"x"/é', POSIX_CWD, linux)).toBe('/home/ana/proj/my state/"x"/é');
+    expect(resolveStateDir('C:\\Program Files\\ms', WIN_CWD, win32)).toBe('C:\\Program Files\\ms');
+  });
+});
