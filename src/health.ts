@@ -4,7 +4,7 @@
  * proxy succeeds (which proves the Host and CORS settings).
  */
 import { StackError } from './errors.js';
-import { request, type HttpResponse } from './http.js';
+import { request, type HttpRequest, type HttpResponse } from './http.js';
 import type { Plan } from './plan/plan.js';
 import type { ExitInfo } from './processes.js';
 
@@ -38,6 +38,16 @@ export async function waitReady(o: { resource: string; exited: Promise<ExitInfo>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Where this machine reaches MLflow directly, without auth: its Unix socket (POSIX) or 127.0.0.1:<port> (Windows). */
+export function mlflowDirect(m: { port: number; socket?: string }): Pick<HttpRequest, 'host' | 'port' | 'socketPath'> {
+  return { host: '127.0.0.1', port: m.port, ...(m.socket !== undefined ? { socketPath: m.socket } : {}) };
+}
+
+/** MLflow's /health as a wait-on resource (wait-on's form for HTTP over a Unix socket). */
+export function mlflowHealthResource(m: { port: number; socket?: string }): string {
+  return m.socket !== undefined ? `http-get://unix:${m.socket}:http://127.0.0.1/health` : `http-get://127.0.0.1:${m.port}/health`;
 }
 
 export interface Credential {
@@ -76,7 +86,7 @@ export async function proveStack(plan: Plan, credential: Credential): Promise<Ch
   const api = '/api/2.0/mlflow/experiments/search?max_results=1';
   const wrong = { user: credential.user, password: `${credential.password}-wrong` };
   const checks: Promise<Check>[] = [
-    attempt(request({ host: '127.0.0.1', port: plan.mlflow.port, path: '/health' })).then((r) => expectStatus('MLflow /health (direct)', r, 200)),
+    attempt(request({ ...mlflowDirect(plan.mlflow), path: '/health' })).then((r) => expectStatus('MLflow /health (direct)', r, 200)),
     attempt(request({ host, port, path: '/', headers: { Host: hostHeader } })).then((r) => expectStatus('no credentials -> 401', r, 401)),
     attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, auth: wrong })).then((r) => expectStatus('wrong password -> 401', r, 401)),
     attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential })).then((r) => expectStatus('API call through the proxy -> 200', r, 200)),

@@ -10,6 +10,8 @@ export interface HttpResponse {
 export interface HttpRequest {
   host: string;
   port: number;
+  /** A Unix socket to connect to instead of host:port (MLflow on POSIX); Host still says `host`. */
+  socketPath?: string;
   path: string;
   method?: string;
   headers?: Record<string, string>;
@@ -28,7 +30,7 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
   if (r.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(r.body));
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: r.host, port: r.port, path: r.path, method: r.method ?? 'GET', headers, agent: false, timeout: r.timeoutMs ?? 30_000 },
+      { host: r.host, port: r.port, ...(r.socketPath ? { socketPath: r.socketPath } : {}), path: r.path, method: r.method ?? 'GET', headers, agent: false, timeout: r.timeoutMs ?? 30_000 },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

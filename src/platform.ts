@@ -218,6 +218,46 @@ export async function readProcStat(pid: number): Promise<{ alive: boolean; pgrp:
 }
 
 /**
+ * Linux: the environment a process was started with (`NAME=value` entries), or undefined when
+ * it cannot be read (gone, another user's process, or not Linux).
+ */
+export async function readEnviron(pid: number, platform: Platform = getPlatform()): Promise<string[] | undefined> {
+  if (platform.name !== 'linux') return undefined;
+  try {
+    return (await fs.readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+  } catch {
+    return undefined;
+  }
+}
+
+export interface GroupMember {
+  pid: number;
+  /** Its command line, '' when it cannot be read. */
+  command: string;
+  /** Linux: its environment, when readable. */
+  environ?: string[];
+}
+
+/**
+ * Live members of a POSIX process group with what can be read of each: enough to tell whether
+ * a group whose leader is gone still is ours (orphaned MLflow workers, nginx workers).
+ */
+export async function groupMemberDetails(pgid: number, platform: Platform = getPlatform()): Promise<GroupMember[] | undefined> {
+  if (!platform.usesProcessGroups) return undefined;
+  if (platform.name === 'linux') {
+    const members = (await liveGroupMembers(pgid, platform)) ?? [];
+    return Promise.all(members.map(async (pid) => ({ pid, command: (await readCommandLine(pid, platform)) ?? '', environ: await readEnviron(pid, platform) })));
+  }
+  const r = await (await loadExeca())('ps', ['-A', '-o', 'pid=,pgid=,stat=,command='], { reject: false, timeout: 10_000 });
+  if (r.exitCode !== 0) return undefined;
+  return r.stdout
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(\S+)\s*(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null && Number(m[2]) === pgid && !m[3]!.startsWith('Z'))
+    .map((m) => ({ pid: Number(m[1]), command: m[4] ?? '' }));
+}
+
+/**
  * Live (non-zombie) members of a POSIX process group, or undefined where groups don't apply.
  * A zombie has exited and holds no port, but `kill(pid, 0)` still finds it until its parent
  * (often PID 1 after `up -d` returned) reaps it, so signal-0 alone would wait on the dead.

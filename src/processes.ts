@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
 import { PASSWORD_ENV } from './password.js';
-import { getPlatform, liveGroupMembers, readProcStat, readProcessIdentity, type Platform } from './platform.js';
+import { getPlatform, groupMemberDetails, liveGroupMembers, readEnviron, readProcStat, readProcessIdentity, type GroupMember, type Platform } from './platform.js';
 
 export interface ExitInfo {
   name: string;
@@ -101,14 +101,20 @@ export async function isRunning(target: { pid: number; group: boolean }, platfor
   return isAlive(target.pid) || (target.group && isAlive(-target.pid));
 }
 
-function signal(target: { pid: number; group: boolean }, sig: NodeJS.Signals): void {
+/** Sends a signal to a process (and its group); 'denied' when it belongs to another user (EPERM). */
+function signal(target: { pid: number; group: boolean }, sig: NodeJS.Signals): 'sent' | 'denied' {
+  let denied = false;
+  let sent = false;
   for (const pid of target.group ? [-target.pid, target.pid] : [target.pid]) {
     try {
       process.kill(pid, sig);
-    } catch {
-      // already gone
+      sent = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPERM') denied = true;
+      // ESRCH: already gone
     }
   }
+  return denied && !sent ? 'denied' : 'sent';
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -126,10 +132,18 @@ export interface StopTarget {
   name: string;
   pid: number;
   group: boolean;
-  /** Strings the live process's command line must contain to count as ours. */
+  /**
+   * Words the live process's command line must hold to count as ours, each as a whole word
+   * (`--port 5001` does not match `--port 50011`; Windows may quote a path). Derived from the state folder and the
+   * program, never read from the record.
+   */
   identity: string[];
-  /** The executable's file name, checked when only that can be read (Windows fallback). */
-  image?: string;
+  /** Linux: an environment entry (`NAME=value`) the process must carry when its environment is readable. */
+  marker?: string;
+  /** Executable file names that count as ours when only that can be read (Windows fallback). */
+  images?: string[];
+  /** Whether a member of the group counts as ours, for a group whose leader is gone (orphans). */
+  isMember?: (member: GroupMember) => boolean;
 }
 
 async function isZombie(pid: number, platform: Platform): Promise<boolean> {
@@ -138,20 +152,47 @@ async function isZombie(pid: number, platform: Platform): Promise<boolean> {
 }
 
 export type Ownership = 'ours' | 'not-ours' | 'gone' | 'unverified';
-export type StopResult = 'stopped' | Exclude<Ownership, 'ours'>;
+/** 'denied': ours by every sign, but the system refused the signal (another user's process). */
+export type StopResult = 'stopped' | 'denied' | Exclude<Ownership, 'ours'>;
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export function commandLineMatches(commandLine: string, identity: readonly string[]): boolean {
+  if (identity.length === 0) return false;
+  return identity.every((part) => new RegExp(`(?:^|[\\s/\\\\"])${escapeRegExp(part)}(?:$|[\\s"])`).test(commandLine));
+}
 
 /**
- * Does the recorded pid still belong to us? Leader alive: its command line must match (on
- * Windows, when only the image name can be read, that must match). Leader dead but its group
- * alive: the group is ours (POSIX keeps a pid from reuse while a process group carries it as
- * its id), made of orphans to clean up. 'unverified': alive, but nothing could be read.
+ * Does the recorded pid still belong to us? Leader alive: its command line must hold the
+ * identity and, where readable, its environment the marker (on Windows, when only the image
+ * name can be read, that must match). Leader gone but its group alive (orphaned workers):
+ * every member must look like ours. 'unverified': alive, but nothing could be read.
  */
 export async function ownership(target: StopTarget, platform: Platform): Promise<Ownership> {
+  if (target.group && platform.name === 'linux') {
+    // Our children lead their own process groups: a live pid that does not is someone else's.
+    const stat = await readProcStat(target.pid);
+    if (stat?.alive && stat.pgrp !== target.pid) return 'not-ours';
+  }
   if (!(await isRunning(target, platform))) return 'gone';
-  if (!isAlive(target.pid) || (await isZombie(target.pid, platform))) return 'ours';
+  if (!isAlive(target.pid) || (await isZombie(target.pid, platform))) {
+    const members = await groupMemberDetails(target.pid, platform);
+    if (members === undefined) return 'unverified';
+    if (members.length === 0) return 'gone';
+    return target.isMember && members.every(target.isMember) ? 'ours' : 'not-ours';
+  }
   const seen = await readProcessIdentity(target.pid, platform);
-  if (seen.commandLine !== undefined) return target.identity.every((part) => seen.commandLine!.includes(part)) ? 'ours' : 'not-ours';
-  if (seen.image !== undefined && target.image !== undefined) return seen.image.toLowerCase() === target.image.toLowerCase() ? 'ours' : 'not-ours';
+  if (seen.commandLine !== undefined) {
+    if (!commandLineMatches(seen.commandLine, target.identity)) return 'not-ours';
+    if (target.marker !== undefined) {
+      const environ = await readEnviron(target.pid, platform);
+      if (environ !== undefined && !environ.includes(target.marker)) return 'not-ours';
+    }
+    return 'ours';
+  }
+  if (seen.image !== undefined && target.images !== undefined) {
+    return target.images.some((i) => i.toLowerCase() === seen.image!.toLowerCase()) ? 'ours' : 'not-ours';
+  }
   return 'unverified';
 }
 
@@ -176,7 +217,7 @@ export async function stopTree(target: StopTarget, o: { platform: Platform; grac
   }
   // Who is in the group before TERM: workers may be gone by the first look after it.
   const before = target.group ? await liveGroupMembers(target.pid, o.platform) : undefined;
-  signal(target, 'SIGTERM');
+  if (signal(target, 'SIGTERM') === 'denied') return 'denied';
   const hadWorkers = (before ?? []).some((pid) => pid !== target.pid);
   if (await waitForGroupExit(target, o.graceMs, o.platform, hadWorkers)) return 'stopped';
   signal(target, 'SIGKILL');

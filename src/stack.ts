@@ -1,45 +1,123 @@
-/** Stopping a recorded stack: shared by `down` and by `up` when it cleans up after itself. */
-import { execa } from 'execa';
-import type { Platform } from './platform.js';
+/**
+ * The stack's two processes as targets to check and stop: shared by `down`, `status` and by
+ * `up` when it cleans up after itself.
+ *
+ * What identifies them is derived here from the state folder and fixed knowledge of the two
+ * programs, never read from the record: nginx is the process started with `-c <this state
+ * folder's nginx.conf>`; MLflow is `... ui ... --port <n>` carrying MLFLOW_SECURE_STATE_DIR=<this
+ * state folder> in its environment (readable on Linux). The record only says which pids to
+ * look at.
+ */
+import type { GroupMember, Platform } from './platform.js';
+import { readCommandLine } from './platform.js';
+import { MARKER_ENV, type StatePaths } from './plan/plan.js';
 import { ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
-import type { ProcessRecord, StackRecord } from './state.js';
+import { removeRecord, type StackRecord } from './state.js';
+import { promises as fs } from 'node:fs';
 
 /** How long a process gets to stop by itself before it is killed. */
 export const GRACE_MS = 5_000;
 
 export interface Stopped {
-  name: string;
+  name: 'mlflow' | 'nginx';
   pid: number;
   result: StopResult;
 }
 
-export function target(name: string, p: ProcessRecord): StopTarget {
-  return { name, pid: p.pid, group: p.group, identity: p.identity, image: p.image };
+export function mlflowTarget(pid: number, mlflowPort: number, stateDir: string, platform: Platform): StopTarget {
+  const marker = `${MARKER_ENV}=${stateDir}`;
+  return {
+    name: 'mlflow',
+    pid,
+    group: platform.usesProcessGroups,
+    identity: ['ui', `--port ${mlflowPort}`],
+    marker,
+    images: ['mlflow.exe', 'python.exe', 'py.exe'],
+    // Orphaned MLflow workers inherit the marker; where environments cannot be read, their
+    // command lines name MLflow's server or Python's multiprocessing.
+    isMember: (m: GroupMember) => (m.environ ? m.environ.includes(marker) : /mlflow|uvicorn|multiprocessing|huey/.test(m.command)),
+  };
+}
+
+export function nginxTarget(pid: number, paths: Pick<StatePaths, 'nginxConf'>, platform: Platform): StopTarget {
+  return {
+    name: 'nginx',
+    pid,
+    group: platform.usesProcessGroups,
+    identity: ['-c', platform.toNginxPath(paths.nginxConf)],
+    images: ['nginx.exe'],
+    // nginx renames its children `nginx: worker process` (and cache manager/loader).
+    isMember: (m: GroupMember) => /^nginx: /.test(m.command),
+  };
+}
+
+export function stackTargets(record: Pick<StackRecord, 'mlflow' | 'nginx' | 'mlflowPort'>, paths: StatePaths, platform: Platform): StopTarget[] {
+  const targets: StopTarget[] = [];
+  if (record.mlflow) targets.push(mlflowTarget(record.mlflow.pid, record.mlflowPort, paths.stateDir, platform));
+  if (record.nginx) targets.push(nginxTarget(record.nginx.pid, paths, platform));
+  return targets;
+}
+
+/** The executable of a Windows command line: its first token, quoted or not. */
+export function executableOf(commandLine: string): string | undefined {
+  const m = /^\s*(?:"([^"]+)"|(\S+))/.exec(commandLine);
+  return m?.[1] ?? m?.[2];
 }
 
 /**
- * nginx first gets `-s quit` (graceful: finishes in-flight requests, closes idle keep-alive
- * connections), with the same -p/-c so it finds its pid file; MLflow gets TERM to its whole
- * tree. Both in parallel, each followed by KILL after the grace period.
+ * A graceful stop of a verified nginx master: it finishes in-flight requests and closes idle
+ * keep-alive connections. POSIX: SIGQUIT, which is what `nginx -s quit` sends. Windows has no
+ * signals: `nginx.exe -s quit` with this state's -p/-c, run with the executable the live
+ * process was started from (read from its command line, never from the record).
  */
-export async function stopStack(record: Pick<StackRecord, 'mlflow' | 'nginx'>, platform: Platform, graceMs = GRACE_MS): Promise<Stopped[]> {
-  const jobs: Promise<Stopped>[] = [];
-  if (record.nginx) {
-    const nginx = record.nginx;
-    const t = target('nginx', nginx);
-    jobs.push(
-      (async (): Promise<Stopped> => {
-        const owner = await ownership(t, platform);
-        if (owner !== 'ours') return { name: 'nginx', pid: t.pid, result: owner };
-        await execa(nginx.file, nginx.quitArgs, { reject: false, timeout: graceMs, stdin: 'ignore', windowsHide: true });
-        if (await waitUntilGone(t, Math.min(graceMs, 2_000), platform)) return { name: 'nginx', pid: t.pid, result: 'stopped' };
-        return { name: 'nginx', pid: t.pid, result: await stopTree(t, { platform, graceMs: 1_000, verify: false }) };
-      })(),
-    );
+async function quitNginx(t: StopTarget, paths: StatePaths, platform: Platform, timeoutMs: number): Promise<'sent' | 'denied'> {
+  if (!platform.isWindows) {
+    try {
+      process.kill(t.pid, 'SIGQUIT');
+      return 'sent';
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM' ? 'denied' : 'sent';
+    }
   }
-  if (record.mlflow) {
-    const t = target('mlflow', record.mlflow);
-    jobs.push(stopTree(t, { platform, graceMs }).then((result) => ({ name: 'mlflow', pid: t.pid, result })));
+  const exe = executableOf((await readCommandLine(t.pid, platform)) ?? '');
+  if (exe && /(^|[\\/])nginx\.exe$/i.test(exe)) {
+    const n = platform.toNginxPath;
+    const { execa } = await import('execa');
+    await execa(exe, ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), '-s', 'quit'], { reject: false, timeout: timeoutMs, stdin: 'ignore', windowsHide: true });
   }
-  return Promise.all(jobs);
+  return 'sent';
+}
+
+/**
+ * nginx gets a graceful quit, MLflow TERM to its whole tree; both in parallel, each followed by
+ * KILL after the grace period. Only processes that are verified to be this stack's are touched.
+ */
+export async function stopStack(targets: readonly StopTarget[], paths: StatePaths, platform: Platform, graceMs = GRACE_MS): Promise<Stopped[]> {
+  return Promise.all(
+    targets.map(async (t): Promise<Stopped> => {
+      const name = t.name as Stopped['name'];
+      const owner = await ownership(t, platform);
+      if (owner !== 'ours') return { name, pid: t.pid, result: owner };
+      if (name === 'nginx') {
+        if ((await quitNginx(t, paths, platform, graceMs)) === 'denied') return { name, pid: t.pid, result: 'denied' };
+        if (await waitUntilGone(t, Math.min(graceMs, 2_000), platform)) return { name, pid: t.pid, result: 'stopped' };
+        return { name, pid: t.pid, result: await stopTree(t, { platform, graceMs: 1_000, verify: false }) };
+      }
+      return { name, pid: t.pid, result: await stopTree(t, { platform, graceMs, verify: false }) };
+    }),
+  );
+}
+
+/**
+ * What a stopped stack leaves that must not outlive it: the record, nginx's pid file (left by a
+ * KILL), MLflow's socket (uvicorn does not remove it; a stale one makes the next bind fail) and
+ * `down`'s stop request, last (a foreground `up` reads "record gone" as that request too).
+ * rm removes a symlink itself, never its target.
+ */
+export async function removeStackFiles(paths: StatePaths): Promise<void> {
+  await removeRecord(paths.record);
+  await fs.rm(paths.nginxPid, { force: true });
+  const socket = await fs.lstat(paths.mlflowSocket).catch(() => undefined);
+  if (socket?.isSocket()) await fs.rm(paths.mlflowSocket, { force: true });
+  await fs.rm(paths.stopRequest, { force: true });
 }

@@ -1,47 +1,51 @@
-/** `mlflow-secure down`: stop the stack recorded in the state folder. Idempotent. */
+/**
+ * `mlflow-secure down`: stop the stack recorded in the state folder. Idempotent.
+ *
+ * Only pids are taken from the record, and each is checked against what the state folder says
+ * its process must look like (stack.ts) before any signal. A foreground `up` is never signalled:
+ * `down` leaves a stop request in the state folder, stops the two processes, and the supervising
+ * `up` sees them exit after that request and exits 0.
+ */
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { resolveStateDir } from '../plan/settings.js';
+import { checkStateDir, writeFileAtomic } from '../files.js';
 import { statePaths } from '../plan/plan.js';
-import { isAlive, waitUntilGone } from '../processes.js';
-import { readCommandLine } from '../platform.js';
-import { stopStack } from '../stack.js';
-import { readRecord, removeRecord } from '../state.js';
+import { resolveStateDir } from '../plan/settings.js';
+import { removeStackFiles, stackTargets, stopStack } from '../stack.js';
+import { readRecord } from '../state.js';
+import { promises as fs } from 'node:fs';
 
 export async function down(o: { stateDir?: string }, ctx: Context): Promise<number> {
   const { platform, out } = ctx;
   const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, platform), platform);
-  const record = await readRecord(paths.record);
+  const record = (await checkStateDir(paths.stateDir, platform)) ? await readRecord(paths.record, platform.name) : undefined;
   if (!record) {
     out.info(`Nothing to stop: no stack is recorded in ${paths.stateDir}.`);
     return ExitCode.ok;
   }
-  // A foreground `up` still supervising: let it stop the stack its own way (it exits 0).
-  const sup = record.supervisorPid;
-  let viaSupervisor = false;
-  if (sup !== null && sup !== process.pid && isAlive(sup) && (await readCommandLine(sup, platform))?.includes(' up')) {
-    try {
-      process.kill(sup, 'SIGTERM');
-      viaSupervisor = await waitUntilGone({ pid: sup, group: false }, 10_000);
-    } catch {
-      // it went away by itself
+  await writeFileAtomic(paths.stopRequest, `${process.pid}\n`, 0o600);
+  try {
+    const stopped = await stopStack(stackTargets(record, paths, platform), paths, platform);
+    let unresolved = false;
+    for (const s of stopped) {
+      if (s.result === 'stopped') out.info(`Stopped ${s.name} (pid ${s.pid}).`);
+      else if (s.result === 'gone') out.info(`${s.name} (pid ${s.pid}) was not running.`);
+      else if (s.result === 'not-ours') out.warn(`pid ${s.pid} is not ${s.name} from this stack (the pid was reused, or the record is wrong); left it alone.`);
+      else if (s.result === 'denied') {
+        out.error(`cannot stop ${s.name} (pid ${s.pid}): it belongs to another user (permission denied). Run \`down\` as the user who started the stack; the record is kept`);
+        unresolved = true;
+      } else {
+        const how = platform.treeKillCommand(s.pid);
+        out.warn(`could not confirm that pid ${s.pid} is still ${s.name} from this stack (its command line is unreadable); left it alone. If it is, stop it with: ${how ? [how.file, ...how.args].join(' ') : `kill ${s.pid}`}`);
+        unresolved = true;
+      }
     }
+    if (stopped.length === 0) out.info('Nothing was running; removed the stack record.');
+    // Keep the record while a process might still be ours, so `down` can be tried again.
+    if (unresolved) return ExitCode.userError;
+    await removeStackFiles(paths);
+    return ExitCode.ok;
+  } finally {
+    await fs.rm(paths.stopRequest, { force: true });
   }
-  const stopped = await stopStack(record, platform);
-  let unresolved = false;
-  for (const s of stopped) {
-    if (s.result === 'stopped' || (viaSupervisor && s.result === 'gone')) out.info(`Stopped ${s.name} (pid ${s.pid}).`);
-    else if (s.result === 'gone') out.info(`${s.name} (pid ${s.pid}) was not running.`);
-    else if (s.result === 'not-ours') out.warn(`pid ${s.pid} is no longer ${s.name} from this stack (the pid was reused); left it alone.`);
-    else {
-      const how = ctx.platform.treeKillCommand(s.pid);
-      out.warn(`could not confirm that pid ${s.pid} is still ${s.name} from this stack (its command line is unreadable); left it alone. If it is, stop it with: ${how ? [how.file, ...how.args].join(' ') : `kill ${s.pid}`}`);
-      unresolved = true;
-    }
-  }
-  if (stopped.length === 0) out.info('Nothing was running; removed the stack record.');
-  // Keep the record while a process might still be ours, so `down` can be tried again.
-  if (unresolved) return ExitCode.userError;
-  await removeRecord(paths.record);
-  return ExitCode.ok;
 }

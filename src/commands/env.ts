@@ -5,6 +5,9 @@ import { statePaths } from '../plan/plan.js';
 import { resolveStateDir } from '../plan/settings.js';
 import { commentLine, setLine, SHELLS, type Shell } from '../plan/shell.js';
 import { PASSWORD_ENV } from '../password.js';
+import { checkStateDir } from '../files.js';
+import { ownership } from '../processes.js';
+import { nginxTarget } from '../stack.js';
 import { readRecord } from '../state.js';
 import { knownPassword, readUsers } from '../users.js';
 
@@ -12,8 +15,14 @@ export async function env(o: { stateDir?: string; shell?: string; public?: boole
   const shell = (o.shell ?? (ctx.platform.isWindows ? 'powershell' : 'bash')) as Shell;
   if (!SHELLS.includes(shell)) throw new UserError(`--shell must be one of ${SHELLS.join(', ')}, got '${o.shell}'`);
   const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, ctx.platform), ctx.platform);
-  const record = await readRecord(paths.record);
+  const record = (await checkStateDir(paths.stateDir, ctx.platform)) ? await readRecord(paths.record, ctx.platform.name) : undefined;
   if (!record) throw new UserError(`no stack is recorded in ${paths.stateDir}`, 'Start one with `mlflow-secure up -d`, then run `mlflow-secure env` again');
+  // The URL goes to clients together with the password: only from a record whose nginx is
+  // running from this very state folder (a planted record cannot point clients elsewhere).
+  const owner = record.nginx ? await ownership(nginxTarget(record.nginx.pid, paths, ctx.platform), ctx.platform) : 'gone';
+  if (owner !== 'ours' && owner !== 'unverified') {
+    throw new UserError(`the stack recorded in ${paths.stateDir} is not running`, 'Start it with `mlflow-secure up -d`, then run `mlflow-secure env` again');
+  }
   const url = o.public && record.publicUrls.length > 0 ? record.publicUrls[0]! : record.url;
   const fromEnv = ctx.env[PASSWORD_ENV];
   const password = fromEnv || (await knownPassword(paths.generatedPassword, record.user, (await readUsers(paths.htpasswd)) ?? []));

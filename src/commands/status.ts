@@ -1,11 +1,14 @@
 /** `mlflow-secure status` (alias `ps`): running or not, pids, URL, health. */
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
+import { checkStateDir } from '../files.js';
+import { mlflowDirect } from '../health.js';
 import { request } from '../http.js';
 import { statePaths } from '../plan/plan.js';
 import { resolveStateDir } from '../plan/settings.js';
-import { ownership } from '../processes.js';
-import { target } from '../stack.js';
+import { isAlive, ownership } from '../processes.js';
+import { readCommandLine } from '../platform.js';
+import { stackTargets } from '../stack.js';
 import { readRecord } from '../state.js';
 
 export interface Status {
@@ -17,31 +20,36 @@ export interface Status {
   user?: string;
   phase?: string;
   supervisorPid?: number | null;
+  /** A foreground `up` recorded as supervising the stack: is it still there? */
+  supervisor?: 'running' | 'gone';
   processes: { name: string; pid: number; running: boolean; verified: boolean }[];
   health: { mlflow?: string; nginxAuth?: string };
 }
 
 export async function getStatus(stateDir: string, ctx: Context): Promise<Status> {
   const paths = statePaths(stateDir, ctx.platform);
-  const record = await readRecord(paths.record);
+  const record = (await checkStateDir(stateDir, ctx.platform)) ? await readRecord(paths.record, ctx.platform.name) : undefined;
   if (!record) return { running: false, healthy: false, stateDir, processes: [], health: {} };
   const processes = [];
-  for (const [name, p] of [['mlflow', record.mlflow], ['nginx', record.nginx]] as const) {
-    if (!p) continue;
-    const owner = await ownership(target(name, p), ctx.platform);
-    processes.push({ name, pid: p.pid, running: owner === 'ours' || owner === 'unverified', verified: owner !== 'unverified' });
+  for (const t of stackTargets(record, paths, ctx.platform)) {
+    const owner = await ownership(t, ctx.platform);
+    processes.push({ name: t.name, pid: t.pid, running: owner === 'ours' || owner === 'unverified', verified: owner !== 'unverified' });
   }
   const url = new URL(record.url);
-  const probe = (port: number, host: string, want: number) =>
-    request({ host, port, path: want === 401 ? '/' : '/health', timeoutMs: 5_000 }).then(
+  const probe = (where: { host: string; port: number; socketPath?: string }, want: number) =>
+    request({ ...where, path: want === 401 ? '/' : '/health', timeoutMs: 5_000 }).then(
       (r) => (r.status === want ? 'ok' : `unexpected ${r.status}`),
       (e: Error) => `unreachable (${e.message})`,
     );
   const [mlflow, nginxAuth] = await Promise.all([
-    probe(record.mlflowPort, '127.0.0.1', 200),
+    probe(mlflowDirect({ port: record.mlflowPort, socket: ctx.platform.isWindows ? undefined : paths.mlflowSocket }), 200),
     // Without credentials nginx must answer 401: it is up and auth holds.
-    probe(Number(url.port), url.hostname.replace(/^\[(.*)\]$/, '$1'), 401),
+    probe({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) }, 401),
   ]);
+  // Shown, never signalled: a foreground `up` that is gone (its terminal closed, or killed)
+  // leaves the stack unsupervised.
+  const sup = record.supervisorPid;
+  const supervisor = sup === null ? undefined : isAlive(sup) && /(^|\s)up(\s|$)/.test((await readCommandLine(sup, ctx.platform)) ?? '') ? 'running' : 'gone';
   const running = processes.length > 0 && processes.every((p) => p.running);
   return {
     running,
@@ -52,6 +60,7 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
     user: record.user,
     phase: record.phase,
     supervisorPid: record.supervisorPid,
+    supervisor,
     processes,
     health: { mlflow, nginxAuth },
   };
@@ -66,8 +75,11 @@ export async function status(o: { stateDir?: string; json?: boolean }, ctx: Cont
     ctx.out.info(`  user:    ${s.user}`);
     for (const p of s.processes) ctx.out.info(`  ${p.name.padEnd(7)}  pid ${p.pid}  ${p.running ? 'running' : 'gone'}${p.verified ? '' : ' (could not read its command line to confirm it is ours)'}`);
     ctx.out.info(`  health:  MLflow /health ${s.health.mlflow}; nginx without credentials -> 401 ${s.health.nginxAuth}`);
-    ctx.out.info(`  mode:    ${s.supervisorPid ? `foreground (supervised by pid ${s.supervisorPid})` : 'detached'}`);
-    if (!s.running) ctx.out.info('  Clean up with: mlflow-secure down');
+    if (s.supervisor === 'gone') {
+      ctx.out.info(`  mode:    foreground, but its supervisor (pid ${s.supervisorPid}) is gone: nothing restarts or stops the stack with it`);
+      ctx.out.info('  Stop it with: mlflow-secure down   (then start it again with up, or up -d)');
+    } else ctx.out.info(`  mode:    ${s.supervisorPid ? `foreground (supervised by pid ${s.supervisorPid})` : 'detached'}`);
+    if (!s.running && s.supervisor !== 'gone') ctx.out.info('  Clean up with: mlflow-secure down');
   }
   return s.healthy ? ExitCode.ok : ExitCode.stackFailed;
 }

@@ -3,19 +3,23 @@
  * healthy and that auth holds, then supervise them (foreground) or return (--detach).
  */
 import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
-import { checkCreatable, ensureWritableDirs, tailFile, writeFileAtomic } from '../files.js';
-import { describeExit, proveStack, waitReady, connectHost, type Credential } from '../health.js';
+import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
+import { describeExit, mlflowDirect, mlflowHealthResource, proveStack, waitReady, connectHost, type Credential } from '../health.js';
+import { request } from '../http.js';
+import { withStateLock } from '../lock.js';
 import { generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, verifyPassword, type HtpasswdEntry } from '../plan/htpasswd.js';
-import { buildPlan, MARKER_ENV, stateFolders, statePaths, type Plan } from '../plan/plan.js';
+import { buildPlan, MARKER_ENV, stateFolders, statePaths, type Plan, type StatePaths } from '../plan/plan.js';
+import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
-import { followFile, ownership, startProcess, type StartedProcess } from '../processes.js';
-import { stopStack, target } from '../stack.js';
-import { readRecord, removeRecord, writeRecord, type StackRecord } from '../state.js';
-import { request } from '../http.js';
+import { readCommandLine } from '../platform.js';
+import { followFile, isAlive, ownership, startProcess, type StartedProcess } from '../processes.js';
+import { mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
+import { readRecord, RECORD_VERSION, removeRecord, writeRecord, type StackRecord } from '../state.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
 import { discover } from './discover.js';
 
@@ -47,20 +51,27 @@ function raceStop<T>(work: Promise<T>, stopped: Promise<string>): Promise<T> {
   return Promise.race([work, stopped.then((s) => Promise.reject(new Interrupted(s)))]);
 }
 
-/** Refuses a second stack in the same state folder; clears the record of one that is gone. */
-async function checkNoRunningStack(recordFile: string, ctx: Context): Promise<void> {
-  const record = await readRecord(recordFile);
+/**
+ * Refuses a second stack in the same state folder, or a second `up` starting one right now;
+ * clears the record of one that is gone. Runs under the state lock.
+ */
+async function checkNoRunningStack(paths: StatePaths, ctx: Context): Promise<void> {
+  const record = await readRecord(paths.record, ctx.platform.name);
   if (!record) return;
   const alive: string[] = [];
-  for (const [name, p] of [['mlflow', record.mlflow], ['nginx', record.nginx]] as const) {
-    const owner = p ? await ownership(target(name, p), ctx.platform) : 'gone';
-    if (owner === 'ours' || owner === 'unverified') alive.push(`${name} pid ${p!.pid}`);
+  for (const t of stackTargets(record, paths, ctx.platform)) {
+    const owner = await ownership(t, ctx.platform);
+    if (owner === 'ours' || owner === 'unverified') alive.push(`${t.name} pid ${t.pid}`);
   }
   if (alive.length > 0) {
-    throw new UserError(`a stack is already running from ${record.stateDir} (${alive.join(', ')}) at ${record.url}`, 'Stop it with `mlflow-secure down`, or use another --state-dir');
+    throw new UserError(`a stack is already running from ${paths.stateDir} (${alive.join(', ')}) at ${record.url}`, 'Stop it with `mlflow-secure down`, or use another --state-dir');
   }
-  await removeRecord(recordFile);
-  ctx.out.note(`Removed the record of a stack that is no longer running (${recordFile}).`);
+  const sup = record.supervisorPid;
+  if (record.phase === 'starting' && sup !== null && sup !== process.pid && isAlive(sup) && /(^|\s)up(\s|$)/.test((await readCommandLine(sup, ctx.platform)) ?? '')) {
+    throw new UserError(`another \`mlflow-secure up\` (pid ${sup}) is starting a stack from ${paths.stateDir}`, 'Wait for it, or stop it with `mlflow-secure down`');
+  }
+  await removeStackFiles(paths);
+  ctx.out.note(`Removed the record of a stack that is no longer running (${paths.record}).`);
 }
 
 async function checkStores(settings: Settings): Promise<void> {
@@ -89,13 +100,9 @@ interface Users {
  * The password file is kept across restarts: `up` adds its user when missing and never
  * resets anyone. A password given for an existing user must match the one on file.
  */
-async function prepareUsers(settings: Settings, plan: Pick<Plan, 'paths'>, o: UpOptions, ctx: Context): Promise<Users> {
-  const { paths } = plan;
+async function prepareUsers(settings: Settings, paths: StatePaths, given: { password: string } | undefined, ctx: Context): Promise<Users> {
   let entries = (await readUsers(paths.htpasswd)) ?? [];
   const existing = entries.find((e) => e.user === settings.user);
-  // A terminal prompt only for a new user: an existing one keeps its password across restarts.
-  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
-  if (given) ctx.out.addSecret(given.password);
   for (const e of entries) {
     const scheme = schemeOf(e.hash);
     if (scheme !== 'other' && ctx.platform.hashRefusal(scheme)) {
@@ -126,9 +133,11 @@ async function prepareUsers(settings: Settings, plan: Pick<Plan, 'paths'>, o: Up
   return { entries, probe: { user: settings.user, password }, probeIsTemporary: false, generated: given ? undefined : password, changed: true };
 }
 
-async function removeTemporaryUser(file: string, probe: Credential): Promise<void> {
-  const entries = await readUsers(file);
-  if (entries?.some((e) => e.user === probe.user)) await writeUsers(file, removeEntry(entries, probe.user));
+async function removeTemporaryUser(paths: StatePaths, probe: Credential): Promise<void> {
+  await withStateLock(paths.stateDir, async () => {
+    const entries = await readUsers(paths.htpasswd);
+    if (entries?.some((e) => e.user === probe.user)) await writeUsers(paths.htpasswd, removeEntry(entries, probe.user));
+  });
 }
 
 async function testNginxConf(plan: Plan): Promise<void> {
@@ -139,18 +148,13 @@ async function testNginxConf(plan: Plan): Promise<void> {
   }
 }
 
-/** The executable's file name, on either kind of path. */
-function imageName(file: string): string {
-  return file.split(/[\\/]/).pop() ?? file;
-}
-
 const startedAt = new Date().toISOString();
 
+/** What `down`, `status` and `env` may need; no command, argument or secret (state.ts). */
 function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: StartedProcess | undefined, phase: StackRecord['phase'], supervisorPid: number | null): StackRecord {
   const s = plan.settings;
   return {
-    version: 1,
-    stateDir: s.stateDir,
+    version: RECORD_VERSION,
     phase,
     supervisorPid,
     startedAt,
@@ -158,31 +162,26 @@ function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: Started
     publicUrls: plan.publicUrls,
     user: s.user,
     host: s.host,
-    port: Number(new URL(plan.url).port),
+    port: plan.listenPort,
     mlflowPort: plan.mlflow.port,
     hash: s.hash,
-    backendStoreUri: s.backend.uri,
-    registryStoreUri: s.registry.uri,
-    artifactsDestination: s.artifacts.uri,
-    mlflow: mlflow && {
-      pid: mlflow.pid,
-      group: mlflow.group,
-      file: plan.mlflow.file,
-      args: plan.mlflow.args,
-      identity: ['mlflow', `--port ${plan.mlflow.port}`],
-      image: imageName(plan.mlflow.file),
-    },
-    nginx: nginx && {
-      pid: nginx.pid,
-      group: nginx.group,
-      file: plan.nginx.file,
-      args: plan.nginx.args,
-      quitArgs: plan.nginx.quitArgs,
-      identity: [`-c ${plan.nginx.args[plan.nginx.args.indexOf('-c') + 1]}`],
-      image: imageName(plan.nginx.file),
-    },
-    logs: { mlflow: plan.paths.mlflowLog, nginxError: plan.paths.nginxErrorLog, nginxAccess: plan.paths.nginxAccessLog },
+    backendStoreUri: maskUriCredentials(s.backend.uri),
+    registryStoreUri: maskUriCredentials(s.registry.uri),
+    artifactsDestination: maskUriCredentials(s.artifacts.uri),
+    ...(mlflow ? { mlflow: { pid: mlflow.pid } } : {}),
+    ...(nginx ? { nginx: { pid: nginx.pid } } : {}),
   };
+}
+
+/**
+ * Before anything starts: MLflow and nginx open these files themselves and would follow a link
+ * planted in the state folder (`logs/mlflow.log -> ~/.bashrc`). MLflow's socket path must be
+ * free or a stale socket (removed once no stack runs here).
+ */
+async function checkStateEntries(paths: StatePaths): Promise<void> {
+  await checkStateFiles([paths.mlflowLog, paths.nginxErrorLog, paths.nginxAccessLog, paths.nginxPid, paths.nginxConf, paths.htpasswd, paths.generatedPassword, paths.record]);
+  const socket = await fs.lstat(paths.mlflowSocket).catch(() => undefined);
+  if (socket && !socket.isSocket()) throw new UserError(`${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`, 'Remove it, or choose another --state-dir');
 }
 
 /** Turns a failure of one process into a StackError carrying the end of its log. */
@@ -223,20 +222,41 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
     if (ctx.env.MLFLOW_SECURE_DEBUG) out.note(`[${Math.round(performance.now())} ms] ${name}`);
   };
   const settings = resolveSettings(o, ctx);
+  // A database password in a store URI is masked in everything we print (log tails included).
+  for (const store of [settings.backend, settings.registry, settings.artifacts]) for (const secret of uriSecrets(store.uri)) out.addSecret(secret);
   for (const w of settings.warnings) out.warn(w);
   const paths = statePaths(settings.stateDir, platform);
-  await checkNoRunningStack(paths.record, ctx);
 
   const { found } = await discover(settings, o, ctx, true);
   phase('found nginx and MLflow, chose ports');
-  await ensureWritableDirs(stateFolders(paths, platform), 'state');
+  await ensureStateDir(paths.stateDir, stateFolders(paths, platform).filter((d) => d !== paths.stateDir), platform);
+  await checkStateEntries(paths);
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
-  const users = await prepareUsers(settings, plan, o, ctx);
+  // A terminal prompt only for a new user (an existing one keeps its password across restarts),
+  // asked before the state lock is taken: nobody waits on a person typing.
+  const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
+  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
+  if (given) out.addSecret(given.password);
 
-  await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
-  // nginx -t before the password file changes: it reads that file per request, not here.
-  await testNginxConf(plan);
+  // Under the lock: no second `up` claims the folder and no `user` command edits the password
+  // file between our read and our write. nginx -t runs before the password file changes, so a
+  // failure never leaves the temporary probe user behind.
+  const users = await withStateLock(paths.stateDir, async () => {
+    await checkNoRunningStack(paths, ctx);
+    const prepared = await prepareUsers(settings, paths, given, ctx);
+    await writeRecord(paths.record, recordOf(plan, undefined, undefined, 'starting', process.pid));
+    try {
+      await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
+      await testNginxConf(plan);
+      if (prepared.changed) await writeUsers(paths.htpasswd, prepared.entries);
+      if (prepared.generated) await writeGeneratedPassword(paths.generatedPassword, { user: settings.user, password: prepared.generated });
+    } catch (error) {
+      await removeRecord(paths.record);
+      throw error;
+    }
+    return prepared;
+  });
   phase('wrote nginx.conf; nginx -t passed');
 
   const stop = listenForStop(platform.isWindows);
@@ -245,32 +265,34 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
     stopFollowing.push(followFile(paths.mlflowLog, (l) => out.info(`mlflow | ${l}`)));
     stopFollowing.push(followFile(paths.nginxErrorLog, (l) => out.info(`nginx  | ${l}`)));
   }
-  const quietFollowers = () => Promise.all(stopFollowing.map((f) => f()));
   let mlflow: StartedProcess | undefined;
   let nginx: StartedProcess | undefined;
+  const record = (phase: StackRecord['phase'], supervisorPid: number | null) => writeRecord(paths.record, recordOf(plan, mlflow, nginx, phase, supervisorPid));
+  /** Stops whatever was started and removes what the stack leaves; safe to run more than once. */
   const cleanup = async () => {
-    await stopStack(recordOf(plan, mlflow, nginx, 'starting', null), platform);
-    await quietFollowers();
-    await removeRecord(paths.record);
-    if (users.probeIsTemporary) await removeTemporaryUser(paths.htpasswd, users.probe);
+    const targets = [
+      ...(mlflow ? [mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform)] : []),
+      ...(nginx ? [nginxTarget(nginx.pid, paths, platform)] : []),
+    ];
+    await stopStack(targets, paths, platform);
+    await Promise.all(stopFollowing.map((f) => f()));
+    await removeStackFiles(paths);
+    if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe).catch(() => undefined);
+    stop.dispose();
   };
 
   try {
-    // Inside the try: a failure from here on removes a temporary probe user again.
-    if (users.changed) await writeUsers(paths.htpasswd, users.entries);
-    if (users.generated) await writeGeneratedPassword(paths.generatedPassword, { user: settings.user, password: users.generated });
-    await writeRecord(paths.record, recordOf(plan, undefined, undefined, 'starting', process.pid));
     mlflow = await startProcess({ name: 'mlflow', file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, cwd: ctx.cwd, logFile: paths.mlflowLog, platform });
-    await writeRecord(paths.record, recordOf(plan, mlflow, undefined, 'starting', process.pid));
+    await record('starting', process.pid);
     nginx = await startProcess({ name: 'nginx', file: plan.nginx.file, args: plan.nginx.args, env: { [MARKER_ENV]: plan.marker }, cwd: paths.nginxPrefix, logFile: paths.nginxErrorLog, platform });
-    await writeRecord(paths.record, recordOf(plan, mlflow, nginx, 'starting', process.pid));
+    await record('starting', process.pid);
     phase('started MLflow and nginx');
 
     const deadline = settings.timeoutMs;
-    const listen = `tcp:${connectHost(plan)}:${new URL(plan.url).port}`;
+    const listen = `tcp:${connectHost(plan)}:${plan.listenPort}`;
     await raceStop(
       Promise.all([
-        withLogTail(waitReady({ resource: `http-get://127.0.0.1:${plan.mlflow.port}/health`, exited: mlflow.exited, timeoutMs: deadline, what: 'MLflow' }), 'mlflow', paths.mlflowLog),
+        withLogTail(waitReady({ resource: mlflowHealthResource(plan.mlflow), exited: mlflow.exited, timeoutMs: deadline, what: 'MLflow' }), 'mlflow', paths.mlflowLog),
         withLogTail(waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }), 'nginx', paths.nginxErrorLog),
       ]),
       stop.stopped,
@@ -287,10 +309,9 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
         [...failed.map((c) => `  ${c.name}: ${c.detail}`), tail && `last lines of ${paths.mlflowLog}:\n${tail}`].filter(Boolean).join('\n'),
       );
     }
-    if (users.probeIsTemporary) await removeTemporaryUser(paths.htpasswd, users.probe);
+    if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe);
   } catch (error) {
     await cleanup();
-    stop.dispose();
     if (error instanceof Interrupted) {
       out.note(`Interrupted (${error.signal}) while starting: stopped everything.`);
       return ExitCode.interrupted;
@@ -298,10 +319,10 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
     throw error;
   }
 
-  const mlflowVer = await request({ host: '127.0.0.1', port: plan.mlflow.port, path: '/version' }).then((r) => r.body.trim(), () => '?');
+  const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then((r) => r.body.trim(), () => '?');
   const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
   if (o.detach) {
-    await writeRecord(paths.record, recordOf(plan, mlflow, nginx, 'running', null));
+    await record('running', null);
     mlflow.detach();
     nginx.detach();
     stop.dispose();
@@ -309,20 +330,25 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
     return ExitCode.ok;
   }
 
-  await writeRecord(paths.record, recordOf(plan, mlflow, nginx, 'running', process.pid));
+  await record('running', process.pid);
   printSummary(plan, users, versions, false, ctx);
   const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
   if ('signal' in outcome) {
     out.note(`Stopping (${outcome.signal})...`);
     await cleanup();
-    stop.dispose();
     out.note('Stopped MLflow and nginx.');
+    return ExitCode.ok;
+  }
+  // `down` leaves a stop request before it stops the processes, and removes the record last:
+  // either one says the exit was asked for.
+  if ((await exists(paths.stopRequest)) || !(await exists(paths.record))) {
+    await cleanup();
+    out.note('Stopped by `mlflow-secure down`.');
     return ExitCode.ok;
   }
   const died = outcome.exit;
   const log = died.name === 'mlflow' ? paths.mlflowLog : paths.nginxErrorLog;
   await cleanup();
-  stop.dispose();
   const tail = await tailFile(log, 25);
   throw new StackError(`${describeExit(died)} while the stack was running; stopped the rest`, `Read its log: mlflow-secure logs ${died.name}`, tail ? `last lines of ${log}:\n${tail}` : undefined);
 }

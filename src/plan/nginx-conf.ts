@@ -17,7 +17,8 @@ export interface NginxConfInput {
   listenPort: number;
   /** Public names; empty means any name (`_`). */
   serverNames: readonly string[];
-  upstreamPort: number;
+  /** `127.0.0.1:<port>` or `unix:<socket path>`. */
+  upstream: string;
   workerProcesses: number | 'auto';
   /** `user ...;` when the master runs as root (Platform.nginxUserDirective). */
   userDirective?: string;
@@ -76,7 +77,7 @@ export function renderNginxConf(c: NginxConfInput): string {
     '    keepalive_timeout 65s;',
     '',
     '    upstream mlflow {',
-    `        server 127.0.0.1:${c.upstreamPort};`,
+    `        server ${c.upstream.startsWith('unix:') ? quote(c.upstream) : c.upstream};`,
     '        keepalive 32;',
     '    }',
     '',

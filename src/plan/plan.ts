@@ -2,8 +2,10 @@
  * Settings + what was found on the machine -> the full plan: MLflow's argv and environment,
  * nginx's argv and config text, the state folder's layout, URLs. Pure.
  */
+import { UserError } from '../errors.js';
 import type { CommandSpec, Platform } from '../platform.js';
 import { renderNginxConf } from './nginx-conf.js';
+import { quoteBash } from './shell.js';
 import type { Settings } from './settings.js';
 
 export interface StatePaths {
@@ -19,6 +21,10 @@ export interface StatePaths {
   /** nginx's prefix (-p): pid file, logs/ and temp/ (nginx.exe wants both to exist). */
   nginxPrefix: string;
   nginxPid: string;
+  /** POSIX: the Unix socket MLflow listens on, inside the owner-only state folder. */
+  mlflowSocket: string;
+  /** Written by `down` before it stops the stack: tells a foreground `up` the stop was asked for. */
+  stopRequest: string;
   tempDirs: { clientBody: string; proxy: string; fastcgi: string; uwsgi: string; scgi: string };
 }
 
@@ -38,6 +44,8 @@ export function statePaths(stateDir: string, platform: Platform): StatePaths {
     nginxAccessLog: j(stateDir, 'logs', 'nginx-access.log'),
     nginxPrefix: prefix,
     nginxPid: j(prefix, 'logs', 'nginx.pid'),
+    mlflowSocket: j(stateDir, 'mlflow.sock'),
+    stopRequest: j(stateDir, 'stopping'),
     tempDirs: {
       clientBody: j(temp, 'client_body'),
       proxy: j(temp, 'proxy'),
@@ -69,18 +77,26 @@ export interface Plan {
   paths: StatePaths;
   /** Where clients on this machine reach the stack. */
   url: string;
+  /** The port nginx listens on. */
+  listenPort: number;
   /** Where clients reach it by the public names (`--server-name`). */
   publicUrls: string[];
   /** Allowed Host header patterns and CORS origins handed to MLflow. */
   allowedHosts: string[];
   corsOrigins: string[];
-  mlflow: CommandSpec & { port: number; env: Record<string, string> };
+  /**
+   * MLflow's argv and environment. `port` is in its argv on every platform (its command line's
+   * identity); it listens there only where `socket` is undefined (Windows).
+   */
+  mlflow: CommandSpec & { port: number; socket?: string; env: Record<string, string> };
   nginx: CommandSpec & { testArgs: string[]; quitArgs: string[]; conf: string };
   /** Written into children's environment: lets `down` and the tests recognise our processes. */
   marker: string;
 }
 
 export const MARKER_ENV = 'MLFLOW_SECURE_STATE_DIR';
+
+export const MAX_SOCKET_PATH_BYTES = 103;
 
 /**
  * MLflow's own defaults for --allowed-hosts (mlflow/server/security_utils.py): giving the
@@ -142,21 +158,44 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const allowedHosts = allowedHostsFor(settings);
   const corsOrigins = corsOriginsFor(settings, found.listenPort);
 
+  // Store URIs go through MLflow's environment, not argv: a database password in a URI would
+  // be readable by every local user in /proc/<pid>/cmdline. `mlflow server` reads these names.
   const mlflowArgs = [
     ...found.mlflow.args,
     'ui',
-    '--backend-store-uri', settings.backend.uri,
-    // Always explicit: a registry URI derived from a Windows drive path breaks (mlflow#16133).
-    '--registry-store-uri', settings.registry.uri,
     '--serve-artifacts',
-    '--artifacts-destination', settings.artifacts.uri,
     '--host', '127.0.0.1',
     '--port', String(found.mlflowPort),
     '--allowed-hosts', allowedHosts.join(','),
     ...(corsOrigins.length > 0 ? ['--cors-allowed-origins', corsOrigins.join(',')] : []),
   ];
-  const mlflowEnv: Record<string, string> = { [MARKER_ENV]: settings.stateDir, PYTHONUNBUFFERED: '1' };
+  const mlflowEnv: Record<string, string> = {
+    [MARKER_ENV]: settings.stateDir,
+    PYTHONUNBUFFERED: '1',
+    MLFLOW_BACKEND_STORE_URI: settings.backend.uri,
+    // Always explicit: a registry URI derived from a Windows drive path breaks (mlflow#16133).
+    MLFLOW_REGISTRY_STORE_URI: settings.registry.uri,
+    MLFLOW_ARTIFACTS_DESTINATION: settings.artifacts.uri,
+  };
   if (settings.backend.isFileStore || settings.registry.isFileStore) mlflowEnv.MLFLOW_ALLOW_FILE_STORE = 'true';
+  // POSIX: MLflow listens on a Unix socket inside the owner-only state folder, so no other local
+  // account can reach it past nginx (a loopback TCP port is open to every user). uvicorn takes
+  // --uds and then binds no TCP port; mlflow splits MLFLOW_UVICORN_OPTS like a POSIX shell.
+  // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then, so
+  // job execution is off (GenAI background jobs: online scoring, trace archival). nginx for
+  // Windows has no unix: upstreams: there MLflow keeps 127.0.0.1:<port>.
+  const socket = platform.isWindows ? undefined : paths.mlflowSocket;
+  // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
+  if (socket !== undefined && Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
+    throw new UserError(
+      `the state folder's path is too long for MLflow's Unix socket (${socket}: ${Buffer.byteLength(socket)} bytes, at most ${MAX_SOCKET_PATH_BYTES})`,
+      'Use a shorter --state-dir',
+    );
+  }
+  if (socket !== undefined) {
+    mlflowEnv.MLFLOW_UVICORN_OPTS = `--uds ${quoteBash(socket)}`;
+    mlflowEnv.MLFLOW_SERVER_ENABLE_JOB_EXECUTION = 'false';
+  }
 
   const [major, minor, patch] = found.nginxVersion;
   const hasErrorLogFlag = major > 1 || (major === 1 && (minor > 19 || (minor === 19 && patch >= 5)));
@@ -167,7 +206,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     listenHost: settings.host,
     listenPort: found.listenPort,
     serverNames: settings.serverNames,
-    upstreamPort: found.mlflowPort,
+    upstream: socket !== undefined ? `unix:${n(socket)}` : `127.0.0.1:${found.mlflowPort}`,
     workerProcesses: settings.nginxWorkers,
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
@@ -188,10 +227,11 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     settings,
     paths,
     url,
+    listenPort: found.listenPort,
     publicUrls: settings.serverNames.map((name) => `http://${hostForUrl(name)}:${found.listenPort}`),
     allowedHosts,
     corsOrigins,
-    mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, env: mlflowEnv },
+    mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },
     nginx: { file: found.nginx, args: baseArgs, testArgs: [...baseArgs, '-t', '-q'], quitArgs: [...baseArgs, '-s', 'quit'], conf },
     marker: settings.stateDir,
   };

@@ -7,7 +7,7 @@ function input(overrides: Partial<NginxConfInput> = {}): NginxConfInput {
     listenHost: '127.0.0.1',
     listenPort: 5000,
     serverNames: [],
-    upstreamPort: 5101,
+    upstream: '127.0.0.1:5101',
     workerProcesses: 2,
     realm: 'MLflow',
     paths: {

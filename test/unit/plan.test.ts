@@ -40,11 +40,33 @@ describe('buildPlan: MLflow', () => {
     expect(argAfter(args, '--host')).toBe('127.0.0.1');
     expect(argAfter(args, '--port')).toBe('5101');
     expect(plan.mlflow.port).toBe(5101);
-    expect(argAfter(args, '--backend-store-uri')).toBe('sqlite:////home/ana/proj/mlflow.db');
-    expect(argAfter(args, '--registry-store-uri')).toBe('sqlite:////home/ana/proj/mlflow.db');
-    expect(argAfter(args, '--artifacts-destination')).toBe('file:///home/ana/proj/mlartifacts');
+    // Store URIs travel in MLflow's environment: argv is readable by every local user.
+    expect(plan.mlflow.env.MLFLOW_BACKEND_STORE_URI).toBe('sqlite:////home/ana/proj/mlflow.db');
+    expect(plan.mlflow.env.MLFLOW_REGISTRY_STORE_URI).toBe('sqlite:////home/ana/proj/mlflow.db');
+    expect(plan.mlflow.env.MLFLOW_ARTIFACTS_DESTINATION).toBe('file:///home/ana/proj/mlartifacts');
+    for (const flag of ['--backend-store-uri', '--registry-store-uri', '--artifacts-destination']) expect(args).not.toContain(flag);
     expect(args).toContain('--serve-artifacts');
     expect(args).not.toContain('--disable-security-middleware');
+  });
+
+  it('keeps a database password out of argv', () => {
+    const plan = planFor({ backendStoreUri: 'postgresql://ana:s3cret-pw@db.internal/mlflow' });
+    expect(plan.mlflow.args.join(' ')).not.toContain('s3cret-pw');
+    expect(plan.mlflow.env.MLFLOW_BACKEND_STORE_URI).toBe('postgresql://ana:s3cret-pw@db.internal/mlflow');
+  });
+
+  it('POSIX: MLflow listens on a Unix socket in the state folder, job execution off; nginx proxies to it', () => {
+    const plan = planFor({ stateDir: "/home/ana/it's here" });
+    expect(plan.mlflow.socket).toBe("/home/ana/it's here/mlflow.sock");
+    // mlflow splits MLFLOW_UVICORN_OPTS with shlex: the path must survive quoting.
+    expect(plan.mlflow.env.MLFLOW_UVICORN_OPTS).toBe(`--uds '/home/ana/it'\\''s here/mlflow.sock'`);
+    expect(plan.mlflow.env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION).toBe('false');
+    expect(plan.nginx.conf).toContain(`server "unix:/home/ana/it's here/mlflow.sock";`);
+    expect(plan.nginx.conf).not.toMatch(/server 127\.0\.0\.1:/);
+  });
+
+  it('refuses a state folder whose socket path would not fit in sun_path', () => {
+    expect(() => planFor({ stateDir: `/home/ana/${'x'.repeat(100)}` })).toThrow(/too long for MLflow's Unix socket/);
   });
 
   it('keeps MLflow on loopback whatever --host nginx listens on', () => {
@@ -59,10 +81,13 @@ describe('buildPlan: MLflow', () => {
   });
 
   it('passes a Windows drive backend as URIs, registry included (mlflow#16133)', () => {
-    const args = planFor({ backendStoreUri: 'D:\\Work\\mlruns', artifactsDestination: 'D:\\Work\\art' }, {}, win32).mlflow.args;
-    expect(argAfter(args, '--backend-store-uri')).toBe('file:///D:/Work/mlruns');
-    expect(argAfter(args, '--registry-store-uri')).toBe('file:///D:/Work/mlruns');
-    expect(argAfter(args, '--artifacts-destination')).toBe('file:///D:/Work/art');
+    const { env, socket } = planFor({ backendStoreUri: 'D:\\Work\\mlruns', artifactsDestination: 'D:\\Work\\art' }, {}, win32).mlflow;
+    expect(env.MLFLOW_BACKEND_STORE_URI).toBe('file:///D:/Work/mlruns');
+    expect(env.MLFLOW_REGISTRY_STORE_URI).toBe('file:///D:/Work/mlruns');
+    expect(env.MLFLOW_ARTIFACTS_DESTINATION).toBe('file:///D:/Work/art');
+    // nginx for Windows has no unix: upstreams: MLflow keeps its loopback port there.
+    expect(socket).toBeUndefined();
+    expect(env.MLFLOW_UVICORN_OPTS).toBeUndefined();
   });
 
   it('allows MLflow default hosts plus every --server-name, plain and with any port', () => {
@@ -152,7 +177,7 @@ describe('buildPlan: nginx', () => {
   });
 
   it('proxies to the MLflow port and listens where asked', () => {
-    const conf = planFor({ host: '0.0.0.0' }, { listenPort: 8080, mlflowPort: 5333 }).nginx.conf;
+    const conf = planFor({ host: '0.0.0.0' }, { listenPort: 8080, mlflowPort: 5333 }, win32).nginx.conf;
     expect(conf).toContain('server 127.0.0.1:5333;');
     expect(conf).toContain('listen 0.0.0.0:8080;');
   });

@@ -1,0 +1,212 @@
+/**
+ * A stack record is data a stranger can write (a cloned repository can ship `.mlflow-secure/`):
+ * `down`, `status` and `env` must never signal, run or print what it says without checking.
+ *
+ * Every case that hands `down` a hostile pid runs inside its own pid namespace
+ * (`unshare --pid --fork --mount-proc`) and session (`setsid`), next to a sentinel process:
+ * without the fix, pid -1 means "every process you may signal", and only the namespace keeps
+ * that from reaching the rest of the machine. The sentinel tells whether anything was hit.
+ */
+import { execa } from 'execa';
+import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanEnv, cli, cliPath, removeDir, tempDir } from './helpers.js';
+
+const hasUnshare = await execa('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { reject: false }).then((r) => r.exitCode === 0);
+
+/** A v2-shaped record that is valid in every other field. */
+function record(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: 2,
+    phase: 'running',
+    supervisorPid: null,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    url: 'http://127.0.0.1:5999',
+    publicUrls: [],
+    user: 'admin',
+    host: '127.0.0.1',
+    port: 5999,
+    mlflowPort: 5998,
+    hash: 'bcrypt',
+    backendStoreUri: 'sqlite:////x/mlflow.db',
+    registryStoreUri: 'sqlite:////x/mlflow.db',
+    artifactsDestination: 'file:///x/mlartifacts',
+    ...over,
+  };
+}
+
+interface Contained {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  sentinelAlive: boolean;
+}
+
+/**
+ * Runs `mlflow-secure <args>` inside a fresh pid namespace and session with a sentinel `sleep`
+ * beside it. `SENTINEL` in the record text is replaced with the sentinel's pid (as the
+ * namespace numbers it), so a record can point at a live process that is not ours.
+ */
+async function contained(cwd: string, recordText: string, args: string[], o: { sentinelArgv0?: string } = {}): Promise<Contained> {
+  const stateDir = path.join(cwd, '.mlflow-secure');
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const script = [
+    `exec -a ${JSON.stringify(o.sentinelArgv0 ?? 'sleep')} sleep 300 & s=$!`,
+    'sleep 0.1',
+    // The record is written inside the namespace, where the sentinel's pid is known.
+    `printf '%s' "$RECORD" | sed "s/SENTINEL/$s/g" > ${JSON.stringify(path.join(stateDir, 'stack.json'))}`,
+    `"$NODE" ${JSON.stringify(cliPath)} "$@" > "$OUT" 2> "$ERR"; echo "exit=$?" > "$OUT.status"`,
+    'if kill -0 "$s" 2>/dev/null; then echo sentinel=alive >> "$OUT.status"; fi',
+    'kill -9 "$s" 2>/dev/null; exit 0',
+  ].join('\n');
+  const out = path.join(cwd, 'out.txt');
+  const err = path.join(cwd, 'err.txt');
+  await execa('unshare', ['--pid', '--fork', '--mount-proc', 'setsid', 'bash', '-c', script, 'bash', ...args], {
+    cwd,
+    env: cleanEnv({ RECORD: recordText, NODE: process.execPath, OUT: out, ERR: err }),
+    extendEnv: false,
+    reject: false,
+    timeout: 60_000,
+    stdin: 'ignore',
+  });
+  const read = (f: string) => readFile(f, 'utf8').catch(() => '');
+  const status = await read(`${out}.status`);
+  return {
+    exitCode: Number(/exit=(\d+)/.exec(status)?.[1] ?? -1),
+    stdout: await read(out),
+    stderr: await read(err),
+    sentinelAlive: status.includes('sentinel=alive'),
+  };
+}
+
+const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error:'));
+
+describe.skipIf(!hasUnshare)('down never signals what a hostile record names (inside a pid namespace)', () => {
+  let cwd: string;
+  beforeAll(async () => {
+    cwd = await tempDir('mlflow-secure-hostile-');
+  });
+  afterAll(async () => {
+    await removeDir(cwd);
+  });
+
+  const refused = [
+    ['pid -1 (every process you may signal)', { mlflow: { pid: -1 } }],
+    ['pid 0 (our own process group)', { nginx: { pid: 0 } }],
+    ['pid 1 (init)', { mlflow: { pid: 1 } }],
+    ['a pid at the system limit', { mlflow: { pid: 2 ** 31 } }],
+    ['a pid that is a string', { mlflow: { pid: 'SENTINEL' } }],
+    ['a fractional pid', { nginx: { pid: 2.5 } }],
+    ['a negative supervisor pid', { supervisorPid: -1 }],
+    ['a user name with a newline', { user: 'admin\necho INJECTED' }],
+    ['a URL that is not http://host:port', { url: 'http://evil.example:80/x?y' }],
+    ['a record of an unknown version', { version: 99 }],
+  ] as const;
+  for (const [what, over] of refused) {
+    it(`refuses ${what}: one line, exit 1, nothing signalled, the record kept`, async () => {
+      const r = await contained(cwd, JSON.stringify(record(over)), ['down']);
+      expect(r.sentinelAlive, `${r.stdout}\n${r.stderr}`).toBe(true);
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/is not one mlflow-secure wrote .*nothing was stopped or signalled/);
+      expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
+      expect(await stat(path.join(cwd, '.mlflow-secure', 'stack.json')).then(() => true)).toBe(true);
+    });
+  }
+
+  it('refuses malformed records ({"pid":2}, "identity":"x", not JSON) with one line, not a stack trace', async () => {
+    for (const text of ['{"pid":2}', JSON.stringify({ ...record(), mlflow: { pid: 'x', identity: 'x' } }), '{not json']) {
+      const r = await contained(cwd, text, ['down']);
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.sentinelAlive).toBe(true);
+    }
+  });
+
+  it('runs no command from the record: an old-style nginx entry naming /bin/sh runs nothing, and a live pid that is not ours is left alone', async () => {
+    const pwned = path.join(cwd, 'PWNED');
+    const text = JSON.stringify({
+      ...record({ version: 1 }),
+      nginx: { pid: 'SENTINEL', group: true, file: '/bin/sh', args: [], quitArgs: ['-c', `touch ${pwned}`], identity: [] },
+      mlflow: { pid: 'SENTINEL', group: true, file: '/bin/sh', args: [], identity: [] },
+    }).replace(/"SENTINEL"/g, 'SENTINEL');
+    const r = await contained(cwd, text, ['down']);
+    expect(r.sentinelAlive, r.stderr).toBe(true);
+    expect(await stat(pwned).then(() => true, () => false)).toBe(false);
+    expect(r.stderr).toMatch(/is not nginx from this stack/);
+    expect(r.stderr).toMatch(/is not mlflow from this stack/);
+  });
+
+  it('matches identity by whole words: a process whose command line merely contains the pieces is not ours', async () => {
+    // Looks like an mlflow on port 59981, and carries " up" like a supervisor: neither is ours.
+    const text = JSON.stringify(record({ mlflow: { pid: 'SENTINEL' }, mlflowPort: 5998, supervisorPid: 'SENTINEL' })).replace(/"SENTINEL"/g, 'SENTINEL');
+    const r = await contained(cwd, text, ['down'], { sentinelArgv0: 'mlflow ui --port 59981 up' });
+    expect(r.sentinelAlive, r.stderr).toBe(true);
+    expect(r.stderr).toMatch(/is not mlflow from this stack/);
+  });
+
+  it('does not signal a live supervisor pid: down no longer sends anything to `up` (it leaves a stop request)', async () => {
+    const text = JSON.stringify(record({ supervisorPid: 'SENTINEL' })).replace(/"SENTINEL"/g, 'SENTINEL');
+    const r = await contained(cwd, text, ['down'], { sentinelArgv0: 'node dist/cli.js up' });
+    expect(r.sentinelAlive, r.stderr).toBe(true);
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+
+  it('status refuses a hostile record the same way, and env prints nothing from it', async () => {
+    const s = await contained(cwd, JSON.stringify(record({ mlflow: { pid: -1 } })), ['status']);
+    expect(s.exitCode).toBe(1);
+    expect(s.sentinelAlive).toBe(true);
+    const e = await contained(cwd, JSON.stringify(record({ user: 'admin\necho INJECTED' })), ['env']);
+    expect(e.exitCode).toBe(1);
+    expect(e.stdout).toBe('');
+    expect(errorLines(e.stderr)).toHaveLength(1);
+  });
+});
+
+describe('down when the stack belongs to another user', () => {
+  it('reports the permission error, exits non-zero and keeps the record (it used to print "Stopped" and delete it)', async () => {
+    const cwd = await tempDir('mlflow-secure-eperm-');
+    const stateDir = path.join(cwd, '.mlflow-secure');
+    await mkdir(stateDir, { mode: 0o700 });
+    const owner = 4242; // the account running `down`, with no passwd entry needed
+    // A process of a different user (65534) that looks exactly like this state's nginx.
+    const conf = path.join(stateDir, 'nginx.conf');
+    // detached: it leads its own process group, as the real nginx master does.
+    const other = execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', `exec -a "nginx: master process /usr/sbin/nginx -c ${conf}" sleep 60`], { reject: false, detached: true });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await writeFile(path.join(stateDir, 'stack.json'), JSON.stringify(record({ nginx: { pid: other.pid } })));
+      await chown(path.join(stateDir, 'stack.json'), owner, owner);
+      await chown(stateDir, owner, owner);
+      await chmod(cwd, 0o755);
+      const r = await execa('setpriv', [`--reuid=${owner}`, `--regid=${owner}`, '--clear-groups', process.execPath, cliPath, 'down'], { cwd, env: cleanEnv({ HOME: cwd }), extendEnv: false, reject: false, timeout: 30_000 });
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/cannot stop nginx \(pid \d+\): it belongs to another user/);
+      expect(r.stdout).not.toMatch(/Stopped/);
+      expect(other.exitCode).toBeNull();
+      expect(await stat(path.join(stateDir, 'stack.json')).then(() => true)).toBe(true);
+    } finally {
+      other.kill('SIGKILL');
+      await other;
+      await removeDir(cwd);
+    }
+  });
+
+  it('a state folder of another user is refused by down, status and env with one line', async () => {
+    const cwd = await tempDir('mlflow-secure-other-');
+    const stateDir = path.join(cwd, '.mlflow-secure');
+    await mkdir(stateDir, { mode: 0o700 });
+    await writeFile(path.join(stateDir, 'stack.json'), JSON.stringify(record({ nginx: { pid: 999_999 } })));
+    await chown(stateDir, 65534, 65534);
+    try {
+      for (const cmd of ['down', 'status', 'env']) {
+        const r = await cli([cmd], { cwd });
+        expect(r.exitCode, `${cmd}: ${r.stderr}`).toBe(1);
+        expect(errorLines(r.stderr), cmd).toHaveLength(1);
+      }
+    } finally {
+      await removeDir(cwd);
+    }
+  });
+});
