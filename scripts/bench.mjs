@@ -11,7 +11,7 @@
 //   stop:     `down` until every process is gone and the port is free
 // Usage: npm run bench [-- --quick]
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -84,14 +84,19 @@ async function plainMlflowStart(db) {
 }
 
 function record() {
-  return JSON.parse(readFileSync(path.join(stateDir, 'stack.json'), 'utf8'));
+  const r = JSON.parse(readFileSync(path.join(stateDir, 'stack.json'), 'utf8'));
+  // Where MLflow answers directly: its socket in the state folder (POSIX) or its port (Windows).
+  const socket = path.join(stateDir, 'mlflow.sock');
+  return { ...r, mlflowDirect: existsSync(socket) ? socket : r.mlflowPort };
 }
 
 const API = '/api/2.0/mlflow/experiments/search?max_results=10';
 
-async function load(port, auth, pathName, seconds = LOAD_SECONDS) {
+/** `where`: nginx's port, or MLflow's Unix socket path (POSIX: MLflow has no TCP port). */
+async function load(where, auth, pathName, seconds = LOAD_SECONDS) {
   const headers = auth ? { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` } : {};
-  const result = await autocannon({ url: `http://127.0.0.1:${port}${pathName}`, connections: 8, duration: seconds, headers });
+  const target = typeof where === 'number' ? { url: `http://127.0.0.1:${where}${pathName}` } : { url: `http://127.0.0.1${pathName}`, socketPath: where };
+  const result = await autocannon({ ...target, connections: 8, duration: seconds, headers });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run on ${pathName} saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
   return result.requests.average;
 }
@@ -101,7 +106,7 @@ async function compare(r, pathName) {
   const direct = [];
   const proxied = [];
   for (let i = 0; i < 2; i++) {
-    direct.push(await load(r.mlflowPort, false, pathName));
+    direct.push(await load(r.mlflowDirect, false, pathName));
     proxied.push(await load(r.port, true, pathName));
   }
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -136,7 +141,7 @@ async function main() {
     await sleep(500);
     t = performance.now();
     runCli(['down']);
-    while (!(await portIsFree(r.port)) || !(await portIsFree(r.mlflowPort))) await sleep(10);
+    while (!(await portIsFree(r.port)) || (typeof r.mlflowDirect === 'number' ? !(await portIsFree(r.mlflowDirect)) : existsSync(r.mlflowDirect))) await sleep(10);
     stops.push(performance.now() - t);
     await sleep(500);
   }
@@ -155,7 +160,7 @@ async function main() {
     const r = record();
     try {
       // Every uvicorn worker loads its tracking store on its first API call: warm them all.
-      await load(r.mlflowPort, false, API, 10);
+      await load(r.mlflowDirect, false, API, 10);
       for (const [scheme, cost] of schemes) {
         runCli(['user', 'passwd', 'admin', '--hash', scheme, ...(cost ? ['--bcrypt-cost', String(cost)] : [])]);
         const name = cost ? `${scheme} cost ${cost}` : scheme;

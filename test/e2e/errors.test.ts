@@ -2,6 +2,7 @@
  * Every failure a user can cause ends in one clear line, a non-zero exit, nothing left
  * running, and no existing data touched.
  */
+import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -152,12 +153,14 @@ describe('failures a user can cause', () => {
   });
 
   it('stale state: status says so, down clears it, exit 0', async () => {
+    // pids of processes that have exited: a record left by a stack that is gone.
+    const dead = async () => (await execa('true')).pid!;
     await writeFile(
       path.join(stateDir, 'stack.json'),
-      JSON.stringify({ version: 1, stateDir, phase: 'running', supervisorPid: null, url: 'http://127.0.0.1:1', publicUrls: [], user: 'admin', port: 1, mlflowPort: 2, mlflow: { pid: 2 ** 22 + 7, group: true, file: 'x', args: [], identity: ['mlflow'] }, nginx: { pid: 2 ** 22 + 9, group: true, file: 'x', args: [], quitArgs: [], identity: ['nginx'] }, logs: {} }),
+      JSON.stringify({ version: 2, phase: 'running', supervisorPid: null, startedAt: '2026-01-01T00:00:00.000Z', url: 'http://127.0.0.1:1', publicUrls: [], user: 'admin', host: '127.0.0.1', port: 1, mlflowPort: 2, hash: 'bcrypt', backendStoreUri: 'sqlite:///x', registryStoreUri: 'sqlite:///x', artifactsDestination: 'file:///x', mlflow: { pid: await dead() }, nginx: { pid: await dead() } }),
     );
     const status = await cli(['status'], { cwd });
-    expect(status.exitCode).toBe(3);
+    expect(status.exitCode, status.stderr).toBe(3);
     expect(status.stdout).toMatch(/NOT running \(stale record\)/);
     const down = await cli(['down'], { cwd });
     expect(down.exitCode).toBe(0);

@@ -80,23 +80,25 @@ describe('up -d / down on real MLflow and nginx', () => {
     }
   });
 
-  it('keeps MLflow on loopback: it listens on 127.0.0.1 only', async () => {
+  it('keeps MLflow off the network: no TCP port at all, only a Unix socket in the owner-only state folder', async () => {
     const tcp = await readFile('/proc/net/tcp', 'utf8');
     const tcp6 = await readFile('/proc/net/tcp6', 'utf8').catch(() => '');
     const portHex = record.mlflowPort.toString(16).toUpperCase().padStart(4, '0');
     const listening = [...tcp.split('\n'), ...tcp6.split('\n')]
       .map((l) => l.trim().split(/\s+/))
       .filter((f) => f[1]?.endsWith(`:${portHex}`) && f[3] === '0A');
-    expect(listening.length).toBeGreaterThan(0);
-    for (const f of listening) expect(f[1]).toBe(`0100007F:${portHex}`);
-    // And from any other address of this machine it cannot be reached.
-    const others = Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4');
-    for (const a of others) {
+    expect(listening).toEqual([]);
+    const socket = await stat(path.join(stateDir, 'mlflow.sock'));
+    expect(socket.isSocket()).toBe(true);
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+    // From any address of this machine, the recorded port reaches nothing.
+    const addresses = ['127.0.0.1', ...Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4').map((a) => a!.address)];
+    for (const address of addresses) {
       const reached = await new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: a!.address, port: record.mlflowPort }, () => (s.destroy(), resolve(true)));
+        const s = net.connect({ host: address, port: record.mlflowPort }, () => (s.destroy(), resolve(true)));
         s.on('error', () => resolve(false));
       });
-      expect(reached, `MLflow reachable on ${a!.address}`).toBe(false);
+      expect(reached, `MLflow reachable on ${address}`).toBe(false);
     }
   });
 

@@ -90,6 +90,11 @@ describe('foreground up, supervised', () => {
     // The children write to files, not to the dead supervisor: they keep serving.
     expect((await request({ host: url.hostname, port: Number(url.port), path: '/', auth: { user: 'admin', password: PASSWORD } })).status).toBe(200);
     expect((await stackProcesses(stateDir, groups)).length).toBeGreaterThanOrEqual(3);
+    // status notices that nothing supervises the stack any more, and says what to do.
+    const status = await cli(['status'], { cwd });
+    expect(status.stdout).toMatch(new RegExp(`its supervisor \\(pid ${run.child.pid}\\) is gone`));
+    expect(status.stdout).toMatch(/Stop it with: mlflow-secure down/);
+    expect(JSON.parse((await cli(['status', '--json'], { cwd })).stdout)).toMatchObject({ supervisor: 'gone', supervisorPid: run.child.pid });
     const down = await cli(['down'], { cwd });
     expect(down.exitCode, down.stderr).toBe(0);
     expect(down.stdout).toMatch(/Stopped mlflow/);
