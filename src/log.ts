@@ -2,8 +2,11 @@
  * Output with redaction: every secret registered here is masked in whatever passes through,
  * so a password can never reach the terminal by accident (a log tail, an error from a child).
  * Only `printSecretOnce` writes a secret, and only to stdout, when the user must see it.
+ *
+ * Every write may fail: a closed terminal answers EIO, a pipe whose reader exited EPIPE. With
+ * no 'error' listener that kills the process, and a foreground `up` killed mid-shutdown leaves
+ * the stack running. So a failed write is swallowed and the stream is not written again.
  */
-import type { Writable } from 'node:stream';
 
 export interface Output {
   /** Normal output (results, URLs): stdout. */
@@ -16,11 +19,74 @@ export interface Output {
   printSecretOnce(line: string): void;
   addSecret(secret: string | undefined): void;
   redact(text: string): string;
+  /** Settles when stdout can no longer be written (its terminal closed, its reader exited). */
+  readonly stdoutClosed: Promise<void>;
+}
+
+type Stream = NodeJS.WritableStream;
+
+export interface StreamState {
+  failure: NodeJS.ErrnoException | undefined;
+  closed: Promise<void>;
+  markFailed(error: unknown): void;
+}
+
+/**
+ * Codes that mean "the reader is gone" (EOF: a closed pipe on Windows): expected, said nowhere.
+ * Anything else (ENOSPC on a redirected file) is a real loss of output, reported by cli.ts.
+ */
+const READER_GONE = new Set(['EPIPE', 'EIO', 'EOF', 'ECONNRESET', 'ERR_STREAM_DESTROYED']);
+
+const states = new WeakMap<Stream, StreamState>();
+
+/** Installs (once per stream) the 'error' listener that keeps a failed write from killing us. */
+export function guardStream(stream: Stream): StreamState {
+  const known = states.get(stream);
+  if (known) return known;
+  let resolve: () => void = () => undefined;
+  const state: StreamState = {
+    failure: undefined,
+    closed: new Promise<void>((r) => {
+      resolve = r;
+    }),
+    markFailed(error) {
+      state.failure ??= error instanceof Error ? error : new Error(String(error));
+      resolve();
+    },
+  };
+  stream.on('error', state.markFailed);
+  states.set(stream, state);
+  return state;
+}
+
+/** process.stdout and process.stderr: called first thing by cli.ts. */
+export function guardStdio(): void {
+  guardStream(process.stdout);
+  guardStream(process.stderr);
+}
+
+/** Writes unless the stream already failed; never throws. A destroyed stream fails in the callback. */
+export function safeWrite(stream: Stream, text: string): void {
+  const state = guardStream(stream);
+  if (state.failure) return;
+  try {
+    stream.write(text, (error?: Error | null) => {
+      if (error) state.markFailed(error);
+    });
+  } catch (error) {
+    state.markFailed(error);
+  }
+}
+
+/** The first write error on `stream` that was not just its reader going away, if any. */
+export function unexpectedWriteFailure(stream: Stream): NodeJS.ErrnoException | undefined {
+  const failure = states.get(stream)?.failure;
+  return failure && !READER_GONE.has(failure.code ?? '') ? failure : undefined;
 }
 
 const MASK = '********';
 
-export function createOutput(stdout: Writable = process.stdout, stderr: Writable = process.stderr): Output {
+export function createOutput(stdout: Stream = process.stdout, stderr: Stream = process.stderr): Output {
   const secrets = new Set<string>();
   const redact = (text: string): string => {
     let out = text;
@@ -28,16 +94,19 @@ export function createOutput(stdout: Writable = process.stdout, stderr: Writable
     for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join(MASK);
     return out;
   };
+  const closed = guardStream(stdout).closed;
+  guardStream(stderr);
   return {
-    info: (line) => void stdout.write(`${redact(line)}\n`),
-    note: (line) => void stderr.write(`${redact(line)}\n`),
-    warn: (line) => void stderr.write(`warning: ${redact(line)}\n`),
-    error: (line) => void stderr.write(`error: ${redact(line)}\n`),
-    printSecretOnce: (line) => void stdout.write(`${line}\n`),
+    info: (line) => safeWrite(stdout, `${redact(line)}\n`),
+    note: (line) => safeWrite(stderr, `${redact(line)}\n`),
+    warn: (line) => safeWrite(stderr, `warning: ${redact(line)}\n`),
+    error: (line) => safeWrite(stderr, `error: ${redact(line)}\n`),
+    printSecretOnce: (line) => safeWrite(stdout, `${line}\n`),
     addSecret(secret) {
       // Very short strings would mask innocent text; passwords are validated to be longer.
       if (secret && secret.length >= 4) secrets.add(secret);
     },
     redact,
+    stdoutClosed: closed,
   };
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import nodePath from 'node:path';
 import type { Context } from './context.js';
 import { ExitCode, formatUserError, isUserError } from './errors.js';
-import { createOutput } from './log.js';
+import { createOutput, safeWrite } from './log.js';
 import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT_SECONDS } from './plan/settings.js';
 import { getPlatform } from './platform.js';
 import { packageRoot } from './tools.js';
@@ -49,7 +49,7 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
+    .configureOutput({ writeOut: (s) => safeWrite(process.stdout, s), writeErr: (s) => safeWrite(ctx.stderr, s) });
   const run = (fn: () => Promise<number>) => async () => setCode(await fn());
 
   stackOptions(

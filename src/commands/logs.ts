@@ -26,11 +26,15 @@ export async function logs(which: string | undefined, o: { stateDir?: string; fo
   }
   if (!o.follow) return ExitCode.ok;
   const stops = chosen.map((name) => followFile(all[name]!, (line) => ctx.out.info(`${prefix(name)}${line}`)));
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+  // Until Ctrl+C, a closed terminal (SIGHUP), or a write that finds the reader gone (`logs -f | head -1`).
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...(ctx.platform.isWindows ? (['SIGBREAK'] as const) : [])];
+  let done: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    done = resolve;
   });
+  for (const s of signals) process.on(s, done);
+  await Promise.race([stopped, ctx.out.stdoutClosed]);
+  for (const s of signals) process.off(s, done);
   await Promise.all(stops.map((s) => s()));
   return ExitCode.ok;
 }

@@ -45,28 +45,64 @@ const DRIVE_PATH = /^[A-Za-z]:(?:[\\/]|$)/;
 const UNC_PATH = /^(?:\\\\|\/\/)(?![\\/])[^\\/]+[\\/][^\\/]+/;
 /** `D:mlruns` or `D:`: relative to drive D's current folder, which this process cannot know. */
 const DRIVE_RELATIVE = /^[A-Za-z]:(?![\\/])/;
+/** Win32 namespace prefixes: `\\?\` (no normalisation) and `\\.\` (devices). */
+const WIN32_PREFIX = /^[\\/]{2}[?.][\\/]/;
 
 /** `C:x` with a cwd on C: resolves against the cwd; on another drive it cannot be resolved here. */
 function sameDrive(p: string, cwd: string): boolean {
   return p[0]!.toUpperCase() === cwd[0]?.toUpperCase() && cwd[1] === ':';
 }
 
-function driveRelative(flag: string, input: string): UserError {
-  return new UserError(`${flag} '${input}' is relative to the current folder of drive ${input[0]!.toUpperCase()}:`, `Give the full path, e.g. ${input[0]!.toUpperCase()}:\\path\\to\\store`);
+/** `p` starts with the drive-relative path; `example` is the full form to suggest for that drive. */
+function driveRelative(flag: string, input: string, p: string, example: (drive: string) => string): UserError {
+  const drive = p[0]!.toUpperCase();
+  return new UserError(`${flag} '${input}' is relative to the current folder of drive ${drive}:`, `Give the full path, e.g. ${example(drive)}`);
 }
+
+/**
+ * `\\?\C:\x` and `\\.\C:\x` are C:\x, `\\?\UNC\server\share` is \\server\share. A URI cannot carry the
+ * prefix (it would read `?` as a host), so drop it; other device paths (volumes, pipes) have no URI.
+ */
+function withoutWin32Prefix(p: string, flag: string, input: string): string {
+  if (!WIN32_PREFIX.test(p)) return p;
+  const rest = p.slice(4);
+  if (/^[A-Za-z]:[\\/]/.test(rest)) return rest;
+  if (/^UNC[\\/]/i.test(rest)) return `\\\\${rest.slice(4)}`;
+  throw new UserError(`${flag} '${input}' is a Windows device path MLflow cannot use`, 'Give a drive path such as D:\\mlruns or a share such as \\\\server\\share\\mlruns');
+}
+
+/** A native Windows path (typed, or taken from a URI) as an absolute path, or one clear error. */
+function windowsAbsolute(p: string, flag: string, input: string, ctx: UriContext, example: (drive: string) => string): string {
+  const plain = withoutWin32Prefix(p, flag, input);
+  // Node resolves `\\server` (no share) to C:\server, a different place altogether.
+  if (/^[\\/]{2}/.test(plain) && !UNC_PATH.test(plain)) {
+    throw new UserError(`${flag} '${input}' is not a full UNC path`, 'A UNC path needs a server and a share: \\\\server\\share\\folder');
+  }
+  if (DRIVE_RELATIVE.test(plain) && !sameDrive(plain, ctx.cwd)) throw driveRelative(flag, input, plain, example);
+  return nodePath.win32.resolve(ctx.cwd, stripTrailingSeparators(plain, true));
+}
+
+const nativeExample = (drive: string) => `${drive}:\\path\\to\\store`;
 
 export function toStoreUri(input: string, kind: StoreKind, ctx: UriContext): StoreUri {
   const flag = FLAG[kind];
   const raw = input.trim();
   if (raw === '') throw new UserError(`${flag} is empty`, 'Give a folder, a .db file or a URI');
-  const path = ctx.windows ? nodePath.win32 : nodePath.posix;
 
-  const localPath = (p: string): StoreUri => fromLocalPath(path.resolve(ctx.cwd, stripTrailingSeparators(p, ctx.windows)), kind, ctx);
+  const localPath = (p: string): StoreUri => {
+    const absolute = ctx.windows
+      ? windowsAbsolute(p, flag, input, ctx, nativeExample)
+      : nodePath.posix.resolve(ctx.cwd, stripTrailingSeparators(p, false));
+    return fromLocalPath(absolute, input, kind, ctx);
+  };
 
-  if (ctx.windows && DRIVE_RELATIVE.test(raw) && !sameDrive(raw, ctx.cwd)) throw driveRelative(flag, input);
-  if (ctx.windows && (DRIVE_PATH.test(raw) || DRIVE_RELATIVE.test(raw) || UNC_PATH.test(raw))) return localPath(raw);
+  // Every path that starts with two separators is a UNC or device path; windowsAbsolute vets it.
+  if (ctx.windows && (DRIVE_PATH.test(raw) || DRIVE_RELATIVE.test(raw) || /^[\\/]{2}/.test(raw))) return localPath(raw);
   if (!ctx.windows && DRIVE_PATH.test(raw)) {
     throw new UserError(`${flag} '${input}' looks like a Windows drive path`, 'On this system give a POSIX path such as /data/mlflow or a URI');
+  }
+  if (!ctx.windows && raw.startsWith('\\\\')) {
+    throw new UserError(`${flag} '${input}' looks like a Windows UNC or device path`, 'On this system give a POSIX path such as /data/mlflow or a URI');
   }
 
   const match = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(raw);
@@ -97,6 +133,14 @@ function badScheme(flag: string, input: string, kind: StoreKind): UserError {
 }
 
 function fromFileUri(rest: string, input: string, kind: StoreKind, ctx: UriContext, localPath: (p: string) => StoreUri): StoreUri {
+  const flag = FLAG[kind];
+  // Inside one name an encoded slash is data; decoded, it would become a separator and let
+  // x%2F..%2F.. climb out of the folder the URI names. No real folder name holds one.
+  const separator = (ctx.windows ? /%(?:2f|5c)/i : /%2f/i).exec(rest);
+  if (separator) {
+    throw new UserError(`${flag} '${input}' has an encoded path separator (${separator[0]})`, 'Write the path with plain / separators');
+  }
+  if (/%00/.test(rest)) throw new UserError(`${flag} '${input}' has an encoded NUL (%00), which no path can hold`, 'Remove the %00');
   let body = safeDecode(rest);
   if (body.startsWith('//')) {
     // file://authority/path: an empty authority or localhost means this machine; a drive
@@ -106,6 +150,7 @@ function fromFileUri(rest: string, input: string, kind: StoreKind, ctx: UriConte
     const tail = afterSlashes.slice(authority.length);
     if (authority === '' || authority.toLowerCase() === 'localhost') body = tail;
     else if (/^[A-Za-z]:$/.test(authority)) body = authority + (tail || '/');
+    else if (/^[A-Za-z]:/.test(authority)) body = authority + tail; // file://D:x, refused below
     else if (ctx.windows) body = `\\\\${authority}${tail.replace(/\//g, '\\')}`;
     else {
       throw new UserError(
@@ -114,13 +159,19 @@ function fromFileUri(rest: string, input: string, kind: StoreKind, ctx: UriConte
       );
     }
   }
-  // file:///D:/x arrives here as /D:/x.
-  if (/^\/[A-Za-z]:(?:[\\/]|$)/.test(body)) body = body.slice(1);
-  if (ctx.windows && DRIVE_RELATIVE.test(body) && !sameDrive(body, ctx.cwd)) throw driveRelative(FLAG[kind], input);
-  if (!ctx.windows && DRIVE_PATH.test(body)) {
-    throw new UserError(`${FLAG[kind]} '${input}' names a Windows drive path`, 'On this system give a POSIX path such as file:///data/mlruns');
+  // file:///D:/x arrives here as /D:/x (and file:///D:x as /D:x).
+  if (/^\/[A-Za-z]:/.test(body)) body = body.slice(1);
+  // Browsers write a share as file://///server/share: three or more slashes before a name.
+  if (ctx.windows && /^\/{3,}[^/]/.test(body)) body = `//${body.replace(/^\/+/, '')}`;
+  if (!ctx.windows && /^[A-Za-z]:/.test(body)) {
+    throw new UserError(`${flag} '${input}' names a Windows drive path`, 'On this system give a POSIX path such as file:///data/mlruns');
   }
-  if (body === '') throw new UserError(`${FLAG[kind]} '${input}' has no path`, 'Use file:///absolute/path');
+  // A file URI's path is absolute: file:///D:x is a slip for file:///D:/x, not "x in D's current folder".
+  if (DRIVE_RELATIVE.test(body)) {
+    const drive = body[0]!.toUpperCase();
+    throw new UserError(`${flag} '${input}' has the drive-relative path ${drive}${body.slice(1)}`, `Give the full path, e.g. file:///${drive}:/path/to/store`);
+  }
+  if (body === '') throw new UserError(`${flag} '${input}' has no path`, 'Use file:///absolute/path');
   return localPath(body);
 }
 
@@ -130,20 +181,41 @@ function fromSqliteUri(rest: string, input: string, kind: StoreKind, ctx: UriCon
     throw new UserError(`${flag} '${input}' is not a SQLite URI`, 'Use sqlite:///path/to/mlflow.db (three slashes)');
   }
   const [rawFile = '', ...query] = rest.slice(3).split('?');
-  // sqlite:////C:/x.db (a POSIX habit) names the drive path C:/x.db on Windows.
-  const file = ctx.windows && /^\/[A-Za-z]:[\\/]/.test(rawFile) ? rawFile.slice(1) : rawFile;
-  if (ctx.windows && DRIVE_RELATIVE.test(file) && !sameDrive(file, ctx.cwd)) throw driveRelative(flag, input);
+  // sqlite:////C:/x.db (a POSIX habit) names the drive path C:/x.db on Windows; a colon
+  // cannot be part of a Windows name, so /D:x.db is the drive-relative D:x.db.
+  const file = ctx.windows && /^\/[A-Za-z]:/.test(rawFile) ? rawFile.slice(1) : rawFile;
   if (file === '' || file === ':memory:') {
     throw new UserError(`${flag} '${input}' is an in-memory database, which loses every run on exit`, 'Give a file: sqlite:///path/to/mlflow.db');
   }
-  const path = ctx.windows ? nodePath.win32 : nodePath.posix;
-  const absolute = path.resolve(ctx.cwd, stripTrailingSeparators(file, ctx.windows));
+  // SQLAlchemy opens the rest as a native path, so D:x.db is handled like the bare D:x.db.
+  const absolute = ctx.windows
+    ? windowsAbsolute(file, flag, input, ctx, (drive) => `sqlite:///${drive}:/path/to/mlflow.db`)
+    : nodePath.posix.resolve(ctx.cwd, stripTrailingSeparators(file, false));
+  checkSqlitePath(absolute, flag, input);
   const suffix = query.length > 0 ? `?${query.join('?')}` : '';
   return { uri: `sqlite:///${sqlitePath(absolute, ctx.windows)}${suffix}`, isFileStore: false, localPath: absolute, localKind: 'sqlite' };
 }
 
-function fromLocalPath(absolute: string, kind: StoreKind, ctx: UriContext): StoreUri {
+/**
+ * SQLAlchemy and MLflow read the path after sqlite:/// differently: SQLAlchemy ends it at '?' (the
+ * rest is options) and, from 2.1 on, decodes %XX (sqlalchemy#11234); MLflow creates its parent folder
+ * from the raw text (mlflow/store/db/utils.py, _make_parent_dirs_if_sqlite). Measured with MLflow
+ * 3.17.2 + SQLAlchemy 2.1.9:
+ * sqlite:////t/a%3Fb/x.db creates the folder `a%3Fb`, then "unable to open database file". So no
+ * spelling of '?' or of a literal %XX reaches both intact: refuse them. '#' is special to neither.
+ */
+function checkSqlitePath(absolute: string, flag: string, input: string): void {
+  const bad = /\?|%[0-9A-Fa-f]{2}/.exec(absolute)?.[0];
+  if (bad === undefined) return;
+  throw new UserError(
+    `${flag} '${input}': a SQLite path cannot contain '${bad}' (SQLAlchemy and MLflow read it differently)`,
+    bad === '?' ? 'Use a folder whose path has no ?' : 'Write the path without %-escapes, or use a folder whose name has no %',
+  );
+}
+
+function fromLocalPath(absolute: string, input: string, kind: StoreKind, ctx: UriContext): StoreUri {
   if (kind !== 'artifacts' && SQLITE_EXTENSIONS.test(absolute)) {
+    checkSqlitePath(absolute, FLAG[kind], input);
     return { uri: `sqlite:///${sqlitePath(absolute, ctx.windows)}`, isFileStore: false, localPath: absolute, localKind: 'sqlite' };
   }
   return { uri: fileUri(absolute, ctx.windows), isFileStore: kind !== 'artifacts', localPath: absolute, localKind: 'folder' };

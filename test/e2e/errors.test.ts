@@ -154,7 +154,11 @@ describe('failures a user can cause', () => {
 
   it('stale state: status says so, down clears it, exit 0', async () => {
     // pids of processes that have exited: a record left by a stack that is gone.
-    const dead = async () => (await execa('true')).pid!;
+    const dead = async () => {
+      const child = execa('true');
+      await child;
+      return child.pid!;
+    };
     await writeFile(
       path.join(stateDir, 'stack.json'),
       JSON.stringify({ version: 2, phase: 'running', supervisorPid: null, startedAt: '2026-01-01T00:00:00.000Z', url: 'http://127.0.0.1:1', publicUrls: [], user: 'admin', host: '127.0.0.1', port: 1, mlflowPort: 2, hash: 'bcrypt', backendStoreUri: 'sqlite:///x', registryStoreUri: 'sqlite:///x', artifactsDestination: 'file:///x', mlflow: { pid: await dead() }, nginx: { pid: await dead() } }),

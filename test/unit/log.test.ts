@@ -1,6 +1,7 @@
+import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createOutput } from '../../src/log.js';
+import { createOutput, guardStream, unexpectedWriteFailure } from '../../src/log.js';
 
 /** A Writable that keeps what it is given, synchronously. */
 function sink(): { stream: Writable; text: () => string } {
@@ -96,5 +97,107 @@ describe('known bugs in createOutput', () => {
     output.addSecret('Zq9!xyzW');
     output.addSecret('Zq9!xyzW-tail');
     expect(output.redact('Zq9!xyzW-tail')).toBe('********');
+  });
+});
+
+/**
+ * Like process.stdout over a closed terminal (EIO) or a dead pipe (EPIPE): every write fails,
+ * reported to the callback and as an 'error' event, which kills the process if nobody listens.
+ * `throws`: fails synchronously instead, as some streams do.
+ */
+class FailingStream extends EventEmitter {
+  writes = 0;
+  constructor(
+    readonly code: string,
+    readonly throws = false,
+  ) {
+    super();
+  }
+  write(_text: string, callback?: (error?: Error | null) => void): boolean {
+    this.writes += 1;
+    const error = Object.assign(new Error(`write ${this.code}`), { code: this.code });
+    if (this.throws) throw error;
+    process.nextTick(() => {
+      callback?.(error);
+      this.emit('error', error);
+    });
+    return false;
+  }
+}
+
+const asStream = (s: FailingStream) => s as unknown as NodeJS.WritableStream;
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('createOutput when writes fail', () => {
+  for (const code of ['EPIPE', 'EIO']) {
+    it(`swallows ${code} on stdout, stops writing there, and says stdout closed`, async () => {
+      const stdout = new FailingStream(code);
+      const err = sink();
+      const output = createOutput(asStream(stdout), err.stream);
+      let closed = false;
+      void output.stdoutClosed.then(() => (closed = true));
+      expect(() => output.info('first')).not.toThrow();
+      await tick();
+      expect(closed).toBe(true);
+      expect(() => output.info('second')).not.toThrow();
+      expect(() => output.printSecretOnce('third')).not.toThrow();
+      await tick();
+      expect(stdout.writes).toBe(1);
+      // stderr is a different stream and still works.
+      output.note('still here');
+      expect(err.text()).toBe('still here\n');
+    });
+
+    it(`swallows ${code} on stderr, through note, warn and error`, async () => {
+      const stderr = new FailingStream(code);
+      const out = sink();
+      const output = createOutput(out.stream, asStream(stderr));
+      expect(() => {
+        output.note('a');
+        output.warn('b');
+        output.error('c');
+      }).not.toThrow();
+      await tick();
+      output.error('d');
+      await tick();
+      expect(stderr.writes).toBe(3);
+      output.info('stdout works');
+      expect(out.text()).toBe('stdout works\n');
+    });
+  }
+
+  it('swallows a write that throws, and does not write that stream again', () => {
+    const stdout = new FailingStream('EPIPE', true);
+    const output = createOutput(asStream(stdout), sink().stream);
+    expect(() => output.info('first')).not.toThrow();
+    expect(() => output.info('second')).not.toThrow();
+    expect(stdout.writes).toBe(1);
+  });
+
+  it('treats a destroyed stdout as closed', async () => {
+    const out = sink();
+    out.stream.destroy();
+    const output = createOutput(out.stream, sink().stream);
+    expect(() => output.info('lost')).not.toThrow();
+    await expect(output.stdoutClosed).resolves.toBeUndefined();
+    expect(out.text()).toBe('');
+  });
+
+  it('installs one error listener per stream, however many outputs use it', () => {
+    const stdout = new FailingStream('EPIPE');
+    createOutput(asStream(stdout), sink().stream);
+    createOutput(asStream(stdout), sink().stream);
+    guardStream(asStream(stdout));
+    expect(stdout.listenerCount('error')).toBe(1);
+  });
+
+  it('counts a reader going away as expected, and anything else (a full disk) as lost output', async () => {
+    const piped = new FailingStream('EPIPE');
+    const full = new FailingStream('ENOSPC');
+    createOutput(asStream(piped), sink().stream).info('x');
+    createOutput(asStream(full), sink().stream).info('x');
+    await tick();
+    expect(unexpectedWriteFailure(asStream(piped))).toBeUndefined();
+    expect(unexpectedWriteFailure(asStream(full))?.code).toBe('ENOSPC');
   });
 });

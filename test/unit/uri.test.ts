@@ -81,6 +81,26 @@ const windowsRows: Row[] = [
   ['s3://bucket/x', 'artifacts', 's3://bucket/x', false],
   ['gs://bucket/x', 'artifacts', 'gs://bucket/x', false],
   ['mlflow-artifacts:/', 'artifacts', 'mlflow-artifacts:/', false],
+  // Win32 namespace prefixes name the same drive or share; there is no URI form for the prefix.
+  ['\\\\?\\C:\\data\\mlruns', 'backend', 'file:///C:/data/mlruns', true],
+  ['\\\\?\\c:\\data\\mlflow.db', 'backend', 'sqlite:///C:/data/mlflow.db', false],
+  ['\\\\.\\D:\\data', 'backend', 'file:///D:/data', true],
+  ['//?/C:/data/mlruns', 'backend', 'file:///C:/data/mlruns', true],
+  ['\\\\?\\UNC\\server\\share\\x', 'backend', 'file://server/share/x', true],
+  ['\\\\?\\unc\\server\\share\\x', 'backend', 'file://server/share/x', true],
+  // What the old converter made of \\?\C:\data\mlruns, fed back.
+  ['file://%3F/C:/data/mlruns', 'backend', 'file:///C:/data/mlruns', true],
+  // Browsers write a share as file://///server/share.
+  ['file://///server/share/mlruns', 'backend', 'file://server/share/mlruns', true],
+  // The part after sqlite:/// is a native path for SQLAlchemy: C:x.db is like bare C:x.db.
+  ['sqlite:///C:x.db', 'backend', 'sqlite:///C:/Users/Ana/proj/x.db', false],
+  // '#' is not special to SQLAlchemy's URL parser nor to MLflow: kept raw, it works.
+  ['C:\\data\\x#y\\mlflow.db', 'backend', 'sqlite:///C:/data/x#y/mlflow.db', false],
+  ['sqlite:///C:/data/x#y/mlflow.db', 'backend', 'sqlite:///C:/data/x#y/mlflow.db', false],
+  // A literal "%2F" in a folder name (encoded once more) is data, not a separator.
+  ['file:///D:/a%252Fb', 'backend', 'file:///D:/a%252Fb', true],
+  // Artifacts are always a folder: no SQLite rule applies, '#' is encoded as in any file URI.
+  ['D:\\a#b\\x.db', 'artifacts', 'file:///D:/a%23b/x.db', false],
 ];
 
 describe('toStoreUri on Windows', () => {
@@ -108,6 +128,8 @@ describe('toStoreUri on Windows', () => {
     ['\\\\server\\share\\mlruns', 'backend', '\\\\server\\share\\mlruns', 'folder'],
     ['sqlite:///D:/x/mlflow.db?timeout=30', 'backend', 'D:\\x\\mlflow.db', 'sqlite'],
     ['D:\\art\\mlflow.db', 'artifacts', 'D:\\art\\mlflow.db', 'folder'],
+    ['\\\\?\\C:\\data\\mlruns', 'backend', 'C:\\data\\mlruns', 'folder'],
+    ['\\\\?\\UNC\\server\\share\\x', 'backend', '\\\\server\\share\\x', 'folder'],
   ] as const)('%s (%s) is the local %s %s', (input, kind, localPath, localKind) => {
     const result = toStoreUri(input, kind, WIN);
     expect(result.localPath).toBe(localPath);
@@ -126,8 +148,51 @@ describe('toStoreUri on Windows', () => {
     ['s3://bucket/x', 'backend', /--backend-store-uri 's3:\/\/bucket\/x'/],
     ['sqlite:///D:/x/mlflow.db', 'artifacts', /--artifacts-destination/],
     ['', 'artifacts', /--artifacts-destination is empty/],
+    // A UNC path needs a server and a share; Node would otherwise resolve \\server to C:\server.
+    ['\\\\server', 'backend', /'\\\\server' is not a full UNC path/],
+    ['\\\\server\\', 'backend', /not a full UNC path/],
+    ['//server', 'backend', /not a full UNC path/],
+    ['\\\\\\server\\share', 'backend', /not a full UNC path/],
+    ['file://server', 'backend', /not a full UNC path/],
+    ['\\\\?\\UNC\\server', 'backend', /not a full UNC path/],
+    ['\\\\?\\Volume{0b1c2d3e-0000-0000-0000-100000000000}\\mlruns', 'backend', /Windows device path/],
+    ['\\\\.\\pipe\\x', 'backend', /Windows device path/],
+    ['\\\\?\\C:', 'backend', /Windows device path/],
+    // A file URI has no "current folder of drive D": file:///D:x is a typo of file:///D:/x.
+    ['file:///D:x', 'backend', /'file:\/\/\/D:x' has the drive-relative path D:x/],
+    ['file://D:x', 'backend', /drive-relative path D:x/],
+    ['file:D:x', 'backend', /drive-relative path D:x/],
+    ['file:C:x', 'backend', /drive-relative path C:x/],
+    ['sqlite:////D:x.db', 'backend', /current folder of drive D:/],
+    // '?' starts SQLAlchemy's options; %XX is decoded by SQLAlchemy 2.1 but not by MLflow.
+    ['C:\\data\\a?b\\mlflow.db', 'backend', /--backend-store-uri 'C:\\data\\a\?b\\mlflow.db': a SQLite path cannot contain '\?'/],
+    ['file:///C:/data/a%3Fb/mlflow.db', 'backend', /a SQLite path cannot contain '\?'/],
+    ['sqlite:///C:/data/a%3Fb/mlflow.db', 'backend', /a SQLite path cannot contain '%3F'/],
+    ['sqlite:///D:/My%20Data/mlflow.db', 'registry', /--registry-store-uri .* cannot contain '%20'/],
+    // An encoded separator must not become one: x%2F..%2F.. would climb out of D:\data.
+    ['file:///D:/data/x%2F..%2F..%2FWindows', 'backend', /encoded path separator \(%2F\)/],
+    ['file:///D:/data/x%2f..%2f..%2fWindows', 'artifacts', /--artifacts-destination .* encoded path separator \(%2f\)/],
+    ['file:///D:/data/x%5C..%5C..%5CWindows', 'backend', /encoded path separator \(%5C\)/],
+    ['file:///D:/data/a%00b', 'backend', /NUL/],
   ] as const)('refuses %j for %s', (input, kind, message) => {
     expect(userErrorOf(input, kind, WIN).message).toMatch(message);
+  });
+
+  // The old message took the first character of the input as the drive letter.
+  it.each([
+    ['d:data', 'D'],
+    ['E:..\\x', 'E'],
+    ['  e:x', 'E'],
+    ['sqlite:///F:x.db', 'F'],
+    ['sqlite:///g:x.db', 'G'],
+    ['file:///D:x', 'D'],
+    ['file:h:x', 'H'],
+  ])('%j: the drive-relative error names drive %s', (input, drive) => {
+    const error = userErrorOf(input, 'backend', WIN);
+    expect(error.message).toContain(` ${drive}:`);
+    // Every drive the message and hint mention (input quoted included) is that one.
+    const drives = `${error.message} ${error.hint ?? ''}`.match(/\b[A-Za-z]:/g)!.map((d) => d.toUpperCase());
+    expect(new Set(drives)).toEqual(new Set([`${drive}:`]));
   });
 });
 
@@ -154,6 +219,13 @@ describe('toStoreUri on POSIX', () => {
     ['./art', 'artifacts', 'file:///home/ana/proj/art', false],
     ['/data/x.db', 'artifacts', 'file:///data/x.db', false],
     ['s3://bucket/x', 'artifacts', 's3://bucket/x', false],
+    // '#' is not special to SQLAlchemy's URL parser nor to MLflow: kept raw, it works.
+    ['/tmp/x#y/mlflow.db', 'backend', 'sqlite:////tmp/x#y/mlflow.db', false],
+    ['file:///tmp/x%23y/mlflow.db', 'backend', 'sqlite:////tmp/x#y/mlflow.db', false],
+    // A backslash is an ordinary name character here; a literal "%2F" in a name is data.
+    ['file:///data/a%5Cb', 'backend', 'file:///data/a%5Cb', true],
+    ['file:///data/a%252Fb', 'backend', 'file:///data/a%252Fb', true],
+    ['/data/a?b/x.db', 'artifacts', 'file:///data/a%3Fb/x.db', false],
   ];
 
   it.each(posixRows)('%s (%s) -> %s', (input, kind, uri, isFileStore) => {
@@ -181,6 +253,21 @@ describe('toStoreUri on POSIX', () => {
     ['file://otherhost/x', 'backend', /remote host 'otherhost'/],
     ['file:', 'backend', /has no path/],
     ['sqlite:///x.db', 'artifacts', /--artifacts-destination 'sqlite:\/\/\/x.db'/],
+    ['file:///D:x', 'backend', /'file:\/\/\/D:x' names a Windows drive path/],
+    ['\\\\?\\C:\\data\\mlruns', 'backend', /looks like a Windows UNC or device path/],
+    ['\\\\server\\share', 'backend', /looks like a Windows UNC or device path/],
+    ['\\\\server', 'artifacts', /--artifacts-destination .* looks like a Windows UNC or device path/],
+    // '?' starts SQLAlchemy's options; %XX is decoded by SQLAlchemy 2.1 but not by MLflow.
+    ['/tmp/a?b/mlflow.db', 'backend', /'\/tmp\/a\?b\/mlflow.db': a SQLite path cannot contain '\?'/],
+    ['file:///tmp/a%3Fb/mlflow.db', 'backend', /a SQLite path cannot contain '\?'/],
+    ['sqlite:////tmp/a%3Fb/x.db', 'backend', /a SQLite path cannot contain '%3F'/],
+    ['sqlite:////tmp/a%20b/x.db', 'backend', /a SQLite path cannot contain '%20'/],
+    ['sqlite:///50%25.db', 'backend', /a SQLite path cannot contain '%25'/],
+    // An encoded separator must not become one: x%2F..%2F.. would climb out of /data.
+    ['file:///data/x%2F..%2F..%2Fetc', 'backend', /encoded path separator \(%2F\)/],
+    ['file:///data/x%2f..%2f..%2fetc', 'artifacts', /encoded path separator \(%2f\)/],
+    ['file://localhost/data/x%2F..%2Fetc', 'backend', /encoded path separator/],
+    ['file:///data/a%00b', 'backend', /NUL/],
   ] as const)('refuses %j for %s', (input, kind, message) => {
     expect(userErrorOf(input, kind, POSIX).message).toMatch(message);
   });
@@ -191,10 +278,8 @@ describe('toStoreUri on POSIX', () => {
   });
 });
 
-// Bugs found while writing these tests (reported, not fixed here). Each `it.fails` asserts the
-// RIGHT behaviour: it passes while the bug is present and fails once src is fixed, which is the
-// signal to turn it into a plain `it`.
-describe('known bugs in toStoreUri', () => {
+// Bugs found while writing these tests, since fixed: each asserts the right behaviour.
+describe('fixed bugs in toStoreUri', () => {
   it('decodes reserved escapes such as %26 in a file URI instead of encoding them again', () => {
     // actual: uri file:///D:/a%2526b, localPath D:\a%26b
     const result = toStoreUri('file:///D:/a%26b', 'backend', WIN);
