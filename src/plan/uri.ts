@@ -9,6 +9,7 @@
  */
 import nodePath from 'node:path';
 import { UserError } from '../errors.js';
+import { maskUriCredentials } from './secrets.js';
 
 export type StoreKind = 'backend' | 'registry' | 'artifacts';
 
@@ -85,6 +86,19 @@ function windowsAbsolute(p: string, flag: string, input: string, ctx: UriContext
 const nativeExample = (drive: string) => `${drive}:\\path\\to\\store`;
 
 export function toStoreUri(input: string, kind: StoreKind, ctx: UriContext): StoreUri {
+  try {
+    return convertStoreUri(input, kind, ctx);
+  } catch (error) {
+    // A refused URI is echoed back: never with its database password (postgress://u:pw@h/db).
+    if (!(error instanceof UserError)) throw error;
+    const masked = maskUriCredentials(input);
+    if (masked === input) throw error;
+    const mask = (text: string) => text.split(input).join(masked);
+    throw new UserError(mask(error.message), error.hint && mask(error.hint), error.exitCode, error.details);
+  }
+}
+
+function convertStoreUri(input: string, kind: StoreKind, ctx: UriContext): StoreUri {
   const flag = FLAG[kind];
   const raw = input.trim();
   if (raw === '') throw new UserError(`${flag} is empty`, 'Give a folder, a .db file or a URI');

@@ -323,3 +323,16 @@ describe('fixed bugs in toStoreUri', () => {
     expect(uri).toBe('sqlite:///C:/x.db');
   });
 });
+
+describe('refusals never echo a database password', () => {
+  it('masks the password of a refused URI in the message', () => {
+    let message = '';
+    try {
+      toStoreUri('postgress://ana:s3cret-pw@db.internal/mlflow', 'backend', { cwd: '/home/ana', windows: false });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/postgress:\/\/ana:\*{8}@db\.internal\/mlflow/);
+    expect(message).not.toContain('s3cret-pw');
+  });
+});
