@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { UserError } from './errors.js';
+import { ExitCode, UserError } from './errors.js';
 
 export const PASSWORD_ENV = 'MLFLOW_SECURE_PASSWORD';
 
@@ -56,8 +56,21 @@ function promptHidden(question: string, input: NodeJS.ReadableStream, output: No
     },
   });
   const rl = createInterface({ input, output: sink, terminal: true });
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    // A terminal that hangs up mid-prompt (EIO) or closes (Ctrl+D) ends in one clear line.
+    const gone = () => {
+      rl.close();
+      reject(new UserError('the terminal closed before the password was entered', 'Run the command again, or pass the password with --password-stdin'));
+    };
+    input.once('error', gone);
+    rl.once('close', () => input.off('error', gone));
+    rl.once('SIGINT', () => {
+      rl.close();
+      output.write('\n');
+      reject(new UserError('interrupted while asking for the password', undefined, ExitCode.interrupted));
+    });
     rl.question(question, (answer) => {
+      input.off('error', gone);
       rl.close();
       output.write('\n');
       resolve(answer);

@@ -1,7 +1,7 @@
 /** `mlflow-secure logs [mlflow|nginx] [-f]`: the stack's logs, prefixed by process name. */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { exists, tailFile } from '../files.js';
+import { checkStateDir, exists, tailFile } from '../files.js';
 import { statePaths } from '../plan/plan.js';
 import { resolveStateDir } from '../plan/settings.js';
 import { followFile } from '../processes.js';
@@ -13,6 +13,8 @@ export async function logs(which: string | undefined, o: { stateDir?: string; fo
   const lines = o.lines === undefined ? 50 : Number(o.lines);
   if (!Number.isInteger(lines) || lines < 0) throw new UserError(`--lines must be a whole number, got '${o.lines}'`);
   const chosen = which ? [which] : ['mlflow', 'nginx'];
+  // A foreign or group-writable state folder is refused like everywhere else.
+  await checkStateDir(paths.stateDir, ctx.platform);
   const present = [];
   for (const name of chosen) if (await exists(all[name]!)) present.push(name);
   if (present.length === 0 && !o.follow) {

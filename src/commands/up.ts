@@ -264,6 +264,8 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   if (!o.detach) {
     stopFollowing.push(followFile(paths.mlflowLog, (l) => out.info(`mlflow | ${l}`)));
     stopFollowing.push(followFile(paths.nginxErrorLog, (l) => out.info(`nginx  | ${l}`)));
+    // Nowhere to print once the terminal or the pipe is gone: stop reading the logs.
+    void out.stdoutClosed.then(() => Promise.all(stopFollowing.map((f) => f())));
   }
   let mlflow: StartedProcess | undefined;
   let nginx: StartedProcess | undefined;
