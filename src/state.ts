@@ -35,8 +35,8 @@ export async function pidLimit(platformName: NodeJS.Platform): Promise<number> {
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'not a host name or address');
-/** http://<host>:<port> or http://[v6]:<port>, nothing else: `env` hands it to clients with the password. */
-const localUrl = z.string().regex(/^https?:\/\/(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):\d{1,5}$/, 'not a plain http://host:port URL');
+/** http://<host>:<port> (a server name may be a *.wildcard) or http://[v6]:<port>, nothing else: `env` hands it to clients with the password. */
+const localUrl = z.string().regex(/^https?:\/\/(?:(?:\*\.)?[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):\d{1,5}$/, 'not a plain http://host:port URL');
 
 function recordSchema(maxPid: number) {
   const pid = z.number().int().min(2).max(maxPid - 1);

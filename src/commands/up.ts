@@ -151,7 +151,7 @@ async function testNginxConf(plan: Plan): Promise<void> {
 const startedAt = new Date().toISOString();
 
 /** What `down`, `status` and `env` may need; no command, argument or secret (state.ts). */
-function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: StartedProcess | undefined, phase: StackRecord['phase'], supervisorPid: number | null): StackRecord {
+export function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: StartedProcess | undefined, phase: StackRecord['phase'], supervisorPid: number | null): StackRecord {
   const s = plan.settings;
   return {
     version: RECORD_VERSION,

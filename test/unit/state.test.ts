@@ -15,7 +15,7 @@ const valid = {
   supervisorPid: 4242,
   startedAt: '2026-01-01T00:00:00.000Z',
   url: 'http://127.0.0.1:5000',
-  publicUrls: ['http://mlflow.example.com:5000', 'http://[fd00::1]:5000'],
+  publicUrls: ['http://mlflow.example.com:5000', 'http://[fd00::1]:5000', 'http://*.example.org:5000'],
   user: 'admin',
   host: '127.0.0.1',
   port: 5000,
@@ -119,5 +119,33 @@ describe('identity', () => {
     expect(executableOf('"C:\\Program Files\\nginx\\nginx.exe" -p x')).toBe('C:\\Program Files\\nginx\\nginx.exe');
     expect(executableOf('C:\\nginx\\nginx.exe -c y')).toBe('C:\\nginx\\nginx.exe');
     expect(executableOf('')).toBeUndefined();
+  });
+});
+
+describe('what up writes, readRecord accepts', () => {
+  it('for IPv6, wildcard server names, a masked database password and Windows', async () => {
+    const { buildPlan } = await import('../../src/plan/plan.js');
+    const { resolveSettings } = await import('../../src/plan/settings.js');
+    const { recordOf } = await import('../../src/commands/up.js');
+    const { writeRecord } = await import('../../src/state.js');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlflow-secure-roundtrip-'));
+    try {
+      const cases = [
+        { platform: getPlatform('linux'), cwd: '/home/ana/proj', o: { host: '::1', serverName: '*.example.com,fd00::1,mlflow', backendStoreUri: 'postgresql://ana:pw-secret@db/mlflow' } },
+        { platform: getPlatform('linux'), cwd: '/home/ana/proj', o: { host: '0.0.0.0' } },
+        { platform: getPlatform('win32'), cwd: 'C:\\Users\\Ana\\proj', o: { backendStoreUri: 'D:\\Work\\mlflow.db' } },
+      ];
+      for (const c of cases) {
+        const settings = resolveSettings(c.o, { cwd: c.cwd, platform: c.platform });
+        const plan = buildPlan(settings, { mlflow: { file: 'mlflow', args: [] }, nginx: 'nginx', nginxVersion: [1, 22, 1], mlflowPort: 40123, listenPort: 5000, who: { uid: 1000, username: 'ana' } }, c.platform);
+        const file = path.join(dir, 'stack.json');
+        await writeRecord(file, recordOf(plan, { pid: 4321 } as never, { pid: 4322 } as never, 'running', 4320));
+        const back = await readRecord(file, 'linux');
+        expect(back).toMatchObject({ mlflow: { pid: 4321 }, nginx: { pid: 4322 }, port: 5000, mlflowPort: 40123, supervisorPid: 4320 });
+        expect(JSON.stringify(back)).not.toContain('pw-secret');
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
