@@ -55,11 +55,31 @@ function cannotRead(file: string, error: unknown): Error {
 }
 
 /**
+ * A secret mlflow-secure wrote is owner-only (0600) and ours. One that others may read or write,
+ * or that belongs to someone else, was not written by mlflow-secure or was changed since (a
+ * cloned repository ships files 0644): its users or password are not to be trusted. POSIX only
+ * (process.getuid exists there); Windows relies on NTFS ACLs.
+ */
+function refuseShared(file: string, stat: Stats): void {
+  if (typeof process.getuid !== 'function') return;
+  const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
+  if (stat.uid !== process.getuid()) {
+    throw new UserError(`${file} belongs to another user (uid ${stat.uid}), so mlflow-secure will not trust it`, 'Delete it, or run as its owner');
+  }
+  if ((stat.mode & 0o077) !== 0) {
+    throw new UserError(
+      `${file} is open to other users (mode ${mode}); mlflow-secure writes it owner-only (0600), so it did not write this one or it was changed since (a cloned repository?)`,
+      `If it is yours, run chmod 600 ${file}; otherwise delete it`,
+    );
+  }
+}
+
+/**
  * Reads a state file, or undefined when it does not exist. Anything but a regular file is
  * refused: a cloned repository or another account could plant `htpasswd -> /etc/shadow`, and
  * following it would copy that file's lines into ours.
  */
-export async function readTextIfExists(file: string): Promise<string | undefined> {
+export async function readTextIfExists(file: string, o: { ownerOnly?: boolean; tailBytes?: number } = {}): Promise<string | undefined> {
   let entry: Stats;
   try {
     entry = await fs.lstat(file);
@@ -79,7 +99,16 @@ export async function readTextIfExists(file: string): Promise<string | undefined
     throw cannotRead(file, error);
   }
   try {
-    refuseIrregular(file, await handle.stat());
+    const stat = await handle.stat();
+    refuseIrregular(file, stat);
+    if (o.ownerOnly) refuseShared(file, stat);
+    if (o.tailBytes !== undefined && stat.size > o.tailBytes) {
+      // Only the end of a big file (a log grown to gigabytes would not fit in a string).
+      const buffer = Buffer.alloc(o.tailBytes);
+      const { bytesRead } = await handle.read(buffer, 0, o.tailBytes, stat.size - o.tailBytes);
+      const text = buffer.subarray(0, bytesRead).toString('utf8');
+      return text.slice(text.indexOf('\n') + 1);
+    }
     return await handle.readFile('utf8');
   } finally {
     await handle.close();
@@ -277,8 +306,11 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
   }
 }
 
+/** How much of a log `tailFile` reads from its end. */
+const TAIL_BYTES = 4 * 1024 * 1024;
+
 /** The last `lines` lines of a text file, or '' when it does not exist. */
 export async function tailFile(file: string, lines = 20): Promise<string> {
-  const text = (await readTextIfExists(file)) ?? '';
+  const text = (await readTextIfExists(file, { tailBytes: TAIL_BYTES })) ?? '';
   return text.split(/\r?\n/).filter((l) => l !== '').slice(-lines).join('\n');
 }

@@ -85,9 +85,18 @@ export async function proveStack(plan: Plan, credential: Credential): Promise<Ch
   const attempt = (p: Promise<HttpResponse>) => p.catch((e: Error) => e);
   const api = '/api/2.0/mlflow/experiments/search?max_results=1';
   const wrong = { user: credential.user, password: `${credential.password}-wrong` };
+  // First, without credentials: is the program on that port our nginx? Another local account
+  // could have taken the port before nginx bound it (nginx then exits); credentials are sent
+  // only to an answer that carries this run's instance id.
+  const first = await attempt(request({ host, port, path: '/', headers: { Host: hostHeader } }));
+  const anonymous = expectStatus('no credentials -> 401', first, 401);
+  if (plan.instanceId && !(first instanceof Error) && first.headers['x-mlflow-secure-instance'] !== plan.instanceId) {
+    return [{ name: `the program answering on port ${port} is not this stack's nginx (another program took the port?); no credentials were sent`, ok: false, detail: 'no X-MLflow-Secure-Instance of this run' }];
+  }
+  if (!anonymous.ok) return [anonymous];
   const checks: Promise<Check>[] = [
     attempt(request({ ...mlflowDirect(plan.mlflow), path: '/health' })).then((r) => expectStatus('MLflow /health (direct)', r, 200)),
-    attempt(request({ host, port, path: '/', headers: { Host: hostHeader } })).then((r) => expectStatus('no credentials -> 401', r, 401)),
+    Promise.resolve(anonymous),
     attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, auth: wrong })).then((r) => expectStatus('wrong password -> 401', r, 401)),
     attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential })).then((r) => expectStatus('API call through the proxy -> 200', r, 200)),
   ];

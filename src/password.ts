@@ -8,6 +8,8 @@ import { ExitCode, UserError } from './errors.js';
 
 export const PASSWORD_ENV = 'MLFLOW_SECURE_PASSWORD';
 
+const MAX_PASSWORD_INPUT = 4096;
+
 export interface PasswordInput {
   env: NodeJS.ProcessEnv;
   passwordStdin: boolean;
@@ -41,6 +43,8 @@ export async function readFirstLine(stream: NodeJS.ReadableStream): Promise<stri
   for await (const chunk of stream) {
     text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
     if (text.includes('\n')) break;
+    // Bounded: a password is one short line, not a stream without end.
+    if (text.length > MAX_PASSWORD_INPUT) throw new UserError(`--password-stdin read more than ${MAX_PASSWORD_INPUT} characters without a line break`, 'Pipe in the password alone, on one line');
   }
   const line = text.split(/\r?\n/)[0] ?? '';
   if (line === '') throw new UserError('--password-stdin read an empty password', "Pipe it in, e.g. printf '%s\\n' \"$PASSWORD\" | mlflow-secure up --password-stdin");

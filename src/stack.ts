@@ -13,7 +13,7 @@ import { readCommandLine } from './platform.js';
 import { MARKER_ENV, type StatePaths } from './plan/plan.js';
 import { ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
 import { removeRecord, type StackRecord } from './state.js';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 
 /** How long a process gets to stop by itself before it is killed. */
 export const GRACE_MS = 5_000;
@@ -116,8 +116,14 @@ export async function stopStack(targets: readonly StopTarget[], paths: StatePath
  */
 export async function removeStackFiles(paths: StatePaths): Promise<void> {
   await removeRecord(paths.record);
-  await fs.rm(paths.nginxPid, { force: true });
-  const socket = await fs.lstat(paths.mlflowSocket).catch(() => undefined);
-  if (socket?.isSocket()) await fs.rm(paths.mlflowSocket, { force: true });
-  await fs.rm(paths.stopRequest, { force: true });
+  // Only what we would have made: a planted folder or device of the same name stays (and the
+  // next `up` refuses it with one line).
+  await removeIf(paths.nginxPid, (s) => s.isFile());
+  await removeIf(paths.mlflowSocket, (s) => s.isSocket());
+  await removeIf(paths.stopRequest, (s) => s.isFile());
+}
+
+async function removeIf(file: string, wanted: (s: Stats) => boolean): Promise<void> {
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (stat && wanted(stat)) await fs.rm(file, { force: true });
 }

@@ -5,7 +5,7 @@ import { readTextIfExists, writeFileAtomic } from './files.js';
 import { parseHtpasswd, renderHtpasswd, verifyPassword, type HtpasswdEntry } from './plan/htpasswd.js';
 
 export async function readUsers(file: string): Promise<HtpasswdEntry[] | undefined> {
-  const text = await readTextIfExists(file);
+  const text = await readTextIfExists(file, { ownerOnly: true });
   return text === undefined ? undefined : parseHtpasswd(text);
 }
 
@@ -21,7 +21,7 @@ export interface GeneratedPassword {
 }
 
 export async function readGeneratedPassword(file: string): Promise<GeneratedPassword | undefined> {
-  const text = await readTextIfExists(file);
+  const text = await readTextIfExists(file, { ownerOnly: true });
   if (text === undefined) return undefined;
   try {
     const value = JSON.parse(text) as GeneratedPassword;

@@ -1,4 +1,5 @@
 /** What `up` and `config` find on the machine before they can build a plan. */
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Context } from '../context.js';
 import type { Found } from '../plan/plan.js';
@@ -42,5 +43,6 @@ export async function discover(settings: Settings, options: StackOptions, ctx: C
   else listenPort = settings.port === 'auto' ? await chooseMlflowPort([]) : settings.port;
   const mlflowPort = await chooseMlflowPort([listenPort]);
   if (!strict) notes.push(`MLflow's port ${mlflowPort} is an example: up picks a free one on 127.0.0.1 each time`);
-  return { found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser() }, notes };
+  const instanceId = randomBytes(12).toString('hex');
+  return { found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser(), instanceId }, notes };
 }

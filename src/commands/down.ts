@@ -7,10 +7,12 @@
  * `up` sees them exit after that request and exits 0.
  */
 import type { Context } from '../context.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, writeFileAtomic } from '../files.js';
 import { statePaths } from '../plan/plan.js';
 import { resolveStateDir } from '../plan/settings.js';
+import { readCommandLine, type Platform } from '../platform.js';
+import { isAlive } from '../processes.js';
 import { removeStackFiles, stackTargets, stopStack } from '../stack.js';
 import { readRecord } from '../state.js';
 import { promises as fs } from 'node:fs';
@@ -18,13 +20,26 @@ import { promises as fs } from 'node:fs';
 export async function down(o: { stateDir?: string }, ctx: Context): Promise<number> {
   const { platform, out } = ctx;
   const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, platform), platform);
-  const record = (await checkStateDir(paths.stateDir, platform)) ? await readRecord(paths.record, platform.name) : undefined;
+  let record = (await checkStateDir(paths.stateDir, platform)) ? await readRecord(paths.record, platform.name) : undefined;
   if (!record) {
     out.info(`Nothing to stop: no stack is recorded in ${paths.stateDir}.`);
     return ExitCode.ok;
   }
-  await writeFileAtomic(paths.stopRequest, `${process.pid}\n`, 0o600);
   try {
+    await writeFileAtomic(paths.stopRequest, `${process.pid}\n`, 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new UserError(`cannot write to the state folder ${paths.stateDir} (${code}); nothing was stopped`, `Make it writable (chmod 700 ${paths.stateDir}) and run down again`);
+  }
+  try {
+    // An `up` still starting the stack stops it itself on seeing the request (its pids may not
+    // be recorded yet); wait for it, bounded, then stop whatever the record names by then.
+    if (record.phase === 'starting' && (await isStartingUp(record.supervisorPid, platform))) {
+      out.note(`An \`up\` (pid ${record.supervisorPid}) is starting this stack: asked it to stop...`);
+      const deadline = Date.now() + STARTING_UP_WAIT_MS;
+      while (Date.now() < deadline && isAlive(record.supervisorPid!)) await new Promise((r) => setTimeout(r, 100));
+      record = (await readRecord(paths.record, platform.name)) ?? { ...record, mlflow: undefined, nginx: undefined };
+    }
     const stopped = await stopStack(stackTargets(record, paths, platform), paths, platform);
     let unresolved = false;
     for (const s of stopped) {
@@ -48,4 +63,11 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
   } finally {
     await fs.rm(paths.stopRequest, { force: true });
   }
+}
+
+/** How long `down` waits for a starting `up` to stop what it started (its grace periods included). */
+const STARTING_UP_WAIT_MS = 30_000;
+
+async function isStartingUp(pid: number | null, platform: Platform): Promise<boolean> {
+  return pid !== null && pid !== process.pid && isAlive(pid) && /(^|\s)up(\s|$)/.test((await readCommandLine(pid, platform)) ?? '');
 }

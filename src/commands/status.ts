@@ -41,16 +41,18 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
       (r) => (r.status === want ? 'ok' : `unexpected ${r.status}`),
       (e: Error) => `unreachable (${e.message})`,
     );
+  const running = processes.length > 0 && processes.every((p) => p.running);
+  // Probed only when this folder's processes run: a planted record's URL is never contacted.
+  const skipped = Promise.resolve('not probed (not running)');
   const [mlflow, nginxAuth] = await Promise.all([
-    probe(mlflowDirect({ port: record.mlflowPort, socket: ctx.platform.isWindows ? undefined : paths.mlflowSocket }), 200),
+    running ? probe(mlflowDirect({ port: record.mlflowPort, socket: ctx.platform.isWindows ? undefined : paths.mlflowSocket }), 200) : skipped,
     // Without credentials nginx must answer 401: it is up and auth holds.
-    probe({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) }, 401),
+    running ? probe({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) }, 401) : skipped,
   ]);
   // Shown, never signalled: a foreground `up` that is gone (its terminal closed, or killed)
   // leaves the stack unsupervised.
   const sup = record.supervisorPid;
   const supervisor = sup === null ? undefined : isAlive(sup) && /(^|\s)up(\s|$)/.test((await readCommandLine(sup, ctx.platform)) ?? '') ? 'running' : 'gone';
-  const running = processes.length > 0 && processes.every((p) => p.running);
   return {
     running,
     healthy: running && mlflow === 'ok' && nginxAuth === 'ok',

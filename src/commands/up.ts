@@ -105,10 +105,17 @@ async function prepareUsers(settings: Settings, paths: StatePaths, given: { pass
   const existing = entries.find((e) => e.user === settings.user);
   for (const e of entries) {
     const scheme = schemeOf(e.hash);
-    if (scheme !== 'other' && ctx.platform.hashRefusal(scheme)) {
-      ctx.out.warn(`user '${e.user}' has a ${scheme} hash that nginx here cannot verify; reset it: mlflow-secure user passwd ${e.user} --hash apr1`);
+    // JSON.stringify: a name from the file is shown escaped, never as raw terminal bytes.
+    const name = JSON.stringify(e.user);
+    if (scheme === 'other') {
+      ctx.out.warn(`user ${name} in ${paths.htpasswd} has a hash mlflow-secure did not write (not bcrypt or apr1; nginx also takes {PLAIN} and {SHA}); check it, or remove it: mlflow-secure user remove <name>`);
+    } else if (ctx.platform.hashRefusal(scheme)) {
+      ctx.out.warn(`user ${name} has a ${scheme} hash that nginx here cannot verify; reset it: mlflow-secure user passwd <name> --hash apr1`);
     }
   }
+  // Everyone in the password file can log in: say who besides --user, every start.
+  const others = entries.filter((e) => e.user !== settings.user).map((e) => JSON.stringify(e.user));
+  if (others.length > 0) ctx.out.note(`The password file also lets in: ${others.join(', ')} (mlflow-secure user list; user remove <name>).`);
   if (existing) {
     if (given) {
       if (!verifyPassword(given.password, existing.hash)) {
@@ -173,13 +180,26 @@ export function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: 
   };
 }
 
+/** Resolves once `file` exists (polled: the same on every OS); bounded by dispose(). */
+function watchStopRequest(file: string): { seen: Promise<void>; dispose(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const seen = new Promise<void>((resolve) => {
+    timer = setInterval(() => {
+      void exists(file).then((yes) => {
+        if (yes) resolve();
+      });
+    }, 200);
+  });
+  return { seen, dispose: () => clearInterval(timer) };
+}
+
 /**
  * Before anything starts: MLflow and nginx open these files themselves and would follow a link
  * planted in the state folder (`logs/mlflow.log -> ~/.bashrc`). MLflow's socket path must be
  * free or a stale socket (removed once no stack runs here).
  */
 async function checkStateEntries(paths: StatePaths): Promise<void> {
-  await checkStateFiles([paths.mlflowLog, paths.nginxErrorLog, paths.nginxAccessLog, paths.nginxPid, paths.nginxConf, paths.htpasswd, paths.generatedPassword, paths.record]);
+  await checkStateFiles([paths.mlflowLog, paths.nginxErrorLog, paths.nginxAccessLog, paths.nginxPid, paths.nginxConf, paths.htpasswd, paths.generatedPassword, paths.record, paths.stopRequest]);
   const socket = await fs.lstat(paths.mlflowSocket).catch(() => undefined);
   if (socket && !socket.isSocket()) throw new UserError(`${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`, 'Remove it, or choose another --state-dir');
 }
@@ -244,6 +264,8 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   // failure never leaves the temporary probe user behind.
   const users = await withStateLock(paths.stateDir, async () => {
     await checkNoRunningStack(paths, ctx);
+    // A stop request left by a `down` that died must not stop this new stack.
+    await fs.rm(paths.stopRequest, { force: true });
     const prepared = await prepareUsers(settings, paths, given, ctx);
     await writeRecord(paths.record, recordOf(plan, undefined, undefined, 'starting', process.pid));
     try {
@@ -259,7 +281,16 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   });
   phase('wrote nginx.conf; nginx -t passed');
 
-  const stop = listenForStop(platform.isWindows);
+  const signals = listenForStop(platform.isWindows);
+  // `down` from another terminal while this `up` is still starting: it leaves a stop request.
+  const requested = watchStopRequest(paths.stopRequest);
+  const stop = {
+    stopped: Promise.race([signals.stopped, requested.seen.then(() => 'mlflow-secure down')]),
+    dispose: () => {
+      signals.dispose();
+      requested.dispose();
+    },
+  };
   const stopFollowing: (() => Promise<void>)[] = [];
   if (!o.detach) {
     stopFollowing.push(followFile(paths.mlflowLog, (l) => out.info(`mlflow | ${l}`)));
@@ -333,6 +364,8 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   }
 
   await record('running', process.pid);
+  // From here on `down` stops the processes and this `up` sees them exit.
+  requested.dispose();
   printSummary(plan, users, versions, false, ctx);
   const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
   if ('signal' in outcome) {

@@ -7,7 +7,7 @@ import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, ensureStateDir } from '../files.js';
 import { withStateLock } from '../lock.js';
-import { bcryptCostOf, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName, type HtpasswdEntry } from '../plan/htpasswd.js';
+import { bcryptCostOf, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName, type HtpasswdEntry, USER_NAME } from '../plan/htpasswd.js';
 import { statePaths } from '../plan/plan.js';
 import { parseBcryptCost, parseHashScheme, resolveStateDir } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
@@ -30,7 +30,8 @@ export async function user(action: string, name: string | undefined, o: UserOpti
     const rows = (await readEntries()).map((e) => ({ user: e.user, scheme: schemeOf(e.hash), cost: bcryptCostOf(e.hash) }));
     if (o.json) out.info(JSON.stringify(rows, null, 2));
     else if (rows.length === 0) out.info(`No users yet in ${paths.htpasswd}: \`mlflow-secure up\` or \`mlflow-secure user add <name>\` creates one.`);
-    else for (const r of rows) out.info(`${r.user}  (${r.scheme}${r.cost ? `, cost ${r.cost}` : ''})`);
+    // A name mlflow-secure would not accept (written by someone else) is shown escaped, never as raw terminal bytes.
+    else for (const r of rows) out.info(`${USER_NAME.test(r.user) ? r.user : JSON.stringify(r.user)}  (${r.scheme}${r.cost ? `, cost ${r.cost}` : ''})`);
     return ExitCode.ok;
   }
   if (!['add', 'remove', 'passwd'].includes(action)) throw new UserError(`unknown user action '${action}'`, 'Use add, remove, list or passwd');
@@ -44,8 +45,9 @@ export async function user(action: string, name: string | undefined, o: UserOpti
     await withStateLock(paths.stateDir, async () => {
       const entries = (await readUsers(paths.htpasswd)) ?? [];
       checkChange(action, name, entries, paths.htpasswd);
-      await writeUsers(paths.htpasswd, removeEntry(entries, name));
+      // The generated password first: if that file is unusable, nothing has changed yet.
       await forgetGeneratedPassword(paths.generatedPassword, name);
+      await writeUsers(paths.htpasswd, removeEntry(entries, name));
     });
     out.info(`Removed user '${name}' (in effect now; no restart needed).`);
     return ExitCode.ok;
@@ -62,8 +64,8 @@ export async function user(action: string, name: string | undefined, o: UserOpti
   await withStateLock(paths.stateDir, async () => {
     const entries = (await readUsers(paths.htpasswd)) ?? [];
     checkChange(action, name, entries, paths.htpasswd);
-    await writeUsers(paths.htpasswd, upsertEntry(entries, { user: name, hash }));
     await forgetGeneratedPassword(paths.generatedPassword, name);
+    await writeUsers(paths.htpasswd, upsertEntry(entries, { user: name, hash }));
   });
   out.info(`${action === 'add' ? 'Added' : 'Changed the password of'} user '${name}' (${scheme}; in effect now, no restart needed).`);
   if (!given) out.printSecretOnce(`Generated password for ${name}: ${password}   (shown once)`);

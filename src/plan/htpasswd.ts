@@ -61,7 +61,14 @@ export function hashPassword(password: string, scheme: HashScheme, cost = DEFAUL
 
 export function verifyPassword(password: string, hash: string): boolean {
   const scheme = schemeOf(hash);
-  if (scheme === 'bcrypt') return bcrypt.compareSync(password, hash);
+  if (scheme === 'bcrypt') {
+    // Each cost step doubles the work: cost 31 takes days, here and in nginx on every request.
+    const cost = bcryptCostOf(hash) ?? 0;
+    if (cost > MAX_BCRYPT_COST) {
+      throw new UserError(`a bcrypt hash in the password file has cost ${cost}, above ${MAX_BCRYPT_COST}: checking it would take ${cost >= 20 ? 'hours or days' : 'minutes'}, and nginx pays that on every request`, 'Reset that user: mlflow-secure user passwd <name>');
+    }
+    return bcrypt.compareSync(password, hash);
+  }
   if (scheme === 'apr1') return apacheMd5(password, hash) === hash;
   return false;
 }

@@ -23,6 +23,8 @@ export interface NginxConfInput {
   /** `user ...;` when the master runs as root (Platform.nginxUserDirective). */
   userDirective?: string;
   realm: string;
+  /** Sent back on every answer (401s included) so `up` can tell its own nginx from a squatter. */
+  instanceId?: string;
   paths: {
     pid: string;
     errorLog: string;
@@ -85,6 +87,7 @@ export function renderNginxConf(c: NginxConfInput): string {
     `        listen ${listenAddress(c.listenHost, c.listenPort)};`,
     `        server_name ${c.serverNames.length > 0 ? c.serverNames.map((n) => (n.includes(':') ? `[${n}]` : n)).join(' ') : '_'};`,
     '',
+    ...(c.instanceId ? [`        add_header X-MLflow-Secure-Instance ${quote(c.instanceId)} always;`] : []),
     `        auth_basic ${quote(c.realm)};`,
     `        auth_basic_user_file ${quote(p.htpasswd)};`,
     '',

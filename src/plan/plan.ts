@@ -70,6 +70,12 @@ export interface Found {
   listenPort: number;
   /** The current user, for nginx's `user` directive when running as root. */
   who: { uid: number; username: string; groupName?: string };
+  /**
+   * A random value nginx sends on every answer of this run (X-MLflow-Secure-Instance): `up`
+   * sends credentials only to the nginx that answers with it, never to a program of another
+   * local user that took the port first.
+   */
+  instanceId?: string;
 }
 
 export interface Plan {
@@ -92,6 +98,8 @@ export interface Plan {
   nginx: CommandSpec & { testArgs: string[]; quitArgs: string[]; conf: string };
   /** Written into children's environment: lets `down` and the tests recognise our processes. */
   marker: string;
+  /** See Found.instanceId; '' when none. */
+  instanceId: string;
 }
 
 export const MARKER_ENV = 'MLFLOW_SECURE_STATE_DIR';
@@ -210,6 +218,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     workerProcesses: settings.nginxWorkers,
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
+    instanceId: found.instanceId,
     paths: {
       pid: n(paths.nginxPid),
       errorLog: n(paths.nginxErrorLog),
@@ -234,5 +243,6 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },
     nginx: { file: found.nginx, args: baseArgs, testArgs: [...baseArgs, '-t', '-q'], quitArgs: [...baseArgs, '-s', 'quit'], conf },
     marker: settings.stateDir,
+    instanceId: found.instanceId ?? '',
   };
 }

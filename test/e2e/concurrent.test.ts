@@ -1,8 +1,9 @@
 /** Two commands at once on one state folder: the lock and the `starting` claim keep one stack. */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
-import { cli, readStackRecord, removeDir, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+import { cli, readStackRecord, removeDir, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
 
 const PASSWORD = 'two-at-once-Pw-1';
 
@@ -34,5 +35,35 @@ describe('two `up -d` at once in one state folder', () => {
     const down = await cli(['down'], { cwd });
     expect(down.exitCode, down.stderr).toBe(0);
     expect(await waitForNoStackProcesses(stateDir, [record.mlflow.pid, record.nginx.pid])).toEqual([]);
+  });
+});
+
+describe('`down` while `up` is still starting', () => {
+  it('the starting up stops what it started (exit 130), down exits 0, nothing is left and no stack comes up later', async () => {
+    const cwd = await tempDir('mlflow-secure-down-while-starting-');
+    const stateDir = path.join(cwd, '.mlflow-secure');
+    const run = spawnCli(['up', '-d', '--port', 'auto'], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
+    try {
+      // Wait for the claim: a `starting` record naming this up.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const text = await readFile(path.join(stateDir, 'stack.json'), 'utf8').catch(() => '');
+        if (text.includes('"starting"')) break;
+        if (Date.now() > deadline) throw new Error(`no starting record; output: ${run.output()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const down = await cli(['down'], { cwd });
+      expect(down.exitCode, down.stderr).toBe(0);
+      const up = await run.child;
+      expect(up.exitCode, run.output()).toBe(130);
+      expect(run.output()).toMatch(/Interrupted \(mlflow-secure down\) while starting: stopped everything/);
+      expect(await waitForNoStackProcesses(stateDir, [], 5_000)).toEqual([]);
+      await expect(readFile(path.join(stateDir, 'stack.json'))).rejects.toThrow(/ENOENT/);
+      await expect(readFile(path.join(stateDir, 'stopping'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      run.child.kill('SIGKILL');
+      await cli(['down'], { cwd });
+      await removeDir(cwd);
+    }
   });
 });

@@ -152,6 +152,19 @@ describe('failures a user can cause', () => {
     expect(errorLine(unknown.stderr)).toMatch(/unknown log 'gunicorn'. Choose mlflow, nginx or access/);
   });
 
+  it('sends no credentials to a program that holds the port instead of our nginx (another local account squatting it)', async () => {
+    const log = path.join(cwd, 'squatter.log');
+    const fake = path.join(root, 'test', 'fixtures', 'fake-nginx-squatter.mjs');
+    const r = await cli(['up', '-d', '--port', 'auto', '--user', 'squat', '--backend-store-uri', path.join(cwd, 'other.db'), '--nginx', fake], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'squatted-Pw-1', SQUATTER_LOG: log } });
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(errorLine(r.stderr)).toMatch(/is not this stack's nginx .*no credentials were sent/);
+    // It was asked once, anonymously, and never saw an Authorization header.
+    expect((await readFile(log, 'utf8')).trim().split('\n')).toEqual(['none']);
+    expect(await waitForNoStackProcesses(stateDir)).toEqual([]);
+    // squat was added to the password file by this run: the run's own change, not existing data.
+    existing[path.join(stateDir, 'htpasswd')] = await digest(path.join(stateDir, 'htpasswd'));
+  });
+
   it('stale state: status says so, down clears it, exit 0', async () => {
     // pids of processes that have exited: a record left by a stack that is gone.
     const dead = async () => {

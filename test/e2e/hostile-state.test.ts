@@ -219,3 +219,30 @@ describe('down when the stack belongs to another user', () => {
     }
   });
 });
+
+describe('a state folder that came with a cloned repository', () => {
+  it('up refuses its password file (0644: not one mlflow-secure wrote) with one line, starting nothing and changing nothing', async () => {
+    const cwd = await tempDir('mlflow-secure-cloned-');
+    const stateDir = path.join(cwd, '.mlflow-secure');
+    await mkdir(stateDir, { mode: 0o755 });
+    await chmod(stateDir, 0o755);
+    // What `git clone` produces: files 0644, owned by the user who cloned.
+    const htpasswd = 'admin:$apr1$abcdefgh$0123456789abcdefghijkl\nbackdoor:{PLAIN}letmein\n';
+    await writeFile(path.join(stateDir, 'htpasswd'), htpasswd, { mode: 0o644 });
+    await writeFile(path.join(stateDir, 'generated-password'), '{"user":"admin","password":"attacker-knows-1"}\n', { mode: 0o644 });
+    try {
+      const r = await cli(['up', '-d', '--port', 'auto'], { cwd });
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/htpasswd is open to other users \(mode 0644\); mlflow-secure writes it owner-only/);
+      expect(await readFile(path.join(stateDir, 'htpasswd'), 'utf8')).toBe(htpasswd);
+      await expect(stat(path.join(stateDir, 'stack.json'))).rejects.toThrow(/ENOENT/);
+      // env never hands out the planted password either.
+      const env = await cli(['env'], { cwd });
+      expect(env.exitCode).toBe(1);
+      expect(env.stdout).not.toContain('attacker-knows-1');
+    } finally {
+      await removeDir(cwd);
+    }
+  });
+});

@@ -264,3 +264,42 @@ describe('withStateLock', () => {
     expect(e.message).toBe(`cannot lock the state folder ${path.join(tmp, 'missing')} (ENOENT)`);
   });
 });
+
+describe('secrets a stranger could have planted', () => {
+  let tmp: string;
+  beforeEach(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'mlflow-secure-planted-'));
+  });
+  afterEach(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it.runIf(posix)('refuses a password file others may read or write (a cloned repository ships 0644), and one of another user', async () => {
+    const file = path.join(tmp, 'htpasswd');
+    await writeFile(file, 'backdoor:{PLAIN}letmein\n', { mode: 0o644 });
+    await chmod(file, 0o644);
+    expect((await userErrorOf(readUsers(file))).message).toMatch(/is open to other users \(mode 0644\); mlflow-secure writes it owner-only/);
+    await chmod(file, 0o600);
+    expect(await readUsers(file)).toEqual([{ user: 'backdoor', hash: '{PLAIN}letmein' }]);
+    if (isRoot) {
+      await chown(file, 65534, 65534);
+      expect((await userErrorOf(readUsers(file))).message).toMatch(/belongs to another user \(uid 65534\)/);
+    }
+  });
+
+  it('reads only the end of a very large log', async () => {
+    const { tailFile } = await import('../../src/files.js');
+    const file = path.join(tmp, 'big.log');
+    // 6 MiB of lines, more than tailFile reads: the last lines still come back whole.
+    const line = `${'x'.repeat(1023)}\n`;
+    await writeFile(file, line.repeat(6 * 1024) + 'last line\n');
+    expect((await tailFile(file, 2)).split('\n')).toEqual([line.trimEnd(), 'last line']);
+  });
+
+  it('refuses a bcrypt hash whose cost would take hours, at once', async () => {
+    const { verifyPassword } = await import('../../src/plan/htpasswd.js');
+    const started = Date.now();
+    expect(() => verifyPassword('whatever1', '$2b$31$abcdefghijklmnopqrstuu5Hq2c6bWQ0ZGq0M5G8rW2gQq9bZ7zMe')).toThrow(/has cost 31, above 14/);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});

@@ -234,3 +234,11 @@ describe('renderNginxConf', () => {
     `);
   });
 });
+
+describe('instance id', () => {
+  it('is sent on every answer, 401s included (always), only when given', () => {
+    const base = { listenHost: '127.0.0.1', listenPort: 5000, serverNames: [], upstream: '127.0.0.1:5101', workerProcesses: 2 as const, realm: 'MLflow', paths: { pid: '/s/p', errorLog: '/s/e', accessLog: '/s/a', htpasswd: '/s/h', clientBodyTemp: '/s/1', proxyTemp: '/s/2', fastcgiTemp: '/s/3', uwsgiTemp: '/s/4', scgiTemp: '/s/5' } };
+    expect(renderNginxConf({ ...base, instanceId: 'abc123' })).toContain('add_header X-MLflow-Secure-Instance "abc123" always;');
+    expect(renderNginxConf(base)).not.toContain('X-MLflow-Secure-Instance');
+  });
+});
