@@ -292,6 +292,9 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
       // The nearest existing ancestor must be a folder: nothing can be created under a file.
       if (dir !== p && !stat.isDirectory()) throw new UserError(`cannot create the ${what} at ${p}: ${dir} is a file`, 'Choose another location');
       await fs.access(dir, constants.W_OK); // the existing file or folder itself
+      // access() says yes to root everywhere, /proc included: where MLflow must create the
+      // store, prove it by creating (and removing) a probe folder.
+      if (dir !== p) await fs.rm(await fs.mkdtemp(nodePath.join(dir, '.mlflow-secure-probe-')), { recursive: true, force: true });
       return;
     } catch (error) {
       if (error instanceof UserError) throw error;

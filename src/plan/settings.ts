@@ -65,7 +65,8 @@ export function parsePort(value: string, flag = '--port'): number | 'auto' {
 
 export function parseHost(value: string): string {
   const host = unbracket(value);
-  if (isIP(host) === 0 && !HOST_NAME.test(host)) {
+  // 999.1.1.1 has the shape of a name but is a mistyped address: no top-level name is all digits.
+  if (isIP(host) === 0 && (!HOST_NAME.test(host) || /^[\d.]+$/.test(host))) {
     throw new UserError(`--host must be an IP address or host name, got '${value}'`, 'Try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)');
   }
   return host;

@@ -84,7 +84,7 @@ describe('failures a user can cause', () => {
   it('bad user name', async () => {
     const r = await cli(['up', '-d', '--user', 'ad:min'], { cwd });
     expect(r.exitCode).toBe(1);
-    expect(errorLine(r.stderr)).toMatch(/bad user name 'ad:min'/);
+    expect(errorLine(r.stderr)).toMatch(/bad user name "ad:min"/);
   });
 
   it('bad port value is a usage-style error naming the flag', async () => {

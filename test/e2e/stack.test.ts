@@ -176,7 +176,7 @@ describe('up -d / down on real MLflow and nginx', () => {
     const bad = await cli(['user', 'add', 'bad:name'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'whatever-123' } });
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect(bad.stderr).toMatch(/bad user name 'bad:name'/);
+    expect(bad.stderr).toMatch(/bad user name "bad:name"/);
   });
 
   it('never puts the password in argv, the state record, the logs, or a world-readable file', async () => {

@@ -27,7 +27,9 @@ describe('validateUserName', () => {
 
   it.each(['a:b', '', ' x', 'x ', 'A'.repeat(65), '.x', '-x', '_x', 'a/b', 'a b', 'a\nb', 'émile', 'a#b'])('refuses %j naming it', (name) => {
     const error = userErrorFrom(() => validateUserName(name));
-    expect(error.message).toContain(`'${name}'`);
+    // Quoted as JSON: a line break stays visible and the message stays on one line.
+    expect(error.message).toContain(JSON.stringify(name));
+    expect(error.message).not.toContain('\n');
     expect(error.hint).toMatch(/1-64/);
   });
 });
