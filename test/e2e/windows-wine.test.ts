@@ -4,8 +4,9 @@
  * Windows branch for real. Skipped, saying why, where Wine is absent; .ci/run installs it.
  * (Wine's taskkill has no /T, so the tree kill is proven by unit tests of the exact command.)
  */
-import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain-JavaScript helper script without type declarations
@@ -22,6 +23,36 @@ const reason = found.missing;
 if (reason) console.warn(`SKIPPED windows-wine tests: ${reason}`);
 
 const cli = toWinePath(cliPath) as string;
+
+/** node.exe copied as nginx.exe and left running under Wine; resolves with its Windows pid. */
+async function startFakeNginx(dir: string): Promise<{ pid: number; stop(): void }> {
+  const w = (await findWineNode()) as { wine: string; nodeExe: string; env: Record<string, string> };
+  const exe = path.join(dir, 'nginx.exe');
+  await copyFile(w.nodeExe, exe);
+  // Wine writes a console program's output reliably to a file, not always to a pipe.
+  const out = path.join(dir, 'fake-nginx.out');
+  const fd = openSync(out, 'w');
+  const child = spawn(w.wine, [exe, '-e', 'console.log(process.pid); setInterval(() => {}, 1000)'], { env: { ...process.env, ...w.env }, stdio: ['ignore', fd, 'ignore'], detached: true });
+  closeSync(fd);
+  const stop = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  };
+  const deadline = Date.now() + 60_000;
+  let pid = NaN;
+  while (!(pid > 0)) {
+    if (Date.now() > deadline) {
+      stop();
+      throw new Error('the stand-in nginx.exe did not start');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    pid = Number((await readFile(out, 'utf8')).trim() || NaN);
+  }
+  return { pid, stop };
+}
 const run = (args: string[], o: { cwd: string; env?: Record<string, string>; input?: string }): Promise<WineRun> =>
   runUnderWine([cli, ...args], { cwd: o.cwd, env: { MLFLOW_SECURE_PASSWORD: '', ...o.env }, input: o.input, timeoutMs: 120_000 });
 
@@ -64,9 +95,14 @@ describe.skipIf(reason !== undefined)(`the CLI on Windows Node under Wine${reaso
     expect(plan.artifactsDestination).toBe('file:///C:/Users/Ana%20L%C3%B3pez/Donn%C3%A9es/mlartifacts');
     const args: string[] = plan.mlflow.args;
     const after = (flag: string) => args[args.indexOf(flag) + 1];
-    expect(after('--backend-store-uri')).toBe('file:///D:/Work/mlruns');
-    expect(after('--registry-store-uri')).toBe('sqlite:///C:/Data/registry.db');
+    // Store URIs reach MLflow through its environment, never argv.
+    expect(plan.mlflow.env.MLFLOW_BACKEND_STORE_URI).toBe('file:///D:/Work/mlruns');
+    expect(plan.mlflow.env.MLFLOW_REGISTRY_STORE_URI).toBe('sqlite:///C:/Data/registry.db');
+    expect(args).not.toContain('--backend-store-uri');
     expect(after('--host')).toBe('127.0.0.1');
+    // nginx.exe has no unix: upstreams: on Windows MLflow keeps its loopback port.
+    expect(plan.mlflow.env.MLFLOW_UVICORN_OPTS).toBeUndefined();
+    expect(plan.nginxConf).toContain(`server 127.0.0.1:${plan.mlflow.port};`);
     expect(plan.mlflow.env.MLFLOW_ALLOW_FILE_STORE).toBe('true');
     expect(plan.nginx.args.slice(0, 4)).toEqual(['-p', 'C:/Users/Ana López/proj/.mlflow-secure/nginx/', '-c', 'C:/Users/Ana López/proj/.mlflow-secure/nginx.conf']);
     expect(plan.nginx.quitArgs.slice(-2)).toEqual(['-s', 'quit']);
@@ -107,19 +143,38 @@ describe.skipIf(reason !== undefined)(`the CLI on Windows Node under Wine${reaso
     const salt = hash!.split('$')[2]!;
     expect(execFileSync('openssl', ['passwd', '-apr1', '-salt', salt, '-stdin'], { input: password, encoding: 'utf8' }).trim()).toBe(hash);
 
-    await mkdir(state, { recursive: true });
-    await writeFile(path.join(state, 'stack.json'), JSON.stringify({ version: 1, stateDir: state, phase: 'running', supervisorPid: null, url: 'http://127.0.0.1:5000', publicUrls: [], user: 'ana', port: 5000, mlflowPort: 1, logs: {} }));
-    const ps = await run(['env'], { cwd, env: { MLFLOW_SECURE_PASSWORD: password } });
-    expect(ps.code, ps.stderr).toBe(0);
-    expect(ps.stdout.trim().split(/\r?\n/)).toEqual([
-      "$env:MLFLOW_TRACKING_URI = 'http://127.0.0.1:5000'",
-      "$env:MLFLOW_TRACKING_USERNAME = 'ana'",
-      `$env:MLFLOW_TRACKING_PASSWORD = 'it''s "quoted" & <piped> ^caret $dollar \`tick'`,
-    ]);
-    const cmd = await run(['env', '--shell', 'cmd'], { cwd, env: { MLFLOW_SECURE_PASSWORD: password } });
-    expect(cmd.stdout.trim().split(/\r?\n/)[2]).toBe(`set "MLFLOW_TRACKING_PASSWORD=${password}"`);
-    const percent = await run(['env', '--shell', 'cmd'], { cwd, env: { MLFLOW_SECURE_PASSWORD: '100%sure-pass' } });
-    expect(percent.stdout).toMatch(/^rem MLFLOW_TRACKING_PASSWORD contains % or a line break/m);
-    expect(percent.stdout).not.toContain('100%sure-pass');
+    // env speaks only for a stack whose nginx runs from this folder: a stand-in nginx.exe (a copy
+    // of node.exe, so its image name is nginx.exe) plays the running master under Wine.
+    const fake = await startFakeNginx(cwd);
+    try {
+      await writeFile(
+        path.join(state, 'stack.json'),
+        JSON.stringify({ version: 2, phase: 'running', supervisorPid: null, startedAt: '2026-01-01T00:00:00.000Z', url: 'http://127.0.0.1:5000', publicUrls: [], user: 'ana', host: '127.0.0.1', port: 5000, mlflowPort: 5001, hash: 'apr1', backendStoreUri: 'sqlite:///C:/x.db', registryStoreUri: 'sqlite:///C:/x.db', artifactsDestination: 'file:///C:/a', nginx: { pid: fake.pid } }),
+      );
+      const ps = await run(['env'], { cwd, env: { MLFLOW_SECURE_PASSWORD: password } });
+      expect(ps.code, ps.stderr).toBe(0);
+      expect(ps.stdout.trim().split(/\r?\n/)).toEqual([
+        "$env:MLFLOW_TRACKING_URI = 'http://127.0.0.1:5000'",
+        "$env:MLFLOW_TRACKING_USERNAME = 'ana'",
+        `$env:MLFLOW_TRACKING_PASSWORD = 'it''s "quoted" & <piped> ^caret $dollar \`tick'`,
+      ]);
+      // cmd.exe: set "N=v" keeps & < > ^ literal, but a " would end the quoting and % expands.
+      const plain = "it's & <piped> ^caret $dollar";
+      const cmd = await run(['env', '--shell', 'cmd'], { cwd, env: { MLFLOW_SECURE_PASSWORD: plain } });
+      expect(cmd.stdout.trim().split(/\r?\n/)[2]).toBe(`set "MLFLOW_TRACKING_PASSWORD=${plain}"`);
+      for (const refused of [password, '100%sure-pass']) {
+        const r = await run(['env', '--shell', 'cmd'], { cwd, env: { MLFLOW_SECURE_PASSWORD: refused } });
+        expect(r.stdout).toMatch(/^rem MLFLOW_TRACKING_PASSWORD contains a double quote, a percent sign or a control character/m);
+        expect(r.stdout).not.toContain(refused);
+      }
+    } finally {
+      fake.stop();
+    }
+    // Once that nginx.exe is gone, the same record gets one line and no credentials.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const gone = await run(['env'], { cwd, env: { MLFLOW_SECURE_PASSWORD: password } });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/is not running/);
+    expect(gone.stdout).toBe('');
   });
 });
