@@ -1,19 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createOutput, guardStream, unexpectedWriteFailure } from '../../src/log.js';
+import { sink } from './sink.js';
 
-/** A Writable that keeps what it is given, synchronously. */
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
 
 function setup() {
   const out = sink();

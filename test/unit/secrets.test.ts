@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import nodePath from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { config } from '../../src/commands/config.js';
 import type { Context } from '../../src/context.js';
 import { createOutput } from '../../src/log.js';
 import { maskUriCredentials, uriSecrets } from '../../src/plan/secrets.js';
 import { getPlatform } from '../../src/platform.js';
+import { sink } from './sink.js';
 
 describe('maskUriCredentials', () => {
   it.each([
@@ -97,17 +97,6 @@ describe('uriSecrets', () => {
   });
 });
 
-/** A Writable that keeps what it is given. */
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
 
 describe('config never shows a store credential', () => {
   const cwd = mkdtempSync(nodePath.join(os.tmpdir(), 'ms-secrets-'));
