@@ -37,14 +37,18 @@ class Interrupted extends Error {
 const STOP_SIGNALS = (windows: boolean): NodeJS.Signals[] => (windows ? ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] : ['SIGINT', 'SIGTERM', 'SIGHUP']);
 
 /** Signal handlers, installed once and removed when done (STYLE.md, practice 5). */
-function listenForStop(windows: boolean): { stopped: Promise<string>; dispose(): void } {
+function listenForStop(windows: boolean): { stopped: Promise<string>; received(): string | undefined; dispose(): void } {
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  let received: string | undefined;
   const stopped = new Promise<string>((resolve) => {
-    onSignal = (signal) => resolve(signal);
+    onSignal = (signal) => {
+      received ??= signal;
+      resolve(signal);
+    };
   });
   const signals = STOP_SIGNALS(windows);
   for (const s of signals) process.on(s, onSignal);
-  return { stopped, dispose: () => signals.forEach((s) => process.off(s, onSignal)) };
+  return { stopped, received: () => received, dispose: () => signals.forEach((s) => process.off(s, onSignal)) };
 }
 
 function raceStop<T>(work: Promise<T>, stopped: Promise<string>): Promise<T> {
@@ -259,6 +263,8 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
   if (given) out.addSecret(given.password);
 
+  // From the claim on, a signal (a closed terminal, Ctrl+C) must clean up, not kill us midway.
+  const signals = listenForStop(platform.isWindows);
   // Under the lock: no second `up` claims the folder and no `user` command edits the password
   // file between our read and our write. nginx -t runs before the password file changes, so a
   // failure never leaves the temporary probe user behind.
@@ -278,10 +284,12 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
       throw error;
     }
     return prepared;
+  }).catch((error: unknown) => {
+    signals.dispose();
+    throw error;
   });
   phase('wrote nginx.conf; nginx -t passed');
 
-  const signals = listenForStop(platform.isWindows);
   // `down` from another terminal while this `up` is still starting: it leaves a stop request.
   const requested = watchStopRequest(paths.stopRequest);
   const stop = {
@@ -315,6 +323,9 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   };
 
   try {
+    // A signal that came during the claim: stop before starting anything.
+    const early = signals.received();
+    if (early !== undefined) throw new Interrupted(early);
     mlflow = await startProcess({ name: 'mlflow', file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, cwd: ctx.cwd, logFile: paths.mlflowLog, platform });
     await record('starting', process.pid);
     nginx = await startProcess({ name: 'nginx', file: plan.nginx.file, args: plan.nginx.args, env: { [MARKER_ENV]: plan.marker }, cwd: paths.nginxPrefix, logFile: paths.nginxErrorLog, platform });
