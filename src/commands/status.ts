@@ -55,7 +55,8 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
   const supervisor = sup === null ? undefined : isAlive(sup) && /(^|\s)up(\s|$)/.test((await readCommandLine(sup, ctx.platform)) ?? '') ? 'running' : 'gone';
   return {
     running,
-    healthy: running && mlflow === 'ok' && nginxAuth === 'ok',
+    // Healthy only once `up` has proven it (phase running): answering alone is not yet proof.
+    healthy: running && record.phase === 'running' && mlflow === 'ok' && nginxAuth === 'ok',
     stateDir,
     url: record.url,
     publicUrls: record.publicUrls,
@@ -73,7 +74,8 @@ export async function status(o: { stateDir?: string; json?: boolean }, ctx: Cont
   if (o.json) ctx.out.info(JSON.stringify(s, null, 2));
   else if (s.processes.length === 0) ctx.out.info(`Not running (no stack recorded in ${s.stateDir}).`);
   else {
-    ctx.out.info(`${s.healthy ? 'Running' : s.running ? 'Running, NOT healthy' : 'NOT running (stale record)'}: ${s.url}${s.publicUrls?.length ? ` (also ${s.publicUrls.join(', ')})` : ''}`);
+    const state = s.healthy ? 'Running' : s.running && s.phase === 'starting' ? 'Starting (up has not proven it yet)' : s.running ? 'Running, NOT healthy' : 'NOT running (stale record)';
+    ctx.out.info(`${state}: ${s.url}${s.publicUrls?.length ? ` (also ${s.publicUrls.join(', ')})` : ''}`);
     ctx.out.info(`  user:    ${s.user}`);
     for (const p of s.processes) ctx.out.info(`  ${p.name.padEnd(7)}  pid ${p.pid}  ${p.running ? 'running' : 'gone'}${p.verified ? '' : ' (could not read its command line to confirm it is ours)'}`);
     ctx.out.info(`  health:  MLflow /health ${s.health.mlflow}; nginx without credentials -> 401 ${s.health.nginxAuth}`);
