@@ -292,9 +292,7 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
       // The nearest existing ancestor must be a folder: nothing can be created under a file.
       if (dir !== p && !stat.isDirectory()) throw new UserError(`cannot create the ${what} at ${p}: ${dir} is a file`, 'Choose another location');
       await fs.access(dir, constants.W_OK); // the existing file or folder itself
-      // access() says yes to root everywhere, /proc included: where MLflow must create the
-      // store, prove it by creating (and removing) a probe folder.
-      if (dir !== p) await fs.rm(await fs.mkdtemp(nodePath.join(dir, '.mlflow-secure-probe-')), { recursive: true, force: true });
+      if (dir !== p) await probeCreate(dir, p, what);
       return;
     } catch (error) {
       if (error instanceof UserError) throw error;
@@ -306,6 +304,19 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
       if (parent === dir) throw new UserError(`cannot create the ${what} at ${p}`, 'Choose a location you can write to');
       dir = parent;
     }
+  }
+}
+
+/**
+ * access() says yes to root everywhere, /proc included: where MLflow must create the store,
+ * prove it by creating (and removing) a probe folder. Any failure here is final, never a
+ * reason to look further up.
+ */
+async function probeCreate(dir: string, p: string, what: string): Promise<void> {
+  try {
+    await fs.rm(await fs.mkdtemp(nodePath.join(dir, '.mlflow-secure-probe-')), { recursive: true, force: true });
+  } catch (error) {
+    throw new UserError(`cannot create the ${what} at ${p}: nothing can be created in ${dir} (${errorCode(error)})`, 'Choose a location you can write to');
   }
 }
 

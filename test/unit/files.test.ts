@@ -303,3 +303,11 @@ describe('secrets a stranger could have planted', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 });
+
+describe('checkCreatable', () => {
+  it.runIf(process.platform === 'linux')('refuses a store under /proc even as root (access() says yes there), with one line', async () => {
+    const { checkCreatable } = await import('../../src/files.js');
+    const e = await userErrorOf(checkCreatable('/proc/x/mlflow.db', 'backend store'));
+    expect(e.message).toMatch(/cannot create the backend store at \/proc\/x\/mlflow\.db: nothing can be created in \/proc/);
+  });
+});
