@@ -11,7 +11,7 @@
 import type { GroupMember, Platform } from './platform.js';
 import { readCommandLine } from './platform.js';
 import { MARKER_ENV, type StatePaths } from './plan/plan.js';
-import { ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
+import { isAlive, ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
 import { removeRecord, type StackRecord } from './state.js';
 import { promises as fs, type Stats } from 'node:fs';
 
@@ -126,4 +126,12 @@ export async function removeStackFiles(paths: StatePaths): Promise<void> {
 async function removeIf(file: string, wanted: (s: Stats) => boolean): Promise<void> {
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat && wanted(stat)) await fs.rm(file, { force: true });
+}
+
+/**
+ * Whether a recorded supervisor pid is a live `mlflow-secure up` (another process than this
+ * one). Only ever looked at, never signalled: the answer decides what is shown or waited for.
+ */
+export async function isLiveUp(pid: number | null, platform: Platform): Promise<boolean> {
+  return pid !== null && pid !== process.pid && isAlive(pid) && /(^|\s)up(\s|$)/.test((await readCommandLine(pid, platform)) ?? '');
 }

@@ -11,9 +11,8 @@ import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, writeFileAtomic } from '../files.js';
 import { statePaths } from '../plan/plan.js';
 import { resolveStateDir } from '../plan/settings.js';
-import { readCommandLine, type Platform } from '../platform.js';
 import { isAlive } from '../processes.js';
-import { removeStackFiles, stackTargets, stopStack } from '../stack.js';
+import { isLiveUp, removeStackFiles, stackTargets, stopStack } from '../stack.js';
 import { readRecord } from '../state.js';
 import { promises as fs } from 'node:fs';
 
@@ -34,7 +33,7 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
   try {
     // An `up` still starting the stack stops it itself on seeing the request (its pids may not
     // be recorded yet); wait for it, bounded, then stop whatever the record names by then.
-    if (record.phase === 'starting' && (await isStartingUp(record.supervisorPid, platform))) {
+    if (record.phase === 'starting' && (await isLiveUp(record.supervisorPid, platform))) {
       out.note(`An \`up\` (pid ${record.supervisorPid}) is starting this stack: asked it to stop...`);
       const deadline = Date.now() + STARTING_UP_WAIT_MS;
       while (Date.now() < deadline && isAlive(record.supervisorPid!)) await new Promise((r) => setTimeout(r, 100));
@@ -67,7 +66,3 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
 
 /** How long `down` waits for a starting `up` to stop what it started (its grace periods included). */
 const STARTING_UP_WAIT_MS = 30_000;
-
-async function isStartingUp(pid: number | null, platform: Platform): Promise<boolean> {
-  return pid !== null && pid !== process.pid && isAlive(pid) && /(^|\s)up(\s|$)/.test((await readCommandLine(pid, platform)) ?? '');
-}

@@ -6,9 +6,8 @@ import { mlflowDirect } from '../health.js';
 import { request } from '../http.js';
 import { statePaths } from '../plan/plan.js';
 import { resolveStateDir } from '../plan/settings.js';
-import { isAlive, ownership } from '../processes.js';
-import { readCommandLine } from '../platform.js';
-import { stackTargets } from '../stack.js';
+import { ownership } from '../processes.js';
+import { isLiveUp, stackTargets } from '../stack.js';
 import { readRecord } from '../state.js';
 
 export interface Status {
@@ -52,7 +51,7 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
   // Shown, never signalled: a foreground `up` that is gone (its terminal closed, or killed)
   // leaves the stack unsupervised.
   const sup = record.supervisorPid;
-  const supervisor = sup === null ? undefined : isAlive(sup) && /(^|\s)up(\s|$)/.test((await readCommandLine(sup, ctx.platform)) ?? '') ? 'running' : 'gone';
+  const supervisor = sup === null ? undefined : (await isLiveUp(sup, ctx.platform)) ? 'running' : 'gone';
   return {
     running,
     // Healthy only once `up` has proven it (phase running): answering alone is not yet proof.

@@ -16,9 +16,8 @@ import { buildPlan, MARKER_ENV, stateFolders, statePaths, type Plan, type StateP
 import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
-import { readCommandLine } from '../platform.js';
-import { followFile, isAlive, ownership, startProcess, type StartedProcess } from '../processes.js';
-import { mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
+import { followFile, ownership, startProcess, type StartedProcess } from '../processes.js';
+import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
 import { readRecord, RECORD_VERSION, removeRecord, writeRecord, type StackRecord } from '../state.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
 import { discover } from './discover.js';
@@ -71,7 +70,7 @@ async function checkNoRunningStack(paths: StatePaths, ctx: Context): Promise<voi
     throw new UserError(`a stack is already running from ${paths.stateDir} (${alive.join(', ')}) at ${record.url}`, 'Stop it with `mlflow-secure down`, or use another --state-dir');
   }
   const sup = record.supervisorPid;
-  if (record.phase === 'starting' && sup !== null && sup !== process.pid && isAlive(sup) && /(^|\s)up(\s|$)/.test((await readCommandLine(sup, ctx.platform)) ?? '')) {
+  if (record.phase === 'starting' && (await isLiveUp(sup, ctx.platform))) {
     throw new UserError(`another \`mlflow-secure up\` (pid ${sup}) is starting a stack from ${paths.stateDir}`, 'Wait for it, or stop it with `mlflow-secure down`');
   }
   await removeStackFiles(paths);
