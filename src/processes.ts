@@ -151,6 +151,11 @@ async function isZombie(pid: number, platform: Platform): Promise<boolean> {
   return !(await readProcStat(pid))?.alive;
 }
 
+/** Alive and not a zombie (a zombie has exited: it takes no signal and holds no port). */
+export async function isLive(pid: number, platform: Platform): Promise<boolean> {
+  return isAlive(pid) && !(await isZombie(pid, platform));
+}
+
 export type Ownership = 'ours' | 'not-ours' | 'gone' | 'unverified';
 /** 'denied': ours by every sign, but the system refused the signal (another user's process). */
 export type StopResult = 'stopped' | 'denied' | Exclude<Ownership, 'ours'>;
@@ -175,7 +180,7 @@ export async function ownership(target: StopTarget, platform: Platform): Promise
     if (stat?.alive && stat.pgrp !== target.pid) return 'not-ours';
   }
   if (!(await isRunning(target, platform))) return 'gone';
-  if (!isAlive(target.pid) || (await isZombie(target.pid, platform))) {
+  if (!(await isLive(target.pid, platform))) {
     const members = await groupMemberDetails(target.pid, platform);
     if (members === undefined) return 'unverified';
     if (members.length === 0) return 'gone';

@@ -8,12 +8,11 @@
  * state folder> in its environment (readable on Linux). The record only says which pids to
  * look at.
  */
-import type { GroupMember, Platform } from './platform.js';
-import { readCommandLine } from './platform.js';
-import { MARKER_ENV, type StatePaths } from './plan/plan.js';
-import { isAlive, ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
-import { removeRecord, type StackRecord } from './state.js';
 import { promises as fs, type Stats } from 'node:fs';
+import { readCommandLine, type GroupMember, type Platform } from './platform.js';
+import { MARKER_ENV, type StatePaths } from './plan/plan.js';
+import { isAlive, isLive, ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
+import { removeRecord, type StackRecord } from './state.js';
 
 /** How long a process gets to stop by itself before it is killed. */
 export const GRACE_MS = 5_000;
@@ -98,7 +97,8 @@ export async function stopStack(targets: readonly StopTarget[], paths: StatePath
       const name = t.name as Stopped['name'];
       const owner = await ownership(t, platform);
       if (owner !== 'ours') return { name, pid: t.pid, result: owner };
-      if (name === 'nginx') {
+      // A master killed by hand leaves workers that no quit reaches: straight to the group stop.
+      if (name === 'nginx' && (await isLive(t.pid, platform))) {
         if ((await quitNginx(t, paths, platform, graceMs)) === 'denied') return { name, pid: t.pid, result: 'denied' };
         if (await waitUntilGone(t, Math.min(graceMs, 2_000), platform)) return { name, pid: t.pid, result: 'stopped' };
         return { name, pid: t.pid, result: await stopTree(t, { platform, graceMs: 1_000, verify: false }) };
