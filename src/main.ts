@@ -1,21 +1,20 @@
 /**
  * The command-line program: parses argv with commander and runs one command. Returns the exit
- * code; only cli.ts exits the process (STYLE.md, practice 1). Commands load lazily: `down`
- * and `status` should not pay for wait-on's HTTP stack or bcrypt.
+ * code; only cli.ts exits the process (STYLE.md, practice 1). Commands load lazily: `--version`,
+ * `down` and `status` load neither execa nor bcryptjs (test/unit/lazy.test.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import nodePath from 'node:path';
 import type { Context } from './context.js';
 import { ExitCode, formatUserError, isUserError } from './errors.js';
 import { createOutput, safeWrite } from './log.js';
-import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT_SECONDS } from './plan/settings.js';
+import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT_SECONDS } from './defaults.js';
 import { getPlatform } from './platform.js';
-import { packageRoot } from './tools.js';
 
 function version(): string {
   try {
-    return (JSON.parse(readFileSync(nodePath.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+    // This file is src/main.ts or dist/main.js: package.json is one folder up.
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   } catch {
     return 'unknown';
   }

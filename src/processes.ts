@@ -8,11 +8,11 @@
  * group, which reaches MLflow's uvicorn workers even after the `mlflow` CLI itself died.
  */
 import { promises as fs } from 'node:fs';
-import { execa } from 'execa';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
 import { PASSWORD_ENV } from './password.js';
-import { getPlatform, groupMemberDetails, liveGroupMembers, readEnviron, readProcStat, readProcessIdentity, type GroupMember, type Platform } from './platform.js';
+import { getPlatform, type Platform } from './platform.js';
+import { groupMemberDetails, liveGroupMembers, readEnviron, readProcStat, readProcessIdentity, type GroupMember } from './process-table.js';
 
 export interface ExitInfo {
   name: string;
@@ -40,7 +40,31 @@ export interface StartOptions {
   platform: Platform;
 }
 
+export interface RunResult {
+  /** undefined when the program could not be started or was killed at the time limit. */
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  /** Why it has no exit code: ENOENT, a timeout... */
+  failure?: string;
+}
+
+/**
+ * Runs a short-lived command (`nginx -t`, `nginx -v`, `mlflow --version`, `ps`, `tasklist`) to
+ * completion: no shell, no stdin, a time limit, never throws. execa is loaded on first use, so
+ * the commands that run none (`--version`, `status` on Linux) do not load it.
+ */
+export async function runOnce(file: string, args: readonly string[], o: { timeoutMs: number; env?: Record<string, string>; cwd?: string }): Promise<RunResult> {
+  const { execa } = await import('execa');
+  const r = await execa(file, args, { reject: false, timeout: o.timeoutMs, stdin: 'ignore', windowsHide: true, ...(o.env ? { env: o.env } : {}), ...(o.cwd ? { cwd: o.cwd } : {}) });
+  const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+  const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+  if (r.exitCode === undefined || r.timedOut) return { exitCode: undefined, stdout, stderr, failure: r.timedOut ? `timed out after ${o.timeoutMs} ms` : ((r as { code?: string }).code ?? r.shortMessage) };
+  return { exitCode: r.exitCode, stdout, stderr };
+}
+
 export async function startProcess(o: StartOptions): Promise<StartedProcess> {
+  const { execa } = await import('execa');
   const log = { file: o.logFile, append: true } as const;
   const env = { ...o.platform.childEnv(process.env), ...o.env };
   // The stack never needs the password: keep it out of the children's environment.

@@ -9,10 +9,11 @@
  * look at.
  */
 import { promises as fs, type Stats } from 'node:fs';
-import { readCommandLine, type GroupMember, type Platform } from './platform.js';
-import { MARKER_ENV, type StatePaths } from './plan/plan.js';
-import { isAlive, isLive, ownership, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
-import { removeRecord, type StackRecord } from './state.js';
+import type { Platform } from './platform.js';
+import { readCommandLine, type GroupMember } from './process-table.js';
+import { MARKER_ENV } from './plan/plan.js';
+import { isAlive, isLive, ownership, runOnce, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
+import { removeRecord, type StackRecord, type StatePaths } from './state.js';
 
 /** How long a process gets to stop by itself before it is killed. */
 export const GRACE_MS = 5_000;
@@ -81,8 +82,7 @@ async function quitNginx(t: StopTarget, paths: StatePaths, platform: Platform, t
   const exe = executableOf((await readCommandLine(t.pid, platform)) ?? '');
   if (exe && /(^|[\\/])nginx\.exe$/i.test(exe)) {
     const n = platform.toNginxPath;
-    const { execa } = await import('execa');
-    await execa(exe, ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), '-s', 'quit'], { reject: false, timeout: timeoutMs, stdin: 'ignore', windowsHide: true });
+    await runOnce(exe, ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), '-s', 'quit'], { timeoutMs });
   }
   return 'sent';
 }

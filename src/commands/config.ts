@@ -6,7 +6,7 @@ import { buildPlan } from '../plan/plan.js';
 import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type StackOptions } from '../plan/settings.js';
 import { quoteBash, quotePowerShell } from '../plan/shell.js';
-import { discover } from './discover.js';
+import { discover } from '../discover.js';
 
 export async function config(o: StackOptions & { json?: boolean }, ctx: Context): Promise<number> {
   const { platform, out } = ctx;

@@ -3,11 +3,12 @@ import { constants, promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { probeHashSchemes } from '../nginx-probe.js';
-import { DEFAULT_PORT, parseHost, parsePort, resolveStateDir } from '../plan/settings.js';
+import { DEFAULT_PORT, parseHost, parsePort } from '../plan/settings.js';
+import { resolveStateDir } from '../state.js';
 import { probePort } from '../ports.js';
 import { lookupMlflow, lookupNginx, mlflowVersion, nginxVersion, NGINX_INSTALL_HINT } from '../tools.js';
 import { getStatus } from './status.js';
-import { currentUser } from './discover.js';
+import { currentUser } from '../discover.js';
 
 interface Finding {
   ok: boolean;
@@ -37,7 +38,7 @@ export async function doctor(o: { stateDir?: string; nginx?: string; mlflow?: st
     const version = await nginxVersion(nginx.found).then((v) => ({ v }), (e: Error) => ({ e: e.message }));
     if ('v' in version) {
       findings.push({ ok: true, what: `nginx ${version.v.join('.')} (${nginx.found})` });
-      const probe = await probeHashSchemes(nginx.found, platform, platform.hashSchemes, platform.nginxUserDirective(currentUser())).then((r) => ({ r }), (e: Error) => ({ e: e.message }));
+      const probe = await probeHashSchemes(nginx.found, platform, platform.hashSchemes, platform.nginxUserDirective(currentUser(platform))).then((r) => ({ r }), (e: Error) => ({ e: e.message }));
       if ('r' in probe) {
         for (const [scheme, result] of Object.entries(probe.r)) {
           findings.push({ ok: result === 'verified', what: `nginx ${result} a ${scheme} password (live check)`, fix: `Use another --hash; ${scheme} cannot work with this nginx` });

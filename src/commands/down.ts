@@ -9,16 +9,14 @@
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, writeFileAtomic } from '../files.js';
-import { statePaths } from '../plan/plan.js';
-import { resolveStateDir } from '../plan/settings.js';
 import { isAlive } from '../processes.js';
 import { isLiveUp, removeStackFiles, stackTargets, stopStack } from '../stack.js';
-import { readRecord } from '../state.js';
+import { readRecord, resolveStatePaths } from '../state.js';
 import { promises as fs } from 'node:fs';
 
 export async function down(o: { stateDir?: string }, ctx: Context): Promise<number> {
   const { platform, out } = ctx;
-  const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, platform), platform);
+  const paths = resolveStatePaths(o.stateDir, ctx);
   let record = (await checkStateDir(paths.stateDir, platform)) ? await readRecord(paths.record, platform.name) : undefined;
   if (!record) {
     out.info(`Nothing to stop: no stack is recorded in ${paths.stateDir}.`);

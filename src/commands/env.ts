@@ -1,20 +1,18 @@
 /** `mlflow-secure env`: lines that point an MLflow client (Python, R, Java, CLI) at the stack. */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { statePaths } from '../plan/plan.js';
-import { resolveStateDir } from '../plan/settings.js';
 import { commentLine, setLine, SHELLS, type Shell } from '../plan/shell.js';
 import { PASSWORD_ENV } from '../password.js';
 import { checkStateDir } from '../files.js';
 import { ownership } from '../processes.js';
 import { nginxTarget } from '../stack.js';
-import { readRecord } from '../state.js';
+import { readRecord, resolveStatePaths } from '../state.js';
 import { knownPassword, readUsers } from '../users.js';
 
 export async function env(o: { stateDir?: string; shell?: string; public?: boolean }, ctx: Context): Promise<number> {
   const shell = (o.shell ?? (ctx.platform.isWindows ? 'powershell' : 'bash')) as Shell;
   if (!SHELLS.includes(shell)) throw new UserError(`--shell must be one of ${SHELLS.join(', ')}, got '${o.shell}'`);
-  const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, ctx.platform), ctx.platform);
+  const paths = resolveStatePaths(o.stateDir, ctx);
   const record = (await checkStateDir(paths.stateDir, ctx.platform)) ? await readRecord(paths.record, ctx.platform.name) : undefined;
   if (!record) throw new UserError(`no stack is recorded in ${paths.stateDir}`, 'Start one with `mlflow-secure up -d`, then run `mlflow-secure env` again');
   // The URL goes to clients together with the password: only from a record whose nginx is

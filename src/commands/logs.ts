@@ -2,12 +2,11 @@
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, exists, tailFile } from '../files.js';
-import { statePaths } from '../plan/plan.js';
-import { resolveStateDir } from '../plan/settings.js';
 import { followFile } from '../processes.js';
+import { resolveStatePaths } from '../state.js';
 
 export async function logs(which: string | undefined, o: { stateDir?: string; follow?: boolean; lines?: string }, ctx: Context): Promise<number> {
-  const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, ctx.platform), ctx.platform);
+  const paths = resolveStatePaths(o.stateDir, ctx);
   const all: Record<string, string> = { mlflow: paths.mlflowLog, nginx: paths.nginxErrorLog, access: paths.nginxAccessLog };
   if (which !== undefined && !Object.hasOwn(all, which)) throw new UserError(`unknown log '${which}'`, 'Choose mlflow, nginx or access');
   const lines = o.lines === undefined ? 50 : Number(o.lines);

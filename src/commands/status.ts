@@ -4,11 +4,9 @@ import { ExitCode } from '../errors.js';
 import { checkStateDir } from '../files.js';
 import { mlflowDirect } from '../health.js';
 import { request } from '../http.js';
-import { statePaths } from '../plan/plan.js';
-import { resolveStateDir } from '../plan/settings.js';
 import { ownership } from '../processes.js';
 import { isLiveUp, stackTargets } from '../stack.js';
-import { readRecord } from '../state.js';
+import { readRecord, resolveStateDir, statePaths } from '../state.js';
 
 export interface Status {
   running: boolean;

@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { execa } from 'execa';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
 import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
@@ -12,15 +11,15 @@ import { describeExit, mlflowDirect, mlflowHealthResource, proveStack, waitReady
 import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
 import { generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, verifyPassword, type HtpasswdEntry } from '../plan/htpasswd.js';
-import { buildPlan, MARKER_ENV, stateFolders, statePaths, type Plan, type StatePaths } from '../plan/plan.js';
+import { buildPlan, MARKER_ENV, type Plan } from '../plan/plan.js';
 import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
-import { followFile, ownership, startProcess, type StartedProcess } from '../processes.js';
+import { followFile, ownership, runOnce, startProcess, type StartedProcess } from '../processes.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
-import { readRecord, RECORD_VERSION, removeRecord, writeRecord, type StackRecord } from '../state.js';
+import { readRecord, RECORD_VERSION, removeRecord, stateFolders, statePaths, writeRecord, type StackRecord, type StatePaths } from '../state.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
-import { discover } from './discover.js';
+import { discover } from '../discover.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -151,7 +150,7 @@ async function removeTemporaryUser(paths: StatePaths, probe: Credential): Promis
 }
 
 async function testNginxConf(plan: Plan): Promise<void> {
-  const r = await execa(plan.nginx.file, plan.nginx.testArgs, { reject: false, timeout: 30_000, stdin: 'ignore', windowsHide: true });
+  const r = await runOnce(plan.nginx.file, plan.nginx.testArgs, { timeoutMs: 30_000 });
   if (r.exitCode !== 0) {
     const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => /emerg|alert|crit|error/.test(l));
     throw new StackError(`nginx rejected the generated configuration ${plan.paths.nginxConf}`, 'Read the nginx message below; check --host, --server-name and the state folder', lines.join('\n'));

@@ -8,9 +8,9 @@ import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, ensureStateDir } from '../files.js';
 import { withStateLock } from '../lock.js';
 import { bcryptCostOf, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName, type HtpasswdEntry, USER_NAME } from '../plan/htpasswd.js';
-import { statePaths } from '../plan/plan.js';
-import { parseBcryptCost, parseHashScheme, resolveStateDir } from '../plan/settings.js';
+import { parseBcryptCost, parseHashScheme } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
+import { resolveStatePaths } from '../state.js';
 import { forgetGeneratedPassword, readUsers, requireUser, writeUsers } from '../users.js';
 
 export interface UserOptions {
@@ -23,7 +23,7 @@ export interface UserOptions {
 
 export async function user(action: string, name: string | undefined, o: UserOptions, ctx: Context): Promise<number> {
   const { out, platform } = ctx;
-  const paths = statePaths(resolveStateDir(o.stateDir, ctx.cwd, platform), platform);
+  const paths = resolveStatePaths(o.stateDir, ctx);
   const readEntries = async () => ((await checkStateDir(paths.stateDir, platform)) ? ((await readUsers(paths.htpasswd)) ?? []) : []);
 
   if (action === 'list') {

@@ -25,18 +25,9 @@ export interface HtpasswdEntry {
   hash: string;
 }
 
-export const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
-
-export function validateUserName(name: string, flag?: string): string {
-  if (!USER_NAME.test(name)) {
-    throw new UserError(
-      // JSON.stringify: a name with a line break or escape codes stays on one visible line.
-      `${flag ? `${flag}: ` : ''}bad user name ${JSON.stringify(name)}`,
-      'Use 1-64 letters, digits or . _ @ + -, starting with a letter or digit',
-    );
-  }
-  return name;
-}
+// The user-name rule lives apart from bcryptjs: the state record's check needs it, and `down` and
+// `status` must not load a hashing library.
+export { USER_NAME, validateUserName } from './user-name.js';
 
 /** Rules every password must meet; the message never repeats the password. */
 export function validatePassword(password: string, scheme: HashScheme): string {

@@ -7,59 +7,9 @@ import type { CommandSpec, Platform } from '../platform.js';
 import { renderNginxConf } from './nginx-conf.js';
 import { quoteBash } from './shell.js';
 import type { Settings } from './settings.js';
+import { statePaths, type StatePaths } from '../state.js';
 
-export interface StatePaths {
-  stateDir: string;
-  record: string;
-  nginxConf: string;
-  htpasswd: string;
-  generatedPassword: string;
-  logsDir: string;
-  mlflowLog: string;
-  nginxErrorLog: string;
-  nginxAccessLog: string;
-  /** nginx's prefix (-p): pid file, logs/ and temp/ (nginx.exe wants both to exist). */
-  nginxPrefix: string;
-  nginxPid: string;
-  /** POSIX: the Unix socket MLflow listens on, inside the owner-only state folder. */
-  mlflowSocket: string;
-  /** Written by `down` before it stops the stack: tells a foreground `up` the stop was asked for. */
-  stopRequest: string;
-  tempDirs: { clientBody: string; proxy: string; fastcgi: string; uwsgi: string; scgi: string };
-}
-
-export function statePaths(stateDir: string, platform: Platform): StatePaths {
-  const j = platform.path.join;
-  const prefix = j(stateDir, 'nginx');
-  const temp = j(prefix, 'temp');
-  return {
-    stateDir,
-    record: j(stateDir, 'stack.json'),
-    nginxConf: j(stateDir, 'nginx.conf'),
-    htpasswd: j(stateDir, 'htpasswd'),
-    generatedPassword: j(stateDir, 'generated-password'),
-    logsDir: j(stateDir, 'logs'),
-    mlflowLog: j(stateDir, 'logs', 'mlflow.log'),
-    nginxErrorLog: j(stateDir, 'logs', 'nginx-error.log'),
-    nginxAccessLog: j(stateDir, 'logs', 'nginx-access.log'),
-    nginxPrefix: prefix,
-    nginxPid: j(prefix, 'logs', 'nginx.pid'),
-    mlflowSocket: j(stateDir, 'mlflow.sock'),
-    stopRequest: j(stateDir, 'stopping'),
-    tempDirs: {
-      clientBody: j(temp, 'client_body'),
-      proxy: j(temp, 'proxy'),
-      fastcgi: j(temp, 'fastcgi'),
-      uwsgi: j(temp, 'uwsgi'),
-      scgi: j(temp, 'scgi'),
-    },
-  };
-}
-
-/** Folders `up` creates before starting anything. */
-export function stateFolders(paths: StatePaths, platform: Platform): string[] {
-  return [paths.stateDir, paths.logsDir, platform.path.join(paths.nginxPrefix, 'logs'), ...Object.values(paths.tempDirs)];
-}
+export type { StatePaths };
 
 export interface Found {
   mlflow: CommandSpec;

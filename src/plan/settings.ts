@@ -6,13 +6,12 @@ import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import type { HashScheme, Platform } from '../platform.js';
 import { DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST, validateUserName } from './htpasswd.js';
+import { resolveStateDir } from '../state.js';
 import { toStoreUri, type StoreUri } from './uri.js';
 
-export const DEFAULT_PORT = 5000;
-export const DEFAULT_TIMEOUT_SECONDS = 120;
-export const DEFAULT_STATE_DIR = '.mlflow-secure';
-/** nginx worker processes; chosen by measurement (npm run bench, README "Performance"). */
-export const DEFAULT_NGINX_WORKERS = 2;
+import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_TIMEOUT_SECONDS } from '../defaults.js';
+
+export { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_TIMEOUT_SECONDS } from '../defaults.js';
 
 /** The options `up` and `config` share, as commander hands them over (strings). */
 export interface StackOptions {
@@ -101,26 +100,6 @@ export function parseHashScheme(value: string | undefined, platform: Platform): 
   if (refusal) throw new UserError(`--hash ${scheme} is refused on this platform: ${refusal}`);
   return scheme;
 }
-
-/**
- * The state folder's absolute path. Its paths go into nginx.conf, where a `$` starts a variable
- * even inside quotes and has no escape: `$http_x` in the path would let each request choose
- * `auth_basic_user_file`. Control characters (a newline) have no place in such a path either.
- */
-export function resolveStateDir(value: string | undefined, cwd: string, platform: Platform): string {
-  const dir = platform.path.resolve(cwd, value ?? DEFAULT_STATE_DIR);
-  if (!hasUnsafe(dir)) return dir;
-  if (value !== undefined && hasUnsafe(value)) {
-    throw new UserError(`--state-dir must not contain '$' or control characters, got ${quoted(value)}`, 'nginx.conf cannot escape them: choose a path without them');
-  }
-  throw new UserError(`the state folder ${quoted(dir)} has '$' or a control character in its path`, 'nginx.conf cannot escape them: pass --state-dir with a path without them');
-}
-
-const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code < 0xa0);
-const hasUnsafe = (s: string) => [...s].some((c) => c === '$' || isControl(c.codePointAt(0)!));
-/** In quotes, control characters as \uXXXX: the error stays one readable line. */
-const quoted = (s: string) =>
-  `"${[...s].map((c) => (isControl(c.codePointAt(0)!) ? `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}` : c)).join('')}"`;
 
 export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: Platform }): Settings {
   const { cwd, platform } = ctx;

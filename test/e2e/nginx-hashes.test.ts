@@ -3,7 +3,7 @@
  * platform offers must let the right password in and keep a wrong one out.
  */
 import { describe, expect, it } from 'vitest';
-import { currentUser } from '../../src/commands/discover.js';
+import { currentUser } from '../../src/discover.js';
 import { probeHashSchemes } from '../../src/nginx-probe.js';
 import { getPlatform } from '../../src/platform.js';
 import { lookupNginx } from '../../src/tools.js';
@@ -13,7 +13,7 @@ describe('htpasswd lines verified by the real nginx', () => {
     const platform = getPlatform();
     const nginx = (await lookupNginx({ env: process.env, platform })).found;
     expect(nginx, 'nginx is installed by npm test\'s set-up').toBeDefined();
-    const result = await probeHashSchemes(nginx!, platform, ['bcrypt', 'apr1'], platform.nginxUserDirective(currentUser()));
+    const result = await probeHashSchemes(nginx!, platform, ['bcrypt', 'apr1'], platform.nginxUserDirective(currentUser(platform)));
     expect(result).toEqual({ bcrypt: 'verified', apr1: 'verified' });
   });
 });

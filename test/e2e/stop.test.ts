@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getPlatform, liveGroupMembers } from '../../src/platform.js';
+import { getPlatform } from '../../src/platform.js';
+import { liveGroupMembers } from '../../src/process-table.js';
 import { LEADER_TEARDOWN_MS, startProcess, stopTree } from '../../src/processes.js';
 import { removeDir, root, tempDir } from './helpers.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildPlan, MARKER_ENV, MLFLOW_DEFAULT_ALLOWED_HOSTS, stateFolders, type Found } from '../../src/plan/plan.js';
+import { buildPlan, MARKER_ENV, MLFLOW_DEFAULT_ALLOWED_HOSTS, type Found } from '../../src/plan/plan.js';
+import { stateFolders } from '../../src/state.js';
 import { resolveSettings, type StackOptions } from '../../src/plan/settings.js';
 import { getPlatform, type Platform } from '../../src/platform.js';
 

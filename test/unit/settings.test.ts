@@ -10,9 +10,9 @@ import {
   parsePort,
   parseServerNames,
   resolveSettings,
-  resolveStateDir,
   type StackOptions,
 } from '../../src/plan/settings.js';
+import { resolveStateDir } from '../../src/state.js';
 import { getPlatform } from '../../src/platform.js';
 import { userErrorFrom } from './user-error.js';
 

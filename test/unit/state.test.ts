@@ -4,10 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPlatform } from '../../src/platform.js';
-import { statePaths } from '../../src/plan/plan.js';
 import { commandLineMatches } from '../../src/processes.js';
 import { executableOf, mlflowTarget, nginxTarget } from '../../src/stack.js';
-import { pidLimit, readRecord } from '../../src/state.js';
+import { pidLimit, readRecord, statePaths } from '../../src/state.js';
 
 const valid = {
   version: 2,

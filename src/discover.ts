@@ -1,17 +1,18 @@
 /** What `up` and `config` find on the machine before they can build a plan. */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { Context } from '../context.js';
-import type { Found } from '../plan/plan.js';
-import type { Settings, StackOptions } from '../plan/settings.js';
-import { chooseListenPort, chooseMlflowPort } from '../ports.js';
-import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../tools.js';
+import type { Context } from './context.js';
+import type { Found } from './plan/plan.js';
+import type { Platform } from './platform.js';
+import type { Settings, StackOptions } from './plan/settings.js';
+import { chooseListenPort, chooseMlflowPort } from './ports.js';
+import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from './tools.js';
 
-export function currentUser(): Found['who'] {
+export function currentUser(platform: Platform): Found['who'] {
   const info = os.userInfo();
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
-  // Debian names root's group root; elsewhere the primary group name is not in os.userInfo().
-  return { uid, username: info.username, groupName: uid === 0 ? (process.platform === 'darwin' ? 'wheel' : 'root') : undefined };
+  // Linux names root's group root, macOS wheel; the primary group name is not in os.userInfo().
+  return { uid, username: info.username, groupName: uid === 0 ? (platform.name === 'darwin' ? 'wheel' : 'root') : undefined };
 }
 
 /**
@@ -44,5 +45,5 @@ export async function discover(settings: Settings, options: StackOptions, ctx: C
   const mlflowPort = await chooseMlflowPort([listenPort]);
   if (!strict) notes.push(`MLflow's port ${mlflowPort} is an example: up picks a free one on 127.0.0.1 each time`);
   const instanceId = randomBytes(12).toString('hex');
-  return { found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser(), instanceId }, notes };
+  return { found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser(platform), instanceId }, notes };
 }
