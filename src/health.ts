@@ -60,6 +60,18 @@ export function connectHost(plan: Plan): string {
   return new URL(plan.url).hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
+/**
+ * The path of `up`'s deliberate wrong-password request. nginx logs every refused password
+ * (`user "admin": password mismatch`) in its error log; this path in that line tells the reader
+ * the refusal was mlflow-secure's own check, not someone guessing.
+ */
+export const WRONG_PASSWORD_CHECK_PATH = '/mlflow-secure/wrong-password-check';
+
+/** An nginx error-log line, with the deliberate wrong-password check labelled as such. */
+export function labelNginxLogLine(line: string): string {
+  return line.includes(` ${WRONG_PASSWORD_CHECK_PATH} `) ? `${line}   <- expected: mlflow-secure checking that a wrong password is refused` : line;
+}
+
 export interface Check {
   name: string;
   ok: boolean;
@@ -80,7 +92,7 @@ function expectStatus(name: string, res: HttpResponse | Error, want: number): Ch
  */
 export async function proveStack(plan: Plan, credential: Credential): Promise<Check[]> {
   const host = connectHost(plan);
-  const port = Number(new URL(plan.url).port);
+  const port = plan.listenPort;
   const hostHeader = new URL(plan.url).host;
   const attempt = (p: Promise<HttpResponse>) => p.catch((e: Error) => e);
   const api = '/api/2.0/mlflow/experiments/search?max_results=1';
@@ -97,7 +109,7 @@ export async function proveStack(plan: Plan, credential: Credential): Promise<Ch
   const checks: Promise<Check>[] = [
     attempt(request({ ...mlflowDirect(plan.mlflow), path: '/health' })).then((r) => expectStatus('MLflow /health (direct)', r, 200)),
     Promise.resolve(anonymous),
-    attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, auth: wrong })).then((r) => expectStatus('wrong password -> 401', r, 401)),
+    attempt(request({ host, port, path: WRONG_PASSWORD_CHECK_PATH, headers: { Host: hostHeader }, auth: wrong })).then((r) => expectStatus('wrong password -> 401', r, 401)),
     attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential })).then((r) => expectStatus('API call through the proxy -> 200', r, 200)),
   ];
   for (const url of plan.publicUrls) {

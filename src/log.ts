@@ -22,6 +22,7 @@ export interface Output {
   /** Settles when stdout can no longer be written (its terminal closed, its reader exited). */
   readonly stdoutClosed: Promise<void>;
 }
+import { BIN_NAME, nameCommands } from './invocation.js';
 
 type Stream = NodeJS.WritableStream;
 
@@ -86,7 +87,12 @@ export function unexpectedWriteFailure(stream: Stream): NodeJS.ErrnoException | 
 
 const MASK = '********';
 
-export function createOutput(stdout: Stream = process.stdout, stderr: Stream = process.stderr): Output {
+/**
+ * `self`: how the user runs mlflow-secure (invocation.ts); every `mlflow-secure <command>` in a
+ * printed line is written that way, so a hint never names a command that is not installed.
+ */
+export function createOutput(stdout: Stream = process.stdout, stderr: Stream = process.stderr, o: { self?: string } = {}): Output {
+  const self = o.self ?? BIN_NAME;
   const secrets = new Set<string>();
   const redact = (text: string): string => {
     let out = text;
@@ -96,11 +102,12 @@ export function createOutput(stdout: Stream = process.stdout, stderr: Stream = p
   };
   const closed = guardStream(stdout).closed;
   guardStream(stderr);
+  const shown = (line: string) => nameCommands(redact(line), self);
   return {
-    info: (line) => safeWrite(stdout, `${redact(line)}\n`),
-    note: (line) => safeWrite(stderr, `${redact(line)}\n`),
-    warn: (line) => safeWrite(stderr, `warning: ${redact(line)}\n`),
-    error: (line) => safeWrite(stderr, `error: ${redact(line)}\n`),
+    info: (line) => safeWrite(stdout, `${shown(line)}\n`),
+    note: (line) => safeWrite(stderr, `${shown(line)}\n`),
+    warn: (line) => safeWrite(stderr, `warning: ${shown(line)}\n`),
+    error: (line) => safeWrite(stderr, `error: ${shown(line)}\n`),
     printSecretOnce: (line) => safeWrite(stdout, `${line}\n`),
     addSecret(secret) {
       // Very short strings would mask innocent text; passwords are validated to be longer.

@@ -9,6 +9,7 @@ import type { Context } from './context.js';
 import { ExitCode, formatUserError, isUserError } from './errors.js';
 import { createOutput, safeWrite } from './log.js';
 import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT_SECONDS } from './defaults.js';
+import { binOnPath, selfCommand } from './invocation.js';
 import { getPlatform } from './platform.js';
 
 function version(): string {
@@ -56,6 +57,7 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .command('up')
       .description('start MLflow and nginx, prove they are healthy and that auth holds, and supervise them')
       .option('-d, --detach', 'return once healthy, leaving the stack running')
+      .option('-q, --quiet', 'no progress line while starting (the summary and errors are still printed)')
       .option('--password-stdin', 'read the password from standard input (else MLFLOW_SECURE_PASSWORD, a prompt, or a generated one)')
       .option('--dry-run', 'print the plan and start nothing (same as `mlflow-secure config`)')
       .option('--json', 'with --dry-run: the plan as JSON'),
@@ -128,7 +130,11 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
 }
 
 export function defaultContext(): Context {
-  return { cwd: process.cwd(), env: process.env, platform: getPlatform(), out: createOutput(), stdin: process.stdin, stderr: process.stderr };
+  const cwd = process.cwd();
+  const env = process.env;
+  const platform = getPlatform();
+  const self = selfCommand({ script: process.argv[1], env, cwd, platform, onPath: binOnPath(env, platform) });
+  return { cwd, env, platform, out: createOutput(process.stdout, process.stderr, { self }), stdin: process.stdin, stderr: process.stderr };
 }
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {

@@ -2,6 +2,7 @@
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, exists, tailFile } from '../files.js';
+import { labelNginxLogLine } from '../health.js';
 import { followFile } from '../processes.js';
 import { resolveStatePaths } from '../state.js';
 
@@ -21,12 +22,13 @@ export async function logs(which: string | undefined, o: { stateDir?: string; fo
     return ExitCode.ok;
   }
   const prefix = (name: string) => (chosen.length > 1 ? `${name.padEnd(6)} | ` : '');
+  const show = (name: string, line: string) => ctx.out.info(`${prefix(name)}${name === 'nginx' ? labelNginxLogLine(line) : line}`);
   for (const name of present) {
     const tail = await tailFile(all[name]!, lines);
-    for (const line of tail.split('\n').filter(Boolean)) ctx.out.info(`${prefix(name)}${line}`);
+    for (const line of tail.split('\n').filter(Boolean)) show(name, line);
   }
   if (!o.follow) return ExitCode.ok;
-  const stops = chosen.map((name) => followFile(all[name]!, (line) => ctx.out.info(`${prefix(name)}${line}`)));
+  const stops = chosen.map((name) => followFile(all[name]!, (line) => show(name, line)));
   // Until Ctrl+C, a closed terminal (SIGHUP), or a write that finds the reader gone (`logs -f | head -1`).
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...(ctx.platform.isWindows ? (['SIGBREAK'] as const) : [])];
   let done: () => void = () => undefined;

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
 import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
-import { describeExit, mlflowDirect, mlflowHealthResource, proveStack, waitReady, connectHost, type Credential } from '../health.js';
+import { describeExit, labelNginxLogLine, mlflowDirect, mlflowHealthResource, proveStack, waitReady, connectHost, type Credential } from '../health.js';
 import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
 import { generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, verifyPassword, type HtpasswdEntry } from '../plan/htpasswd.js';
@@ -15,6 +15,7 @@ import { buildPlan, MARKER_ENV, type Plan } from '../plan/plan.js';
 import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
+import { createProgress, progressMode, type Progress } from '../progress.js';
 import { followFile, ownership, runOnce, startProcess, type StartedProcess } from '../processes.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
 import { readRecord, RECORD_VERSION, removeRecord, stateFolders, statePaths, writeRecord, type StackRecord, type StatePaths } from '../state.js';
@@ -24,6 +25,8 @@ import { discover } from '../discover.js';
 export interface UpOptions extends StackOptions {
   detach?: boolean;
   passwordStdin?: boolean;
+  /** No progress line (the summary and errors are still printed). */
+  quiet?: boolean;
 }
 
 class Interrupted extends Error {
@@ -206,17 +209,27 @@ async function checkStateEntries(paths: StatePaths): Promise<void> {
   if (socket && !socket.isSocket()) throw new UserError(`${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`, 'Remove it, or choose another --state-dir');
 }
 
+/** A StackError whose details end with the last lines of `logFile` (what the user reads first). */
+async function failureWithLog(message: string, hint: string, logFile: string, name: string, lines = 25, before: string[] = []): Promise<StackError> {
+  const tail = await tailFile(logFile, lines);
+  return new StackError(message, hint, [...before, tail ? `last lines of ${logFile}:\n${tail}` : `(${name} wrote nothing to ${logFile})`].join('\n'));
+}
+
 /** Turns a failure of one process into a StackError carrying the end of its log. */
 async function withLogTail<T>(work: Promise<T>, name: string, logFile: string): Promise<T> {
   try {
     return await work;
   } catch (error) {
-    if (error instanceof StackError && !error.details) {
-      const tail = await tailFile(logFile, 25);
-      throw new StackError(error.message, error.hint, tail ? `last lines of ${logFile}:\n${tail}` : `(${name} wrote nothing to ${logFile})`);
-    }
+    if (error instanceof StackError && !error.details) throw await failureWithLog(error.message, error.hint ?? '', logFile, name);
     throw error;
   }
+}
+
+/** What MLflow's log says it is doing while it starts, as a phase of the progress line. */
+export function mlflowStartPhase(line: string): string | undefined {
+  if (/Creating initial MLflow database tables|alembic\.runtime\.migration\].*Running (upgrade|stamp)/.test(line)) return 'MLflow is migrating its database';
+  if (/Started server process|Waiting for application startup|Uvicorn running/.test(line)) return 'MLflow is starting its web server';
+  return undefined;
 }
 
 function printSummary(plan: Plan, users: Users, versions: { mlflow: string; nginx: string }, detached: boolean, ctx: Context): void {
@@ -237,36 +250,13 @@ function printSummary(plan: Plan, users: Users, versions: { mlflow: string; ngin
   out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
 }
 
-export async function up(o: UpOptions, ctx: Context): Promise<number> {
-  const { platform, out } = ctx;
-  // MLFLOW_SECURE_DEBUG=1: when each start-up phase ended, in ms since the command started.
-  const phase = (name: string) => {
-    if (ctx.env.MLFLOW_SECURE_DEBUG) out.note(`[${Math.round(performance.now())} ms] ${name}`);
-  };
-  const settings = resolveSettings(o, ctx);
-  // A database password in a store URI is masked in everything we print (log tails included).
-  for (const store of [settings.backend, settings.registry, settings.artifacts]) for (const secret of uriSecrets(store.uri)) out.addSecret(secret);
-  for (const w of settings.warnings) out.warn(w);
-  const paths = statePaths(settings.stateDir, platform);
-
-  const { found } = await discover(settings, o, ctx, true);
-  phase('found nginx and MLflow, chose ports');
-  await ensureStateDir(paths.stateDir, stateFolders(paths, platform).filter((d) => d !== paths.stateDir), platform);
-  await checkStateEntries(paths);
-  await checkStores(settings);
-  const plan = buildPlan(settings, found, platform);
-  // A terminal prompt only for a new user (an existing one keeps its password across restarts),
-  // asked before the state lock is taken: nobody waits on a person typing.
-  const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
-  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
-  if (given) out.addSecret(given.password);
-
-  // From the claim on, a signal (a closed terminal, Ctrl+C) must clean up, not kill us midway.
-  const signals = listenForStop(platform.isWindows);
-  // Under the lock: no second `up` claims the folder and no `user` command edits the password
-  // file between our read and our write. nginx -t runs before the password file changes, so a
-  // failure never leaves the temporary probe user behind.
-  const users = await withStateLock(paths.stateDir, async () => {
+/** Under the state lock: claims the folder, writes nginx.conf (tested) and the password file. */
+async function claimStateFolder(plan: Plan, given: { password: string } | undefined, ctx: Context): Promise<Users> {
+  const { paths, settings } = plan;
+  // No second `up` claims the folder and no `user` command edits the password file between our
+  // read and our write. nginx -t runs before the password file changes, so a failure never
+  // leaves the temporary probe user behind.
+  return withStateLock(paths.stateDir, async () => {
     await checkNoRunningStack(paths, ctx);
     // A stop request left by a `down` that died must not stop this new stack.
     await fs.rm(paths.stopRequest, { force: true });
@@ -282,11 +272,52 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
       throw error;
     }
     return prepared;
-  }).catch((error: unknown) => {
+  });
+}
+
+export async function up(o: UpOptions, ctx: Context): Promise<number> {
+  const progress = await createProgress(progressMode({ quiet: o.quiet, env: ctx.env, stream: ctx.stderr }), ctx.stderr, ctx.out);
+  try {
+    return await startStack(o, ctx, progress);
+  } finally {
+    progress.done();
+  }
+}
+
+async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promise<number> {
+  const { platform, out } = ctx;
+  // MLFLOW_SECURE_DEBUG=1: when each start-up phase ended, in ms since the command started.
+  const debug = (name: string) => {
+    if (ctx.env.MLFLOW_SECURE_DEBUG) out.note(`[${Math.round(performance.now())} ms] ${name}`);
+  };
+  const settings = resolveSettings(o, ctx);
+  // A database password in a store URI is masked in everything we print (log tails included).
+  for (const store of [settings.backend, settings.registry, settings.artifacts]) for (const secret of uriSecrets(store.uri)) out.addSecret(secret);
+  for (const w of settings.warnings) out.warn(w);
+  const paths = statePaths(settings.stateDir, platform);
+
+  progress.phase('Checking nginx, MLflow and the state folder');
+  const { found } = await discover(settings, o, ctx, true);
+  debug('found nginx and MLflow, chose ports');
+  await ensureStateDir(paths.stateDir, stateFolders(paths, platform).filter((d) => d !== paths.stateDir), platform);
+  await checkStateEntries(paths);
+  await checkStores(settings);
+  const plan = buildPlan(settings, found, platform);
+  // A terminal prompt only for a new user (an existing one keeps its password across restarts),
+  // asked before the state lock is taken: nobody waits on a person typing.
+  const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
+  progress.done();
+  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
+  if (given) out.addSecret(given.password);
+
+  // From the claim on, a signal (a closed terminal, Ctrl+C) must clean up, not kill us midway.
+  const signals = listenForStop(platform.isWindows);
+  progress.phase('Writing the nginx config and the password file');
+  const users = await claimStateFolder(plan, given, ctx).catch((error: unknown) => {
     signals.dispose();
     throw error;
   });
-  phase('wrote nginx.conf; nginx -t passed');
+  debug('wrote nginx.conf; nginx -t passed');
 
   // `down` from another terminal while this `up` is still starting: it leaves a stop request.
   const requested = watchStopRequest(paths.stopRequest);
@@ -297,102 +328,122 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
       requested.dispose();
     },
   };
-  const stopFollowing: (() => Promise<void>)[] = [];
+  let starting = true;
+  const stopFollowing = [
+    followFile(paths.mlflowLog, (line) => {
+      if (starting) {
+        const phase = mlflowStartPhase(line);
+        if (phase) progress.phase(phase);
+      }
+      if (!o.detach) out.info(`mlflow | ${line}`);
+    }),
+  ];
   if (!o.detach) {
-    stopFollowing.push(followFile(paths.mlflowLog, (l) => out.info(`mlflow | ${l}`)));
-    stopFollowing.push(followFile(paths.nginxErrorLog, (l) => out.info(`nginx  | ${l}`)));
+    stopFollowing.push(followFile(paths.nginxErrorLog, (line) => out.info(`nginx  | ${labelNginxLogLine(line)}`)));
     // Nowhere to print once the terminal or the pipe is gone: stop reading the logs.
     void out.stdoutClosed.then(() => Promise.all(stopFollowing.map((f) => f())));
   }
   let mlflow: StartedProcess | undefined;
   let nginx: StartedProcess | undefined;
   const record = (phase: StackRecord['phase'], supervisorPid: number | null) => writeRecord(paths.record, recordOf(plan, mlflow, nginx, phase, supervisorPid));
-  /** Stops whatever was started and removes what the stack leaves; safe to run more than once. */
-  const cleanup = async () => {
-    const targets = [
-      ...(mlflow ? [mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform)] : []),
-      ...(nginx ? [nginxTarget(nginx.pid, paths, platform)] : []),
-    ];
-    await stopStack(targets, paths, platform);
-    await Promise.all(stopFollowing.map((f) => f()));
-    await removeStackFiles(paths);
-    if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe).catch(() => undefined);
-    stop.dispose();
-  };
+  let keepRunning = false;
+  let cleaned: Promise<void> | undefined;
+  /** Stops whatever was started and removes what the stack leaves; runs once, however often asked. */
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      const targets = [
+        ...(mlflow ? [mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform)] : []),
+        ...(nginx ? [nginxTarget(nginx.pid, paths, platform)] : []),
+      ];
+      await stopStack(targets, paths, platform);
+      await Promise.all(stopFollowing.map((f) => f()));
+      await removeStackFiles(paths);
+      if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe).catch(() => undefined);
+    })());
 
   try {
-    // A signal that came during the claim: stop before starting anything.
-    const early = signals.received();
-    if (early !== undefined) throw new Interrupted(early);
-    mlflow = await startProcess({ name: 'mlflow', file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, cwd: ctx.cwd, logFile: paths.mlflowLog, platform });
-    await record('starting', process.pid);
-    nginx = await startProcess({ name: 'nginx', file: plan.nginx.file, args: plan.nginx.args, env: { [MARKER_ENV]: plan.marker }, cwd: paths.nginxPrefix, logFile: paths.nginxErrorLog, platform });
-    await record('starting', process.pid);
-    phase('started MLflow and nginx');
+    try {
+      // A signal that came during the claim: stop before starting anything.
+      const early = signals.received();
+      if (early !== undefined) throw new Interrupted(early);
+      progress.phase('Starting MLflow and nginx');
+      mlflow = await startProcess({ name: 'mlflow', file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, cwd: ctx.cwd, logFile: paths.mlflowLog, platform });
+      await record('starting', process.pid);
+      nginx = await startProcess({ name: 'nginx', file: plan.nginx.file, args: plan.nginx.args, env: { [MARKER_ENV]: plan.marker }, cwd: paths.nginxPrefix, logFile: paths.nginxErrorLog, platform });
+      await record('starting', process.pid);
+      debug('started MLflow and nginx');
 
-    const deadline = settings.timeoutMs;
-    const listen = `tcp:${connectHost(plan)}:${plan.listenPort}`;
-    await raceStop(
-      Promise.all([
-        withLogTail(waitReady({ resource: mlflowHealthResource(plan.mlflow), exited: mlflow.exited, timeoutMs: deadline, what: 'MLflow' }), 'mlflow', paths.mlflowLog),
-        withLogTail(waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }), 'nginx', paths.nginxErrorLog),
-      ]),
-      stop.stopped,
-    );
-    phase('MLflow answers /health; nginx listens');
-    const checks = await raceStop(proveStack(plan, users.probe), stop.stopped);
-    phase('proved auth and an API call through the proxy');
-    const failed = checks.filter((c) => !c.ok);
-    if (failed.length > 0) {
-      const tail = await tailFile(paths.mlflowLog, 10);
-      throw new StackError(
-        `the stack started but ${failed.length} check(s) failed: ${failed.map((c) => c.name).join('; ')}`,
-        'This is likely a bug in mlflow-secure or an unusual nginx/MLflow build; details below',
-        [...failed.map((c) => `  ${c.name}: ${c.detail}`), tail && `last lines of ${paths.mlflowLog}:\n${tail}`].filter(Boolean).join('\n'),
+      progress.phase('Waiting for MLflow to answer');
+      const deadline = settings.timeoutMs;
+      const listen = `tcp:${connectHost(plan)}:${plan.listenPort}`;
+      await raceStop(
+        Promise.all([
+          withLogTail(waitReady({ resource: mlflowHealthResource(plan.mlflow), exited: mlflow.exited, timeoutMs: deadline, what: 'MLflow' }), 'mlflow', paths.mlflowLog),
+          withLogTail(waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }), 'nginx', paths.nginxErrorLog),
+        ]),
+        stop.stopped,
       );
-    }
-    if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe);
-  } catch (error) {
-    await cleanup();
-    if (error instanceof Interrupted) {
+      starting = false;
+      debug('MLflow answers /health; nginx listens');
+      progress.phase('Proving that the password is required and works');
+      const checks = await raceStop(proveStack(plan, users.probe), stop.stopped);
+      debug('proved auth and an API call through the proxy');
+      const failed = checks.filter((c) => !c.ok);
+      if (failed.length > 0) {
+        throw await failureWithLog(
+          `the stack started but ${failed.length} check(s) failed: ${failed.map((c) => c.name).join('; ')}`,
+          'This is likely a bug in mlflow-secure or an unusual nginx/MLflow build; details below',
+          paths.mlflowLog,
+          'mlflow',
+          10,
+          failed.map((c) => `  ${c.name}: ${c.detail}`),
+        );
+      }
+      if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe);
+    } catch (error) {
+      if (!(error instanceof Interrupted)) throw error;
+      progress.done();
+      await cleanup();
       out.note(`Interrupted (${error.signal}) while starting: stopped everything.`);
       return ExitCode.interrupted;
     }
-    throw error;
-  }
 
-  const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then((r) => r.body.trim(), () => '?');
-  const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
-  if (o.detach) {
-    await record('running', null);
-    mlflow.detach();
-    nginx.detach();
+    const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then((r) => r.body.trim(), () => '?');
+    const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
+    progress.done();
+    if (o.detach) {
+      await record('running', null);
+      await Promise.all(stopFollowing.map((f) => f()));
+      mlflow.detach();
+      nginx.detach();
+      keepRunning = true;
+      printSummary(plan, users, versions, true, ctx);
+      return ExitCode.ok;
+    }
+
+    await record('running', process.pid);
+    // From here on `down` stops the processes and this `up` sees them exit.
+    requested.dispose();
+    printSummary(plan, users, versions, false, ctx);
+    const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
+    if ('signal' in outcome) {
+      out.note(`Stopping (${outcome.signal})...`);
+      await cleanup();
+      out.note('Stopped MLflow and nginx.');
+      return ExitCode.ok;
+    }
+    // `down` leaves a stop request before it stops the processes, and removes the record last:
+    // either one says the exit was asked for.
+    if ((await exists(paths.stopRequest)) || !(await exists(paths.record))) {
+      await cleanup();
+      out.note('Stopped by `mlflow-secure down`.');
+      return ExitCode.ok;
+    }
+    const died = outcome.exit;
+    await cleanup();
+    throw await failureWithLog(`${describeExit(died)} while the stack was running; stopped the rest`, `Read its log: mlflow-secure logs ${died.name}`, died.name === 'mlflow' ? paths.mlflowLog : paths.nginxErrorLog, died.name);
+  } finally {
+    if (!keepRunning) await cleanup();
     stop.dispose();
-    printSummary(plan, users, versions, true, ctx);
-    return ExitCode.ok;
   }
-
-  await record('running', process.pid);
-  // From here on `down` stops the processes and this `up` sees them exit.
-  requested.dispose();
-  printSummary(plan, users, versions, false, ctx);
-  const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
-  if ('signal' in outcome) {
-    out.note(`Stopping (${outcome.signal})...`);
-    await cleanup();
-    out.note('Stopped MLflow and nginx.');
-    return ExitCode.ok;
-  }
-  // `down` leaves a stop request before it stops the processes, and removes the record last:
-  // either one says the exit was asked for.
-  if ((await exists(paths.stopRequest)) || !(await exists(paths.record))) {
-    await cleanup();
-    out.note('Stopped by `mlflow-secure down`.');
-    return ExitCode.ok;
-  }
-  const died = outcome.exit;
-  const log = died.name === 'mlflow' ? paths.mlflowLog : paths.nginxErrorLog;
-  await cleanup();
-  const tail = await tailFile(log, 25);
-  throw new StackError(`${describeExit(died)} while the stack was running; stopped the rest`, `Read its log: mlflow-secure logs ${died.name}`, tail ? `last lines of ${log}:\n${tail}` : undefined);
 }

@@ -24,7 +24,7 @@ describe('two `up -d` at once in one state folder', () => {
     expect(results.map((r) => r.exitCode), results.map((r) => r.stderr).join('\n---\n')).toEqual([0, 1]);
     const loser = results[1]!;
     expect(loser.stderr.split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1);
-    expect(loser.stderr).toMatch(/already running|another `mlflow-secure up` .* is starting/);
+    expect(loser.stderr).toMatch(/already running|another `node \S+ up` \(pid \d+\) is starting/);
     const record = await readStackRecord(stateDir);
     // One MLflow tree (one CLI leading it), one nginx master: nothing of the loser is left.
     const procs = await stackProcesses(stateDir, [record.mlflow.pid, record.nginx.pid]);
@@ -56,7 +56,7 @@ describe('`down` while `up` is still starting', () => {
       expect(down.exitCode, down.stderr).toBe(0);
       const up = await run.child;
       expect(up.exitCode, run.output()).toBe(130);
-      expect(run.output()).toMatch(/Interrupted \(mlflow-secure down\) while starting: stopped everything/);
+      expect(run.output()).toMatch(/Interrupted \(node \S+ down\) while starting: stopped everything/);
       expect(await waitForNoStackProcesses(stateDir, [], 5_000)).toEqual([]);
       await expect(readFile(path.join(stateDir, 'stack.json'))).rejects.toThrow(/ENOENT/);
       await expect(readFile(path.join(stateDir, 'stopping'))).rejects.toThrow(/ENOENT/);

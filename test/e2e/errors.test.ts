@@ -191,7 +191,7 @@ describe('failures a user can cause', () => {
     try {
       const second = await cli(['up', '-d', '--port', 'auto', '--user', 'bob'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' } });
       expect(second.exitCode).toBe(1);
-      expect(errorLine(second.stderr)).toMatch(/a stack is already running from .* \(mlflow pid \d+, nginx pid \d+\).*mlflow-secure down/);
+      expect(errorLine(second.stderr)).toMatch(/a stack is already running from .* \(mlflow pid \d+, nginx pid \d+\).*dist\/cli\.js down/);
     } finally {
       expect((await cli(['down'], { cwd })).exitCode).toBe(0);
       expect(await waitForNoStackProcesses(stateDir, [record.mlflow.pid, record.nginx.pid])).toEqual([]);

@@ -22,6 +22,8 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   delete env.MLFLOW_SECURE_NGINX;
   delete env.MLFLOW_SECURE_MLFLOW;
   delete env.VIRTUAL_ENV;
+  // `npm test` / `npx vitest` set these; they make the CLI's hints say `npx mlflow-secure`.
+  for (const npmVar of ['npm_command', 'npm_lifecycle_event', 'npm_lifecycle_script', 'npm_package_name']) delete env[npmVar];
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

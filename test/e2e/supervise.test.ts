@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
-import { cli, readStackRecord, removeDir, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+import { cli, cliPath, readStackRecord, removeDir, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
 
 const PASSWORD = 'foreground-secret-1';
 
@@ -93,7 +93,8 @@ describe('foreground up, supervised', () => {
     // status notices that nothing supervises the stack any more, and says what to do.
     const status = await cli(['status'], { cwd });
     expect(status.stdout).toMatch(new RegExp(`its supervisor \\(pid ${run.child.pid}\\) is gone`));
-    expect(status.stdout).toMatch(/Stop it with: mlflow-secure down/);
+    // Run by path, the hint names the command that works: `node <path>/dist/cli.js down`.
+    expect(status.stdout).toContain(`Stop it with: node ${cliPath} down`);
     expect(JSON.parse((await cli(['status', '--json'], { cwd })).stdout)).toMatchObject({ supervisor: 'gone', supervisorPid: run.child.pid });
     const down = await cli(['down'], { cwd });
     expect(down.exitCode, down.stderr).toBe(0);
