@@ -66,6 +66,19 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     return run(async () => (o.dryRun ? (await import('./commands/config.js')).config(o, ctx) : (await import('./commands/up.js')).up(o, ctx)))();
   });
 
+  stackOptions(
+    program
+      .command('restart')
+      .description('down, then up -d with the options the running stack was started with (options given here win)')
+      .option('--foreground', 'supervise the new stack here, like up without -d')
+      .option('--password-stdin', 'read the password from standard input')
+      .option('-q, --quiet', 'no progress line while starting'),
+  ).action(function (this: Command) {
+    // Only what was typed overrides the record: commander's defaults must not.
+    const typed = Object.fromEntries(Object.entries(this.opts()).filter(([key]) => this.getOptionValueSource(key) === 'cli'));
+    return run(async () => (await import('./commands/restart.js')).restart(typed, ctx))();
+  });
+
   stateDirOption(program.command('down').description('stop the stack recorded in the state folder (idempotent)')).action(function (this: Command) {
     return run(async () => (await import('./commands/down.js')).down(this.opts(), ctx))();
   });

@@ -142,6 +142,17 @@ function recordSchema(maxPid: number) {
     artifactsDestination: z.string().max(4096),
     mlflow: proc.optional(),
     nginx: proc.optional(),
+    /**
+     * What `restart` hands to `up` again besides the fields above: option values, validated
+     * again as if typed (settings.ts). No program path, no secret.
+     */
+    options: z
+      .object({
+        serverNames: z.array(z.string().regex(/^(?:\*\.)?[A-Za-z0-9.:-]{1,253}$/, 'not a server name')).max(64),
+        nginxWorkers: z.union([z.number().int().min(1).max(64), z.literal('auto')]),
+        timeoutSeconds: z.number().min(1).max(3600),
+      })
+      .optional(),
   });
 }
 
@@ -151,7 +162,7 @@ export type StackRecord = Omit<z.infer<ReturnType<typeof recordSchema>>, 'versio
  * The validated record, or undefined when there is none. A record that is not one mlflow-secure
  * wrote gets one line and exit 1: nothing is signalled, nothing deleted.
  */
-export async function readRecord(file: string, platformName: NodeJS.Platform = process.platform): Promise<StackRecord | undefined> {
+export async function readRecord(file: string, platformName: NodeJS.Platform): Promise<StackRecord | undefined> {
   const text = await readTextIfExists(file);
   if (text === undefined) return undefined;
   const bad = (why: string) =>

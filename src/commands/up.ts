@@ -182,6 +182,7 @@ export function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: 
     artifactsDestination: maskUriCredentials(s.artifacts.uri),
     ...(mlflow ? { mlflow: { pid: mlflow.pid } } : {}),
     ...(nginx ? { nginx: { pid: nginx.pid } } : {}),
+    options: { serverNames: s.serverNames, nginxWorkers: s.nginxWorkers, timeoutSeconds: s.timeoutMs / 1000 },
   };
 }
 
