@@ -1,5 +1,5 @@
 /**
- * Two kinds of failure (STYLE.md, practice 6):
+ * Two kinds of failure:
  * - UserError: something the user can fix. One line saying what is wrong and what to do,
  *   no stack trace, a documented exit code.
  * - anything else: our bug. The CLI prints the stack and asks for a report.

@@ -1,7 +1,7 @@
 /**
  * The command-line program: parses argv with commander and runs one command. Returns the exit
- * code; only cli.ts exits the process (STYLE.md, practice 1). Commands load lazily: `--version`,
- * `down` and `status` load neither execa nor bcryptjs (test/unit/lazy.test.ts).
+ * code; only cli.ts exits the process. Commands load lazily: `--version`,
+ * `down` and `status` load neither execa nor bcryptjs (test/e2e/lazy.test.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';

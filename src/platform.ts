@@ -1,5 +1,5 @@
 /**
- * Every operating-system difference lives here (STYLE.md, practice 3): executable names,
+ * Every operating-system difference lives here: executable names,
  * where programs are usually installed, the password-hash schemes the platform's nginx can
  * verify, path forms nginx.conf accepts, how a process tree is found and killed.
  * Everything else asks a `Platform`, and tests build one with `getPlatform('win32')`.

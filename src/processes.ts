@@ -1,5 +1,5 @@
 /**
- * Child processes, owned in one place (STYLE.md, practice 4): start into log files, watch
+ * Child processes, owned in one place: start into log files, watch
  * for exit, stop a whole tree. Stopping is idempotent and never throws on "already gone".
  *
  * Children write straight into log files (not pipes to us), so they keep running unharmed

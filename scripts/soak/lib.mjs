@@ -26,7 +26,7 @@ export function silence() {
   silenced = true;
 }
 
-// --- output that survives a closed terminal or a dead pipe (STYLE.md, practice 14) ---------
+// --- output that survives a closed terminal or a dead pipe ---------
 let outputBroken = false;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', () => {

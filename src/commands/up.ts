@@ -37,7 +37,7 @@ class Interrupted extends Error {
 
 const STOP_SIGNALS = (windows: boolean): NodeJS.Signals[] => (windows ? ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] : ['SIGINT', 'SIGTERM', 'SIGHUP']);
 
-/** Signal handlers, installed once and removed when done (STYLE.md, practice 5). */
+/** Signal handlers, installed once and removed when done. */
 function listenForStop(windows: boolean): { stopped: Promise<string>; received(): string | undefined; dispose(): void } {
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   let received: string | undefined;

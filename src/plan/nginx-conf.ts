@@ -2,7 +2,7 @@
  * nginx.conf for one MLflow behind Basic auth. Pure: a plain object in, the file's text out.
  * Every path arrives already in nginx form (forward slashes, see Platform.toNginxPath).
  *
- * What must hold (../shared/domain-notes.md):
+ * What must hold:
  * - stands alone: no include of system files; `daemon off` under our supervisor;
  *   its own pid, logs and every temp path inside the state folder.
  * - client_max_body_size 0 and proxy_request_buffering off: artifact uploads are one

@@ -1,6 +1,6 @@
 /**
  * Command-line options -> validated settings. Pure; every message names the flag and the
- * value received (STYLE.md, practice 7).
+ * value received.
  */
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';

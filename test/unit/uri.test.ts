@@ -18,7 +18,7 @@ function userErrorOf(input: string, kind: StoreKind, ctx: UriContext): UserError
 
 type Row = [input: string, kind: StoreKind, uri: string, isFileStore: boolean];
 
-// What MLflow needs (domain-notes.md, mlflow#16133): URIs, never bare drive paths; three
+// What MLflow needs (mlflow#16133): URIs, never bare drive paths; three
 // slashes, forward slashes, upper-case drive; file URIs percent-encoded, sqlite URIs raw.
 const windowsRows: Row[] = [
   ['D:\\Work\\mlruns', 'backend', 'file:///D:/Work/mlruns', true],
