@@ -9,8 +9,10 @@
  *   streamed PUT of the whole file (default 1m gives 413, mlflow#10332).
  * - long proxy timeouts (default 60 s gives 502/504 on big transfers, mlflow#7564),
  *   HTTP/1.1 upstream with keep-alive.
- * - no `return` anywhere: it runs before auth and would answer everyone.
+ * - no `return` where a request can arrive: it runs before auth and would answer everyone. The
+ *   one `return` sits in a named location reached only after auth (current-user.ts).
  */
+import { currentUserLocations, currentUserMap } from './current-user.js';
 
 export interface NginxConfInput {
   listenHost: string;
@@ -78,6 +80,8 @@ export function renderNginxConf(c: NginxConfInput): string {
     '    tcp_nodelay on;',
     '    keepalive_timeout 65s;',
     '',
+    ...currentUserMap(),
+    '',
     '    upstream mlflow {',
     `        server ${c.upstream.startsWith('unix:') ? quote(c.upstream) : c.upstream};`,
     '        keepalive 32;',
@@ -113,6 +117,8 @@ export function renderNginxConf(c: NginxConfInput): string {
     `            proxy_read_timeout ${PROXY_TIMEOUT_SECONDS}s;`,
     `            send_timeout ${PROXY_TIMEOUT_SECONDS}s;`,
     '        }',
+    '',
+    ...currentUserLocations(),
     '    }',
     '}',
     '',

@@ -33,6 +33,24 @@ function directives(conf: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
+/** Each `location` block: its name (`/`, `= /x`, `@x`) and its directive lines. */
+function locations(conf: string): { name: string; body: string[] }[] {
+  const lines = directives(conf);
+  const found: { name: string; body: string[] }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^location (.+) \{$/.exec(lines[i] ?? '');
+    if (!m) continue;
+    const body: string[] = [];
+    for (let depth = 1, j = i + 1; depth > 0 && j < lines.length; j++) {
+      const l = lines[j] ?? '';
+      depth += (l.endsWith('{') ? 1 : 0) - (l === '}' ? 1 : 0);
+      if (depth > 0) body.push(l);
+    }
+    found.push({ name: m[1] ?? '', body });
+  }
+  return found;
+}
+
 /** The value of a one-line directive, e.g. `proxy_read_timeout 3600s;` -> `3600s`. */
 function valueOf(conf: string, name: string): string[] {
   return directives(conf)
@@ -76,9 +94,19 @@ describe('renderNginxConf', () => {
     expect(valueOf(conf, 'proxy_read_timeout').map(seconds)).toEqual([PROXY_TIMEOUT_SECONDS]);
   });
 
-  it('has no `return` directive anywhere (it would answer before auth)', () => {
-    expect(directives(conf).filter((l) => /^return\b/.test(l))).toEqual([]);
-    expect(conf).not.toMatch(/\breturn\s/);
+  // `return` runs in the rewrite phase, before auth_basic, so in a location a request can ask for
+  // it would answer everyone. The one allowed is in a named location (no client can ask for one),
+  // reached only through try_files, which runs after auth.
+  it('has `return` only in named locations, each reached only by try_files (after auth)', () => {
+    const blocks = locations(conf);
+    const returning = blocks.filter((b) => b.body.some((l) => /^return\b/.test(l)));
+    expect(returning.map((b) => b.name)).toEqual(['@mlflow_secure_current_user']);
+    for (const b of returning) {
+      const uses = directives(conf).filter((l) => l.includes(b.name));
+      expect(uses).toEqual([`try_files $uri ${b.name};`, `try_files $uri ${b.name};`, `location ${b.name} {`]);
+    }
+    // Nothing else sends a request to a named location (error_page, rewrite, X-Accel-Redirect).
+    expect(conf).not.toMatch(/\b(error_page|rewrite|internal)\b/);
   });
 
   it('includes no other file (the config stands alone)', () => {
@@ -102,7 +130,16 @@ describe('renderNginxConf', () => {
     expect(server).toContain('auth_basic "MLflow";');
     expect(server).toContain('auth_basic_user_file ');
     expect(directives(conf).filter((l) => l.startsWith('auth_basic off'))).toEqual([]);
-    expect(directives(conf).filter((l) => l.startsWith('location'))).toEqual(['location / {']);
+    expect(directives(conf).filter((l) => l.startsWith('location'))).toEqual([
+      'location / {',
+      'location = /ajax-api/2.0/mlflow/users/current {',
+      'location = /api/2.0/mlflow/users/current {',
+      'location @mlflow_secure_current_user {',
+    ]);
+    // add_header in a location would drop the server's (X-MLflow-Secure-Instance) there.
+    const withHeader = renderNginxConf(input({ instanceId: 'abc123' }));
+    expect(directives(withHeader).filter((l) => l.startsWith('add_header'))).toHaveLength(1);
+    expect(withHeader.indexOf('add_header')).toBeLessThan(withHeader.indexOf('location'));
   });
 
   it('has balanced braces', () => {
@@ -194,6 +231,11 @@ describe('renderNginxConf', () => {
           tcp_nodelay on;
           keepalive_timeout 65s;
 
+          map $remote_user $mlflow_secure_user {
+              "~^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$" $remote_user;
+              default "(unnamed)";
+          }
+
           upstream mlflow {
               server 127.0.0.1:5101;
               keepalive 32;
@@ -227,6 +269,25 @@ describe('renderNginxConf', () => {
                   proxy_send_timeout 3600s;
                   proxy_read_timeout 3600s;
                   send_timeout 3600s;
+              }
+
+              # Who is signed in, for the MLflow UI. try_files runs after auth_basic; a \`return\`
+              # here would run before it and answer everyone.
+              location = /ajax-api/2.0/mlflow/users/current {
+                  limit_except GET {
+                      deny all;
+                  }
+                  try_files $uri @mlflow_secure_current_user;
+              }
+              location = /api/2.0/mlflow/users/current {
+                  limit_except GET {
+                      deny all;
+                  }
+                  try_files $uri @mlflow_secure_current_user;
+              }
+              location @mlflow_secure_current_user {
+                  default_type application/json;
+                  return 200 '{"is_basic_auth":false,"user":{"id":0,"is_admin":false,"username":"\${mlflow_secure_user}"}}';
               }
           }
       }
