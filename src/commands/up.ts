@@ -25,6 +25,7 @@ import { discover } from './discover.js';
 export interface UpOptions extends StackOptions {
   detach?: boolean;
   passwordStdin?: boolean;
+  open?: boolean;
 }
 
 class Interrupted extends Error {
@@ -370,6 +371,7 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
     nginx.detach();
     stop.dispose();
     printSummary(plan, users, versions, true, ctx);
+    if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
     return ExitCode.ok;
   }
 
@@ -377,6 +379,7 @@ export async function up(o: UpOptions, ctx: Context): Promise<number> {
   // From here on `down` stops the processes and this `up` sees them exit.
   requested.dispose();
   printSummary(plan, users, versions, false, ctx);
+  if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
   const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
   if ('signal' in outcome) {
     out.note(`Stopping (${outcome.signal})...`);
