@@ -62,10 +62,8 @@ function cannotRead(file: string, error: unknown): Error {
  */
 function refuseShared(file: string, stat: Stats): void {
   if (typeof process.getuid !== 'function') return;
+  refuseForeign(file, stat);
   const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-  if (stat.uid !== process.getuid()) {
-    throw new UserError(`${file} belongs to another user (uid ${stat.uid}), so mlflow-secure will not trust it`, 'Delete it, or run as its owner');
-  }
   if ((stat.mode & 0o077) !== 0) {
     throw new UserError(
       `${file} is open to other users (mode ${mode}); mlflow-secure writes it owner-only (0600), so it did not write this one or it was changed since (a cloned repository?)`,
@@ -74,12 +72,18 @@ function refuseShared(file: string, stat: Stats): void {
   }
 }
 
+function refuseForeign(file: string, stat: Stats): void {
+  if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
+    throw new UserError(`${file} belongs to another user (uid ${stat.uid}), so mlflow-secure will not trust it`, 'Delete it, or run as its owner');
+  }
+}
+
 /**
  * Reads a state file, or undefined when it does not exist. Anything but a regular file is
  * refused: a cloned repository or another account could plant `htpasswd -> /etc/shadow`, and
  * following it would copy that file's lines into ours.
  */
-export async function readTextIfExists(file: string, o: { ownerOnly?: boolean; tailBytes?: number } = {}): Promise<string | undefined> {
+export async function readTextIfExists(file: string, o: { ownerOnly?: boolean; mine?: boolean; tailBytes?: number } = {}): Promise<string | undefined> {
   let entry: Stats;
   try {
     entry = await fs.lstat(file);
@@ -102,6 +106,7 @@ export async function readTextIfExists(file: string, o: { ownerOnly?: boolean; t
     const stat = await handle.stat();
     refuseIrregular(file, stat);
     if (o.ownerOnly) refuseShared(file, stat);
+    else if (o.mine) refuseForeign(file, stat); // a file of ours to edit, whatever its mode
     if (o.tailBytes !== undefined && stat.size > o.tailBytes) {
       // Only the end of a big file (a log grown to gigabytes would not fit in a string).
       const buffer = Buffer.alloc(o.tailBytes);

@@ -60,7 +60,8 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .option('-q, --quiet', 'no progress line while starting (the summary and errors are still printed)')
       .option('--password-stdin', 'read the password from standard input (else MLFLOW_SECURE_PASSWORD, a prompt, or a generated one)')
       .option('--dry-run', 'print the plan and start nothing (same as `mlflow-secure config`)')
-      .option('--json', 'with --dry-run: the plan as JSON'),
+      .option('--json', 'with --dry-run: the plan as JSON')
+      .option('--open', 'open the URL in the default browser once the stack is up'),
   ).action(function (this: Command) {
     const o = this.opts();
     return run(async () => (o.dryRun ? (await import('./commands/config.js')).config(o, ctx) : (await import('./commands/up.js')).up(o, ctx)))();
@@ -119,11 +120,20 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
   stateDirOption(
     program
       .command('env')
-      .description('print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD for a shell')
+      .description('print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD for a shell (--save: keep them in a file)')
       .addOption(new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices(['bash', 'powershell', 'cmd']))
-      .option('--public', 'use the first --server-name URL instead of the local one'),
+      .option('--public', 'use the first --server-name URL instead of the local one')
+      .option('--save', "write user and password to ~/.mlflow/credentials (read by MLflow's Python client) and print only MLFLOW_TRACKING_URI")
+      .option('--dotenv <file>', 'with --save or --forget: that .env file instead (URI, user and password)')
+      .option('--forget', 'remove what --save wrote'),
   ).action(function (this: Command) {
     return run(async () => (await import('./commands/env.js')).env(this.opts(), ctx))();
+  });
+
+  stateDirOption(
+    program.command('open').description("open the running stack's URL in the default browser").option('--public', 'the first --server-name URL instead of the local one'),
+  ).action(function (this: Command) {
+    return run(async () => (await import('./commands/open.js')).open(this.opts(), ctx))();
   });
 
   stateDirOption(

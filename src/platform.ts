@@ -4,6 +4,7 @@
  * verify, path forms nginx.conf accepts, how a process tree is found and killed.
  * Everything else asks a `Platform`, and tests build one with `getPlatform('win32')`.
  */
+import os from 'node:os';
 import nodePath from 'node:path';
 
 export type HashScheme = 'bcrypt' | 'apr1';
@@ -50,6 +51,12 @@ export interface Platform {
    * so they keep the current user. Windows and non-root POSIX: none.
    */
   nginxUserDirective(who: { uid: number; username: string; groupName?: string }): string | undefined;
+  /**
+   * The home folder as Python's `os.path.expanduser('~')` finds it (MLflow's client reads
+   * `~/.mlflow/credentials` through it): POSIX `$HOME`, else the account's entry; Windows
+   * `%USERPROFILE%`, else `%HOMEDRIVE%%HOMEPATH%`. https://docs.python.org/3/library/os.path.html#os.path.expanduser
+   */
+  homeDir(env: NodeJS.ProcessEnv): string | undefined;
 }
 
 export type MlflowCandidate =
@@ -93,6 +100,15 @@ const windowsRefusal =
   "nginx.exe cannot verify bcrypt: on Windows its crypt() fallback compares the typed password with the stored string, so a bcrypt line never matches the real password (and the hash itself would log in). Use --hash apr1 (the default here)";
 const darwinRefusal =
   "macOS's crypt() has no bcrypt, so nginx there cannot verify bcrypt lines. Use --hash apr1 (the default here)";
+
+/** The home folder in the account database (passwd), or undefined when there is no entry. */
+function accountHome(): string | undefined {
+  try {
+    return os.userInfo().homedir || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function getPlatform(name: NodeJS.Platform = process.platform): Platform {
   const isWindows = name === 'win32';
@@ -143,5 +159,9 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
     },
     nginxUserDirective: ({ uid, username, groupName }) =>
       !isWindows && uid === 0 ? `user ${username}${groupName ? ` ${groupName}` : ''};` : undefined,
+    homeDir(env) {
+      if (isWindows) return env.USERPROFILE || (env.HOMEPATH ? path.join(env.HOMEDRIVE ?? '', env.HOMEPATH) : undefined);
+      return env.HOME || accountHome();
+    },
   };
 }

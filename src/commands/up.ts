@@ -27,6 +27,8 @@ export interface UpOptions extends StackOptions {
   passwordStdin?: boolean;
   /** No progress line (the summary and errors are still printed). */
   quiet?: boolean;
+  /** Open the UI in the default browser once the stack is up. */
+  open?: boolean;
 }
 
 class Interrupted extends Error {
@@ -419,6 +421,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       nginx.detach();
       keepRunning = true;
       printSummary(plan, users, versions, true, ctx);
+      if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
       return ExitCode.ok;
     }
 
@@ -426,6 +429,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     // From here on `down` stops the processes and this `up` sees them exit.
     requested.dispose();
     printSummary(plan, users, versions, false, ctx);
+    if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
     const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
     if ('signal' in outcome) {
       out.note(`Stopping (${outcome.signal})...`);
