@@ -149,6 +149,16 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     return run(async () => (await import('./commands/doctor.js')).doctor(this.opts(), ctx))();
   });
 
+  program
+    .command('setup')
+    .description("install what up needs: the tested MLflow into mlflow-secure's data folder, and nginx (or the command for it)")
+    .option('--check', 'say what would be done, change nothing')
+    .option('--force', 'rebuild the MLflow virtual environment from nothing')
+    .option('--python <path>', 'the Python (3.10+) to build it with (default: py -3 then python on Windows, else python3 then python)')
+    .action(function (this: Command) {
+      return run(async () => (await import('./commands/setup.js')).setup(this.opts(), ctx))();
+    });
+
   return program;
 }
 

@@ -33,6 +33,16 @@ export interface Platform {
   nginxSearchDirs(env: NodeJS.ProcessEnv): string[];
   /** Places MLflow is looked for, in order, after --mlflow and MLFLOW_SECURE_MLFLOW. */
   mlflowCandidates(where: { cwd: string; packageRoot: string; env: NodeJS.ProcessEnv }): MlflowCandidate[];
+  /**
+   * mlflow-secure's own data folder, where `mlflow-secure setup` puts its virtual environment
+   * (`<data>/venv`): `%LOCALAPPDATA%\\mlflow-secure` on Windows, else `$XDG_DATA_HOME/mlflow-secure`
+   * or `~/.local/share/mlflow-secure`. Undefined when the environment names no home folder.
+   */
+  dataDir(env: NodeJS.ProcessEnv): string | undefined;
+  /** A program inside a virtual environment: `<venv>/bin/<name>`, or `<venv>\\Scripts\\<name>.exe`. */
+  venvExecutable(venv: string, name: string): string;
+  /** The Python interpreters `setup` tries, in order (the `py` launcher first on Windows). */
+  readonly pythonCandidates: readonly CommandSpec[];
   /** A path as nginx.conf wants it (forward slashes on Windows too). */
   toNginxPath(p: string): string;
   /**
@@ -60,8 +70,30 @@ export interface Platform {
 }
 
 export type MlflowCandidate =
-  | { kind: 'file'; file: string; args: string[]; label: string }
+  /** `stamp`: a file that must exist too (written last by `setup`, so a half-made venv is skipped). */
+  | { kind: 'file'; file: string; args: string[]; label: string; stamp?: string }
   | { kind: 'path'; name: string; args: string[]; label: string };
+
+/** Written into the venv last, once MLflow is installed and runs: its content is the requirements it was made from. */
+export const SETUP_STAMP = '.mlflow-secure-requirements';
+
+/**
+ * The data folder by each platform's convention. XDG Base Directory: a relative
+ * XDG_DATA_HOME is invalid and ignored (https://specifications.freedesktop.org/basedir-spec/latest/).
+ * Windows: per-user, machine-local data goes in %LOCALAPPDATA% (user-profile\\AppData\\Local).
+ */
+function dataDirFor(isWindows: boolean, env: NodeJS.ProcessEnv): string | undefined {
+  if (isWindows) {
+    const w = nodePath.win32;
+    const local = env.LOCALAPPDATA && w.isAbsolute(env.LOCALAPPDATA) ? env.LOCALAPPDATA : undefined;
+    const profile = env.USERPROFILE && w.isAbsolute(env.USERPROFILE) ? w.join(env.USERPROFILE, 'AppData', 'Local') : undefined;
+    const base = local ?? profile;
+    return base ? w.join(base, 'mlflow-secure') : undefined;
+  }
+  const p = nodePath.posix;
+  if (env.XDG_DATA_HOME && p.isAbsolute(env.XDG_DATA_HOME)) return p.join(env.XDG_DATA_HOME, 'mlflow-secure');
+  return env.HOME && p.isAbsolute(env.HOME) ? p.join(env.HOME, '.local', 'share', 'mlflow-secure') : undefined;
+}
 
 const posixNginxDirs: Partial<Record<NodeJS.Platform, string[]>> = {
   linux: ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin', '/usr/local/bin', '/opt/nginx/sbin', '/snap/bin'],
@@ -114,32 +146,38 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
   const isWindows = name === 'win32';
   const path = isWindows ? nodePath.win32 : nodePath.posix;
   const bcryptOk = !isWindows && name !== 'darwin';
+  const exeName = (base: string) => (isWindows && !/\.(exe|cmd|bat|com)$/i.test(base) ? `${base}.exe` : base);
+  const venvExecutable = (venv: string, base: string) => path.join(venv, isWindows ? 'Scripts' : 'bin', exeName(base));
   return {
     name,
     isWindows,
     path,
-    exeName: (base) => (isWindows && !/\.(exe|cmd|bat|com)$/i.test(base) ? `${base}.exe` : base),
+    exeName,
     executableExtensions: (env) =>
       isWindows ? (env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean).map((e) => e.toLowerCase()) : [''],
     hashSchemes: bcryptOk ? ['bcrypt', 'apr1'] : ['apr1'],
     hashRefusal: (scheme) => (scheme === 'bcrypt' && !bcryptOk ? (isWindows ? windowsRefusal : darwinRefusal) : undefined),
     nginxSearchDirs: (env) => (isWindows ? windowsNginxDirs(env) : (posixNginxDirs[name] ?? posixNginxDirs.linux ?? [])),
     mlflowCandidates({ cwd, packageRoot, env }) {
-      const bin = isWindows ? 'Scripts' : 'bin';
-      const exe = isWindows ? 'mlflow.exe' : 'mlflow';
-      const venvs: [string, string][] = [
+      // The project's own ./.venv wins (a folder that pins its MLflow means it), then the
+      // developer checkout's .venv, then what `mlflow-secure setup` installed: the tested pin,
+      // put there for this program alone. An activated venv or conda env comes after it: it is
+      // often active for other work, with another MLflow; --mlflow "$VIRTUAL_ENV" picks it.
+      const data = dataDirFor(isWindows, env);
+      const venvs: [string, string, string?][] = [
         [path.join(cwd, '.venv'), './.venv'],
         [path.join(packageRoot, '.venv'), "mlflow-secure's own .venv"],
       ];
+      if (data) venvs.push([path.join(data, 'venv'), 'installed by mlflow-secure setup', path.join(data, 'venv', SETUP_STAMP)]);
       if (env.VIRTUAL_ENV) venvs.push([env.VIRTUAL_ENV, 'the active virtual environment ($VIRTUAL_ENV)']);
       if (env.CONDA_PREFIX) venvs.push([env.CONDA_PREFIX, 'the active conda environment ($CONDA_PREFIX)']);
       const seen = new Set<string>();
       const list: MlflowCandidate[] = [];
-      for (const [dir, label] of venvs) {
-        const file = path.join(dir, bin, exe);
+      for (const [dir, label, stamp] of venvs) {
+        const file = venvExecutable(dir, 'mlflow');
         if (seen.has(file)) continue;
         seen.add(file);
-        list.push({ kind: 'file', file, args: [], label });
+        list.push(stamp ? { kind: 'file', file, args: [], label, stamp } : { kind: 'file', file, args: [], label });
       }
       list.push({ kind: 'path', name: 'mlflow', args: [], label: 'PATH' });
       if (isWindows) {
@@ -148,6 +186,11 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
       }
       return list;
     },
+    dataDir: (env) => dataDirFor(isWindows, env),
+    venvExecutable,
+    // Windows: the py launcher picks the newest installed Python 3; `python` there may be the
+    // Microsoft Store alias, which runs nothing (https://docs.python.org/3/using/windows.html).
+    pythonCandidates: isWindows ? [{ file: 'py', args: ['-3'] }, { file: 'python', args: [] }] : [{ file: 'python3', args: [] }, { file: 'python', args: [] }],
     toNginxPath: (p) => (isWindows ? p.replace(/\\/g, '/') : p),
     usesProcessGroups: !isWindows,
     treeKillCommand: (pid) => (isWindows ? { file: 'taskkill', args: ['/pid', String(pid), '/T', '/F'] } : undefined),

@@ -11,23 +11,28 @@ export const packageRoot = nodePath.resolve(nodePath.dirname(fileURLToPath(impor
 
 export type IsExecutable = (file: string) => Promise<boolean>;
 
-export const isExecutableFile: IsExecutable = async (file) => {
-  try {
-    const stat = await fs.stat(file);
-    if (!stat.isFile()) return false;
-    if (process.platform !== 'win32') await fs.access(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** A file this platform can run: on POSIX its execute bit must be set; Windows has none (PATHEXT decides). */
+export function executableTest(platform: Platform): IsExecutable {
+  return async (file) => {
+    try {
+      const stat = await fs.stat(file);
+      if (!stat.isFile()) return false;
+      if (!platform.isWindows) await fs.access(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+const isFile: IsExecutable = (file) => fs.stat(file).then((s) => s.isFile(), () => false);
 
 /**
  * Looks a bare name up on PATH the way the platform's shell would (PATHEXT on Windows).
  * Hand-written rather than the `which` package because it takes the platform as a value, so
  * the Windows branch runs in tests on Linux.
  */
-export async function findOnPath(name: string, env: NodeJS.ProcessEnv, platform: Platform, isExecutable = isExecutableFile): Promise<string | undefined> {
+export async function findOnPath(name: string, env: NodeJS.ProcessEnv, platform: Platform, isExecutable = executableTest(platform)): Promise<string | undefined> {
   const pathVar = env.PATH ?? env.Path ?? '';
   const dirs = pathVar.split(platform.isWindows ? ';' : ':').filter(Boolean);
   const hasExt = platform.isWindows && /\.[^\\/.]+$/.test(name);
@@ -68,7 +73,7 @@ async function expandSearchDir(dir: string, platform: Platform, listDir: ListDir
 
 export async function lookupNginx(o: { flag?: string; env: NodeJS.ProcessEnv; platform: Platform; isExecutable?: IsExecutable; listDir?: ListDir }): Promise<Lookup<string>> {
   const { env, platform } = o;
-  const isExecutable = o.isExecutable ?? isExecutableFile;
+  const isExecutable = o.isExecutable ?? executableTest(platform);
   const explicit = o.flag ?? env.MLFLOW_SECURE_NGINX;
   if (explicit) {
     const where = o.flag ? '--nginx' : 'MLFLOW_SECURE_NGINX';
@@ -96,23 +101,32 @@ export async function lookupMlflow(o: {
   cwd: string;
   platform: Platform;
   isExecutable?: IsExecutable;
+  /** Whether a plain file exists (a candidate's stamp). */
+  isFile?: IsExecutable;
   root?: string;
 }): Promise<Lookup<CommandSpec>> {
   const { env, platform, cwd } = o;
-  const isExecutable = o.isExecutable ?? isExecutableFile;
+  const isExecutable = o.isExecutable ?? executableTest(platform);
   const explicit = o.flag ?? env.MLFLOW_SECURE_MLFLOW;
   if (explicit) {
     const where = o.flag ? '--mlflow' : 'MLFLOW_SECURE_MLFLOW';
     // A virtual environment's folder is accepted as well as the executable itself.
-    const inVenv = platform.path.join(explicit, platform.isWindows ? 'Scripts' : 'bin', platform.exeName('mlflow'));
+    const inVenv = platform.venvExecutable(explicit, 'mlflow');
     for (const file of [explicit, inVenv]) if (await isExecutable(file)) return { found: { file, args: [] }, searched: [`${explicit} (${where})`] };
     return { searched: [`${explicit} (${where})`] };
   }
   const searched: string[] = [];
   for (const c of platform.mlflowCandidates({ cwd, packageRoot: o.root ?? packageRoot, env })) {
     if (c.kind === 'file') {
-      searched.push(`${c.file} (${c.label})`);
-      if (await isExecutable(c.file)) return { found: { file: c.file, args: c.args }, searched };
+      if (!(await isExecutable(c.file))) {
+        searched.push(`${c.file} (${c.label})`);
+      } else if (c.stamp && !(await (o.isFile ?? isFile)(c.stamp))) {
+        // Interrupted or failed half-way: mlflow may be there without what it needs.
+        searched.push(`${c.file} (${c.label}; unfinished, run mlflow-secure setup again)`);
+      } else {
+        searched.push(`${c.file} (${c.label})`);
+        return { found: { file: c.file, args: c.args }, searched };
+      }
     } else {
       searched.push(c.label === 'PATH' ? `${platform.exeName(c.name)} on PATH` : c.label);
       // A bare name: on Windows PATHEXT decides (.exe, and also .cmd/.bat shims).
@@ -129,12 +143,12 @@ export const NGINX_INSTALL_HINT: Record<string, string> = {
   win32: 'Unzip nginx for Windows (nginx.org/en/download.html) to C:\\nginx, or pass --nginx C:\\path\\to\\nginx.exe',
 };
 
+/** What to do when MLflow is missing: `setup` installs the tested pin into mlflow-secure's data folder. */
+export const MLFLOW_INSTALL_HINT = "Run mlflow-secure setup (installs the tested MLflow into mlflow-secure's data folder), or pass --mlflow <path>";
+
 export function requireFound<T>(lookup: Lookup<T>, what: 'nginx' | 'MLflow', platform: Platform): T {
   if (lookup.found !== undefined) return lookup.found;
-  const hint =
-    what === 'nginx'
-      ? (NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux!)
-      : `Install it into ./.venv (npm run setup, or: python3 -m venv .venv && ${platform.isWindows ? '.venv\\Scripts\\pip' : '.venv/bin/pip'} install mlflow), or pass --mlflow <path>`;
+  const hint = what === 'nginx' ? (NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux!) : MLFLOW_INSTALL_HINT;
   throw new UserError(`${what} not found (looked at: ${lookup.searched.join(', ')})`, hint);
 }
 
@@ -155,7 +169,7 @@ export async function mlflowVersion(mlflow: CommandSpec): Promise<string> {
   const m = /version\s+(\S+)/.exec(result.stdout);
   if (result.exitCode !== 0 || !m) {
     const why = result.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? 'no version printed';
-    throw new UserError(`${mlflow.file} does not run as MLflow (${why})`, 'Reinstall MLflow (npm run setup) or pass --mlflow <path>');
+    throw new UserError(`${mlflow.file} does not run as MLflow (${why})`, 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>');
   }
   return m[1]!;
 }

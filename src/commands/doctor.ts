@@ -6,7 +6,7 @@ import { probeHashSchemes } from '../nginx-probe.js';
 import { DEFAULT_PORT, parseHost, parsePort } from '../plan/settings.js';
 import { resolveStateDir } from '../state.js';
 import { probePort } from '../ports.js';
-import { lookupMlflow, lookupNginx, mlflowVersion, nginxVersion, NGINX_INSTALL_HINT } from '../tools.js';
+import { lookupMlflow, lookupNginx, MLFLOW_INSTALL_HINT, mlflowVersion, nginxVersion, NGINX_INSTALL_HINT } from '../tools.js';
 import { getStatus } from './status.js';
 import { currentUser } from '../discover.js';
 
@@ -28,9 +28,9 @@ export async function doctor(o: { stateDir?: string; nginx?: string; mlflow?: st
   if (mlflow.found) {
     const version = await mlflowVersion(mlflow.found).then((v) => ({ v }), (e: Error) => ({ e: e.message }));
     const where = [mlflow.found.file, ...mlflow.found.args].join(' ');
-    findings.push('v' in version ? { ok: true, what: `MLflow ${version.v} (${where})` } : { ok: false, what: version.e, fix: 'Reinstall it (npm run setup), or pass --mlflow <path>' });
+    findings.push('v' in version ? { ok: true, what: `MLflow ${version.v} (${where})` } : { ok: false, what: version.e, fix: 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>' });
   } else {
-    findings.push({ ok: false, what: `MLflow not found; looked at: ${mlflow.searched.join(', ')}`, fix: 'npm run setup (installs it into ./.venv), or pass --mlflow <path>' });
+    findings.push({ ok: false, what: `MLflow not found; looked at: ${mlflow.searched.join(', ')}`, fix: MLFLOW_INSTALL_HINT });
   }
 
   const nginx = await lookupNginx({ flag: o.nginx, env, platform });

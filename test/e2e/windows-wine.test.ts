@@ -130,6 +130,16 @@ describe.skipIf(reason !== undefined)(`the CLI on Windows Node under Wine${reaso
     expect(r.stdout).toMatch(/i {2}bcrypt is refused on win32/);
   });
 
+  it('setup --check: the venv under %LOCALAPPDATA%, py -3 then python, and the one nginx command for Windows', async () => {
+    // Wine sets LOCALAPPDATA itself (C:\\users\\<name>\\AppData\\Local).
+    const r = await run(['setup', '--check'], { cwd: await workDir() });
+    expect(r.code, r.stderr).toBe(0);
+    // This Wine prefix has no Python, scoop or choco: setup says what it would do, and why it could not.
+    // (Wine answers a missing program with cmd.exe's exit 9009 where Windows gives ENOENT.)
+    expect(r.stdout).toMatch(/^MLflow [\d.]+: would install into C:\\users\\[^\\]+\\AppData\\Local\\mlflow-secure\\venv \(but it would fail: no Python 3\.10 or newer found \(py -3: not found( \(exit 9009\))?; python: not found( \(exit 9009\))?\)\)$/im);
+    expect(r.stdout).toMatch(/^nginx: not installed; run: download nginx for Windows from https:\/\/nginx\.org\/en\/download\.html and unzip it to C:\\ /m);
+  });
+
   it('user add writes an $apr1$ line that an independent implementation (openssl) verifies; env prints PowerShell and cmd lines', async () => {
     const cwd = await workDir();
     const state = path.join(cwd, '.mlflow-secure');

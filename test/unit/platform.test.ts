@@ -1,6 +1,6 @@
 import nodePath from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getPlatform } from '../../src/platform.js';
+import { getPlatform, SETUP_STAMP } from '../../src/platform.js';
 
 const linux = getPlatform('linux');
 const win32 = getPlatform('win32');
@@ -103,6 +103,45 @@ describe('getPlatform', () => {
   });
 });
 
+describe('dataDir', () => {
+  it('on Linux: $XDG_DATA_HOME/mlflow-secure, else ~/.local/share/mlflow-secure', () => {
+    expect(linux.dataDir({ XDG_DATA_HOME: '/data/ana', HOME: '/home/ana' })).toBe('/data/ana/mlflow-secure');
+    expect(linux.dataDir({ HOME: '/home/ana' })).toBe('/home/ana/.local/share/mlflow-secure');
+    expect(darwin.dataDir({ HOME: '/Users/ana' })).toBe('/Users/ana/.local/share/mlflow-secure');
+  });
+
+  it('ignores an empty or relative XDG_DATA_HOME, as the XDG spec says', () => {
+    expect(linux.dataDir({ XDG_DATA_HOME: '', HOME: '/home/ana' })).toBe('/home/ana/.local/share/mlflow-secure');
+    expect(linux.dataDir({ XDG_DATA_HOME: 'data', HOME: '/home/ana' })).toBe('/home/ana/.local/share/mlflow-secure');
+  });
+
+  it('on Windows: %LOCALAPPDATA%\\mlflow-secure, else the profile\'s AppData\\Local', () => {
+    expect(win32.dataDir({ LOCALAPPDATA: 'C:\\Users\\Ana\\AppData\\Local', USERPROFILE: 'D:\\x', XDG_DATA_HOME: '/nope' })).toBe('C:\\Users\\Ana\\AppData\\Local\\mlflow-secure');
+    expect(win32.dataDir({ USERPROFILE: 'C:\\Users\\Ana' })).toBe('C:\\Users\\Ana\\AppData\\Local\\mlflow-secure');
+    // Windows ignores HOME; a POSIX box ignores LOCALAPPDATA.
+    expect(win32.dataDir({ HOME: '/home/ana' })).toBeUndefined();
+    expect(linux.dataDir({ LOCALAPPDATA: 'C:\\Users\\Ana\\AppData\\Local' })).toBeUndefined();
+  });
+
+  it('is undefined when the environment names no home', () => {
+    expect(linux.dataDir({})).toBeUndefined();
+    expect(linux.dataDir({ HOME: 'relative' })).toBeUndefined();
+    expect(win32.dataDir({})).toBeUndefined();
+    expect(win32.dataDir({ LOCALAPPDATA: 'AppData\\Local' })).toBeUndefined();
+  });
+
+  it('puts venv programs in bin/ or Scripts\\ with .exe', () => {
+    expect(linux.venvExecutable('/d/venv', 'python')).toBe('/d/venv/bin/python');
+    expect(win32.venvExecutable('C:\\d\\venv', 'mlflow')).toBe('C:\\d\\venv\\Scripts\\mlflow.exe');
+  });
+
+  it('tries the py launcher first on Windows, python3 first elsewhere', () => {
+    expect(win32.pythonCandidates).toEqual([{ file: 'py', args: ['-3'] }, { file: 'python', args: [] }]);
+    expect(linux.pythonCandidates).toEqual([{ file: 'python3', args: [] }, { file: 'python', args: [] }]);
+    expect(darwin.pythonCandidates).toEqual(linux.pythonCandidates);
+  });
+});
+
 describe('mlflowCandidates', () => {
   const env = { VIRTUAL_ENV: '/venvs/active', CONDA_PREFIX: '/opt/conda' };
 
@@ -128,6 +167,23 @@ describe('mlflowCandidates', () => {
       'py -m mlflow',
       'python -m mlflow',
     ]);
+  });
+
+  it("puts setup's venv (with its stamp) after the project's and the package's .venv, before VIRTUAL_ENV and PATH", () => {
+    const list = linux.mlflowCandidates({ cwd: '/p', packageRoot: '/q', env: { ...env, XDG_DATA_HOME: '/data' } });
+    expect(list.map((c) => (c.kind === 'file' ? c.file : c.name))).toEqual([
+      '/p/.venv/bin/mlflow',
+      '/q/.venv/bin/mlflow',
+      '/data/mlflow-secure/venv/bin/mlflow',
+      '/venvs/active/bin/mlflow',
+      '/opt/conda/bin/mlflow',
+      'mlflow',
+    ]);
+    expect(list[2]).toEqual({ kind: 'file', file: '/data/mlflow-secure/venv/bin/mlflow', args: [], label: 'installed by mlflow-secure setup', stamp: `/data/mlflow-secure/venv/${SETUP_STAMP}` });
+    // Only that one needs a stamp: the others are made by people, not by setup.
+    expect(list.filter((c) => c.kind === 'file' && c.stamp !== undefined)).toHaveLength(1);
+    const win = win32.mlflowCandidates({ cwd: 'C:\\p', packageRoot: 'C:\\q', env: { LOCALAPPDATA: 'C:\\L' } });
+    expect(win[2]).toMatchObject({ file: 'C:\\L\\mlflow-secure\\venv\\Scripts\\mlflow.exe', stamp: `C:\\L\\mlflow-secure\\venv\\${SETUP_STAMP}` });
   });
 
   it('lists a folder once when the active venv is ./.venv, and skips unset variables', () => {

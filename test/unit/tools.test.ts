@@ -1,7 +1,10 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import nodePath from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { getPlatform } from '../../src/platform.js';
-import { findOnPath, lookupMlflow, lookupNginx, parseNginxVersion, requireFound, type IsExecutable, type Lookup } from '../../src/tools.js';
+import { getPlatform, SETUP_STAMP } from '../../src/platform.js';
+import { executableTest, findOnPath, lookupMlflow, lookupNginx, parseNginxVersion, requireFound, type IsExecutable, type Lookup } from '../../src/tools.js';
 
 const win32 = getPlatform('win32');
 const linux = getPlatform('linux');
@@ -161,6 +164,37 @@ describe('lookupMlflow', () => {
     });
   });
 
+  it("uses setup's venv in the data folder only once setup has stamped it finished", async () => {
+    const env = { PATH: '/usr/bin', HOME: '/home/ana', VIRTUAL_ENV: '/work/venv' };
+    const mlflow = '/home/ana/.local/share/mlflow-secure/venv/bin/mlflow';
+    const stamp = `/home/ana/.local/share/mlflow-secure/venv/${SETUP_STAMP}`;
+    const fs = fakeFs([mlflow, '/work/venv/bin/mlflow']);
+    const base = { cwd: '/p', root: '/q', platform: linux, env, isExecutable: fs.isExecutable } as const;
+    const finished = await lookupMlflow({ ...base, isFile: async (f) => f === stamp });
+    expect(finished).toEqual({
+      found: { file: mlflow, args: [] },
+      searched: ['/p/.venv/bin/mlflow (./.venv)', "/q/.venv/bin/mlflow (mlflow-secure's own .venv)", `${mlflow} (installed by mlflow-secure setup)`],
+    });
+    // Half-made (no stamp): skipped, said so, and the search goes on to the active venv.
+    const unfinished = await lookupMlflow({ ...base, isFile: async () => false });
+    expect(unfinished.found).toEqual({ file: '/work/venv/bin/mlflow', args: [] });
+    expect(unfinished.searched[2]).toBe(`${mlflow} (installed by mlflow-secure setup; unfinished, run mlflow-secure setup again)`);
+    // ./.venv still comes first.
+    const local = await lookupMlflow({ ...base, isExecutable: fakeFs(['/p/.venv/bin/mlflow', mlflow]).isExecutable, isFile: async () => true });
+    expect(local.found).toEqual({ file: '/p/.venv/bin/mlflow', args: [] });
+  });
+
+  it("on Windows finds setup's venv under %LOCALAPPDATA%", async () => {
+    const mlflow = 'C:\\Users\\Ana\\AppData\\Local\\mlflow-secure\\venv\\Scripts\\mlflow.exe';
+    const result = await lookupMlflow({
+      ...base,
+      env: { LOCALAPPDATA: 'C:\\Users\\Ana\\AppData\\Local', PATH: 'C:\\Py' },
+      isExecutable: fakeFs([mlflow, 'C:\\Py\\mlflow.exe']).isExecutable,
+      isFile: async (f) => f.endsWith(SETUP_STAMP),
+    });
+    expect(result.found).toEqual({ file: mlflow, args: [] });
+  });
+
   it('never tries py on Linux', async () => {
     const result = await lookupMlflow({ cwd: '/p', root: '/q', platform: linux, env: { PATH: '/usr/bin' }, isExecutable: fakeFs([]).isExecutable });
     expect(result.found).toBeUndefined();
@@ -188,7 +222,7 @@ describe('requireFound', () => {
     expect(e.hint).toContain('nginx.exe');
   });
 
-  it('tells how to install MLflow with the platform venv layout', () => {
+  it('names mlflow-secure setup for a missing MLflow, on every platform', () => {
     const hintFor = (platform: typeof win32) => {
       try {
         requireFound({ searched: ['a', 'b'] }, 'MLflow', platform);
@@ -198,9 +232,11 @@ describe('requireFound', () => {
       }
       throw new Error('expected a UserError');
     };
-    expect(hintFor(win32)).toContain('.venv\\Scripts\\pip');
-    expect(hintFor(linux)).toContain('.venv/bin/pip');
-    expect(hintFor(linux)).toContain('--mlflow');
+    for (const p of [win32, linux]) {
+      expect(hintFor(p)).toMatch(/^Run mlflow-secure setup /);
+      expect(hintFor(p)).toContain('--mlflow');
+      expect(hintFor(p)).not.toContain('npm run setup');
+    }
   });
 });
 
@@ -213,5 +249,25 @@ describe('parseNginxVersion', () => {
     ['command not found', undefined],
   ] as const)('%j -> %j', (stderr, expected) => {
     expect(parseNginxVersion(stderr)).toEqual(expected);
+  });
+});
+
+describe('executableTest', () => {
+  it('needs the execute bit on POSIX, not on Windows (which has none)', async () => {
+    const dir = await mkdtemp(nodePath.join(os.tmpdir(), 'ms-exec-'));
+    try {
+      const plain = nodePath.join(dir, 'plain.exe');
+      const script = nodePath.join(dir, 'script');
+      await writeFile(plain, '');
+      await writeFile(script, '', { mode: 0o755 });
+      expect(await executableTest(linux)(script)).toBe(true);
+      expect(await executableTest(win32)(plain)).toBe(true);
+      expect(await executableTest(win32)(dir)).toBe(false);
+      expect(await executableTest(win32)(nodePath.join(dir, 'missing.exe'))).toBe(false);
+      // Root may run anything with any x bit, but a file with none is refused even to root.
+      if (process.platform !== 'win32') expect(await executableTest(linux)(plain)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
