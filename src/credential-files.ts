@@ -154,19 +154,7 @@ export async function forgetDotenv(file: string, keys: readonly string[], platfo
  * repository's own config could name a program for git to run there.
  */
 export async function gitWouldCommit(file: string, platform: Platform, env: NodeJS.ProcessEnv): Promise<boolean> {
-  try {
-    const { execa } = await import('execa');
-    const r = await execa('git', ['-c', 'core.fsmonitor=false', 'check-ignore', '-q', '--', platform.path.basename(file)], {
-      cwd: platform.path.dirname(file),
-      env,
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-      timeout: 5_000,
-      windowsHide: true,
-    });
-    return r.exitCode === 1;
-  } catch {
-    return false;
-  }
+  const { runOnce } = await import('./processes.js');
+  const r = await runOnce('git', ['-c', 'core.fsmonitor=false', 'check-ignore', '-q', '--', platform.path.basename(file)], { cwd: platform.path.dirname(file), env, timeoutMs: 5_000 });
+  return r.exitCode === 1;
 }

@@ -2,8 +2,8 @@
 import { promises as fs, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import nodePath from 'node:path';
-import { execa } from 'execa';
 import { UserError } from './errors.js';
+import { runOnce } from './processes.js';
 import type { CommandSpec, Platform } from './platform.js';
 
 /** The folder holding package.json (this file is src/tools.ts or dist/tools.js). */
@@ -158,14 +158,14 @@ export function parseNginxVersion(stderr: string): [number, number, number] | un
 }
 
 export async function nginxVersion(nginx: string): Promise<[number, number, number]> {
-  const result = await execa(nginx, ['-v'], { reject: false, timeout: 15_000, stdin: 'ignore' });
+  const result = await runOnce(nginx, ['-v'], { timeoutMs: 15_000 });
   const version = parseNginxVersion(`${result.stderr}\n${result.stdout}`);
   if (!version) throw new UserError(`${nginx} does not look like nginx ('-v' printed no version)`, 'Pass the real nginx with --nginx <path>');
   return version;
 }
 
 export async function mlflowVersion(mlflow: CommandSpec): Promise<string> {
-  const result = await execa(mlflow.file, [...mlflow.args, '--version'], { reject: false, timeout: 60_000, stdin: 'ignore' });
+  const result = await runOnce(mlflow.file, [...mlflow.args, '--version'], { timeoutMs: 60_000 });
   const m = /version\s+(\S+)/.exec(result.stdout);
   if (result.exitCode !== 0 || !m) {
     const why = result.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? 'no version printed';

@@ -14,7 +14,7 @@ import { executableTest, findOnPath, lookupNginx, nginxVersion, packageRoot, typ
 import { inspectVenv, installMlflow, planMlflow, readPin, venvIn } from '../setup/mlflow.js';
 import { describePlan, manualInstallError, planNginxInstall, runNginxInstall, type MachineProbe } from '../setup/nginx.js';
 import { choosePython } from '../setup/python.js';
-import { execaRunner, type Runner } from '../setup/runner.js';
+import { processRunner, type Runner } from '../setup/runner.js';
 
 export interface SetupOptions {
   /** Say what would be done, change nothing. */
@@ -42,7 +42,7 @@ const NO_DATA_DIR: Record<'posix' | 'win32', [string, string]> = {
 
 export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {}): Promise<number> {
   const { platform, env, out } = ctx;
-  const run = deps.run ?? execaRunner(env);
+  const run = deps.run ?? processRunner(env);
   const isExecutable = deps.isExecutable ?? executableTest(platform);
   const dataDir = platform.dataDir(env);
   if (!dataDir) throw new UserError(...NO_DATA_DIR[platform.isWindows ? 'win32' : 'posix']);
