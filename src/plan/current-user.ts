@@ -17,7 +17,7 @@
  * can ask for directly (https://nginx.org/en/docs/http/ngx_http_core_module.html#location), and
  * only there does `return` write the body.
  */
-import { USER_NAME } from './htpasswd.js';
+import { USER_NAME } from './user-name.js';
 
 export const CURRENT_USER_PATHS = ['/ajax-api/2.0/mlflow/users/current', '/api/2.0/mlflow/users/current'] as const;
 
