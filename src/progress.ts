@@ -46,13 +46,16 @@ export async function createProgress(mode: ProgressMode, stream: NodeJS.Writable
   const render = () => {
     spinner.text = out.redact(`${text} (${Math.floor((now() - started) / 1000)}s)`);
   };
-  const ticker = setInterval(render, 1000);
-  ticker.unref();
+  let ticker: NodeJS.Timeout | undefined;
   return {
     phase(next) {
       text = next;
       render();
-      if (!spinner.isSpinning) spinner.start();
+      if (spinner.isSpinning) return;
+      // (Again after a pause for the password prompt.)
+      spinner.start();
+      ticker = setInterval(render, 1000);
+      ticker.unref();
     },
     done() {
       clearInterval(ticker);
