@@ -159,6 +159,23 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       return run(async () => (await import('./commands/setup.js')).setup(this.opts(), ctx))();
     });
 
+  stateDirOption(
+    program
+      .command('export')
+      .description('write the same stack for an engine: a docker compose project or Kubernetes manifests (nginx, MLflow, PostgreSQL, optional MinIO)')
+      .argument('<target>', 'compose or kubernetes')
+      .option('--out <dir>', 'folder to write (default: ./mlflow-secure-<target>)')
+      .option('--force', 'write into a non-empty --out, replacing the files an export writes')
+      .option('--s3', 'keep artifacts in a MinIO bucket instead of a volume')
+      .option('--host <addr>', 'compose: host address the port is published on (default: 127.0.0.1)')
+      .option('--port <n>', 'compose: published port; kubernetes: port of the Service mlflow-secure', String(DEFAULT_PORT))
+      .option('--server-name <names>', 'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)')
+      .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
+      .option('--mlflow-workers <n>', 'MLflow server worker processes', '1'),
+  ).action(function (this: Command, target: string) {
+    return run(async () => (await import('./commands/export.js')).exportStack(target, this.opts(), ctx))();
+  });
+
   return program;
 }
 

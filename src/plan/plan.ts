@@ -83,13 +83,13 @@ function hostForUrl(host: string): string {
 }
 
 /** Names clients may put in Host besides MLflow's defaults: --server-name, and a specific --host. */
-export function publicNames(settings: Settings): string[] {
+export function publicNames(settings: Pick<Settings, 'host' | 'serverNames'>): string[] {
   const names = [...settings.serverNames];
   if (!WILDCARD_HOSTS.has(settings.host) && !names.includes(settings.host)) names.push(settings.host);
   return names;
 }
 
-export function allowedHostsFor(settings: Settings): string[] {
+export function allowedHostsFor(settings: Pick<Settings, 'host' | 'serverNames'>): string[] {
   const extra = publicNames(settings).flatMap((n) => {
     const h = hostForUrl(n);
     // fnmatch treats '[' as a class: escape it as MLflow does for [::1].
@@ -100,12 +100,23 @@ export function allowedHostsFor(settings: Settings): string[] {
 }
 
 /** Origins a browser sends for pages served under the public names (localhost always passes). */
-export function corsOriginsFor(settings: Settings, listenPort: number): string[] {
+export function corsOriginsFor(settings: Pick<Settings, 'host' | 'serverNames'>, listenPort: number): string[] {
   const origins = publicNames(settings).flatMap((n) => {
     const h = hostForUrl(n);
     return [listenPort === 80 ? `http://${h}` : `http://${h}:${listenPort}`, `https://${h}`];
   });
   return [...new Set(origins)];
+}
+
+/** `mlflow server`'s options after the subcommand; `up` and `export` share them. */
+export function mlflowServerOptions(o: { host: string; port: number; allowedHosts: readonly string[]; corsOrigins: readonly string[] }): string[] {
+  return [
+    '--serve-artifacts',
+    '--host', o.host,
+    '--port', String(o.port),
+    '--allowed-hosts', o.allowedHosts.join(','),
+    ...(o.corsOrigins.length > 0 ? ['--cors-allowed-origins', o.corsOrigins.join(',')] : []),
+  ];
 }
 
 export function buildPlan(settings: Settings, found: Found, platform: Platform): Plan {
@@ -118,15 +129,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
 
   // Store URIs go through MLflow's environment, not argv: a database password in a URI would
   // be readable by every local user in /proc/<pid>/cmdline. `mlflow server` reads these names.
-  const mlflowArgs = [
-    ...found.mlflow.args,
-    'ui',
-    '--serve-artifacts',
-    '--host', '127.0.0.1',
-    '--port', String(found.mlflowPort),
-    '--allowed-hosts', allowedHosts.join(','),
-    ...(corsOrigins.length > 0 ? ['--cors-allowed-origins', corsOrigins.join(',')] : []),
-  ];
+  const mlflowArgs = [...found.mlflow.args, 'ui', ...mlflowServerOptions({ host: '127.0.0.1', port: found.mlflowPort, allowedHosts, corsOrigins })];
   const mlflowEnv: Record<string, string> = {
     [MARKER_ENV]: settings.stateDir,
     PYTHONUNBUFFERED: '1',

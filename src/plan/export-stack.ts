@@ -1,0 +1,148 @@
+/**
+ * The stack `mlflow-secure export` renders for a container engine, whatever the engine: images,
+ * ports, MLflow's argv and environment, and nginx.conf. Pure. The compose and Kubernetes
+ * renderers (export-compose.ts, export-kubernetes.ts) only say how each engine runs these.
+ *
+ * The same choices as `up`: MLflow's options come from plan.ts (mlflowServerOptions,
+ * allowedHostsFor, corsOriginsFor) and nginx.conf from nginx-conf.ts's renderNginxConf; what an
+ * engine needs differently (MLflow over TCP under its service name, paths inside the nginx
+ * image, listening on every interface inside the container, a probe-only port) is a parameter.
+ */
+import { renderNginxConf } from './nginx-conf.js';
+import { allowedHostsFor, corsOriginsFor, mlflowServerOptions } from './plan.js';
+
+export type ExportTarget = 'compose' | 'kubernetes';
+
+export interface ExportInput {
+  target: ExportTarget;
+  /** The MLflow version mlflow-secure pins (requirements.txt): the image tag follows it. */
+  mlflowVersion: string;
+  /** compose: the host address the published port binds to. kubernetes: unused (`0.0.0.0`). */
+  host: string;
+  /** compose: the published port on the host. kubernetes: the front Service's port. */
+  port: number;
+  serverNames: string[];
+  nginxWorkers: number | 'auto';
+  mlflowWorkers: number;
+  /** Artifacts in a MinIO bucket instead of a volume. */
+  s3: boolean;
+  /** The password file's text (user names and hashes, no password). */
+  htpasswd: string;
+  /** Generated secrets: base64url, so they sit in a URI without escaping. */
+  postgresPassword: string;
+  minioPassword?: string;
+}
+
+/** One file of the export, its path relative to the export folder with forward slashes. */
+export interface ExportFile {
+  path: string;
+  content: string;
+  /** Holds a secret: written owner-only (0600). */
+  secret: boolean;
+}
+
+/**
+ * Images. MLflow's `-full` variant: the plain one has no database driver nor boto3, and
+ * `postgresql://` needs psycopg under MLflow 3.17's SQLAlchemy 2.1 (mlflow/mlflow docker/README.md:
+ * "This image contains only the core MLflow package"; `-full` adds "Database drivers (MySQL,
+ * PostgreSQL, SQL Server)" and "AWS S3"). The MinIO tag is the last image MinIO published.
+ */
+export const IMAGES = {
+  nginx: 'nginx:1.28',
+  postgres: 'postgres:17',
+  minio: 'minio/minio:RELEASE.2025-09-07T16-13-09Z',
+} as const;
+
+export function mlflowImage(version: string): string {
+  return `ghcr.io/mlflow/mlflow:v${version}-full`;
+}
+
+/** Ports inside the containers. */
+export const PORTS = { nginx: 8080, health: 8081, mlflow: 5000, postgres: 5432, minio: 9000 } as const;
+
+export const DATABASE = { user: 'mlflow', name: 'mlflow' } as const;
+export const BUCKET = 'mlflow';
+/** MinIO's root user name doubles as MLflow's access key id; it is no secret, its password is. */
+export const MINIO_USER = 'mlflow';
+
+/** Paths inside the containers. */
+export const CONTAINER = {
+  nginxConfDir: '/etc/nginx/mlflow-secure',
+  nginxConf: '/etc/nginx/mlflow-secure/nginx.conf',
+  authDir: '/etc/nginx/auth',
+  htpasswd: '/etc/nginx/auth/htpasswd',
+  artifacts: '/mlartifacts',
+  postgresData: '/var/lib/postgresql/data',
+  minioData: '/data',
+} as const;
+
+/**
+ * nginx.conf for the official nginx image: its `nginx` user (uid and gid 101) for the workers,
+ * logs to the container's stdout and stderr, the temp folders the image creates, and the probe
+ * port beside the public one.
+ */
+export function containerNginxConf(input: ExportInput, mlflowHost: string): string {
+  return renderNginxConf({
+    listenHost: '0.0.0.0',
+    listenPort: PORTS.nginx,
+    serverNames: input.serverNames,
+    upstream: `${mlflowHost}:${PORTS.mlflow}`,
+    workerProcesses: input.nginxWorkers,
+    userDirective: 'user nginx;',
+    realm: 'MLflow',
+    writtenBy: `mlflow-secure export ${input.target}`,
+    healthPort: PORTS.health,
+    paths: {
+      pid: '/var/run/nginx.pid',
+      errorLog: '/dev/stderr',
+      accessLog: '/dev/stdout',
+      htpasswd: CONTAINER.htpasswd,
+      clientBodyTemp: '/var/cache/nginx/client_temp',
+      proxyTemp: '/var/cache/nginx/proxy_temp',
+      fastcgiTemp: '/var/cache/nginx/fastcgi_temp',
+      uwsgiTemp: '/var/cache/nginx/uwsgi_temp',
+      scgiTemp: '/var/cache/nginx/scgi_temp',
+    },
+  });
+}
+
+/** MLflow's argv: `up`'s options, on every interface of its container, one worker by default. */
+export function mlflowCommand(input: ExportInput): string[] {
+  const names = { host: input.host, serverNames: input.serverNames };
+  const options = mlflowServerOptions({ host: '0.0.0.0', port: PORTS.mlflow, allowedHosts: allowedHostsFor(names), corsOrigins: corsOriginsFor(names, input.port) });
+  return ['mlflow', 'server', ...options, '--workers', String(input.mlflowWorkers)];
+}
+
+/**
+ * MLflow's environment besides the store URIs, which carry the database password and are built
+ * from the secret where the engine runs. Job execution is off as under `up`: the job runner
+ * serves GenAI background jobs only and starts a dozen more processes.
+ */
+export function mlflowEnvironment(input: ExportInput, minioHost: string): Record<string, string> {
+  return {
+    PYTHONUNBUFFERED: '1',
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+    MLFLOW_ARTIFACTS_DESTINATION: input.s3 ? `s3://${BUCKET}` : CONTAINER.artifacts,
+    ...(input.s3 ? { MLFLOW_S3_ENDPOINT_URL: `http://${minioHost}:${PORTS.minio}`, AWS_ACCESS_KEY_ID: MINIO_USER, AWS_DEFAULT_REGION: 'us-east-1' } : {}),
+  };
+}
+
+/** The backend store URI with `password` standing for the password (a reference the engine expands). */
+export function postgresUri(host: string, password: string): string {
+  return `postgresql://${DATABASE.user}:${password}@${host}:${PORTS.postgres}/${DATABASE.name}`;
+}
+
+/**
+ * Creates MLflow's bucket when missing, with the boto3 of MLflow's image: MLflow itself does not,
+ * and a missing bucket only shows at the first artifact request.
+ */
+export const CREATE_BUCKET_PY = [
+  'import os, boto3',
+  "s3 = boto3.client('s3', endpoint_url=os.environ['MLFLOW_S3_ENDPOINT_URL'])",
+  `names = [b['Name'] for b in s3.list_buckets().get('Buckets', [])]`,
+  `'${BUCKET}' in names or s3.create_bucket(Bucket='${BUCKET}')`,
+  `print('bucket ${BUCKET} is ready')`,
+].join('\n');
+
+/** A generated store password: 32 base64url characters (192 bits), safe in a URI as it is. */
+export const STORE_SECRET = /^[A-Za-z0-9_-]{24,128}$/;
