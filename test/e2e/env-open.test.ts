@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { appendFile, lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, readStackRecord, removeDir, root, spawnCli, tempDir, venvPython, waitForNoStackProcesses } from './helpers.js';
+import { cli, cliPath, readStackRecord, removeDir, root, spawnCli, tempDir, venvPython, waitForNoStackProcesses } from './helpers.js';
 
 // %: configparser interpolation; ' and \: python-dotenv escapes; $x: shells.
 const PASSWORD = `e2e-${Math.random().toString(36).slice(2)}-P%@ss'"$x\\y`;
@@ -76,7 +76,7 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     // stdout is only the line still needed; `eval` of it is what sets the URI below.
     expect(r.stdout).toBe(`export MLFLOW_TRACKING_URI='${url}'`);
     expect(r.stderr).toContain(`Wrote ${credentials()} (owner-only, 0600): [mlflow] mlflow_tracking_username = admin`);
-    expect(r.stderr).toContain('Undo: mlflow-secure env --forget');
+    expect(r.stderr).toContain(`Undo: node ${cliPath} env --forget`);
     expect(`${r.stdout}${r.stderr}`).not.toContain(PASSWORD);
     expect(await modeOf(path.dirname(credentials()))).toBe(0o700);
     expect(await modeOf(credentials())).toBe(0o600);
@@ -143,7 +143,7 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     const wrong = `${PASSWORD}-wrong`;
     const bad = await cli(['env', '--save'], { cwd, env: env({ MLFLOW_SECURE_PASSWORD: wrong }) });
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr.trim().split('\n')).toEqual([`error: MLFLOW_SECURE_PASSWORD is not admin's password in ${path.join(stateDir, 'htpasswd')}. Give the right one (or set a new one with \`mlflow-secure user passwd admin\`), then run again`]);
+    expect(bad.stderr.trim().split('\n')).toEqual([`error: MLFLOW_SECURE_PASSWORD is not admin's password in ${path.join(stateDir, 'htpasswd')}. Give the right one (or set a new one with \`node ${cliPath} user passwd admin\`), then run again`]);
     expect(`${bad.stdout}${bad.stderr}`).not.toContain(wrong.slice(0, 12));
 
     const target = path.join(cwd, 'elsewhere');
@@ -166,7 +166,7 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     await writeFile(browserLog, '');
     const r = await cli(['open'], { cwd, env: env({ BROWSER: browser, PATH: `${bin}:${process.env.PATH ?? ''}` }) });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`Opened ${url} in your browser; log in as admin (mlflow-secure env shows the password if it generated it).`);
+    expect(r.stdout).toBe(`Opened ${url} in your browser; log in as admin (node ${cliPath} env shows the password if it generated it).`);
     expect(await readLines(browserLog)).toEqual([`${url}/`]);
     expect(await readLines(pathLog)).toEqual([]);
   });
@@ -185,7 +185,7 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
       await writeFile(browserLog, '');
       const open = await cli(['open'], { cwd: empty, env: env({ BROWSER: browser }) });
       expect(open.exitCode).toBe(1);
-      expect(open.stderr.trim().split('\n')).toEqual([`error: no stack is recorded in ${path.join(empty, '.mlflow-secure')}. Start one with \`mlflow-secure up -d\`, then run \`mlflow-secure open\` again`]);
+      expect(open.stderr.trim().split('\n')).toEqual([`error: no stack is recorded in ${path.join(empty, '.mlflow-secure')}. Start one with \`node ${cliPath} up -d\`, then run \`node ${cliPath} open\` again`]);
       expect(await readLines(browserLog)).toEqual([]);
       const save = await cli(['env', '--save'], { cwd: empty, env: env({ HOME: empty }) });
       expect(save.exitCode).toBe(1);
