@@ -72,7 +72,7 @@ describe('failures a user can cause', () => {
   it('missing MLflow: says where it looked and how to install it', async () => {
     const r = await cli(['up', '-d', '--port', 'auto', '--mlflow', '/nonexistent/venv'], { cwd });
     expect(r.exitCode).toBe(1);
-    expect(errorLine(r.stderr)).toMatch(/MLflow not found \(looked at: \/nonexistent\/venv \(--mlflow\)\)\. Run mlflow-secure setup /);
+    expect(errorLine(r.stderr)).toMatch(/MLflow not found \(looked at: \/nonexistent\/venv \(--mlflow\)\)\. Run node \S+\/dist\/cli\.js setup /);
   });
 
   it('bad backend URI: names the flag and the value', async () => {
