@@ -30,11 +30,22 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
   if (r.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(r.body));
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: r.host, port: r.port, ...(r.socketPath ? { socketPath: r.socketPath } : {}), path: r.path, method: r.method ?? 'GET', headers, agent: false, timeout: r.timeoutMs ?? 30_000 },
+      {
+        host: r.host,
+        port: r.port,
+        ...(r.socketPath ? { socketPath: r.socketPath } : {}),
+        path: r.path,
+        method: r.method ?? 'GET',
+        headers,
+        agent: false,
+        timeout: r.timeoutMs ?? 30_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );

@@ -24,7 +24,8 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   const shownEnv = Object.fromEntries(mlflowEnv.map(([k, v]) => [k, mask(v)]));
   const shownArgs = plan.mlflow.args.map(mask);
   const quote = platform.isWindows ? quotePowerShell : quoteBash;
-  const argv = (file: string, args: string[]) => [file, ...args].map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : quote(a))).join(' ');
+  const argv = (file: string, args: string[]) =>
+    [file, ...args].map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : quote(a))).join(' ');
   const summary = {
     url: plan.url,
     publicUrls: plan.publicUrls,
@@ -35,7 +36,12 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
     artifactsDestination: mask(stores.artifacts),
     fileStore: settings.backend.isFileStore,
     mlflow: { file: plan.mlflow.file, args: shownArgs, env: shownEnv, port: plan.mlflow.port },
-    nginx: { file: plan.nginx.file, args: plan.nginx.args, testArgs: plan.nginx.testArgs, quitArgs: plan.nginx.quitArgs },
+    nginx: {
+      file: plan.nginx.file,
+      args: plan.nginx.args,
+      testArgs: plan.nginx.testArgs,
+      quitArgs: plan.nginx.quitArgs,
+    },
     nginxConfPath: plan.paths.nginxConf,
     nginxConf: plan.nginx.conf,
     passwordFile: plan.paths.htpasswd,
@@ -56,13 +62,19 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   out.info(`# mlflow-secure plan (nothing started)`);
   out.info(`URL:            ${plan.url}${plan.publicUrls.length ? `  (also ${plan.publicUrls.join(', ')})` : ''}`);
   out.info(`user:           ${settings.user}`);
-  out.info(`password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`);
+  out.info(
+    `password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`,
+  );
   out.info(`backend store:  ${mask(stores.backend)}`);
   out.info(`registry store: ${mask(stores.registry)}`);
   out.info(`artifacts:      ${mask(stores.artifacts)} (served through MLflow)`);
   out.info('');
   out.info(`MLflow (on 127.0.0.1 only):`);
-  out.info(`  ${Object.entries(shownEnv).map(([k, v]) => `${k}=${quote(v)}`).join(' ')} ${argv(plan.mlflow.file, shownArgs)}`);
+  out.info(
+    `  ${Object.entries(shownEnv)
+      .map(([k, v]) => `${k}=${quote(v)}`)
+      .join(' ')} ${argv(plan.mlflow.file, shownArgs)}`,
+  );
   out.info(`nginx:`);
   out.info(`  ${argv(plan.nginx.file, plan.nginx.args)}`);
   out.info(`  test: ${argv(plan.nginx.file, plan.nginx.testArgs)}`);

@@ -17,7 +17,14 @@ import { checkStateDir, ensureWritableDirs, readTextIfExists } from '../files.js
 import { renderHtpasswd } from '../plan/htpasswd.js';
 import { COMPOSE_FILE, COMPOSE_FILES, renderCompose } from '../plan/export-compose.js';
 import { KUBERNETES_FILES, renderKubernetes, SECRET_FILE, SECRET_KEYS } from '../plan/export-kubernetes.js';
-import { IMAGES, mlflowImage, STORE_SECRET, type ExportFile, type ExportInput, type ExportTarget } from '../plan/export-stack.js';
+import {
+  IMAGES,
+  mlflowImage,
+  STORE_SECRET,
+  type ExportFile,
+  type ExportInput,
+  type ExportTarget,
+} from '../plan/export-stack.js';
 import { parseHost, parsePort, parseServerNames } from '../plan/settings.js';
 import { resolveStatePaths } from '../state.js';
 import { readUsers } from '../users.js';
@@ -40,19 +47,34 @@ const TARGETS: readonly ExportTarget[] = ['compose', 'kubernetes'];
 function parseCount(value: string, flag: string, o: { auto: boolean }): number | 'auto' {
   if (o.auto && value === 'auto') return 'auto';
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 64) throw new UserError(`${flag} must be a whole number from 1 to 64${o.auto ? " or 'auto'" : ''}, got '${value}'`);
+  if (!/^\d+$/.test(value) || n < 1 || n > 64)
+    throw new UserError(`${flag} must be a whole number from 1 to 64${o.auto ? " or 'auto'" : ''}, got '${value}'`);
   return n;
 }
 
 /** Options -> everything but the password file and secrets; every message names the flag. */
-export function resolveExportOptions(target: string, o: ExportOptions): Omit<ExportInput, 'mlflowVersion' | 'htpasswd' | 'postgresPassword' | 'minioPassword'> {
-  if (!(TARGETS as readonly string[]).includes(target)) throw new UserError(`unknown export target '${target}'`, 'Use `mlflow-secure export compose` or `mlflow-secure export kubernetes`');
+export function resolveExportOptions(
+  target: string,
+  o: ExportOptions,
+): Omit<ExportInput, 'mlflowVersion' | 'htpasswd' | 'postgresPassword' | 'minioPassword'> {
+  if (!(TARGETS as readonly string[]).includes(target))
+    throw new UserError(
+      `unknown export target '${target}'`,
+      'Use `mlflow-secure export compose` or `mlflow-secure export kubernetes`',
+    );
   const t = target as ExportTarget;
   if (t === 'kubernetes' && o.host !== undefined) {
-    throw new UserError('--host is for `export compose` (the host address its port is published on); a Kubernetes Service has none', 'Drop --host, and reach the Service mlflow-secure through an Ingress, a LoadBalancer or kubectl port-forward');
+    throw new UserError(
+      '--host is for `export compose` (the host address its port is published on); a Kubernetes Service has none',
+      'Drop --host, and reach the Service mlflow-secure through an Ingress, a LoadBalancer or kubectl port-forward',
+    );
   }
   const port = parsePort(o.port ?? String(DEFAULT_PORT));
-  if (port === 'auto') throw new UserError("--port auto picks a free port when `up` starts; an export needs a fixed one, got 'auto'", 'Give a number, e.g. --port 5000');
+  if (port === 'auto')
+    throw new UserError(
+      "--port auto picks a free port when `up` starts; an export needs a fixed one, got 'auto'",
+      'Give a number, e.g. --port 5000',
+    );
   const mlflowWorkers = parseCount(o.mlflowWorkers ?? '1', '--mlflow-workers', { auto: false }) as number;
   return {
     target: t,
@@ -90,19 +112,30 @@ async function inspectOut(out: string, force: boolean): Promise<OutState> {
     stat = await fs.lstat(out);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw new UserError(`cannot read --out ${out} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'Choose another --out');
+    throw new UserError(
+      `cannot read --out ${out} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      'Choose another --out',
+    );
   }
   // A link could send the secrets anywhere; a file is not a folder to write into.
-  if (stat.isSymbolicLink()) throw new UserError(`--out ${out} is a symbolic link`, 'Pass the real folder, or another --out');
+  if (stat.isSymbolicLink())
+    throw new UserError(`--out ${out} is a symbolic link`, 'Pass the real folder, or another --out');
   if (!stat.isDirectory()) throw new UserError(`--out ${out} exists and is not a folder`, 'Choose another --out');
   if ((await fs.readdir(out)).length === 0) return 'empty';
-  if (!force) throw new UserError(`--out ${out} is not empty`, 'Pass --force to overwrite the files an export writes there (others are left alone), or choose another --out');
+  if (!force)
+    throw new UserError(
+      `--out ${out} is not empty`,
+      'Pass --force to overwrite the files an export writes there (others are left alone), or choose another --out',
+    );
   return 'non-empty';
 }
 
 function checkKept(value: string, file: string, what: string): string {
   if (!STORE_SECRET.test(value)) {
-    throw new UserError(`${file} does not hold a ${what} password mlflow-secure generated`, `Delete it to generate a new one (a ${what} created with the old password must then be reset)`);
+    throw new UserError(
+      `${file} does not hold a ${what} password mlflow-secure generated`,
+      `Delete it to generate a new one (a ${what} created with the old password must then be reset)`,
+    );
   }
   return value;
 }
@@ -135,14 +168,25 @@ function errorCode(error: unknown): string {
 }
 
 /** Writes `files` into `out` (see the file's comment); `known` lists every file an export may write. */
-export async function writeExport(out: string, state: OutState, files: readonly ExportFile[], known: readonly string[]): Promise<void> {
+export async function writeExport(
+  out: string,
+  state: OutState,
+  files: readonly ExportFile[],
+  known: readonly string[],
+): Promise<void> {
   const parent = nodePath.dirname(out);
   await ensureWritableDirs([parent], 'export');
-  const cannotWrite = (error: unknown) => new UserError(`cannot write the export to ${out} (${errorCode(error)})`, 'Choose a folder you can write to with --out');
+  const cannotWrite = (error: unknown) =>
+    new UserError(
+      `cannot write the export to ${out} (${errorCode(error)})`,
+      'Choose a folder you can write to with --out',
+    );
   // mkdtemp makes it 0700: a new export folder stays owner-only, secrets and all.
-  const stage = await fs.mkdtemp(nodePath.join(parent, `.${nodePath.basename(out)}.mlflow-secure-`)).catch((error: unknown) => {
-    throw cannotWrite(error);
-  });
+  const stage = await fs
+    .mkdtemp(nodePath.join(parent, `.${nodePath.basename(out)}.mlflow-secure-`))
+    .catch((error: unknown) => {
+      throw cannotWrite(error);
+    });
   const local = (root: string, file: string) => nodePath.join(root, ...file.split('/'));
   try {
     for (const f of files) {
@@ -165,7 +209,8 @@ export async function writeExport(out: string, state: OutState, files: readonly 
         if (f.secret) await fs.chmod(dir, 0o700);
       }
       const existing = await fs.lstat(target).catch(() => undefined);
-      if (existing && !existing.isFile()) throw new UserError(`${target} is not a regular file`, 'Move it away, or choose another --out');
+      if (existing && !existing.isFile())
+        throw new UserError(`${target} is not a regular file`, 'Move it away, or choose another --out');
       await fs.rename(local(stage, f.path), target);
     }
     const written = new Set(files.map((f) => f.path));
@@ -189,7 +234,10 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
   const paths = resolveStatePaths(o.stateDir, ctx);
   const entries = (await checkStateDir(paths.stateDir, platform)) ? ((await readUsers(paths.htpasswd)) ?? []) : [];
   if (entries.length === 0) {
-    throw new UserError(`there is no user to export: ${paths.htpasswd} is missing or empty`, 'Add one first with `mlflow-secure user add <name>` (or run `mlflow-secure up` once), or pass the --state-dir that has them');
+    throw new UserError(
+      `there is no user to export: ${paths.htpasswd} is missing or empty`,
+      'Add one first with `mlflow-secure user add <name>` (or run `mlflow-secure up` once), or pass the --state-dir that has them',
+    );
   }
   const out = platform.path.resolve(ctx.cwd, o.out ?? `mlflow-secure-${options.target}`);
   const state = await inspectOut(out, o.force === true);
@@ -209,20 +257,29 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
   const images = `MLflow ${input.mlflowVersion} (${mlflowImage(input.mlflowVersion)}), nginx (${IMAGES.nginx}), PostgreSQL (${IMAGES.postgres})${input.s3 ? `, MinIO (${IMAGES.minio})` : ''}`;
   const users = entries.map((e) => JSON.stringify(e.user)).join(', ');
   const url = (host: string) => `http://${host.includes(':') ? `[${host}]` : host}:${input.port}`;
-  if (kept.postgres) log.note('Kept the PostgreSQL password of the export already there: its database was created with it.');
+  if (kept.postgres)
+    log.note('Kept the PostgreSQL password of the export already there: its database was created with it.');
   if (options.target === 'compose') {
     log.info(`Wrote a docker compose project to ${out}: ${listed}`);
     log.info(`Stack: ${images}. Users who can log in: ${users} (from ${paths.htpasswd}).`);
-    log.info(`Check: cd ${out} && docker compose config --quiet   (docker-compose 1.29: docker-compose -f ${COMPOSE_FILE} config -q)`);
+    log.info(
+      `Check: cd ${out} && docker compose config --quiet   (docker-compose 1.29: docker-compose -f ${COMPOSE_FILE} config -q)`,
+    );
     log.info(`Start: cd ${out} && docker compose up -d   then open ${url(input.host)}`);
     log.info('A changed user list reaches nginx with a new export and `docker compose up -d --force-recreate nginx`.');
   } else {
     log.info(`Wrote Kubernetes manifests to ${out}: ${listed}`);
     log.info(`Stack: ${images}. Users who can log in: ${users} (from ${paths.htpasswd}).`);
-    log.info(`${SECRET_FILE} holds the password file and the store passwords, only base64-encoded: keep it out of version control.`);
-    log.info(`Check: kubernetes-validate --strict ${platform.path.join(out, '*.yaml')}   (or kubectl apply --dry-run=server -f ${out})`);
+    log.info(
+      `${SECRET_FILE} holds the password file and the store passwords, only base64-encoded: keep it out of version control.`,
+    );
+    log.info(
+      `Check: kubernetes-validate --strict ${platform.path.join(out, '*.yaml')}   (or kubectl apply --dry-run=server -f ${out})`,
+    );
     log.info(`Apply: kubectl apply -f ${out}`);
-    log.info(`Reach: kubectl port-forward service/mlflow-secure ${input.port}:${input.port}   then open ${url('127.0.0.1')}`);
+    log.info(
+      `Reach: kubectl port-forward service/mlflow-secure ${input.port}:${input.port}   then open ${url('127.0.0.1')}`,
+    );
   }
   return ExitCode.ok;
 }

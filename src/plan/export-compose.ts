@@ -35,9 +35,21 @@ export const COMPOSE_FILE = 'compose.yaml';
 export const COMPOSE_SECRETS_DIR = 'secrets';
 
 /** Every file a compose export can write: a re-export removes those it no longer writes. */
-export const COMPOSE_FILES = [COMPOSE_FILE, 'nginx.conf', 'secrets/htpasswd', 'secrets/postgres_password', 'secrets/minio_password'] as const;
+export const COMPOSE_FILES = [
+  COMPOSE_FILE,
+  'nginx.conf',
+  'secrets/htpasswd',
+  'secrets/postgres_password',
+  'secrets/minio_password',
+] as const;
 
-const SERVICE = { nginx: 'nginx', mlflow: 'mlflow', postgres: 'postgres', minio: 'minio', bucket: 'minio-bucket' } as const;
+const SERVICE = {
+  nginx: 'nginx',
+  mlflow: 'mlflow',
+  postgres: 'postgres',
+  minio: 'minio',
+  bucket: 'minio-bucket',
+} as const;
 
 /** Compose interpolates `$VAR` and `${VAR}` everywhere; `$$` is a literal `$`. */
 export function escapeCompose(text: string): string {
@@ -66,10 +78,18 @@ export function renderCompose(input: ExportInput): ExportFile[] {
     [SERVICE.postgres]: {
       image: IMAGES.postgres,
       restart: 'unless-stopped',
-      environment: { POSTGRES_USER: DATABASE.user, POSTGRES_DB: DATABASE.name, POSTGRES_PASSWORD_FILE: secretPath('postgres_password') },
+      environment: {
+        POSTGRES_USER: DATABASE.user,
+        POSTGRES_DB: DATABASE.name,
+        POSTGRES_PASSWORD_FILE: secretPath('postgres_password'),
+      },
       secrets: ['postgres_password'],
       volumes: [`postgres-data:${CONTAINER.postgresData}`],
-      healthcheck: healthcheck(['CMD', 'pg_isready', '-U', DATABASE.user, '-d', DATABASE.name], { interval: '5s', startPeriod: '30s', retries: 12 }),
+      healthcheck: healthcheck(['CMD', 'pg_isready', '-U', DATABASE.user, '-d', DATABASE.name], {
+        interval: '5s',
+        startPeriod: '30s',
+        retries: 12,
+      }),
     },
   };
   if (input.s3) {
@@ -85,7 +105,10 @@ export function renderCompose(input: ExportInput): ExportFile[] {
     };
     services[SERVICE.bucket] = commented('Runs once: creates the artifact bucket when missing, then exits.', {
       image: mlflowImage(input.mlflowVersion),
-      entrypoint: shellEntrypoint([`AWS_SECRET_ACCESS_KEY="$(cat ${secretPath('minio_password')})"`, 'export AWS_SECRET_ACCESS_KEY']),
+      entrypoint: shellEntrypoint([
+        `AWS_SECRET_ACCESS_KEY="$(cat ${secretPath('minio_password')})"`,
+        'export AWS_SECRET_ACCESS_KEY',
+      ]),
       command: ['python', '-c', CREATE_BUCKET_PY],
       environment: mlflowEnvironment(input, SERVICE.minio),
       secrets: ['minio_password'],
@@ -102,7 +125,9 @@ export function renderCompose(input: ExportInput): ExportFile[] {
         `MLFLOW_BACKEND_STORE_URI="${postgresUri(SERVICE.postgres, '${db_password}')}"`,
         'MLFLOW_REGISTRY_STORE_URI="$MLFLOW_BACKEND_STORE_URI"',
         'export MLFLOW_BACKEND_STORE_URI MLFLOW_REGISTRY_STORE_URI',
-        ...(input.s3 ? [`AWS_SECRET_ACCESS_KEY="$(cat ${secretPath('minio_password')})"`, 'export AWS_SECRET_ACCESS_KEY'] : []),
+        ...(input.s3
+          ? [`AWS_SECRET_ACCESS_KEY="$(cat ${secretPath('minio_password')})"`, 'export AWS_SECRET_ACCESS_KEY']
+          : []),
       ]),
     ),
     command: mlflowCommand(input),
@@ -114,17 +139,28 @@ export function renderCompose(input: ExportInput): ExportFile[] {
       ...(input.s3 ? { [SERVICE.bucket]: { condition: 'service_completed_successfully' } } : {}),
     },
     // The image has Python but no curl. Host 127.0.0.1:5000 is among MLflow's allowed hosts.
-    healthcheck: healthcheck(['CMD', 'python', '-c', `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${PORTS.mlflow}/health', timeout=5)`], {
-      interval: '10s',
-      startPeriod: '120s',
-    }),
+    healthcheck: healthcheck(
+      [
+        'CMD',
+        'python',
+        '-c',
+        `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${PORTS.mlflow}/health', timeout=5)`,
+      ],
+      {
+        interval: '10s',
+        startPeriod: '120s',
+      },
+    ),
   };
   services[SERVICE.nginx] = {
     image: IMAGES.nginx,
     restart: 'unless-stopped',
     entrypoint: commented(
       "nginx's workers (user nginx) read the password file on every request; the secret's bind mount is root's, owner-only.",
-      shellEntrypoint([`mkdir -p ${CONTAINER.authDir}`, `install -m 0440 -o root -g nginx ${secretPath('htpasswd')} ${CONTAINER.htpasswd}`]),
+      shellEntrypoint([
+        `mkdir -p ${CONTAINER.authDir}`,
+        `install -m 0440 -o root -g nginx ${secretPath('htpasswd')} ${CONTAINER.htpasswd}`,
+      ]),
     ),
     command: ['nginx', '-c', CONTAINER.nginxConf],
     ports: [`${listenAddress(input.host, input.port)}:${PORTS.nginx}`],
@@ -150,7 +186,10 @@ export function renderCompose(input: ExportInput): ExportFile[] {
     postgres_password: { file: `./${COMPOSE_SECRETS_DIR}/postgres_password` },
     ...(input.s3 ? { minio_password: { file: `./${COMPOSE_SECRETS_DIR}/minio_password` } } : {}),
   };
-  const volumes: Record<string, YamlValue> = { 'postgres-data': {}, ...(input.s3 ? { 'minio-data': {} } : { 'mlflow-artifacts': {} }) };
+  const volumes: Record<string, YamlValue> = {
+    'postgres-data': {},
+    ...(input.s3 ? { 'minio-data': {} } : { 'mlflow-artifacts': {} }),
+  };
 
   const url = `http://${input.host.includes(':') ? `[${input.host}]` : input.host}:${input.port}`;
   const header = [
@@ -166,6 +205,8 @@ export function renderCompose(input: ExportInput): ExportFile[] {
     { path: 'nginx.conf', content: nginxConf, secret: false },
     { path: `${COMPOSE_SECRETS_DIR}/htpasswd`, content: input.htpasswd, secret: true },
     { path: `${COMPOSE_SECRETS_DIR}/postgres_password`, content: input.postgresPassword, secret: true },
-    ...(input.s3 ? [{ path: `${COMPOSE_SECRETS_DIR}/minio_password`, content: input.minioPassword!, secret: true }] : []),
+    ...(input.s3
+      ? [{ path: `${COMPOSE_SECRETS_DIR}/minio_password`, content: input.minioPassword!, secret: true }]
+      : []),
   ];
 }

@@ -81,7 +81,13 @@ function env(values: Record<string, string>): YamlValue[] {
   return Object.entries(values).map(([name, value]) => ({ name, value }));
 }
 
-function service(name: string, component: string, port: number, targetPort: string | number, selectComponent = component): Manifest {
+function service(
+  name: string,
+  component: string,
+  port: number,
+  targetPort: string | number,
+  selectComponent = component,
+): Manifest {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -176,7 +182,12 @@ function minio(): Manifest[] {
                 env: [...env({ MINIO_ROOT_USER: MINIO_USER }), secretEnv('MINIO_ROOT_PASSWORD', SECRET_KEYS.minio)],
                 ports: [{ name: 's3', containerPort: PORTS.minio }],
                 readinessProbe: { ...probe('/minio/health/ready'), periodSeconds: 10, timeoutSeconds: 5 },
-                livenessProbe: { ...probe('/minio/health/live'), initialDelaySeconds: 30, periodSeconds: 20, timeoutSeconds: 5 },
+                livenessProbe: {
+                  ...probe('/minio/health/live'),
+                  initialDelaySeconds: 30,
+                  periodSeconds: 20,
+                  timeoutSeconds: 5,
+                },
                 volumeMounts: [{ name: 'data', mountPath: CONTAINER.minioData }],
               },
             ],
@@ -189,12 +200,19 @@ function minio(): Manifest[] {
 }
 
 function mlflow(input: ExportInput): Manifest[] {
-  const health = { httpGet: { path: '/health', port: PORTS.mlflow, httpHeaders: [{ name: 'Host', value: 'localhost' }] } };
+  const health = {
+    httpGet: { path: '/health', port: PORTS.mlflow, httpHeaders: [{ name: 'Host', value: 'localhost' }] },
+  };
   const s3Env = input.s3 ? [secretEnv('AWS_SECRET_ACCESS_KEY', SECRET_KEYS.minio)] : [];
   const storeUri = postgresUri(NAME.postgres, '$(MLFLOW_DB_PASSWORD)');
   const manifests: Manifest[] = [service(NAME.mlflow, 'mlflow', PORTS.mlflow, PORTS.mlflow)];
   if (!input.s3) {
-    manifests.push({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: metadata(NAME.artifacts, 'mlflow'), spec: claim('50Gi') });
+    manifests.push({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: metadata(NAME.artifacts, 'mlflow'),
+      spec: claim('50Gi'),
+    });
   }
   manifests.push({
     apiVersion: 'apps/v1',
@@ -227,7 +245,10 @@ function mlflow(input: ExportInput): Manifest[] {
                 ...env(mlflowEnvironment(input, NAME.minio)),
                 ...s3Env,
                 secretEnv('MLFLOW_DB_PASSWORD', SECRET_KEYS.postgres),
-                commented('$(MLFLOW_DB_PASSWORD) is expanded by the kubelet from the variable above.', { name: 'MLFLOW_BACKEND_STORE_URI', value: storeUri }),
+                commented('$(MLFLOW_DB_PASSWORD) is expanded by the kubelet from the variable above.', {
+                  name: 'MLFLOW_BACKEND_STORE_URI',
+                  value: storeUri,
+                }),
                 { name: 'MLFLOW_REGISTRY_STORE_URI', value: storeUri },
               ],
               ports: [{ name: 'http', containerPort: PORTS.mlflow }],
@@ -249,7 +270,10 @@ function mlflow(input: ExportInput): Manifest[] {
 function nginx(input: ExportInput, conf: string): Document[] {
   return [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(NAME.nginx, 'nginx'), data: { 'nginx.conf': conf } },
-    commented('The front door: point an Ingress or a LoadBalancer here, or `kubectl port-forward`.', service(NAME.front, 'nginx', input.port, 'http')),
+    commented(
+      'The front door: point an Ingress or a LoadBalancer here, or `kubectl port-forward`.',
+      service(NAME.front, 'nginx', input.port, 'http'),
+    ),
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -258,7 +282,10 @@ function nginx(input: ExportInput, conf: string): Document[] {
         replicas: 1,
         selector: { matchLabels: labels('nginx') },
         template: {
-          metadata: { labels: labels('nginx'), annotations: { 'mlflow-secure/nginx-conf-sha256': createHash('sha256').update(conf).digest('hex') } },
+          metadata: {
+            labels: labels('nginx'),
+            annotations: { 'mlflow-secure/nginx-conf-sha256': createHash('sha256').update(conf).digest('hex') },
+          },
           spec: podSpec({
             // The Secret volume's files get this group: nginx's workers (uid/gid 101) read the password file.
             securityContext: { fsGroup: NGINX_GID },
@@ -272,7 +299,12 @@ function nginx(input: ExportInput, conf: string): Document[] {
                   { name: 'health', containerPort: PORTS.health },
                 ],
                 readinessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5 },
-                livenessProbe: { tcpSocket: { port: 'http' }, initialDelaySeconds: 10, periodSeconds: 20, timeoutSeconds: 5 },
+                livenessProbe: {
+                  tcpSocket: { port: 'http' },
+                  initialDelaySeconds: 10,
+                  periodSeconds: 20,
+                  timeoutSeconds: 5,
+                },
                 volumeMounts: [
                   { name: 'config', mountPath: CONTAINER.nginxConfDir, readOnly: true },
                   { name: 'auth', mountPath: CONTAINER.authDir, readOnly: true },
@@ -281,7 +313,14 @@ function nginx(input: ExportInput, conf: string): Document[] {
             ],
             volumes: [
               { name: 'config', configMap: { name: NAME.nginx } },
-              { name: 'auth', secret: { secretName: SECRET_NAME, items: [{ key: SECRET_KEYS.htpasswd, path: 'htpasswd' }], defaultMode: MODE_0440 } },
+              {
+                name: 'auth',
+                secret: {
+                  secretName: SECRET_NAME,
+                  items: [{ key: SECRET_KEYS.htpasswd, path: 'htpasswd' }],
+                  defaultMode: MODE_0440,
+                },
+              },
             ],
           }),
         },
@@ -303,8 +342,17 @@ export function renderKubernetes(input: ExportInput): ExportFile[] {
     secret: secretFile,
   });
   return [
-    file(SECRET_FILE, 'the password file and the store passwords, base64 (keep this file owner-only)', [secret(input)], true),
-    file('nginx.yaml', "nginx.conf, the front Service and nginx's Deployment", nginx(input, containerNginxConf(input, NAME.mlflow))),
+    file(
+      SECRET_FILE,
+      'the password file and the store passwords, base64 (keep this file owner-only)',
+      [secret(input)],
+      true,
+    ),
+    file(
+      'nginx.yaml',
+      "nginx.conf, the front Service and nginx's Deployment",
+      nginx(input, containerNginxConf(input, NAME.mlflow)),
+    ),
     file('mlflow.yaml', "MLflow's Service and Deployment", mlflow(input)),
     file('postgres.yaml', 'PostgreSQL, the tracking and registry store', postgres()),
     ...(input.s3 ? [file('minio.yaml', 'MinIO, the artifact store', minio())] : []),

@@ -109,7 +109,12 @@ export function containerNginxConf(input: ExportInput, mlflowHost: string): stri
 /** MLflow's argv: `up`'s options, on every interface of its container, one worker by default. */
 export function mlflowCommand(input: ExportInput): string[] {
   const names = { host: input.host, serverNames: input.serverNames };
-  const options = mlflowServerOptions({ host: '0.0.0.0', port: PORTS.mlflow, allowedHosts: allowedHostsFor(names), corsOrigins: corsOriginsFor(names, input.port) });
+  const options = mlflowServerOptions({
+    host: '0.0.0.0',
+    port: PORTS.mlflow,
+    allowedHosts: allowedHostsFor(names),
+    corsOrigins: corsOriginsFor(names, input.port),
+  });
   return ['mlflow', 'server', ...options, '--workers', String(input.mlflowWorkers)];
 }
 
@@ -123,7 +128,13 @@ export function mlflowEnvironment(input: ExportInput, minioHost: string): Record
     PYTHONUNBUFFERED: '1',
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
     MLFLOW_ARTIFACTS_DESTINATION: input.s3 ? `s3://${BUCKET}` : CONTAINER.artifacts,
-    ...(input.s3 ? { MLFLOW_S3_ENDPOINT_URL: `http://${minioHost}:${PORTS.minio}`, AWS_ACCESS_KEY_ID: MINIO_USER, AWS_DEFAULT_REGION: 'us-east-1' } : {}),
+    ...(input.s3
+      ? {
+          MLFLOW_S3_ENDPOINT_URL: `http://${minioHost}:${PORTS.minio}`,
+          AWS_ACCESS_KEY_ID: MINIO_USER,
+          AWS_DEFAULT_REGION: 'us-east-1',
+        }
+      : {}),
   };
 }
 

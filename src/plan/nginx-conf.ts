@@ -144,7 +144,7 @@ export function renderNginxConf(c: NginxConfInput): string {
 function healthServer(listenHost: string, port: number): string[] {
   return [
     '',
-    '    # Health probes only: not published, no password, nothing but MLflow\'s /health.',
+    "    # Health probes only: not published, no password, nothing but MLflow's /health.",
     '    server {',
     `        listen ${listenAddress(listenHost, port)};`,
     '',

@@ -109,12 +109,20 @@ export function corsOriginsFor(settings: Pick<Settings, 'host' | 'serverNames'>,
 }
 
 /** `mlflow server`'s options after the subcommand; `up` and `export` share them. */
-export function mlflowServerOptions(o: { host: string; port: number; allowedHosts: readonly string[]; corsOrigins: readonly string[] }): string[] {
+export function mlflowServerOptions(o: {
+  host: string;
+  port: number;
+  allowedHosts: readonly string[];
+  corsOrigins: readonly string[];
+}): string[] {
   return [
     '--serve-artifacts',
-    '--host', o.host,
-    '--port', String(o.port),
-    '--allowed-hosts', o.allowedHosts.join(','),
+    '--host',
+    o.host,
+    '--port',
+    String(o.port),
+    '--allowed-hosts',
+    o.allowedHosts.join(','),
     ...(o.corsOrigins.length > 0 ? ['--cors-allowed-origins', o.corsOrigins.join(',')] : []),
   ];
 }
@@ -129,7 +137,11 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
 
   // Store URIs go through MLflow's environment, not argv: a database password in a URI would
   // be readable by every local user in /proc/<pid>/cmdline. `mlflow server` reads these names.
-  const mlflowArgs = [...found.mlflow.args, 'ui', ...mlflowServerOptions({ host: '127.0.0.1', port: found.mlflowPort, allowedHosts, corsOrigins })];
+  const mlflowArgs = [
+    ...found.mlflow.args,
+    'ui',
+    ...mlflowServerOptions({ host: '127.0.0.1', port: found.mlflowPort, allowedHosts, corsOrigins }),
+  ];
   const mlflowEnv: Record<string, string> = {
     [MARKER_ENV]: settings.stateDir,
     PYTHONUNBUFFERED: '1',
@@ -161,7 +173,13 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const [major, minor, patch] = found.nginxVersion;
   const hasErrorLogFlag = major > 1 || (major === 1 && (minor > 19 || (minor === 19 && patch >= 5)));
   // The prefix must end with a separator; nginx joins it with relative paths as-is.
-  const baseArgs = ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : [])];
+  const baseArgs = [
+    '-p',
+    `${n(paths.nginxPrefix)}/`,
+    '-c',
+    n(paths.nginxConf),
+    ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : []),
+  ];
 
   const conf = renderNginxConf({
     listenHost: settings.host,
@@ -194,7 +212,13 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     allowedHosts,
     corsOrigins,
     mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },
-    nginx: { file: found.nginx, args: baseArgs, testArgs: [...baseArgs, '-t', '-q'], quitArgs: [...baseArgs, '-s', 'quit'], conf },
+    nginx: {
+      file: found.nginx,
+      args: baseArgs,
+      testArgs: [...baseArgs, '-t', '-q'],
+      quitArgs: [...baseArgs, '-s', 'quit'],
+      conf,
+    },
     marker: settings.stateDir,
     instanceId: found.instanceId ?? '',
   };

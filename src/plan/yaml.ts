@@ -7,7 +7,8 @@
  * subset of YAML's double-quoted style.
  */
 
-export type YamlValue = string | number | boolean | null | Commented | YamlValue[] | { [key: string]: YamlValue | undefined };
+export type YamlValue =
+  string | number | boolean | null | Commented | YamlValue[] | { [key: string]: YamlValue | undefined };
 
 /** A value with `# comment` lines above its key (or list item). */
 export class Commented {
@@ -58,7 +59,9 @@ function isMap(value: YamlValue): value is { [key: string]: YamlValue | undefine
 }
 
 function isEmpty(value: YamlValue): boolean {
-  return (Array.isArray(value) && value.length === 0) || (isMap(value) && Object.values(value).every((v) => v === undefined));
+  return (
+    (Array.isArray(value) && value.length === 0) || (isMap(value) && Object.values(value).every((v) => v === undefined))
+  );
 }
 
 function commentLines(comment: string, pad: string): string[] {

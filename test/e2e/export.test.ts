@@ -27,7 +27,8 @@ const toolsVenv = path.join(root, 'node_modules', '.cache', 'mlflow-secure', KUB
 const nginxBin = process.env.MLFLOW_SECURE_NGINX ?? '/usr/sbin/nginx';
 
 const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
-const missing = dockerCompose.status === 0 ? undefined : 'docker-compose is not installed (apt-get install docker-compose)';
+const missing =
+  dockerCompose.status === 0 ? undefined : 'docker-compose is not installed (apt-get install docker-compose)';
 if (missing) console.warn(`SKIPPED export tests: ${missing}`);
 
 /** kubernetes-validate in its own venv (never ./.venv), made once; the stamp marks a finished install. */
@@ -38,7 +39,11 @@ async function kubernetesValidate(): Promise<string> {
   await rm(toolsVenv, { recursive: true, force: true });
   await mkdir(path.dirname(toolsVenv), { recursive: true });
   await execa('python3', ['-m', 'venv', toolsVenv], { timeout: 120_000 });
-  await execa(path.join(toolsVenv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', KUBERNETES_VALIDATE], { timeout: 300_000 });
+  await execa(
+    path.join(toolsVenv, 'bin', 'pip'),
+    ['install', '--quiet', '--disable-pip-version-check', KUBERNETES_VALIDATE],
+    { timeout: 300_000 },
+  );
   await writeFile(stamp, `${KUBERNETES_VALIDATE}\n`);
   return bin;
 }
@@ -93,7 +98,13 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
   });
 
   it('writes a compose project that docker-compose validates (and a broken one it refuses)', async () => {
-    expect(await walk(composeDir)).toEqual(['compose.yaml', 'nginx.conf', 'secrets/htpasswd', 'secrets/minio_password', 'secrets/postgres_password']);
+    expect(await walk(composeDir)).toEqual([
+      'compose.yaml',
+      'nginx.conf',
+      'secrets/htpasswd',
+      'secrets/minio_password',
+      'secrets/postgres_password',
+    ]);
     for (const [dir, services] of [
       [composeDir, ['minio', 'minio-bucket', 'mlflow', 'nginx', 'postgres']],
       [path.join(cwd, 'plain-compose'), ['mlflow', 'nginx', 'postgres']],
@@ -108,7 +119,10 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     const broken = path.join(cwd, 'broken-compose');
     await cp(composeDir, broken, { recursive: true });
     const text = await readFile(path.join(broken, 'compose.yaml'), 'utf8');
-    await writeFile(path.join(broken, 'compose.yaml'), text.replace('\n  nginx:\n', '\n  nginx:\n    not_a_compose_key: 1\n'));
+    await writeFile(
+      path.join(broken, 'compose.yaml'),
+      text.replace('\n  nginx:\n', '\n  nginx:\n    not_a_compose_key: 1\n'),
+    );
     const bad = await execa('docker-compose', ['-f', 'compose.yaml', 'config', '-q'], { cwd: broken, reject: false });
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/not_a_compose_key/);
@@ -118,7 +132,10 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     const validate = await kubernetesValidate();
     expect(await walk(kubeDir)).toEqual(['minio.yaml', 'mlflow.yaml', 'nginx.yaml', 'postgres.yaml', 'secret.yaml']);
     // Each resource is reported as passed: 10 with MinIO; 9 without (MLflow gets a volume claim).
-    for (const [dir, resources] of [[kubeDir, 10], [path.join(cwd, 'plain-k8s'), 9]] as const) {
+    for (const [dir, resources] of [
+      [kubeDir, 10],
+      [path.join(cwd, 'plain-k8s'), 9],
+    ] as const) {
       const files = (await walk(dir)).map((f) => path.join(dir, f));
       for (const version of [['-k', '1.30.0'], []]) {
         const r = await execa(validate, ['--strict', ...version, ...files], { reject: false });
@@ -128,7 +145,10 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     }
     const broken = path.join(cwd, 'broken-nginx.yaml');
     const text = await readFile(path.join(kubeDir, 'nginx.yaml'), 'utf8');
-    await writeFile(broken, text.replace('          livenessProbe:\n', '          livenessProbe:\n            notAProbeField: 1\n'));
+    await writeFile(
+      broken,
+      text.replace('          livenessProbe:\n', '          livenessProbe:\n            notAProbeField: 1\n'),
+    );
     const bad = await execa(validate, ['--strict', '-k', '1.30.0', broken], { reject: false });
     expect(bad.exitCode).not.toBe(0);
     expect(`${bad.stdout}${bad.stderr}`).toMatch(/notAProbeField/);
@@ -141,12 +161,17 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     for (const dir of [...composeTrees, ...kubeTrees]) trees.set(dir, await contents(dir));
     const storePasswords: string[] = [];
     for (const dir of composeTrees) {
-      for (const [file, text] of trees.get(dir)!) if (/^secrets\/(postgres|minio)_password$/.test(file)) storePasswords.push(text);
+      for (const [file, text] of trees.get(dir)!)
+        if (/^secrets\/(postgres|minio)_password$/.test(file)) storePasswords.push(text);
     }
     for (const dir of kubeTrees) {
       const secret = trees.get(dir)!.get('secret.yaml')!;
-      const data = [...secret.matchAll(/^ {2}([a-z-]+): "?([A-Za-z0-9+/=]+)"?$/gm)].map((m) => [m[1]!, Buffer.from(m[2]!, 'base64').toString('utf8')] as const);
-      expect(data.map(([key]) => key).sort()).toEqual(dir === kubeDir ? ['htpasswd', 'minio-password', 'postgres-password'] : ['htpasswd', 'postgres-password']);
+      const data = [...secret.matchAll(/^ {2}([a-z-]+): "?([A-Za-z0-9+/=]+)"?$/gm)].map(
+        (m) => [m[1]!, Buffer.from(m[2]!, 'base64').toString('utf8')] as const,
+      );
+      expect(data.map(([key]) => key).sort()).toEqual(
+        dir === kubeDir ? ['htpasswd', 'minio-password', 'postgres-password'] : ['htpasswd', 'postgres-password'],
+      );
       for (const [key, value] of data) {
         if (key === 'htpasswd') expect(value).toBe(trees.get(composeDir)!.get('secrets/htpasswd'));
         else storePasswords.push(value);
@@ -170,7 +195,8 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
   });
 
   it('writes the secret files owner-only', async () => {
-    for (const f of ['secrets/htpasswd', 'secrets/postgres_password', 'secrets/minio_password']) expect(await mode(path.join(composeDir, f)), f).toBe(0o600);
+    for (const f of ['secrets/htpasswd', 'secrets/postgres_password', 'secrets/minio_password'])
+      expect(await mode(path.join(composeDir, f)), f).toBe(0o600);
     expect(await mode(path.join(composeDir, 'secrets'))).toBe(0o700);
     expect(await mode(path.join(kubeDir, 'secret.yaml'))).toBe(0o600);
     expect(await mode(path.join(kubeDir, 'nginx.yaml'))).toBe(0o644);
@@ -180,7 +206,9 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     const before = await contents(composeDir);
     const r = await cli(['export', 'compose'], { cwd });
     expect(r.exitCode).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([`error: --out ${composeDir} is not empty. Pass --force to overwrite the files an export writes there (others are left alone), or choose another --out`]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `error: --out ${composeDir} is not empty. Pass --force to overwrite the files an export writes there (others are left alone), or choose another --out`,
+    ]);
     expect(await contents(composeDir)).toEqual(before);
     expect((await readdir(cwd)).filter((n) => n.includes('.mlflow-secure-'))).toEqual([]);
   });
@@ -200,7 +228,7 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     const k = await cli(['export', 'kubernetes', '--out', 'k8s', '--force', '--s3'], { cwd });
     expect(k.exitCode, k.stderr).toBe(0);
     const pg = (text: string) => /^ {2}postgres-password: (.+)$/m.exec(text)?.[1];
-    expect(pg((await readFile(path.join(kubeDir, 'secret.yaml'), 'utf8')))).toBe(pg(beforeKube.get('secret.yaml')!));
+    expect(pg(await readFile(path.join(kubeDir, 'secret.yaml'), 'utf8'))).toBe(pg(beforeKube.get('secret.yaml')!));
   });
 
   it('refuses to export when there is no user, creating nothing', async () => {
@@ -210,7 +238,9 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
       expect(r.exitCode).toBe(1);
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^error: there is no user to export: .*htpasswd is missing or empty\. Add one first with `.*user add <name>`/);
+      expect(lines[0]).toMatch(
+        /^error: there is no user to export: .*htpasswd is missing or empty\. Add one first with `.*user add <name>`/,
+      );
       expect(await readdir(empty)).toEqual([]);
     } finally {
       await removeDir(empty);
@@ -226,7 +256,10 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
 
     beforeAll(async () => {
       stateDir = path.join(cwd, '.mlflow-secure');
-      const up = await cli(['up', '-d', '--port', 'auto', '--user', 'alice'], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
+      const up = await cli(['up', '-d', '--port', 'auto', '--user', 'alice'], {
+        cwd,
+        env: { MLFLOW_SECURE_PASSWORD: PASSWORD },
+      });
       expect(up.exitCode, up.stderr).toBe(0);
       const record = await readStackRecord(stateDir);
       groups = [record.mlflow.pid, record.nginx.pid];
@@ -267,7 +300,8 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
           () => false,
         );
         if (ok) break;
-        if (Date.now() > deadline || nginx.exitCode !== null) throw new Error(`nginx did not start: ${await readFile(output, 'utf8').catch(() => '')}`);
+        if (Date.now() > deadline || nginx.exitCode !== null)
+          throw new Error(`nginx did not start: ${await readFile(output, 'utf8').catch(() => '')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     });
@@ -289,7 +323,15 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
       const health = await request({ host: '127.0.0.1', port: probePort, path: '/healthz' });
       expect(health.status).toBe(200);
       expect(health.body).toBe('OK');
-      expect((await request({ host: '127.0.0.1', port: probePort, path: '/api/2.0/mlflow/experiments/search?max_results=1' })).status).toBe(403);
+      expect(
+        (
+          await request({
+            host: '127.0.0.1',
+            port: probePort,
+            path: '/api/2.0/mlflow/experiments/search?max_results=1',
+          })
+        ).status,
+      ).toBe(403);
       expect((await request({ host: '127.0.0.1', port: probePort, path: '/health' })).status).toBe(403);
     });
 
@@ -297,8 +339,22 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
       const route = '/api/2.0/mlflow/experiments/search?max_results=1';
       expect((await request({ host: '127.0.0.1', port: publicPort, path: route })).status).toBe(401);
       expect((await request({ host: '127.0.0.1', port: publicPort, path: '/healthz' })).status).toBe(401);
-      expect((await request({ host: '127.0.0.1', port: publicPort, path: route, auth: { user: 'alice', password: 'wrong-password' } })).status).toBe(401);
-      const ok = await request({ host: '127.0.0.1', port: publicPort, path: route, auth: { user: 'alice', password: PASSWORD } });
+      expect(
+        (
+          await request({
+            host: '127.0.0.1',
+            port: publicPort,
+            path: route,
+            auth: { user: 'alice', password: 'wrong-password' },
+          })
+        ).status,
+      ).toBe(401);
+      const ok = await request({
+        host: '127.0.0.1',
+        port: publicPort,
+        path: route,
+        auth: { user: 'alice', password: PASSWORD },
+      });
       expect(ok.status, ok.body).toBe(200);
       expect(JSON.parse(ok.body)).toHaveProperty('experiments');
     });
