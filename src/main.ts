@@ -34,6 +34,10 @@ function stackOptions(cmd: Command): Command {
     .option('--host <addr>', 'address nginx listens on', '127.0.0.1')
     .option('--port <n|auto>', 'port nginx listens on; auto picks a free one', String(DEFAULT_PORT))
     .option('--server-name <names>', 'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)')
+    .option('--tls', 'serve HTTPS (plain HTTP on the port redirects) with a certificate from a local CA made on first use')
+    .option('--no-tls', 'plain HTTP (for restart: turn HTTPS off)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (its chain after it), e.g. made by mkcert; needs --tls-key')
+    .option('--tls-key <file>', 'the unencrypted PEM private key of --tls-cert')
     .option('--user <name>', 'user to create when missing', 'admin')
     .addOption(new Option('--hash <scheme>', "password hash scheme (default: bcrypt where this platform's nginx verifies it, else apr1)").choices(['bcrypt', 'apr1']))
     .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
@@ -120,7 +124,7 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
   stateDirOption(
     program
       .command('env')
-      .description('print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD for a shell (--save: keep them in a file)')
+      .description('print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD (with HTTPS also _SERVER_CERT_PATH) for a shell (--save: keep them in a file)')
       .addOption(new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices(['bash', 'powershell', 'cmd']))
       .option('--public', 'use the first --server-name URL instead of the local one')
       .option('--save', "write user and password to ~/.mlflow/credentials (read by MLflow's Python client) and print only MLFLOW_TRACKING_URI")

@@ -64,6 +64,9 @@ export async function doctor(o: { stateDir?: string; nginx?: string; mlflow?: st
     const state = await probePort(host, port);
     findings.push({ ok: state === 'free', what: `port ${port} on ${host} is ${state}`, fix: state === 'in-use' ? 'Use --port auto or another port (macOS: AirPlay Receiver holds 5000)' : 'Use a port above 1023 on an address of this machine' });
   }
+  // HTTPS: the certificate nginx serves (or will serve) from this state folder, and how long it lasts.
+  const cert = await (await import('../tls.js')).describeServedCertificate(stateDir, platform).catch(() => undefined);
+  if (cert) findings.push({ ok: cert.ok, info: cert.ok, what: cert.what, fix: 'Start the stack again (mlflow-secure restart): up renews a generated certificate; renew your own --tls-cert' });
   const writable = await firstExisting(stateDir).then((dir) => fs.access(dir, constants.W_OK).then(() => true, () => false));
   findings.push({ ok: writable, what: `state folder ${stateDir} ${writable ? 'is writable' : 'is not writable'}`, fix: 'Choose another with --state-dir, or fix its permissions' });
 

@@ -21,6 +21,7 @@ import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, st
 import { readRecord, RECORD_VERSION, removeRecord, stateFolders, statePaths, writeRecord, type StackRecord, type StatePaths } from '../state.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
 import { discover } from '../discover.js';
+import type { PreparedTls } from '../tls.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -184,7 +185,12 @@ export function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: 
     artifactsDestination: maskUriCredentials(s.artifacts.uri),
     ...(mlflow ? { mlflow: { pid: mlflow.pid } } : {}),
     ...(nginx ? { nginx: { pid: nginx.pid } } : {}),
-    options: { serverNames: s.serverNames, nginxWorkers: s.nginxWorkers, timeoutSeconds: s.timeoutMs / 1000 },
+    options: {
+      serverNames: s.serverNames,
+      nginxWorkers: s.nginxWorkers,
+      timeoutSeconds: s.timeoutMs / 1000,
+      ...(s.tls ? { tls: s.tls.kind === 'generated' ? ('generated' as const) : { cert: s.tls.cert, key: s.tls.key } } : {}),
+    },
   };
 }
 
@@ -235,7 +241,7 @@ export function mlflowStartPhase(line: string): string | undefined {
   return undefined;
 }
 
-function printSummary(plan: Plan, users: Users, versions: { mlflow: string; nginx: string }, detached: boolean, ctx: Context): void {
+function printSummary(plan: Plan, users: Users & { tls?: PreparedTls }, versions: { mlflow: string; nginx: string }, detached: boolean, ctx: Context): void {
   const { out } = ctx;
   const s = plan.settings;
   out.info(`MLflow ${versions.mlflow} is up behind nginx ${versions.nginx}, password required.`);
@@ -249,12 +255,13 @@ function printSummary(plan: Plan, users: Users, versions: { mlflow: string; ngin
     out.info('  password:  generated earlier; `mlflow-secure env` shows it');
   }
   const envHint = ctx.platform.isWindows ? 'mlflow-secure env | Out-String | Invoke-Expression' : 'eval "$(mlflow-secure env)"';
-  out.info(`  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD)`);
+  if (users.tls) out.info(`  CA:        ${users.tls.clientCa ?? "the CA that issued --tls-cert (mlflow-secure did not find it)"}   (clients and browsers trust this)`);
+  out.info(`  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD${users.tls?.clientCa ? ', _SERVER_CERT_PATH' : ''})`);
   out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
 }
 
 /** Under the state lock: claims the folder, writes nginx.conf (tested) and the password file. */
-async function claimStateFolder(plan: Plan, given: { password: string } | undefined, ctx: Context): Promise<Users> {
+async function claimStateFolder(plan: Plan, given: { password: string } | undefined, ctx: Context): Promise<Users & { tls?: PreparedTls }> {
   const { paths, settings } = plan;
   // No second `up` claims the folder and no `user` command edits the password file between our
   // read and our write. nginx -t runs before the password file changes, so a failure never
@@ -265,7 +272,13 @@ async function claimStateFolder(plan: Plan, given: { password: string } | undefi
     await fs.rm(paths.stopRequest, { force: true });
     const prepared = await prepareUsers(settings, paths, given, ctx);
     await writeRecord(paths.record, recordOf(plan, undefined, undefined, 'starting', process.pid));
+    let tls: PreparedTls | undefined;
     try {
+      // Certificates before nginx -t: nginx opens them while it tests the config.
+      if (settings.tls) {
+        const { certificateNamesFor, prepareTls } = await import('../tls.js');
+        tls = await prepareTls(settings.tls, certificateNamesFor(settings), paths.stateDir, ctx);
+      }
       await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
       await testNginxConf(plan);
       if (prepared.changed) await writeUsers(paths.htpasswd, prepared.entries);
@@ -274,7 +287,9 @@ async function claimStateFolder(plan: Plan, given: { password: string } | undefi
       await removeRecord(paths.record);
       throw error;
     }
-    return prepared;
+    for (const w of tls?.warnings ?? []) ctx.out.warn(w);
+    for (const n of tls?.notes ?? []) ctx.out.note(`${n}.`);
+    return { ...prepared, ...(tls ? { tls } : {}) };
   });
 }
 
@@ -308,6 +323,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const plan = buildPlan(settings, found, platform);
   // A terminal prompt only for a new user (an existing one keeps its password across restarts),
   // asked before the state lock is taken: nobody waits on a person typing.
+  // The user's certificate and key are checked before anyone is asked for a password.
+  if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
   const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
   progress.done();
   const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
@@ -389,7 +406,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       starting = false;
       debug('MLflow answers /health; nginx listens');
       progress.phase('Proving that the password is required and works');
-      const checks = await raceStop(proveStack(plan, users.probe), stop.stopped);
+      const checks = await raceStop(proveStack(plan, users.probe, users.tls?.trust), stop.stopped);
       debug('proved auth and an API call through the proxy');
       const failed = checks.filter((c) => !c.ok);
       if (failed.length > 0) {

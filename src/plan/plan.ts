@@ -8,6 +8,7 @@ import { renderNginxConf } from './nginx-conf.js';
 import { quoteBash } from './shell.js';
 import type { Settings } from './settings.js';
 import { statePaths, type StatePaths } from '../state.js';
+import { tlsPaths } from './tls.js';
 
 export type { StatePaths };
 
@@ -103,6 +104,8 @@ export function allowedHostsFor(settings: Settings): string[] {
 export function corsOriginsFor(settings: Settings, listenPort: number): string[] {
   const origins = publicNames(settings).flatMap((n) => {
     const h = hostForUrl(n);
+    // With TLS the page's origin is https://<name>:<port> (the port left out only at 443).
+    if (settings.tls) return [listenPort === 443 ? `https://${h}` : `https://${h}:${listenPort}`];
     return [listenPort === 80 ? `http://${h}` : `http://${h}:${listenPort}`, `https://${h}`];
   });
   return [...new Set(origins)];
@@ -112,7 +115,8 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const paths = statePaths(settings.stateDir, platform);
   const n = platform.toNginxPath;
   const localHost = WILDCARD_HOSTS.has(settings.host) ? (settings.host === '::' ? '::1' : '127.0.0.1') : settings.host;
-  const url = `http://${hostForUrl(localHost)}:${found.listenPort}`;
+  const scheme = settings.tls ? 'https' : 'http';
+  const url = `${scheme}://${hostForUrl(localHost)}:${found.listenPort}`;
   const allowedHosts = allowedHostsFor(settings);
   const corsOrigins = corsOriginsFor(settings, found.listenPort);
 
@@ -169,6 +173,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
     instanceId: found.instanceId,
+    ...(settings.tls ? { tls: { cert: n(tlsPaths(settings.stateDir, platform).serverCert), key: n(tlsPaths(settings.stateDir, platform).serverKey) } } : {}),
     paths: {
       pid: n(paths.nginxPid),
       errorLog: n(paths.nginxErrorLog),
@@ -187,7 +192,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     paths,
     url,
     listenPort: found.listenPort,
-    publicUrls: settings.serverNames.map((name) => `http://${hostForUrl(name)}:${found.listenPort}`),
+    publicUrls: settings.serverNames.map((name) => `${scheme}://${hostForUrl(name)}:${found.listenPort}`),
     allowedHosts,
     corsOrigins,
     mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },
