@@ -321,10 +321,10 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   await checkStateEntries(paths);
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
-  // A terminal prompt only for a new user (an existing one keeps its password across restarts),
-  // asked before the state lock is taken: nobody waits on a person typing.
   // The user's certificate and key are checked before anyone is asked for a password.
   if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
+  // A terminal prompt only for a new user (an existing one keeps its password across restarts),
+  // asked before the state lock is taken: nobody waits on a person typing.
   const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
   progress.done();
   const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });

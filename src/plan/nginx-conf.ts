@@ -60,8 +60,8 @@ export function listenAddress(host: string, port: number): string {
  * The server block's TLS directives. A plain-HTTP request to an ssl port gets nginx's own status
  * 497, which error_page turns into a redirect to the same host and port over https: one port, and
  * an old http:// bookmark still lands on the UI. https://nginx.org/en/docs/http/ngx_http_ssl_module.html#errors
- * No HSTS: it binds a host name on every port, and for localhost or 127.0.0.1 that would force
- * https on every other local server the browser visits.
+ * No HSTS: it binds a host name on every port (https://www.rfc-editor.org/rfc/rfc6797#section-8.1),
+ * so for localhost it would force https on every other local server the browser visits there.
  */
 export function tlsLines(tls: { cert: string; key: string }): string[] {
   return [

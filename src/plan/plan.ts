@@ -164,6 +164,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   // The prefix must end with a separator; nginx joins it with relative paths as-is.
   const baseArgs = ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : [])];
 
+  const tls = settings.tls ? tlsPaths(settings.stateDir, platform) : undefined;
   const conf = renderNginxConf({
     listenHost: settings.host,
     listenPort: found.listenPort,
@@ -173,7 +174,8 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
     instanceId: found.instanceId,
-    ...(settings.tls ? { tls: { cert: n(tlsPaths(settings.stateDir, platform).serverCert), key: n(tlsPaths(settings.stateDir, platform).serverKey) } } : {}),
+    // nginx serves the copy in the state folder, whichever certificate it is (src/tls.ts).
+    ...(tls ? { tls: { cert: n(tls.serverCert), key: n(tls.serverKey) } } : {}),
     paths: {
       pid: n(paths.nginxPid),
       errorLog: n(paths.nginxErrorLog),
