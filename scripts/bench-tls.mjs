@@ -37,7 +37,8 @@ function runCli(cwd, args) {
   return r.stdout;
 }
 
-const up = (cwd, tls) => runCli(cwd, ['up', '-d', '-q', '--port', 'auto', '--backend-store-uri', db, ...(tls ? ['--tls'] : [])]);
+const up = (cwd, tls) =>
+  runCli(cwd, ['up', '-d', '-q', '--port', 'auto', '--backend-store-uri', db, ...(tls ? ['--tls'] : [])]);
 const down = (cwd) => runCli(cwd, ['down']);
 const record = (cwd) => JSON.parse(readFileSync(path.join(cwd, '.mlflow-secure', 'stack.json'), 'utf8'));
 
@@ -49,16 +50,22 @@ async function load(url, seconds = LOAD_SECONDS, warmUp = false) {
     url: `${url}${SEARCH}`,
     method: 'POST',
     body: '{"max_results":10}',
-    headers: { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`,
+      'content-type': 'application/json',
+    },
     connections: 8,
     duration: seconds,
   });
-  if (!warmUp && (result.non2xx > 0 || result.errors > 0)) throw new Error(`load on ${url} saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
+  if (!warmUp && (result.non2xx > 0 || result.errors > 0))
+    throw new Error(`load on ${url} saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
   return { rps: result.requests.average, p50: result.latency.p50 };
 }
 
 async function main() {
-  console.log(`mlflow-secure bench (TLS): ${os.cpus().length} cores, node ${process.version}; rounds ${ROUNDS}, load ${LOAD_SECONDS} s at concurrency 8`);
+  console.log(
+    `mlflow-secure bench (TLS): ${os.cpus().length} cores, node ${process.version}; rounds ${ROUNDS}, load ${LOAD_SECONDS} s at concurrency 8`,
+  );
   // Warm-up: the database migrated once, the local CA and server certificate made once.
   up(folders.tls, true);
   down(folders.tls);
@@ -83,7 +90,9 @@ async function main() {
   const tlsRps = mean(runs.tls.map((r) => r.rps));
   const plainRps = mean(runs.plain.map((r) => r.rps));
   const proxyRatio = tlsRps / plainRps;
-  console.log(`proxy:    POST experiments/search c=8: HTTPS ${fmt(tlsRps, 0)} req/s (p50 ${fmt(median(runs.tls.map((r) => r.p50)), 0)} ms), plain HTTP ${fmt(plainRps, 0)} req/s (p50 ${fmt(median(runs.plain.map((r) => r.p50)), 0)} ms) -> ratio ${fmt(proxyRatio)}x (target >= 0.85x)`);
+  console.log(
+    `proxy:    POST experiments/search c=8: HTTPS ${fmt(tlsRps, 0)} req/s (p50 ${fmt(median(runs.tls.map((r) => r.p50)), 0)} ms), plain HTTP ${fmt(plainRps, 0)} req/s (p50 ${fmt(median(runs.plain.map((r) => r.p50)), 0)} ms) -> ratio ${fmt(proxyRatio)}x (target >= 0.85x)`,
+  );
 
   // --- start-up ----------------------------------------------------------------------------
   const times = { tls: [], plain: [] };
@@ -96,11 +105,17 @@ async function main() {
     }
   }
   const startRatio = median(times.tls) / median(times.plain);
-  console.log(`start-up: up -d --tls ${fmt(median(times.tls) / 1000)} s vs up -d ${fmt(median(times.plain) / 1000)} s (medians of ${ROUNDS}; certificate already made) -> ratio ${fmt(startRatio)}x (target <= 1.05x)`);
+  console.log(
+    `start-up: up -d --tls ${fmt(median(times.tls) / 1000)} s vs up -d ${fmt(median(times.plain) / 1000)} s (medians of ${ROUNDS}; certificate already made) -> ratio ${fmt(startRatio)}x (target <= 1.05x)`,
+  );
 
   console.log('\nsummary');
-  console.log(`  HTTPS proxy throughput ${fmt(proxyRatio)}x of plain HTTP (>= 0.85x: ${proxyRatio >= 0.85 ? 'met' : 'NOT met'})`);
-  console.log(`  start-up with --tls ${fmt(startRatio)}x of without (<= 1.05x: ${startRatio <= 1.05 ? 'met' : 'NOT met'})`);
+  console.log(
+    `  HTTPS proxy throughput ${fmt(proxyRatio)}x of plain HTTP (>= 0.85x: ${proxyRatio >= 0.85 ? 'met' : 'NOT met'})`,
+  );
+  console.log(
+    `  start-up with --tls ${fmt(startRatio)}x of without (<= 1.05x: ${startRatio <= 1.05 ? 'met' : 'NOT met'})`,
+  );
 }
 
 try {

@@ -72,7 +72,11 @@ function portIsFree(port) {
 async function plainMlflowStart(db) {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(mlflowBin, ['ui', '--backend-store-uri', `sqlite:///${db}`, '--port', String(port)], { cwd: work, detached: true, stdio: 'ignore' });
+  const child = spawn(mlflowBin, ['ui', '--backend-store-uri', `sqlite:///${db}`, '--port', String(port)], {
+    cwd: work,
+    detached: true,
+    stdio: 'ignore',
+  });
   while ((await get(port, '/health')) !== 200) await sleep(50);
   const health = performance.now() - started;
   while ((await get(port, '/api/2.0/mlflow/experiments/search?max_results=1')) !== 200) await sleep(50);
@@ -95,9 +99,13 @@ const API = '/api/2.0/mlflow/experiments/search?max_results=10';
 /** `where`: nginx's port, or MLflow's Unix socket path (POSIX: MLflow has no TCP port). */
 async function load(where, auth, pathName, seconds = LOAD_SECONDS) {
   const headers = auth ? { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` } : {};
-  const target = typeof where === 'number' ? { url: `http://127.0.0.1:${where}${pathName}` } : { url: `http://127.0.0.1${pathName}`, socketPath: where };
+  const target =
+    typeof where === 'number'
+      ? { url: `http://127.0.0.1:${where}${pathName}` }
+      : { url: `http://127.0.0.1${pathName}`, socketPath: where };
   const result = await autocannon({ ...target, connections: 8, duration: seconds, headers });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run on ${pathName} saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`load run on ${pathName} saw ${result.non2xx} non-2xx responses and ${result.errors} errors`);
   return result.requests.average;
 }
 
@@ -118,7 +126,9 @@ const STATIC = '/static-files/favicon.ico';
 
 async function main() {
   const db = path.join(work, 'mlflow.db');
-  console.log(`mlflow-secure bench: ${os.cpus().length} cores, node ${process.version}; rounds ${ROUNDS}, load ${LOAD_SECONDS} s at concurrency 8`);
+  console.log(
+    `mlflow-secure bench: ${os.cpus().length} cores, node ${process.version}; rounds ${ROUNDS}, load ${LOAD_SECONDS} s at concurrency 8`,
+  );
 
   // Warm-up: create and migrate the database once, so both sides of the start-up ratio open an
   // existing database (the first start's migrations would otherwise dominate either side).
@@ -141,18 +151,30 @@ async function main() {
     await sleep(500);
     t = performance.now();
     runCli(['down']);
-    while (!(await portIsFree(r.port)) || (typeof r.mlflowDirect === 'number' ? !(await portIsFree(r.mlflowDirect)) : existsSync(r.mlflowDirect))) await sleep(10);
+    while (
+      !(await portIsFree(r.port)) ||
+      (typeof r.mlflowDirect === 'number' ? !(await portIsFree(r.mlflowDirect)) : existsSync(r.mlflowDirect))
+    )
+      await sleep(10);
     stops.push(performance.now() - t);
     await sleep(500);
   }
   const startRatio = median(ours) / median(plain);
   const startApiRatio = median(ours) / median(plainApi);
-  console.log(`start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone until /health ${fmt(median(plain) / 1000)} s (medians of ${ROUNDS}) -> ratio ${fmt(startRatio)}x (target <= 1.10x)`);
-  console.log(`start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone until its first API answer ${fmt(median(plainApi) / 1000)} s -> ratio ${fmt(startApiRatio)}x`);
-  console.log(`stop:     down ${fmt(median(stops) / 1000)} s until every process is gone and both ports are free (median of ${ROUNDS}; target <= 1.5 s)`);
+  console.log(
+    `start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone until /health ${fmt(median(plain) / 1000)} s (medians of ${ROUNDS}) -> ratio ${fmt(startRatio)}x (target <= 1.10x)`,
+  );
+  console.log(
+    `start-up: up -d ${fmt(median(ours) / 1000)} s vs mlflow ui alone until its first API answer ${fmt(median(plainApi) / 1000)} s -> ratio ${fmt(startApiRatio)}x`,
+  );
+  console.log(
+    `stop:     down ${fmt(median(stops) / 1000)} s until every process is gone and both ports are free (median of ${ROUNDS}; target <= 1.5 s)`,
+  );
 
   // --- proxy throughput ----------------------------------------------------------------
-  const schemes = quick ? [['bcrypt', 5], ['apr1']] : [['bcrypt', 10], ['bcrypt', 8], ['bcrypt', 6], ['bcrypt', 5], ['bcrypt', 4], ['apr1']];
+  const schemes = quick
+    ? [['bcrypt', 5], ['apr1']]
+    : [['bcrypt', 10], ['bcrypt', 8], ['bcrypt', 6], ['bcrypt', 5], ['bcrypt', 4], ['apr1']];
   const workerCounts = quick ? [2] : [1, 2];
   const rows = [];
   for (const workers of workerCounts) {
@@ -164,10 +186,15 @@ async function main() {
       for (const [scheme, cost] of schemes) {
         runCli(['user', 'passwd', 'admin', '--hash', scheme, ...(cost ? ['--bcrypt-cost', String(cost)] : [])]);
         const name = cost ? `${scheme} cost ${cost}` : scheme;
-        for (const [what, pathName] of [['api', API], ['static', STATIC]]) {
+        for (const [what, pathName] of [
+          ['api', API],
+          ['static', STATIC],
+        ]) {
           const { direct, proxied } = await compare(r, pathName);
           rows.push({ workers, scheme: name, what, direct, proxied, ratio: proxied / direct });
-          console.log(`proxy:    workers ${String(workers).padEnd(2)} ${name.padEnd(15)} ${what.padEnd(6)} direct ${fmt(direct, 0).padStart(5)} req/s, through nginx ${fmt(proxied, 0).padStart(5)} req/s -> ratio ${fmt(proxied / direct)}x${what === 'api' ? ' (target >= 0.90x)' : ''}`);
+          console.log(
+            `proxy:    workers ${String(workers).padEnd(2)} ${name.padEnd(15)} ${what.padEnd(6)} direct ${fmt(direct, 0).padStart(5)} req/s, through nginx ${fmt(proxied, 0).padStart(5)} req/s -> ratio ${fmt(proxied / direct)}x${what === 'api' ? ' (target >= 0.90x)' : ''}`,
+          );
         }
       }
     } finally {
@@ -175,9 +202,14 @@ async function main() {
     }
   }
   console.log('\nsummary');
-  console.log(`  start-up ratio ${fmt(startRatio)}x against /health (<= 1.10x: ${startRatio <= 1.1 ? 'met' : 'NOT met'}); ${fmt(startApiRatio)}x against MLflow's first API answer`);
+  console.log(
+    `  start-up ratio ${fmt(startRatio)}x against /health (<= 1.10x: ${startRatio <= 1.1 ? 'met' : 'NOT met'}); ${fmt(startApiRatio)}x against MLflow's first API answer`,
+  );
   console.log(`  stop ${fmt(median(stops) / 1000)} s (<= 1.5 s: ${median(stops) <= 1500 ? 'met' : 'NOT met'})`);
-  for (const row of rows) console.log(`  proxy workers ${row.workers}, ${row.scheme}, ${row.what}: ${fmt(row.ratio)}x${row.what === 'api' ? ` (>= 0.90x: ${row.ratio >= 0.9 ? 'met' : 'NOT met'})` : ''}`);
+  for (const row of rows)
+    console.log(
+      `  proxy workers ${row.workers}, ${row.scheme}, ${row.what}: ${fmt(row.ratio)}x${row.what === 'api' ? ` (>= 0.90x: ${row.ratio >= 0.9 ? 'met' : 'NOT met'})` : ''}`,
+    );
 }
 
 try {

@@ -22,7 +22,13 @@ function fail(message, hint) {
 }
 
 function run(command, args, options = {}) {
-  const r = spawnSync(command, args, { stdio: options.capture ? 'pipe' : ['ignore', 'inherit', 'inherit'], encoding: 'utf8', shell: windows && options.shell, cwd: root, ...options });
+  const r = spawnSync(command, args, {
+    stdio: options.capture ? 'pipe' : ['ignore', 'inherit', 'inherit'],
+    encoding: 'utf8',
+    shell: windows && options.shell,
+    cwd: root,
+    ...options,
+  });
   return r;
 }
 
@@ -45,7 +51,8 @@ function newestUnder(dir) {
 
 // 0. Node itself.
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 20 || (major === 20 && minor < 19)) fail(`Node.js ${process.versions.node} is too old`, 'Install Node.js 20.19 or newer (22 LTS recommended)');
+if (major < 20 || (major === 20 && minor < 19))
+  fail(`Node.js ${process.versions.node} is too old`, 'Install Node.js 20.19 or newer (22 LTS recommended)');
 
 // 1. npm packages.
 const npm = windows ? 'npm.cmd' : 'npm';
@@ -59,37 +66,72 @@ if (mtime(installed) < mtime(lock)) {
 
 // 2. Build.
 const stamp = path.join(root, 'dist', 'cli.js');
-if (mtime(stamp) < Math.max(newestUnder(path.join(root, 'src')), mtime(path.join(root, 'tsconfig.json')), mtime(path.join(root, 'tsconfig.build.json')))) {
+if (
+  mtime(stamp) <
+  Math.max(
+    newestUnder(path.join(root, 'src')),
+    mtime(path.join(root, 'tsconfig.json')),
+    mtime(path.join(root, 'tsconfig.build.json')),
+  )
+) {
   log('building (tsc)...');
-  const r = run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
+  const r = run(process.execPath, [
+    path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '-p',
+    'tsconfig.build.json',
+  ]);
   if (r.status !== 0) fail('the TypeScript build failed', 'Read the compiler output above');
 } else log('build: ok');
 
 // 3. nginx.
 function findNginx() {
-  if (process.env.MLFLOW_SECURE_NGINX) return existsSync(process.env.MLFLOW_SECURE_NGINX) ? process.env.MLFLOW_SECURE_NGINX : undefined;
+  if (process.env.MLFLOW_SECURE_NGINX)
+    return existsSync(process.env.MLFLOW_SECURE_NGINX) ? process.env.MLFLOW_SECURE_NGINX : undefined;
   const exe = windows ? 'nginx.exe' : 'nginx';
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), ...(windows ? ['C:\\nginx'] : ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin', '/opt/homebrew/bin', '/usr/local/bin'])];
-  return dirs.filter(Boolean).map((d) => path.join(d, exe)).find((f) => existsSync(f));
+  const dirs = [
+    ...(process.env.PATH ?? '').split(path.delimiter),
+    ...(windows
+      ? ['C:\\nginx']
+      : ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin', '/opt/homebrew/bin', '/usr/local/bin']),
+  ];
+  return dirs
+    .filter(Boolean)
+    .map((d) => path.join(d, exe))
+    .find((f) => existsSync(f));
 }
 function canBeRoot() {
   if (typeof process.getuid === 'function' && process.getuid() === 0) return [];
   return run('sudo', ['-n', 'true'], { capture: true }).status === 0 ? ['sudo', '-n'] : undefined;
 }
 function has(command) {
-  return run(windows ? 'where' : 'sh', windows ? [command] : ['-c', `command -v ${command}`], { capture: true }).status === 0;
+  return (
+    run(windows ? 'where' : 'sh', windows ? [command] : ['-c', `command -v ${command}`], { capture: true }).status === 0
+  );
 }
 if (!findNginx()) {
   const sudo = process.platform === 'linux' ? canBeRoot() : [];
-  const asRoot = (args) => (sudo && sudo.length > 0 ? run(sudo[0], [...sudo.slice(1), ...args]) : run(args[0], args.slice(1)));
+  const asRoot = (args) =>
+    sudo && sudo.length > 0 ? run(sudo[0], [...sudo.slice(1), ...args]) : run(args[0], args.slice(1));
   if (process.platform === 'linux' && sudo && has('apt-get')) {
     log('installing nginx from the OS packages (apt-get install nginx-light)...');
     // Keep the package's init script from starting a system-wide nginx on port 80.
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', RUNLEVEL: '1' };
-    let r = spawnSync(sudo[0] ?? 'apt-get', sudo.length ? [...sudo.slice(1), 'apt-get', 'install', '-y', '-q', 'nginx-light'] : ['install', '-y', '-q', 'nginx-light'], { stdio: 'inherit', env });
+    let r = spawnSync(
+      sudo[0] ?? 'apt-get',
+      sudo.length
+        ? [...sudo.slice(1), 'apt-get', 'install', '-y', '-q', 'nginx-light']
+        : ['install', '-y', '-q', 'nginx-light'],
+      { stdio: 'inherit', env },
+    );
     if (r.status !== 0) {
       asRoot(['apt-get', 'update', '-q']);
-      r = spawnSync(sudo[0] ?? 'apt-get', sudo.length ? [...sudo.slice(1), 'apt-get', 'install', '-y', '-q', 'nginx-light'] : ['install', '-y', '-q', 'nginx-light'], { stdio: 'inherit', env });
+      r = spawnSync(
+        sudo[0] ?? 'apt-get',
+        sudo.length
+          ? [...sudo.slice(1), 'apt-get', 'install', '-y', '-q', 'nginx-light']
+          : ['install', '-y', '-q', 'nginx-light'],
+        { stdio: 'inherit', env },
+      );
     }
     if (r.status !== 0) fail('apt-get could not install nginx-light', 'Install nginx yourself, then run this again');
   } else if (process.platform === 'linux' && sudo && has('dnf')) {
@@ -119,22 +161,44 @@ if (!existsSync(venvMlflow) || current !== requirements) {
   if (!existsSync(venvPython)) {
     const candidates = windows ? [['py', '-3'], ['python']] : [['python3'], ['python']];
     const python = candidates.find(([cmd, ...rest]) => {
-      const r = run(cmd, [...rest, '-c', 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'], { capture: true });
+      const r = run(cmd, [...rest, '-c', 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'], {
+        capture: true,
+      });
       return r.status === 0;
     });
-    if (!python) fail('Python 3.10 or newer was not found', windows ? 'Install it from python.org (tick "Add python.exe to PATH")' : 'Install python3 (3.10+) with your package manager');
+    if (!python)
+      fail(
+        'Python 3.10 or newer was not found',
+        windows
+          ? 'Install it from python.org (tick "Add python.exe to PATH")'
+          : 'Install python3 (3.10+) with your package manager',
+      );
     log(`creating ${venv}...`);
     let r = run(python[0], [...python.slice(1), '-m', 'venv', venv]);
     if (r.status !== 0 && process.platform === 'linux' && canBeRoot() && has('apt-get')) {
       log('python3 -m venv failed: installing python3-venv...');
       const sudo = canBeRoot();
-      run(sudo[0] ?? 'apt-get', sudo.length ? [...sudo.slice(1), 'apt-get', 'install', '-y', '-q', 'python3-venv'] : ['install', '-y', '-q', 'python3-venv']);
+      run(
+        sudo[0] ?? 'apt-get',
+        sudo.length
+          ? [...sudo.slice(1), 'apt-get', 'install', '-y', '-q', 'python3-venv']
+          : ['install', '-y', '-q', 'python3-venv'],
+      );
       r = run(python[0], [...python.slice(1), '-m', 'venv', '--clear', venv]);
     }
-    if (r.status !== 0) fail(`could not create ${venv}`, 'Install the venv module (Debian/Ubuntu: apt-get install python3-venv)');
+    if (r.status !== 0)
+      fail(`could not create ${venv}`, 'Install the venv module (Debian/Ubuntu: apt-get install python3-venv)');
   }
   log(`installing MLflow into ${venv} (pip install -r requirements.txt; a few minutes the first time)...`);
-  const r = run(venvPython, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', path.join(root, 'requirements.txt')]);
+  const r = run(venvPython, [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    '-r',
+    path.join(root, 'requirements.txt'),
+  ]);
   if (r.status !== 0) fail('pip could not install MLflow', 'Read the pip output above');
   writeFileSync(venvStamp, requirements);
   log('MLflow: installed');

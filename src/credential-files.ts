@@ -15,7 +15,10 @@ export function mlflowCredentialsFile(env: NodeJS.ProcessEnv, platform: Platform
   const home = platform.homeDir(env);
   if (!home) {
     const which = platform.isWindows ? 'USERPROFILE' : 'HOME';
-    throw new UserError(`cannot tell where your home folder is (${which} is not set)`, `Set ${which}, or point clients at the stack with environment variables: mlflow-secure env`);
+    throw new UserError(
+      `cannot tell where your home folder is (${which} is not set)`,
+      `Set ${which}, or point clients at the stack with environment variables: mlflow-secure env`,
+    );
   }
   return platform.path.join(home, '.mlflow', 'credentials');
 }
@@ -26,7 +29,10 @@ async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'ENOENT') return undefined;
-    throw new UserError(`cannot read ${p} (${code})`, 'Check that the folders above it exist, are folders, and are yours');
+    throw new UserError(
+      `cannot read ${p} (${code})`,
+      'Check that the folders above it exist, are folders, and are yours',
+    );
   }
 }
 
@@ -44,20 +50,38 @@ async function ensureCredentialsDir(dir: string, platform: Platform): Promise<vo
       await fs.mkdir(dir, { mode: 0o700 });
       if (!platform.isWindows) await fs.chmod(dir, 0o700); // the umask may have cleared bits
     } catch (error) {
-      throw new UserError(`cannot create ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'Check that your home folder exists and is yours');
+      throw new UserError(
+        `cannot create ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        'Check that your home folder exists and is yours',
+      );
     }
     return;
   }
-  if (stat.isSymbolicLink()) throw new UserError(`${dir} is a symbolic link`, 'mlflow-secure writes the password only into a real folder: replace the link with the folder it points to');
+  if (stat.isSymbolicLink())
+    throw new UserError(
+      `${dir} is a symbolic link`,
+      'mlflow-secure writes the password only into a real folder: replace the link with the folder it points to',
+    );
   if (!stat.isDirectory()) throw new UserError(`${dir} is not a folder`, 'Move it away and try again');
   if (platform.isWindows) return;
   const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) throw new UserError(`${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`, 'Run as its owner (is HOME pointing at someone else\'s home?)');
-  if ((stat.mode & 0o022) !== 0) throw new UserError(`${dir} is writable by other users (mode ${modeText(stat)})`, `Run chmod 700 ${dir}, then try again`);
+  if (uid !== undefined && stat.uid !== uid)
+    throw new UserError(
+      `${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`,
+      "Run as its owner (is HOME pointing at someone else's home?)",
+    );
+  if ((stat.mode & 0o022) !== 0)
+    throw new UserError(
+      `${dir} is writable by other users (mode ${modeText(stat)})`,
+      `Run chmod 700 ${dir}, then try again`,
+    );
 }
 
 /** The text of a file to edit, '' when it does not exist; links, devices and other users' files are refused. */
-async function readForEdit(file: string, platform: Platform): Promise<{ text: string; existed: boolean; loosened?: string }> {
+async function readForEdit(
+  file: string,
+  platform: Platform,
+): Promise<{ text: string; existed: boolean; loosened?: string }> {
   const before = await lstatOrUndefined(file);
   const text = await readTextIfExists(file, { mine: true });
   if (text === undefined) return { text: '', existed: false };
@@ -72,7 +96,10 @@ async function writeOwnerOnly(file: string, text: string): Promise<void> {
   try {
     await writeFileAtomic(file, text, 0o600);
   } catch (error) {
-    throw new UserError(`cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'Check that its folder exists and that you may write there');
+    throw new UserError(
+      `cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      'Check that its folder exists and that you may write there',
+    );
   }
 }
 
@@ -84,12 +111,22 @@ export interface Saved {
   loosened?: string;
 }
 
-export async function saveMlflowCredentials(file: string, user: string, password: string, platform: Platform): Promise<Saved & { previousUser?: string }> {
+export async function saveMlflowCredentials(
+  file: string,
+  user: string,
+  password: string,
+  platform: Platform,
+): Promise<Saved & { previousUser?: string }> {
   await ensureCredentialsDir(platform.path.dirname(file), platform);
   const { text, existed, loosened } = await readForEdit(file, platform);
   const next = setCredentials(text, user, password, file);
   await writeOwnerOnly(file, next.text);
-  return { file, created: !existed, ...(loosened ? { loosened } : {}), ...(next.previousUser !== undefined ? { previousUser: next.previousUser } : {}) };
+  return {
+    file,
+    created: !existed,
+    ...(loosened ? { loosened } : {}),
+    ...(next.previousUser !== undefined ? { previousUser: next.previousUser } : {}),
+  };
 }
 
 export interface Forgotten {
@@ -121,7 +158,13 @@ export async function forgetMlflowCredentials(file: string, platform: Platform):
   const next = removeCredentials(text, file);
   if (!next.removed) return { file, existed, removed: [], deleted: false };
   const deleted = await writeBack(file, next.text, next.empty);
-  return { file, existed, removed: ['mlflow_tracking_username', 'mlflow_tracking_password'], ...(next.user !== undefined ? { user: next.user } : {}), deleted };
+  return {
+    file,
+    existed,
+    removed: ['mlflow_tracking_username', 'mlflow_tracking_password'],
+    ...(next.user !== undefined ? { user: next.user } : {}),
+    deleted,
+  };
 }
 
 export interface DotenvEntry {
@@ -155,6 +198,10 @@ export async function forgetDotenv(file: string, keys: readonly string[], platfo
  */
 export async function gitWouldCommit(file: string, platform: Platform, env: NodeJS.ProcessEnv): Promise<boolean> {
   const { runOnce } = await import('./processes.js');
-  const r = await runOnce('git', ['-c', 'core.fsmonitor=false', 'check-ignore', '-q', '--', platform.path.basename(file)], { cwd: platform.path.dirname(file), env, timeoutMs: 5_000 });
+  const r = await runOnce(
+    'git',
+    ['-c', 'core.fsmonitor=false', 'check-ignore', '-q', '--', platform.path.basename(file)],
+    { cwd: platform.path.dirname(file), env, timeoutMs: 5_000 },
+  );
   return r.exitCode === 1;
 }

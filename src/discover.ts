@@ -12,14 +12,23 @@ export function currentUser(platform: Platform): Found['who'] {
   const info = os.userInfo();
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
   // Linux names root's group root, macOS wheel; the primary group name is not in os.userInfo().
-  return { uid, username: info.username, groupName: uid === 0 ? (platform.name === 'darwin' ? 'wheel' : 'root') : undefined };
+  return {
+    uid,
+    username: info.username,
+    groupName: uid === 0 ? (platform.name === 'darwin' ? 'wheel' : 'root') : undefined,
+  };
 }
 
 /**
  * strict (up): nginx and MLflow must exist and the port must be free, else a UserError.
  * lenient (config --dry-run): placeholders stand in for what is missing, with a note.
  */
-export async function discover(settings: Settings, options: StackOptions, ctx: Context, strict: boolean): Promise<{ found: Found; notes: string[] }> {
+export async function discover(
+  settings: Settings,
+  options: StackOptions,
+  ctx: Context,
+  strict: boolean,
+): Promise<{ found: Found; notes: string[] }> {
   const { env, platform, cwd } = ctx;
   const notes: string[] = [];
   const nginxLookup = await lookupNginx({ flag: options.nginx, env, platform });
@@ -31,13 +40,16 @@ export async function discover(settings: Settings, options: StackOptions, ctx: C
     version = await nginxVersion(nginx);
   } else {
     nginx = nginxLookup.found ?? platform.exeName('nginx');
-    version = nginxLookup.found ? await nginxVersion(nginx).catch(() => [1, 22, 0] as Found['nginxVersion']) : [1, 22, 0];
+    version = nginxLookup.found
+      ? await nginxVersion(nginx).catch(() => [1, 22, 0] as Found['nginxVersion'])
+      : [1, 22, 0];
     if (!nginxLookup.found) notes.push(`nginx was not found (looked at: ${nginxLookup.searched.join(', ')})`);
   }
   const mlflow = strict
     ? requireFound(mlflowLookup, 'MLflow', platform)
     : (mlflowLookup.found ?? { file: platform.exeName('mlflow'), args: [] });
-  if (!strict && !mlflowLookup.found) notes.push(`MLflow was not found (looked at: ${mlflowLookup.searched.join(', ')})`);
+  if (!strict && !mlflowLookup.found)
+    notes.push(`MLflow was not found (looked at: ${mlflowLookup.searched.join(', ')})`);
 
   let listenPort: number;
   if (strict) listenPort = await chooseListenPort(settings.host, settings.port);
@@ -45,5 +57,8 @@ export async function discover(settings: Settings, options: StackOptions, ctx: C
   const mlflowPort = await chooseMlflowPort([listenPort]);
   if (!strict) notes.push(`MLflow's port ${mlflowPort} is an example: up picks a free one on 127.0.0.1 each time`);
   const instanceId = randomBytes(12).toString('hex');
-  return { found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser(platform), instanceId }, notes };
+  return {
+    found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser(platform), instanceId },
+    notes,
+  };
 }

@@ -41,7 +41,10 @@ function kindOf(stat: Stats): string {
 }
 
 function irregular(file: string, kind: string): UserError {
-  return new UserError(`${file} is ${kind}, not a regular file`, 'mlflow-secure never creates one there: remove it (or move it away) and try again');
+  return new UserError(
+    `${file} is ${kind}, not a regular file`,
+    'mlflow-secure never creates one there: remove it (or move it away) and try again',
+  );
 }
 
 function refuseIrregular(file: string, stat: Stats): void {
@@ -50,7 +53,11 @@ function refuseIrregular(file: string, stat: Stats): void {
 
 function cannotRead(file: string, error: unknown): Error {
   const code = errorCode(error);
-  if (code === 'EACCES' || code === 'EPERM') return new UserError(`cannot read ${file} (${code})`, 'Make it yours and readable (chown, chmod 600), or choose another --state-dir');
+  if (code === 'EACCES' || code === 'EPERM')
+    return new UserError(
+      `cannot read ${file} (${code})`,
+      'Make it yours and readable (chown, chmod 600), or choose another --state-dir',
+    );
   return error as Error;
 }
 
@@ -74,7 +81,10 @@ function refuseShared(file: string, stat: Stats): void {
 
 function refuseForeign(file: string, stat: Stats): void {
   if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
-    throw new UserError(`${file} belongs to another user (uid ${stat.uid}), so mlflow-secure will not trust it`, 'Delete it, or run as its owner');
+    throw new UserError(
+      `${file} belongs to another user (uid ${stat.uid}), so mlflow-secure will not trust it`,
+      'Delete it, or run as its owner',
+    );
   }
 }
 
@@ -83,7 +93,10 @@ function refuseForeign(file: string, stat: Stats): void {
  * refused: a cloned repository or another account could plant `htpasswd -> /etc/shadow`, and
  * following it would copy that file's lines into ours.
  */
-export async function readTextIfExists(file: string, o: { ownerOnly?: boolean; mine?: boolean; tailBytes?: number } = {}): Promise<string | undefined> {
+export async function readTextIfExists(
+  file: string,
+  o: { ownerOnly?: boolean; mine?: boolean; tailBytes?: number } = {},
+): Promise<string | undefined> {
   let entry: Stats;
   try {
     entry = await fs.lstat(file);
@@ -158,14 +171,21 @@ export async function ensureStateDir(dir: string, subdirs: readonly string[], pl
     const first = await makeDirs(dir, 0o700, 'state');
     if (first !== undefined) created.push(first);
     stat = await inspectStateDir(dir, platform);
-    if (!stat) throw new UserError(`cannot write to state folder ${dir} (ENOENT)`, 'Choose a folder you can write to with --state-dir');
+    if (!stat)
+      throw new UserError(
+        `cannot write to state folder ${dir} (ENOENT)`,
+        'Choose a folder you can write to with --state-dir',
+      );
   }
   try {
     // Windows: no POSIX modes to tighten (NTFS ACLs decide who may enter).
     if (!platform.isWindows && (stat.mode & 0o077) !== 0) await fs.chmod(dir, 0o700);
     await fs.access(dir, constants.W_OK);
   } catch (error) {
-    throw new UserError(`cannot write to state folder ${dir} (${errorCode(error)})`, `Run chmod 700 ${dir}, or choose another --state-dir`);
+    throw new UserError(
+      `cannot write to state folder ${dir} (${errorCode(error)})`,
+      `Run chmod 700 ${dir}, or choose another --state-dir`,
+    );
   }
   for (const sub of subdirs) {
     const first = await makeDirsInside(dir, sub);
@@ -189,21 +209,38 @@ async function inspectStateDir(dir: string, platform: Platform): Promise<Stats |
     stat = await fs.lstat(dir);
   } catch (error) {
     if (isMissing(error)) return undefined;
-    throw new UserError(`cannot read the state folder ${dir} (${errorCode(error)})`, 'Fix its permissions, or choose another --state-dir');
+    throw new UserError(
+      `cannot read the state folder ${dir} (${errorCode(error)})`,
+      'Fix its permissions, or choose another --state-dir',
+    );
   }
   // A link could point our owner-only files anywhere (a cloned repo shipping `.mlflow-secure -> ~/.ssh`).
-  if (stat.isSymbolicLink()) throw new UserError(`the state folder ${dir} is a symbolic link`, 'Pass the real folder with --state-dir, or remove the link');
-  if (!stat.isDirectory()) throw new UserError(`the state folder ${dir} is not a folder`, 'Move that file away, or choose another --state-dir');
+  if (stat.isSymbolicLink())
+    throw new UserError(
+      `the state folder ${dir} is a symbolic link`,
+      'Pass the real folder with --state-dir, or remove the link',
+    );
+  if (!stat.isDirectory())
+    throw new UserError(
+      `the state folder ${dir} is not a folder`,
+      'Move that file away, or choose another --state-dir',
+    );
   // Windows: Node reports uid 0 and mode bits made up from the read-only flag; NTFS ACLs, not
   // these, decide who may write there.
   if (platform.isWindows) return stat;
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
-    throw new UserError(`the state folder ${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`, `Choose another --state-dir, or take it over: sudo chown -R ${uid} ${dir}`);
+    throw new UserError(
+      `the state folder ${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`,
+      `Choose another --state-dir, or take it over: sudo chown -R ${uid} ${dir}`,
+    );
   }
   if ((stat.mode & 0o022) !== 0) {
     const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
-    throw new UserError(`the state folder ${dir} is writable by other users (mode ${mode})`, `Run chmod 700 ${dir}, or choose another --state-dir`);
+    throw new UserError(
+      `the state folder ${dir} is writable by other users (mode ${mode})`,
+      `Run chmod 700 ${dir}, or choose another --state-dir`,
+    );
   }
   return stat;
 }
@@ -217,10 +254,14 @@ async function inspectStateDir(dir: string, platform: Platform): Promise<Stats |
  */
 async function makeDirs(dir: string, mode: number, what: string): Promise<string | undefined> {
   const missing: string[] = [];
-  for (let p = nodePath.resolve(dir); ; ) {
+  for (let p = nodePath.resolve(dir); ;) {
     try {
       const stat = await fs.stat(p);
-      if (!stat.isDirectory()) throw new UserError(`cannot write to ${what} folder ${dir} (ENOTDIR)`, `Choose a folder you can write to: ${p} is a file`);
+      if (!stat.isDirectory())
+        throw new UserError(
+          `cannot write to ${what} folder ${dir} (ENOTDIR)`,
+          `Choose a folder you can write to: ${p} is a file`,
+        );
       break;
     } catch (error) {
       if (error instanceof UserError) throw error;
@@ -249,7 +290,11 @@ async function makeDirsInside(root: string, sub: string): Promise<string | undef
     p = nodePath.join(p, part);
     if (await makeDir(p, 0o700, sub, 'state')) first ??= p;
     const stat = await fs.lstat(p);
-    if (!stat.isDirectory()) throw new UserError(`${p} is ${kindOf(stat)}, not a folder`, 'mlflow-secure never creates one there: remove it (or move it away) and try again');
+    if (!stat.isDirectory())
+      throw new UserError(
+        `${p} is ${kindOf(stat)}, not a folder`,
+        'mlflow-secure never creates one there: remove it (or move it away) and try again',
+      );
   }
   return first;
 }
@@ -267,7 +312,10 @@ async function makeDir(p: string, mode: number, dir: string, what: string): Prom
 }
 
 function cannotCreate(dir: string, what: string, error: unknown): UserError {
-  return new UserError(`cannot write to ${what} folder ${dir} (${errorCode(error)})`, 'Choose a folder you can write to, or fix its permissions');
+  return new UserError(
+    `cannot write to ${what} folder ${dir} (${errorCode(error)})`,
+    'Choose a folder you can write to, or fix its permissions',
+  );
 }
 
 /**
@@ -282,7 +330,10 @@ export async function ensureWritableDirs(dirs: readonly string[], what: string):
     try {
       await fs.access(dir, constants.W_OK);
     } catch (error) {
-      throw new UserError(`cannot write to ${what} folder ${dir} (${errorCode(error)})`, 'Choose a folder you can write to, or fix its permissions');
+      throw new UserError(
+        `cannot write to ${what} folder ${dir} (${errorCode(error)})`,
+        'Choose a folder you can write to, or fix its permissions',
+      );
     }
   }
   return created;
@@ -295,7 +346,8 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
     try {
       const stat = await fs.stat(dir);
       // The nearest existing ancestor must be a folder: nothing can be created under a file.
-      if (dir !== p && !stat.isDirectory()) throw new UserError(`cannot create the ${what} at ${p}: ${dir} is a file`, 'Choose another location');
+      if (dir !== p && !stat.isDirectory())
+        throw new UserError(`cannot create the ${what} at ${p}: ${dir} is a file`, 'Choose another location');
       await fs.access(dir, constants.W_OK); // the existing file or folder itself
       if (dir !== p) await probeCreate(dir, p, what);
       return;
@@ -303,10 +355,14 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
       if (error instanceof UserError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') {
-        throw new UserError(`cannot write the ${what} at ${p} (${code ?? 'error'})`, 'Choose a location you can write to, or fix its permissions');
+        throw new UserError(
+          `cannot write the ${what} at ${p} (${code ?? 'error'})`,
+          'Choose a location you can write to, or fix its permissions',
+        );
       }
       const parent = nodePath.dirname(dir);
-      if (parent === dir) throw new UserError(`cannot create the ${what} at ${p}`, 'Choose a location you can write to');
+      if (parent === dir)
+        throw new UserError(`cannot create the ${what} at ${p}`, 'Choose a location you can write to');
       dir = parent;
     }
   }
@@ -321,7 +377,10 @@ async function probeCreate(dir: string, p: string, what: string): Promise<void> 
   try {
     await fs.rm(await fs.mkdtemp(nodePath.join(dir, '.mlflow-secure-probe-')), { recursive: true, force: true });
   } catch (error) {
-    throw new UserError(`cannot create the ${what} at ${p}: nothing can be created in ${dir} (${errorCode(error)})`, 'Choose a location you can write to');
+    throw new UserError(
+      `cannot create the ${what} at ${p}: nothing can be created in ${dir} (${errorCode(error)})`,
+      'Choose a location you can write to',
+    );
   }
 }
 
@@ -331,5 +390,9 @@ const TAIL_BYTES = 4 * 1024 * 1024;
 /** The last `lines` lines of a text file, or '' when it does not exist. */
 export async function tailFile(file: string, lines = 20): Promise<string> {
   const text = (await readTextIfExists(file, { tailBytes: TAIL_BYTES })) ?? '';
-  return text.split(/\r?\n/).filter((l) => l !== '').slice(-lines).join('\n');
+  return text
+    .split(/\r?\n/)
+    .filter((l) => l !== '')
+    .slice(-lines)
+    .join('\n');
 }

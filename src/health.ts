@@ -18,12 +18,25 @@ export function describeExit(e: ExitInfo): string {
  * Resolves when `resource` answers; throws StackError when the process exits first or the
  * time runs out. `exited` settles when the process ends.
  */
-export async function waitReady(o: { resource: string; exited: Promise<ExitInfo>; timeoutMs: number; what: string }): Promise<void> {
+export async function waitReady(o: {
+  resource: string;
+  exited: Promise<ExitInfo>;
+  timeoutMs: number;
+  what: string;
+}): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   // Loaded on demand: wait-on brings axios, joi and rxjs (hundreds of ms to load, seconds on
   // a slow Windows disk), which status, down and env never need.
   const { default: waitOn } = await import('wait-on');
-  const ready = waitOn({ resources: [o.resource], interval: 100, window: 0, timeout: o.timeoutMs + 1000, httpTimeout: 5_000, tcpTimeout: 1_000, proxy: false }).then(
+  const ready = waitOn({
+    resources: [o.resource],
+    interval: 100,
+    window: 0,
+    timeout: o.timeoutMs + 1000,
+    httpTimeout: 5_000,
+    tcpTimeout: 1_000,
+    proxy: false,
+  }).then(
     () => 'ready' as const,
     () => 'timeout' as const,
   );
@@ -34,7 +47,11 @@ export async function waitReady(o: { resource: string; exited: Promise<ExitInfo>
   try {
     const outcome = await Promise.race([ready, died, timedOut]);
     if (outcome === 'ready') return;
-    if (outcome === 'timeout') throw new StackError(`${o.what} did not become ready within ${Math.round(o.timeoutMs / 1000)} s`, 'Raise --timeout, or read its log below');
+    if (outcome === 'timeout')
+      throw new StackError(
+        `${o.what} did not become ready within ${Math.round(o.timeoutMs / 1000)} s`,
+        'Raise --timeout, or read its log below',
+      );
     throw new StackError(`${describeExit(outcome)} before it became ready`, 'Read its log below');
   } finally {
     clearTimeout(timer);
@@ -48,7 +65,9 @@ export function mlflowDirect(m: { port: number; socket?: string }): Pick<HttpReq
 
 /** MLflow's /health as a wait-on resource (wait-on's form for HTTP over a Unix socket). */
 export function mlflowHealthResource(m: { port: number; socket?: string }): string {
-  return m.socket !== undefined ? `http-get://unix:${m.socket}:http://127.0.0.1/health` : `http-get://127.0.0.1:${m.port}/health`;
+  return m.socket !== undefined
+    ? `http-get://unix:${m.socket}:http://127.0.0.1/health`
+    : `http-get://127.0.0.1:${m.port}/health`;
 }
 
 export interface Credential {
@@ -70,7 +89,9 @@ export const WRONG_PASSWORD_CHECK_PATH = '/mlflow-secure/wrong-password-check';
 
 /** An nginx error-log line, with the deliberate wrong-password check labelled as such. */
 export function labelNginxLogLine(line: string): string {
-  return line.includes(` ${WRONG_PASSWORD_CHECK_PATH} `) ? `${line}   <- expected: mlflow-secure checking that a wrong password is refused` : line;
+  return line.includes(` ${WRONG_PASSWORD_CHECK_PATH} `)
+    ? `${line}   <- expected: mlflow-secure checking that a wrong password is refused`
+    : line;
 }
 
 export interface Check {
@@ -82,14 +103,22 @@ export interface Check {
 function expectStatus(name: string, res: HttpResponse | Error, want: number): Check {
   if (res instanceof Error) return { name, ok: false, detail: res.message };
   const snippet = res.body.slice(0, 120).replace(/\s+/g, ' ');
-  return { name, ok: res.status === want, detail: res.status === want ? `${res.status}` : `got ${res.status}, want ${want}${snippet ? `: ${snippet}` : ''}` };
+  return {
+    name,
+    ok: res.status === want,
+    detail: res.status === want ? `${res.status}` : `got ${res.status}, want ${want}${snippet ? `: ${snippet}` : ''}`,
+  };
 }
 
 function expectRedirect(res: HttpResponse | Error, location: string): Check {
   const name = 'plain HTTP -> 301 to https';
   if (res instanceof Error) return { name, ok: false, detail: res.message };
   const ok = res.status === 301 && res.headers.location === location;
-  return { name, ok, detail: ok ? '301' : `got ${res.status} (Location ${res.headers.location ?? 'none'}), want 301 to ${location}` };
+  return {
+    name,
+    ok,
+    detail: ok ? '301' : `got ${res.status} (Location ${res.headers.location ?? 'none'}), want 301 to ${location}`,
+  };
 }
 
 /**
@@ -113,21 +142,40 @@ export async function proveStack(plan: Plan, credential: Credential, trust?: Tls
   const first = await attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, ...tls }));
   const anonymous = expectStatus('no credentials -> 401', first, 401);
   if (plan.instanceId && !(first instanceof Error) && first.headers['x-mlflow-secure-instance'] !== plan.instanceId) {
-    return [{ name: `the program answering on port ${port} is not this stack's nginx (another program took the port?); no credentials were sent`, ok: false, detail: 'no X-MLflow-Secure-Instance of this run' }];
+    return [
+      {
+        name: `the program answering on port ${port} is not this stack's nginx (another program took the port?); no credentials were sent`,
+        ok: false,
+        detail: 'no X-MLflow-Secure-Instance of this run',
+      },
+    ];
   }
   if (!anonymous.ok) return [anonymous];
   const checks: Promise<Check>[] = [
-    attempt(request({ ...mlflowDirect(plan.mlflow), path: '/health' })).then((r) => expectStatus('MLflow /health (direct)', r, 200)),
+    attempt(request({ ...mlflowDirect(plan.mlflow), path: '/health' })).then((r) =>
+      expectStatus('MLflow /health (direct)', r, 200),
+    ),
     Promise.resolve(anonymous),
-    attempt(request({ host, port, path: WRONG_PASSWORD_CHECK_PATH, headers: { Host: hostHeader }, auth: wrong, ...tls })).then((r) => expectStatus('wrong password -> 401', r, 401)),
-    attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential, ...tls })).then((r) => expectStatus('API call through the proxy -> 200', r, 200)),
+    attempt(
+      request({ host, port, path: WRONG_PASSWORD_CHECK_PATH, headers: { Host: hostHeader }, auth: wrong, ...tls }),
+    ).then((r) => expectStatus('wrong password -> 401', r, 401)),
+    attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential, ...tls })).then((r) =>
+      expectStatus('API call through the proxy -> 200', r, 200),
+    ),
   ];
   // Plain HTTP to the HTTPS port: a redirect to the same place over https, and no credentials sent.
-  if (trust) checks.push(attempt(request({ host, port, path: '/', headers: { Host: hostHeader } })).then((r) => expectRedirect(r, `https://${hostHeader}/`)));
+  if (trust)
+    checks.push(
+      attempt(request({ host, port, path: '/', headers: { Host: hostHeader } })).then((r) =>
+        expectRedirect(r, `https://${hostHeader}/`),
+      ),
+    );
   for (const url of plan.publicUrls) {
     const publicHost = new URL(url).host;
     checks.push(
-      attempt(request({ host, port, path: api, headers: { Host: publicHost }, auth: credential, ...tls })).then((r) => expectStatus(`API with Host ${publicHost} -> 200`, r, 200)),
+      attempt(request({ host, port, path: api, headers: { Host: publicHost }, auth: credential, ...tls })).then((r) =>
+        expectStatus(`API with Host ${publicHost} -> 200`, r, 200),
+      ),
       attempt(
         request({
           host,

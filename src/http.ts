@@ -40,7 +40,12 @@ export function basicAuth(user: string, password: string): string {
  * server's certificate is accepted: no byte of the request (credentials) goes to a server that
  * failed verification.
  */
-function connectTls(r: HttpRequest, trust: NonNullable<HttpRequest['tls']>, timeoutMs: number, done: (error: Error | null, socket?: Socket) => void): void {
+function connectTls(
+  r: HttpRequest,
+  trust: NonNullable<HttpRequest['tls']>,
+  timeoutMs: number,
+  done: (error: Error | null, socket?: Socket) => void,
+): void {
   const pinned = 'pin' in trust;
   const socket = tls.connect({
     host: r.host,
@@ -70,7 +75,15 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
   if (r.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(r.body));
   const timeoutMs = r.timeoutMs ?? 30_000;
   const trust = r.tls;
-  const options: http.RequestOptions = { host: r.host, port: r.port, ...(r.socketPath ? { socketPath: r.socketPath } : {}), path: r.path, method: r.method ?? 'GET', headers, timeout: timeoutMs };
+  const options: http.RequestOptions = {
+    host: r.host,
+    port: r.port,
+    ...(r.socketPath ? { socketPath: r.socketPath } : {}),
+    path: r.path,
+    method: r.method ?? 'GET',
+    headers,
+    timeout: timeoutMs,
+  };
   // One connection per request: no agent. node:http uses createConnection only when no agent is
   // given at all (agent: false makes a fresh Agent, which ignores it), and waits for its callback.
   if (!trust) options.agent = false;
@@ -84,7 +97,9 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
     const req = http.request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));

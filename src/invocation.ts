@@ -24,17 +24,21 @@ export interface Invocation {
 export function selfCommand(o: Invocation): string {
   const { env, platform } = o;
   // `npx mlflow-secure` (npm_command=exec), or an npm script of this package (`npm start`).
-  if (env.npm_command === 'exec' || (env.npm_lifecycle_event !== undefined && env.npm_package_name === BIN_NAME)) return `npx ${BIN_NAME}`;
+  if (env.npm_command === 'exec' || (env.npm_lifecycle_event !== undefined && env.npm_package_name === BIN_NAME))
+    return `npx ${BIN_NAME}`;
   const script = o.script ?? '';
   const slashed = script.replaceAll('\\', '/');
-  const installed = slashed.includes(`/node_modules/${BIN_NAME}/`) || platform.path.basename(script).replace(/\.(cmd|ps1|exe)$/i, '') === BIN_NAME;
+  const installed =
+    slashed.includes(`/node_modules/${BIN_NAME}/`) ||
+    platform.path.basename(script).replace(/\.(cmd|ps1|exe)$/i, '') === BIN_NAME;
   if (installed && o.onPath(BIN_NAME)) return BIN_NAME;
   // A project's dependency: npx finds it in ./node_modules/.bin.
   const local = platform.path.join(o.cwd, 'node_modules', BIN_NAME).replaceAll('\\', '/');
   if (slashed.startsWith(`${local}/`)) return `npx ${BIN_NAME}`;
   if (script === '') return BIN_NAME;
   const relative = platform.path.relative(o.cwd, script);
-  const shown = relative !== '' && !relative.startsWith('..') && !platform.path.isAbsolute(relative) ? relative : script;
+  const shown =
+    relative !== '' && !relative.startsWith('..') && !platform.path.isAbsolute(relative) ? relative : script;
   const quoted = /^[\w./\\:+-]+$/.test(shown) ? shown : platform.isWindows ? `"${shown}"` : quoteBash(shown);
   return `node ${quoted}`;
 }

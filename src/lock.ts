@@ -15,7 +15,11 @@ const MIN_DELAY_MS = 20;
 const MAX_DELAY_MS = 200;
 
 /** Runs `fn` while holding the state folder's lock (the folder must exist). Not reentrant. */
-export async function withStateLock<T>(stateDir: string, fn: () => Promise<T>, o: { timeoutMs?: number } = {}): Promise<T> {
+export async function withStateLock<T>(
+  stateDir: string,
+  fn: () => Promise<T>,
+  o: { timeoutMs?: number } = {},
+): Promise<T> {
   // Loaded on first use: proper-lockfile installs exit and signal hooks when imported.
   const lockfile = await import('proper-lockfile');
   const lockfilePath = nodePath.join(stateDir, 'lock');
@@ -41,7 +45,10 @@ export async function withStateLock<T>(stateDir: string, fn: () => Promise<T>, o
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ELOCKED') {
-        throw new UserError(`cannot lock the state folder ${stateDir} (${code ?? 'error'})`, 'Check that it exists and that you can write to it');
+        throw new UserError(
+          `cannot lock the state folder ${stateDir} (${code ?? 'error'})`,
+          'Check that it exists and that you can write to it',
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) break;
@@ -49,7 +56,10 @@ export async function withStateLock<T>(stateDir: string, fn: () => Promise<T>, o
     }
   }
   if (!release) {
-    throw new UserError(`another mlflow-secure command is changing ${stateDir}`, `Wait for it and try again (a lock left by a crashed command expires after ${STALE_MS / 1000} s)`);
+    throw new UserError(
+      `another mlflow-secure command is changing ${stateDir}`,
+      `Wait for it and try again (a lock left by a crashed command expires after ${STALE_MS / 1000} s)`,
+    );
   }
   let result: T;
   try {
@@ -59,7 +69,10 @@ export async function withStateLock<T>(stateDir: string, fn: () => Promise<T>, o
     await release().catch(() => undefined);
   }
   if (compromised) {
-    throw new UserError(`the lock on ${stateDir} was lost while this command ran (${compromised.message})`, 'Check the result (e.g. `mlflow-secure user list`) and run the command again if needed');
+    throw new UserError(
+      `the lock on ${stateDir} was lost while this command ran (${compromised.message})`,
+      'Check the result (e.g. `mlflow-secure user list`) and run the command again if needed',
+    );
   }
   return result;
 }

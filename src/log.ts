@@ -91,7 +91,11 @@ const MASK = '********';
  * `self`: how the user runs mlflow-secure (invocation.ts); every `mlflow-secure <command>` in a
  * printed line is written that way, so a hint never names a command that is not installed.
  */
-export function createOutput(stdout: Stream = process.stdout, stderr: Stream = process.stderr, o: { self?: string } = {}): Output {
+export function createOutput(
+  stdout: Stream = process.stdout,
+  stderr: Stream = process.stderr,
+  o: { self?: string } = {},
+): Output {
   const self = o.self ?? BIN_NAME;
   const secrets = new Set<string>();
   const redact = (text: string): string => {

@@ -15,31 +15,56 @@ import { getPlatform } from './platform.js';
 function version(): string {
   try {
     // This file is src/main.ts or dist/main.js: package.json is one folder up.
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
   } catch {
     return 'unknown';
   }
 }
 
 function stateDirOption(cmd: Command): Command {
-  return cmd.option('--state-dir <dir>', 'folder with the generated config, password file, logs and stack record', DEFAULT_STATE_DIR);
+  return cmd.option(
+    '--state-dir <dir>',
+    'folder with the generated config, password file, logs and stack record',
+    DEFAULT_STATE_DIR,
+  );
 }
 
 function stackOptions(cmd: Command): Command {
   stateDirOption(cmd);
   return cmd
     .option('--backend-store-uri <uri|path>', "MLflow's tracking store (default: sqlite:///<cwd>/mlflow.db)")
-    .option('--registry-store-uri <uri|path>', 'model registry store (default: the backend store URI; always passed explicitly)')
-    .option('--artifacts-destination <uri|path>', 'where MLflow stores artifacts it serves (default: <cwd>/mlartifacts)')
+    .option(
+      '--registry-store-uri <uri|path>',
+      'model registry store (default: the backend store URI; always passed explicitly)',
+    )
+    .option(
+      '--artifacts-destination <uri|path>',
+      'where MLflow stores artifacts it serves (default: <cwd>/mlartifacts)',
+    )
     .option('--host <addr>', 'address nginx listens on', '127.0.0.1')
     .option('--port <n|auto>', 'port nginx listens on; auto picks a free one', String(DEFAULT_PORT))
-    .option('--server-name <names>', 'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)')
-    .option('--tls', 'serve HTTPS (plain HTTP on the port redirects) with a certificate from a local CA made on first use')
+    .option(
+      '--server-name <names>',
+      'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)',
+    )
+    .option(
+      '--tls',
+      'serve HTTPS (plain HTTP on the port redirects) with a certificate from a local CA made on first use',
+    )
     .option('--no-tls', 'plain HTTP (for restart: turn HTTPS off)')
-    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (its chain after it), e.g. made by mkcert; needs --tls-key')
+    .option(
+      '--tls-cert <file>',
+      'serve HTTPS with this PEM certificate (its chain after it), e.g. made by mkcert; needs --tls-key',
+    )
     .option('--tls-key <file>', 'the unencrypted PEM private key of --tls-cert')
     .option('--user <name>', 'user to create when missing', 'admin')
-    .addOption(new Option('--hash <scheme>', "password hash scheme (default: bcrypt where this platform's nginx verifies it, else apr1)").choices(['bcrypt', 'apr1']))
+    .addOption(
+      new Option(
+        '--hash <scheme>',
+        "password hash scheme (default: bcrypt where this platform's nginx verifies it, else apr1)",
+      ).choices(['bcrypt', 'apr1']),
+    )
     .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
     .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
     .option('--timeout <seconds>', 'how long to wait for readiness', String(DEFAULT_TIMEOUT_SECONDS))
@@ -62,13 +87,18 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .description('start MLflow and nginx, prove they are healthy and that auth holds, and supervise them')
       .option('-d, --detach', 'return once healthy, leaving the stack running')
       .option('-q, --quiet', 'no progress line while starting (the summary and errors are still printed)')
-      .option('--password-stdin', 'read the password from standard input (else MLFLOW_SECURE_PASSWORD, a prompt, or a generated one)')
+      .option(
+        '--password-stdin',
+        'read the password from standard input (else MLFLOW_SECURE_PASSWORD, a prompt, or a generated one)',
+      )
       .option('--dry-run', 'print the plan and start nothing (same as `mlflow-secure config`)')
       .option('--json', 'with --dry-run: the plan as JSON')
       .option('--open', 'open the URL in the default browser once the stack is up'),
   ).action(function (this: Command) {
     const o = this.opts();
-    return run(async () => (o.dryRun ? (await import('./commands/config.js')).config(o, ctx) : (await import('./commands/up.js')).up(o, ctx)))();
+    return run(async () =>
+      o.dryRun ? (await import('./commands/config.js')).config(o, ctx) : (await import('./commands/up.js')).up(o, ctx),
+    )();
   });
 
   stackOptions(
@@ -80,15 +110,25 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .option('-q, --quiet', 'no progress line while starting'),
   ).action(function (this: Command) {
     // Only what was typed overrides the record: commander's defaults must not.
-    const typed = Object.fromEntries(Object.entries(this.opts()).filter(([key]) => this.getOptionValueSource(key) === 'cli'));
+    const typed = Object.fromEntries(
+      Object.entries(this.opts()).filter(([key]) => this.getOptionValueSource(key) === 'cli'),
+    );
     return run(async () => (await import('./commands/restart.js')).restart(typed, ctx))();
   });
 
-  stateDirOption(program.command('down').description('stop the stack recorded in the state folder (idempotent)')).action(function (this: Command) {
+  stateDirOption(
+    program.command('down').description('stop the stack recorded in the state folder (idempotent)'),
+  ).action(function (this: Command) {
     return run(async () => (await import('./commands/down.js')).down(this.opts(), ctx))();
   });
 
-  stateDirOption(program.command('status').alias('ps').description('is the stack running and healthy? (exit 0 yes, 3 no)').option('--json', 'as JSON')).action(function (this: Command) {
+  stateDirOption(
+    program
+      .command('status')
+      .alias('ps')
+      .description('is the stack running and healthy? (exit 0 yes, 3 no)')
+      .option('--json', 'as JSON'),
+  ).action(function (this: Command) {
     return run(async () => (await import('./commands/status.js')).status(this.opts(), ctx))();
   });
 
@@ -117,17 +157,30 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     return run(async () => (await import('./commands/user.js')).user(action, name, this.opts(), ctx))();
   });
 
-  stackOptions(program.command('config').description('print the full plan without starting anything').option('--json', 'as JSON')).action(function (this: Command) {
+  stackOptions(
+    program.command('config').description('print the full plan without starting anything').option('--json', 'as JSON'),
+  ).action(function (this: Command) {
     return run(async () => (await import('./commands/config.js')).config(this.opts(), ctx))();
   });
 
   stateDirOption(
     program
       .command('env')
-      .description('print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD (with HTTPS also _SERVER_CERT_PATH) for a shell (--save: keep them in a file)')
-      .addOption(new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices(['bash', 'powershell', 'cmd']))
+      .description(
+        'print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD (with HTTPS also _SERVER_CERT_PATH) for a shell (--save: keep them in a file)',
+      )
+      .addOption(
+        new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices([
+          'bash',
+          'powershell',
+          'cmd',
+        ]),
+      )
       .option('--public', 'use the first --server-name URL instead of the local one')
-      .option('--save', "write user and password to ~/.mlflow/credentials (read by MLflow's Python client) and print only MLFLOW_TRACKING_URI")
+      .option(
+        '--save',
+        "write user and password to ~/.mlflow/credentials (read by MLflow's Python client) and print only MLFLOW_TRACKING_URI",
+      )
       .option('--dotenv <file>', 'with --save or --forget: that .env file instead (URI, user and password)')
       .option('--forget', 'remove what --save wrote'),
   ).action(function (this: Command) {
@@ -135,7 +188,10 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
   });
 
   stateDirOption(
-    program.command('open').description("open the running stack's URL in the default browser").option('--public', 'the first --server-name URL instead of the local one'),
+    program
+      .command('open')
+      .description("open the running stack's URL in the default browser")
+      .option('--public', 'the first --server-name URL instead of the local one'),
   ).action(function (this: Command) {
     return run(async () => (await import('./commands/open.js')).open(this.opts(), ctx))();
   });
@@ -143,7 +199,9 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
   stateDirOption(
     program
       .command('doctor')
-      .description('check MLflow, nginx (version, hash schemes), the port and the state folder; say how to fix problems')
+      .description(
+        'check MLflow, nginx (version, hash schemes), the port and the state folder; say how to fix problems',
+      )
       .option('--mlflow <path>', 'the mlflow executable')
       .option('--nginx <path>', 'the nginx executable')
       .option('--host <addr>', 'address to check', '127.0.0.1')
@@ -155,10 +213,15 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
 
   program
     .command('setup')
-    .description("install what up needs: the tested MLflow into mlflow-secure's data folder, and nginx (or the command for it)")
+    .description(
+      "install what up needs: the tested MLflow into mlflow-secure's data folder, and nginx (or the command for it)",
+    )
     .option('--check', 'say what would be done, change nothing')
     .option('--force', 'rebuild the MLflow virtual environment from nothing')
-    .option('--python <path>', 'the Python (3.10+) to build it with (default: py -3 then python on Windows, else python3 then python)')
+    .option(
+      '--python <path>',
+      'the Python (3.10+) to build it with (default: py -3 then python on Windows, else python3 then python)',
+    )
     .action(function (this: Command) {
       return run(async () => (await import('./commands/setup.js')).setup(this.opts(), ctx))();
     });
@@ -171,7 +234,14 @@ export function defaultContext(): Context {
   const env = process.env;
   const platform = getPlatform();
   const self = selfCommand({ script: process.argv[1], env, cwd, platform, onPath: binOnPath(env, platform) });
-  return { cwd, env, platform, out: createOutput(process.stdout, process.stderr, { self }), stdin: process.stdin, stderr: process.stderr };
+  return {
+    cwd,
+    env,
+    platform,
+    out: createOutput(process.stdout, process.stderr, { self }),
+    stdin: process.stdin,
+    stderr: process.stderr,
+  };
 }
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {

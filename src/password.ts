@@ -23,7 +23,9 @@ export interface PasswordInput {
 export type PasswordSource = 'environment' | 'stdin' | 'prompt';
 
 /** The password given by the user, or undefined when none was given (the caller may generate one). */
-export async function obtainPassword(i: PasswordInput): Promise<{ password: string; source: PasswordSource } | undefined> {
+export async function obtainPassword(
+  i: PasswordInput,
+): Promise<{ password: string; source: PasswordSource } | undefined> {
   // The explicit flag wins over an environment variable that may be left over from elsewhere.
   if (i.passwordStdin) return { password: await readFirstLine(i.stdin), source: 'stdin' };
   const fromEnv = i.env[PASSWORD_ENV];
@@ -44,10 +46,18 @@ export async function readFirstLine(stream: NodeJS.ReadableStream): Promise<stri
     text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
     if (text.includes('\n')) break;
     // Bounded: a password is one short line, not a stream without end.
-    if (text.length > MAX_PASSWORD_INPUT) throw new UserError(`--password-stdin read more than ${MAX_PASSWORD_INPUT} characters without a line break`, 'Pipe in the password alone, on one line');
+    if (text.length > MAX_PASSWORD_INPUT)
+      throw new UserError(
+        `--password-stdin read more than ${MAX_PASSWORD_INPUT} characters without a line break`,
+        'Pipe in the password alone, on one line',
+      );
   }
   const line = text.split(/\r?\n/)[0] ?? '';
-  if (line === '') throw new UserError('--password-stdin read an empty password', "Pipe it in, e.g. printf '%s\\n' \"$PASSWORD\" | mlflow-secure up --password-stdin");
+  if (line === '')
+    throw new UserError(
+      '--password-stdin read an empty password',
+      'Pipe it in, e.g. printf \'%s\\n\' "$PASSWORD" | mlflow-secure up --password-stdin',
+    );
   return line;
 }
 
@@ -64,7 +74,12 @@ function promptHidden(question: string, input: NodeJS.ReadableStream, output: No
     // A terminal that hangs up mid-prompt (EIO) or closes (Ctrl+D) ends in one clear line.
     const gone = () => {
       rl.close();
-      reject(new UserError('the terminal closed before the password was entered', 'Run the command again, or pass the password with --password-stdin'));
+      reject(
+        new UserError(
+          'the terminal closed before the password was entered',
+          'Run the command again, or pass the password with --password-stdin',
+        ),
+      );
     };
     input.once('error', gone);
     rl.once('close', () => input.off('error', gone));

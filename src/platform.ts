@@ -92,7 +92,8 @@ function dataDirFor(isWindows: boolean, env: NodeJS.ProcessEnv): string | undefi
   if (isWindows) {
     const w = nodePath.win32;
     const local = env.LOCALAPPDATA && w.isAbsolute(env.LOCALAPPDATA) ? env.LOCALAPPDATA : undefined;
-    const profile = env.USERPROFILE && w.isAbsolute(env.USERPROFILE) ? w.join(env.USERPROFILE, 'AppData', 'Local') : undefined;
+    const profile =
+      env.USERPROFILE && w.isAbsolute(env.USERPROFILE) ? w.join(env.USERPROFILE, 'AppData', 'Local') : undefined;
     const base = local ?? profile;
     return base ? w.join(base, 'mlflow-secure') : undefined;
   }
@@ -135,7 +136,7 @@ function windowsNginxDirs(env: NodeJS.ProcessEnv): string[] {
 }
 
 const windowsRefusal =
-  "nginx.exe cannot verify bcrypt: on Windows its crypt() fallback compares the typed password with the stored string, so a bcrypt line never matches the real password (and the hash itself would log in). Use --hash apr1 (the default here)";
+  'nginx.exe cannot verify bcrypt: on Windows its crypt() fallback compares the typed password with the stored string, so a bcrypt line never matches the real password (and the hash itself would log in). Use --hash apr1 (the default here)';
 const darwinRefusal =
   "macOS's crypt() has no bcrypt, so nginx there cannot verify bcrypt lines. Use --hash apr1 (the default here)";
 
@@ -160,10 +161,17 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
     path,
     exeName,
     executableExtensions: (env) =>
-      isWindows ? (env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean).map((e) => e.toLowerCase()) : [''],
+      isWindows
+        ? (env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD')
+            .split(';')
+            .filter(Boolean)
+            .map((e) => e.toLowerCase())
+        : [''],
     hashSchemes: bcryptOk ? ['bcrypt', 'apr1'] : ['apr1'],
-    hashRefusal: (scheme) => (scheme === 'bcrypt' && !bcryptOk ? (isWindows ? windowsRefusal : darwinRefusal) : undefined),
-    nginxSearchDirs: (env) => (isWindows ? windowsNginxDirs(env) : (posixNginxDirs[name] ?? posixNginxDirs.linux ?? [])),
+    hashRefusal: (scheme) =>
+      scheme === 'bcrypt' && !bcryptOk ? (isWindows ? windowsRefusal : darwinRefusal) : undefined,
+    nginxSearchDirs: (env) =>
+      isWindows ? windowsNginxDirs(env) : (posixNginxDirs[name] ?? posixNginxDirs.linux ?? []),
     mlflowCandidates({ cwd, packageRoot, env }) {
       // The project's own ./.venv wins (a folder that pins its MLflow means it), then the
       // developer checkout's .venv, then what `mlflow-secure setup` installed: the tested pin,
@@ -174,7 +182,8 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
         [path.join(cwd, '.venv'), './.venv'],
         [path.join(packageRoot, '.venv'), "mlflow-secure's own .venv"],
       ];
-      if (data) venvs.push([path.join(data, 'venv'), 'installed by mlflow-secure setup', path.join(data, 'venv', SETUP_STAMP)]);
+      if (data)
+        venvs.push([path.join(data, 'venv'), 'installed by mlflow-secure setup', path.join(data, 'venv', SETUP_STAMP)]);
       if (env.VIRTUAL_ENV) venvs.push([env.VIRTUAL_ENV, 'the active virtual environment ($VIRTUAL_ENV)']);
       if (env.CONDA_PREFIX) venvs.push([env.CONDA_PREFIX, 'the active conda environment ($CONDA_PREFIX)']);
       const seen = new Set<string>();
@@ -196,7 +205,15 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
     venvExecutable,
     // Windows: the py launcher picks the newest installed Python 3; `python` there may be the
     // Microsoft Store alias, which runs nothing (https://docs.python.org/3/using/windows.html).
-    pythonCandidates: isWindows ? [{ file: 'py', args: ['-3'] }, { file: 'python', args: [] }] : [{ file: 'python3', args: [] }, { file: 'python', args: [] }],
+    pythonCandidates: isWindows
+      ? [
+          { file: 'py', args: ['-3'] },
+          { file: 'python', args: [] },
+        ]
+      : [
+          { file: 'python3', args: [] },
+          { file: 'python', args: [] },
+        ],
     toNginxPath: (p) => (isWindows ? p.replace(/\\/g, '/') : p),
     usesProcessGroups: !isWindows,
     treeKillCommand: (pid) => (isWindows ? { file: 'taskkill', args: ['/pid', String(pid), '/T', '/F'] } : undefined),
@@ -209,7 +226,8 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
     nginxUserDirective: ({ uid, username, groupName }) =>
       !isWindows && uid === 0 ? `user ${username}${groupName ? ` ${groupName}` : ''};` : undefined,
     homeDir(env) {
-      if (isWindows) return env.USERPROFILE || (env.HOMEPATH ? path.join(env.HOMEDRIVE ?? '', env.HOMEPATH) : undefined);
+      if (isWindows)
+        return env.USERPROFILE || (env.HOMEPATH ? path.join(env.HOMEDRIVE ?? '', env.HOMEPATH) : undefined);
       return env.HOME || accountHome();
     },
     mkcertCaRoot(env) {
@@ -217,7 +235,9 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
       if (isWindows) return env.LOCALAPPDATA ? path.join(env.LOCALAPPDATA, 'mkcert') : undefined;
       if (env.XDG_DATA_HOME) return path.join(env.XDG_DATA_HOME, 'mkcert');
       if (!env.HOME) return undefined;
-      return name === 'darwin' ? path.join(env.HOME, 'Library', 'Application Support', 'mkcert') : path.join(env.HOME, '.local', 'share', 'mkcert');
+      return name === 'darwin'
+        ? path.join(env.HOME, 'Library', 'Application Support', 'mkcert')
+        : path.join(env.HOME, '.local', 'share', 'mkcert');
     },
   };
 }

@@ -7,7 +7,8 @@ import { promises as fs } from 'node:fs';
 import { getPlatform, type Platform } from './platform.js';
 
 /** Short-lived commands run through processes.ts, loaded on first use: Linux reads /proc only. */
-const runOnce: typeof import('./processes.js').runOnce = async (...args) => (await import('./processes.js')).runOnce(...args);
+const runOnce: typeof import('./processes.js').runOnce = async (...args) =>
+  (await import('./processes.js')).runOnce(...args);
 
 /** What can be read of a running process to tell whether a recorded pid is still ours. */
 export interface ProcessIdentity {
@@ -46,7 +47,9 @@ export async function readCommandLine(pid: number, platform: Platform = getPlatf
     }
     if (platform.isWindows) {
       const query = `(Get-CimInstance Win32_Process -Filter "ProcessId=${pid}").CommandLine`;
-      const r = await runOnce('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', query], { timeoutMs: 15_000 });
+      const r = await runOnce('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', query], {
+        timeoutMs: 15_000,
+      });
       return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
     }
     const r = await runOnce('ps', ['-o', 'command=', '-p', String(pid)], { timeoutMs: 10_000 });
@@ -96,11 +99,20 @@ export interface GroupMember {
  * Live members of a POSIX process group with what can be read of each: enough to tell whether
  * a group whose leader is gone still is ours (orphaned MLflow workers, nginx workers).
  */
-export async function groupMemberDetails(pgid: number, platform: Platform = getPlatform()): Promise<GroupMember[] | undefined> {
+export async function groupMemberDetails(
+  pgid: number,
+  platform: Platform = getPlatform(),
+): Promise<GroupMember[] | undefined> {
   if (!platform.usesProcessGroups) return undefined;
   if (platform.name === 'linux') {
     const members = (await liveGroupMembers(pgid, platform)) ?? [];
-    return Promise.all(members.map(async (pid) => ({ pid, command: (await readCommandLine(pid, platform)) ?? '', environ: await readEnviron(pid, platform) })));
+    return Promise.all(
+      members.map(async (pid) => ({
+        pid,
+        command: (await readCommandLine(pid, platform)) ?? '',
+        environ: await readEnviron(pid, platform),
+      })),
+    );
   }
   const r = await runOnce('ps', ['-A', '-o', 'pid=,pgid=,stat=,command='], { timeoutMs: 10_000 });
   if (r.exitCode !== 0) return undefined;
@@ -116,7 +128,10 @@ export async function groupMemberDetails(pgid: number, platform: Platform = getP
  * A zombie has exited and holds no port, but `kill(pid, 0)` still finds it until its parent
  * (often PID 1 after `up -d` returned) reaps it, so signal-0 alone would wait on the dead.
  */
-export async function liveGroupMembers(pgid: number, platform: Platform = getPlatform()): Promise<number[] | undefined> {
+export async function liveGroupMembers(
+  pgid: number,
+  platform: Platform = getPlatform(),
+): Promise<number[] | undefined> {
   if (!platform.usesProcessGroups) return undefined;
   if (platform.name === 'linux') {
     const members: number[] = [];

@@ -12,7 +12,14 @@ import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
 import { PASSWORD_ENV } from './password.js';
 import { getPlatform, type Platform } from './platform.js';
-import { groupMemberDetails, liveGroupMembers, readEnviron, readProcStat, readProcessIdentity, type GroupMember } from './process-table.js';
+import {
+  groupMemberDetails,
+  liveGroupMembers,
+  readEnviron,
+  readProcStat,
+  readProcessIdentity,
+  type GroupMember,
+} from './process-table.js';
 
 export interface ExitInfo {
   name: string;
@@ -83,7 +90,11 @@ export async function runOnce(file: string, args: readonly string[], o: RunOptio
   const text = (v: unknown) => (typeof v === 'string' ? v : '');
   const result: RunResult = { exitCode: r.exitCode, stdout: text(r.stdout), stderr: text(r.stderr) };
   if (r.exitCode === undefined) {
-    result.error = r.timedOut ? `timed out after ${Math.round(o.timeoutMs / 1000)} s` : (r as { code?: string }).code === 'ENOENT' ? 'not found' : (r.originalMessage ?? r.shortMessage);
+    result.error = r.timedOut
+      ? `timed out after ${Math.round(o.timeoutMs / 1000)} s`
+      : (r as { code?: string }).code === 'ENOENT'
+        ? 'not found'
+        : (r.originalMessage ?? r.shortMessage);
   }
   return result;
 }
@@ -95,23 +106,25 @@ export async function startProcess(o: StartOptions): Promise<StartedProcess> {
   // The stack never needs the password: keep it out of the children's environment.
   delete env[PASSWORD_ENV];
   const subprocess = execa(o.file, o.args, {
-      cwd: o.cwd,
-      env,
-      extendEnv: false,
-      stdin: 'ignore',
-      stdout: log,
-      stderr: log,
-      // Own process group on POSIX; on Windows a console of its own, so Ctrl+C reaches only us
-      // and we stop the children in order.
-      detached: true,
-      windowsHide: true,
-      cleanup: false,
-      reject: false,
-    });
+    cwd: o.cwd,
+    env,
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: log,
+    stderr: log,
+    // Own process group on POSIX; on Windows a console of its own, so Ctrl+C reaches only us
+    // and we stop the children in order.
+    detached: true,
+    windowsHide: true,
+    cleanup: false,
+    reject: false,
+  });
   // The 'exit' event, not execa's promise: the promise also waits for the child's output to
   // close, which orphaned grandchildren (uvicorn workers after `kill -9 mlflow`) keep open.
   const exited = new Promise<ExitInfo>((resolve) => {
-    subprocess.once('exit', (code, signal) => resolve({ name: o.name, code: code ?? undefined, signal: signal ?? undefined }));
+    subprocess.once('exit', (code, signal) =>
+      resolve({ name: o.name, code: code ?? undefined, signal: signal ?? undefined }),
+    );
     subprocess.once('error', () => resolve({ name: o.name, code: undefined, signal: undefined }));
   });
   subprocess.catch(() => undefined);
@@ -142,7 +155,10 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Anything left of a process, or of its group when it leads one (zombies don't count). */
-export async function isRunning(target: { pid: number; group: boolean }, platform: Platform = getPlatform()): Promise<boolean> {
+export async function isRunning(
+  target: { pid: number; group: boolean },
+  platform: Platform = getPlatform(),
+): Promise<boolean> {
   if (target.group) {
     const members = await liveGroupMembers(target.pid, platform);
     if (members !== undefined) return members.length > 0;
@@ -168,7 +184,11 @@ function signal(target: { pid: number; group: boolean }, sig: NodeJS.Signals): '
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function waitUntilGone(target: { pid: number; group: boolean }, timeoutMs: number, platform?: Platform): Promise<boolean> {
+export async function waitUntilGone(
+  target: { pid: number; group: boolean },
+  timeoutMs: number,
+  platform?: Platform,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (await isRunning(target, platform)) {
     if (Date.now() >= deadline) return false;
@@ -256,7 +276,10 @@ export type TreeKill = (pid: number, signal: string, callback: (error?: Error) =
  * Stops a process and everything it started: TERM, a grace period, then KILL.
  * POSIX: signals the process group. Windows: tree-kill, which runs `taskkill /pid N /T /F`.
  */
-export async function stopTree(target: StopTarget, o: { platform: Platform; graceMs: number; verify?: boolean; treeKill?: TreeKill }): Promise<StopResult> {
+export async function stopTree(
+  target: StopTarget,
+  o: { platform: Platform; graceMs: number; verify?: boolean; treeKill?: TreeKill },
+): Promise<StopResult> {
   if (o.verify !== false) {
     const owner = await ownership(target, o.platform);
     if (owner !== 'ours') return owner;
@@ -288,7 +311,12 @@ export async function stopTree(target: StopTarget, o: { platform: Platform; grac
  */
 export const LEADER_TEARDOWN_MS = 300;
 
-async function waitForGroupExit(target: { pid: number; group: boolean }, graceMs: number, platform: Platform, hadWorkers: boolean): Promise<boolean> {
+async function waitForGroupExit(
+  target: { pid: number; group: boolean },
+  graceMs: number,
+  platform: Platform,
+  hadWorkers: boolean,
+): Promise<boolean> {
   const deadline = Date.now() + graceMs;
   let leaderAloneSince: number | undefined;
   let hadOthers = hadWorkers;
@@ -313,7 +341,11 @@ async function waitForGroupExit(target: { pid: number; group: boolean }, graceMs
  * Follows a growing text file, calling `onLine` for each complete line. Polling keeps it the
  * same on every OS and works for files other processes append to.
  */
-export function followFile(file: string, onLine: (line: string) => void, o: { fromStart?: boolean; intervalMs?: number } = {}): () => Promise<void> {
+export function followFile(
+  file: string,
+  onLine: (line: string) => void,
+  o: { fromStart?: boolean; intervalMs?: number } = {},
+): () => Promise<void> {
   let position = -1;
   let partial = '';
   let stopped = false;

@@ -19,14 +19,24 @@ export interface Progress {
  * NO_COLOR (no-color.org) asks for no escape codes at all, and a spinner is nothing but escape
  * codes; CI logs keep every frame; TERM=dumb cannot move the cursor.
  */
-export function progressMode(o: { quiet?: boolean; env: NodeJS.ProcessEnv; stream: { isTTY?: boolean } }): ProgressMode {
+export function progressMode(o: {
+  quiet?: boolean;
+  env: NodeJS.ProcessEnv;
+  stream: { isTTY?: boolean };
+}): ProgressMode {
   if (o.quiet) return 'none';
   const env = o.env;
-  const plain = !o.stream.isTTY || env.TERM === 'dumb' || 'CI' in env || (env.NO_COLOR !== undefined && env.NO_COLOR !== '');
+  const plain =
+    !o.stream.isTTY || env.TERM === 'dumb' || 'CI' in env || (env.NO_COLOR !== undefined && env.NO_COLOR !== '');
   return plain ? 'plain' : 'spinner';
 }
 
-export async function createProgress(mode: ProgressMode, stream: NodeJS.WritableStream, out: Output, now: () => number = () => performance.now()): Promise<Progress> {
+export async function createProgress(
+  mode: ProgressMode,
+  stream: NodeJS.WritableStream,
+  out: Output,
+  now: () => number = () => performance.now(),
+): Promise<Progress> {
   if (mode === 'none') return { phase: () => undefined, done: () => undefined };
   if (mode === 'plain') {
     let last = '';

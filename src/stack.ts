@@ -12,7 +12,16 @@ import { promises as fs, type Stats } from 'node:fs';
 import type { Platform } from './platform.js';
 import { readCommandLine, type GroupMember } from './process-table.js';
 import { MARKER_ENV } from './plan/plan.js';
-import { isAlive, isLive, ownership, runOnce, stopTree, waitUntilGone, type StopResult, type StopTarget } from './processes.js';
+import {
+  isAlive,
+  isLive,
+  ownership,
+  runOnce,
+  stopTree,
+  waitUntilGone,
+  type StopResult,
+  type StopTarget,
+} from './processes.js';
 import { removeRecord, type StackRecord, type StatePaths } from './state.js';
 
 /** How long a process gets to stop by itself before it is killed. */
@@ -35,7 +44,8 @@ export function mlflowTarget(pid: number, mlflowPort: number, stateDir: string, 
     images: ['mlflow.exe', 'python.exe', 'py.exe'],
     // Orphaned MLflow workers inherit the marker; where environments cannot be read, their
     // command lines name MLflow's server or Python's multiprocessing.
-    isMember: (m: GroupMember) => (m.environ ? m.environ.includes(marker) : /mlflow|uvicorn|multiprocessing|huey/.test(m.command)),
+    isMember: (m: GroupMember) =>
+      m.environ ? m.environ.includes(marker) : /mlflow|uvicorn|multiprocessing|huey/.test(m.command),
   };
 }
 
@@ -51,7 +61,11 @@ export function nginxTarget(pid: number, paths: Pick<StatePaths, 'nginxConf'>, p
   };
 }
 
-export function stackTargets(record: Pick<StackRecord, 'mlflow' | 'nginx' | 'mlflowPort'>, paths: StatePaths, platform: Platform): StopTarget[] {
+export function stackTargets(
+  record: Pick<StackRecord, 'mlflow' | 'nginx' | 'mlflowPort'>,
+  paths: StatePaths,
+  platform: Platform,
+): StopTarget[] {
   const targets: StopTarget[] = [];
   if (record.mlflow) targets.push(mlflowTarget(record.mlflow.pid, record.mlflowPort, paths.stateDir, platform));
   if (record.nginx) targets.push(nginxTarget(record.nginx.pid, paths, platform));
@@ -70,7 +84,12 @@ export function executableOf(commandLine: string): string | undefined {
  * signals: `nginx.exe -s quit` with this state's -p/-c, run with the executable the live
  * process was started from (read from its command line, never from the record).
  */
-async function quitNginx(t: StopTarget, paths: StatePaths, platform: Platform, timeoutMs: number): Promise<'sent' | 'denied'> {
+async function quitNginx(
+  t: StopTarget,
+  paths: StatePaths,
+  platform: Platform,
+  timeoutMs: number,
+): Promise<'sent' | 'denied'> {
   if (!platform.isWindows) {
     try {
       process.kill(t.pid, 'SIGQUIT');
@@ -91,7 +110,12 @@ async function quitNginx(t: StopTarget, paths: StatePaths, platform: Platform, t
  * nginx gets a graceful quit, MLflow TERM to its whole tree; both in parallel, each followed by
  * KILL after the grace period. Only processes that are verified to be this stack's are touched.
  */
-export async function stopStack(targets: readonly StopTarget[], paths: StatePaths, platform: Platform, graceMs = GRACE_MS): Promise<Stopped[]> {
+export async function stopStack(
+  targets: readonly StopTarget[],
+  paths: StatePaths,
+  platform: Platform,
+  graceMs = GRACE_MS,
+): Promise<Stopped[]> {
   return Promise.all(
     targets.map(async (t): Promise<Stopped> => {
       const name = t.name as Stopped['name'];
@@ -133,5 +157,10 @@ async function removeIf(file: string, wanted: (s: Stats) => boolean): Promise<vo
  * one). Only ever looked at, never signalled: the answer decides what is shown or waited for.
  */
 export async function isLiveUp(pid: number | null, platform: Platform): Promise<boolean> {
-  return pid !== null && pid !== process.pid && isAlive(pid) && /(^|\s)up(\s|$)/.test((await readCommandLine(pid, platform)) ?? '');
+  return (
+    pid !== null &&
+    pid !== process.pid &&
+    isAlive(pid) &&
+    /(^|\s)up(\s|$)/.test((await readCommandLine(pid, platform)) ?? '')
+  );
 }

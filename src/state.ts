@@ -66,7 +66,12 @@ export function statePaths(stateDir: string, platform: Platform): StatePaths {
 
 /** Folders `up` creates before starting anything. */
 export function stateFolders(paths: StatePaths, platform: Platform): string[] {
-  return [paths.stateDir, paths.logsDir, platform.path.join(paths.nginxPrefix, 'logs'), ...Object.values(paths.tempDirs)];
+  return [
+    paths.stateDir,
+    paths.logsDir,
+    platform.path.join(paths.nginxPrefix, 'logs'),
+    ...Object.values(paths.tempDirs),
+  ];
 }
 
 /**
@@ -78,9 +83,15 @@ export function resolveStateDir(value: string | undefined, cwd: string, platform
   const dir = platform.path.resolve(cwd, value ?? DEFAULT_STATE_DIR);
   if (!hasUnsafe(dir)) return dir;
   if (value !== undefined && hasUnsafe(value)) {
-    throw new UserError(`--state-dir must not contain '$' or control characters, got ${quoted(value)}`, 'nginx.conf cannot escape them: choose a path without them');
+    throw new UserError(
+      `--state-dir must not contain '$' or control characters, got ${quoted(value)}`,
+      'nginx.conf cannot escape them: choose a path without them',
+    );
   }
-  throw new UserError(`the state folder ${quoted(dir)} has '$' or a control character in its path`, 'nginx.conf cannot escape them: pass --state-dir with a path without them');
+  throw new UserError(
+    `the state folder ${quoted(dir)} has '$' or a control character in its path`,
+    'nginx.conf cannot escape them: pass --state-dir with a path without them',
+  );
 }
 
 const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code < 0xa0);
@@ -116,10 +127,19 @@ export async function pidLimit(platformName: NodeJS.Platform): Promise<number> {
 const port = z.number().int().min(1).max(65535);
 const host = z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'not a host name or address');
 /** http://<host>:<port> (a server name may be a *.wildcard) or http://[v6]:<port>, nothing else: `env` hands it to clients with the password. */
-const localUrl = z.string().regex(/^https?:\/\/(?:(?:\*\.)?[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):\d{1,5}$/, 'not a plain http://host:port URL');
+const localUrl = z
+  .string()
+  .regex(
+    /^https?:\/\/(?:(?:\*\.)?[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):\d{1,5}$/,
+    'not a plain http://host:port URL',
+  );
 
 function recordSchema(maxPid: number) {
-  const pid = z.number().int().min(2).max(maxPid - 1);
+  const pid = z
+    .number()
+    .int()
+    .min(2)
+    .max(maxPid - 1);
   const proc = z.object({ pid });
   return z.object({
     version: z.union([z.literal(1), z.literal(RECORD_VERSION)]),
@@ -152,13 +172,20 @@ function recordSchema(maxPid: number) {
         nginxWorkers: z.union([z.number().int().min(1).max(64), z.literal('auto')]),
         timeoutSeconds: z.number().min(1).max(3600),
         /** HTTPS: a generated certificate, or the paths of the user's own (paths only; `up` checks the files again). */
-        tls: z.union([z.literal('generated'), z.object({ cert: z.string().min(1).max(4096), key: z.string().min(1).max(4096) })]).optional(),
+        tls: z
+          .union([
+            z.literal('generated'),
+            z.object({ cert: z.string().min(1).max(4096), key: z.string().min(1).max(4096) }),
+          ])
+          .optional(),
       })
       .optional(),
   });
 }
 
-export type StackRecord = Omit<z.infer<ReturnType<typeof recordSchema>>, 'version'> & { version: typeof RECORD_VERSION | 1 };
+export type StackRecord = Omit<z.infer<ReturnType<typeof recordSchema>>, 'version'> & {
+  version: typeof RECORD_VERSION | 1;
+};
 
 /**
  * The validated record, or undefined when there is none. A record that is not one mlflow-secure

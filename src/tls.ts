@@ -17,7 +17,19 @@ import { publicNames } from './plan/plan.js';
 import type { Settings } from './plan/settings.js';
 import { checkStateFiles, ensureStateDir, readTextIfExists, writeFileAtomic } from './files.js';
 import type { Platform } from './platform.js';
-import { addDays, CA_CERT_DAYS, certificateNames, namesInSubjectAltName, RENEW_DAYS_BEFORE, renewalReason, SERVER_CERT_DAYS, subjectAltNames, tlsPaths, type TlsPaths, type TlsSetting } from './plan/tls.js';
+import {
+  addDays,
+  CA_CERT_DAYS,
+  certificateNames,
+  namesInSubjectAltName,
+  RENEW_DAYS_BEFORE,
+  renewalReason,
+  SERVER_CERT_DAYS,
+  subjectAltNames,
+  tlsPaths,
+  type TlsPaths,
+  type TlsSetting,
+} from './plan/tls.js';
 
 /** How the CLI itself checks the server it talks to (http.ts). */
 export type TlsTrust =
@@ -45,7 +57,8 @@ export function pemCertificates(text: string): X509Certificate[] {
   return (text.match(PEM_CERT) ?? []).map((pem) => new X509Certificate(pem));
 }
 
-const sameKey = (a: KeyObject, b: KeyObject) => a.export({ type: 'spki', format: 'der' }).equals(b.export({ type: 'spki', format: 'der' }));
+const sameKey = (a: KeyObject, b: KeyObject) =>
+  a.export({ type: 'spki', format: 'der' }).equals(b.export({ type: 'spki', format: 'der' }));
 
 /** Signed by `issuer` and naming it as issuer. */
 function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
@@ -83,13 +96,21 @@ export function certificateNamesFor(settings: Settings): string[] {
  * The certificates for this run, made or checked and in place under `<state>/tls/`, before nginx
  * reads them. Runs under the state lock (two `up`s never make two CAs).
  */
-export async function prepareTls(setting: TlsSetting, names: readonly string[], stateDir: string, ctx: { platform: Platform; env: NodeJS.ProcessEnv }, now = new Date()): Promise<PreparedTls> {
+export async function prepareTls(
+  setting: TlsSetting,
+  names: readonly string[],
+  stateDir: string,
+  ctx: { platform: Platform; env: NodeJS.ProcessEnv },
+  now = new Date(),
+): Promise<PreparedTls> {
   const { platform } = ctx;
   const paths = tlsPaths(stateDir, platform);
   await ensureStateDir(stateDir, [paths.dir], platform);
   // nginx opens the served files itself: a planted link would make it serve (and log about) another file.
   await checkStateFiles([paths.caCert, paths.caKey, paths.serverCert, paths.serverKey, paths.userCa]);
-  return setting.kind === 'generated' ? prepareGenerated(paths, names, now) : prepareUserFiles(setting, paths, ctx, now);
+  return setting.kind === 'generated'
+    ? prepareGenerated(paths, names, now)
+    : prepareUserFiles(setting, paths, ctx, now);
 }
 
 async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: Date): Promise<PreparedTls> {
@@ -98,7 +119,12 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
   const caKeyPem = await readTextIfExists(paths.caKey, { ownerOnly: true });
   let ca = caPem !== undefined ? parseCert(caPem) : undefined;
   let caKey = caKeyPem !== undefined ? parseKey(caKeyPem) : undefined;
-  const caUsable = ca !== undefined && caKey !== undefined && ca.ca && sameKey(ca.publicKey, createPublicKey(caKey)) && new Date(ca.validTo).getTime() - now.getTime() > RENEW_DAYS_BEFORE * DAY_MS;
+  const caUsable =
+    ca !== undefined &&
+    caKey !== undefined &&
+    ca.ca &&
+    sameKey(ca.publicKey, createPublicKey(caKey)) &&
+    new Date(ca.validTo).getTime() - now.getTime() > RENEW_DAYS_BEFORE * DAY_MS;
   if (!caUsable) {
     const hadCa = caPem !== undefined || caKeyPem !== undefined;
     const made = await makeCa(await lazyX509(), now);
@@ -107,7 +133,11 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
     caPem = made.certPem;
     ca = new X509Certificate(made.certPem);
     caKey = createPrivateKey(made.keyPem);
-    notes.push(hadCa ? `Made a new local CA (${paths.caCert}): the one on file was unusable; clients must trust the new one` : `Made a local CA: ${paths.caCert}`);
+    notes.push(
+      hadCa
+        ? `Made a new local CA (${paths.caCert}): the one on file was unusable; clients must trust the new one`
+        : `Made a local CA: ${paths.caCert}`,
+    );
   }
 
   const serverPem = await readTextIfExists(paths.serverCert);
@@ -125,7 +155,9 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
     const made = await makeServerCert(await lazyX509(), ca!, caKey!, names, now);
     await writeFileAtomic(paths.serverKey, made.keyPem, 0o600);
     await writeFileAtomic(paths.serverCert, made.certPem, 0o644);
-    notes.push(`Made a server certificate for ${names.join(', ')} (valid until ${date(addDays(now, SERVER_CERT_DAYS))}${existing ? `; ${reason}` : ''})`);
+    notes.push(
+      `Made a server certificate for ${names.join(', ')} (valid until ${date(addDays(now, SERVER_CERT_DAYS))}${existing ? `; ${reason}` : ''})`,
+    );
   }
   return { trust: { ca: caPem! }, clientCa: paths.caCert, notes, warnings: [] };
 }
@@ -169,12 +201,24 @@ async function makeCa(lib: X509Lib, now: Date): Promise<{ certPem: string; keyPe
       await lib.AuthorityKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(lib, keys.privateKey) + '\n' };
+  return { certPem: cert.toString('pem') + '\n', keyPem: (await exportKey(lib, keys.privateKey)) + '\n' };
 }
 
-async function makeServerCert(lib: X509Lib, ca: X509Certificate, caKey: KeyObject, names: readonly string[], now: Date): Promise<{ certPem: string; keyPem: string }> {
+async function makeServerCert(
+  lib: X509Lib,
+  ca: X509Certificate,
+  caKey: KeyObject,
+  names: readonly string[],
+  now: Date,
+): Promise<{ certPem: string; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const signingKey = await webcrypto.subtle.importKey('pkcs8', caKey.export({ type: 'pkcs8', format: 'der' }), ALG, false, ['sign']);
+  const signingKey = await webcrypto.subtle.importKey(
+    'pkcs8',
+    caKey.export({ type: 'pkcs8', format: 'der' }),
+    ALG,
+    false,
+    ['sign'],
+  );
   const issuer = new lib.X509Certificate(ca.raw);
   const cert = await lib.X509CertificateGenerator.create({
     subject: `CN=${names[0] ?? 'localhost'}`,
@@ -194,7 +238,7 @@ async function makeServerCert(lib: X509Lib, ca: X509Certificate, caKey: KeyObjec
       await lib.AuthorityKeyIdentifierExtension.create(issuer),
     ],
   });
-  return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(lib, keys.privateKey) + '\n' };
+  return { certPem: cert.toString('pem') + '\n', keyPem: (await exportKey(lib, keys.privateKey)) + '\n' };
 }
 
 async function readUserFile(file: string, flag: string): Promise<string> {
@@ -203,14 +247,25 @@ async function readUserFile(file: string, flag: string): Promise<string> {
     stat = await fs.stat(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new UserError(`${flag} ${file} cannot be read (${code === 'ENOENT' ? 'no such file' : code})`, `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`);
+    throw new UserError(
+      `${flag} ${file} cannot be read (${code === 'ENOENT' ? 'no such file' : code})`,
+      `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`,
+    );
   }
-  if (!stat.isFile()) throw new UserError(`${flag} ${file} is not a file`, `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`);
-  if (stat.size > MAX_PEM_BYTES) throw new UserError(`${flag} ${file} is ${stat.size} bytes, too big for a PEM certificate or key`, 'Give the PEM file itself');
+  if (!stat.isFile())
+    throw new UserError(`${flag} ${file} is not a file`, `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`);
+  if (stat.size > MAX_PEM_BYTES)
+    throw new UserError(
+      `${flag} ${file} is ${stat.size} bytes, too big for a PEM certificate or key`,
+      'Give the PEM file itself',
+    );
   try {
     return await fs.readFile(file, 'utf8');
   } catch (error) {
-    throw new UserError(`${flag} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'Make it readable by you, or copy it somewhere you can read');
+    throw new UserError(
+      `${flag} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      'Make it readable by you, or copy it somewhere you can read',
+    );
   }
 }
 
@@ -227,7 +282,10 @@ interface UserTls {
  * unencrypted and matching the certificate, the certificate in its validity period. `up` runs it
  * before asking for a password, so a wrong file costs nobody their typing.
  */
-export async function checkUserTls(setting: Extract<TlsSetting, { kind: 'files' }>, now = new Date()): Promise<UserTls> {
+export async function checkUserTls(
+  setting: Extract<TlsSetting, { kind: 'files' }>,
+  now = new Date(),
+): Promise<UserTls> {
   const warnings: string[] = [];
   const certText = await readUserFile(setting.cert, '--tls-cert');
   const keyText = await readUserFile(setting.key, '--tls-key');
@@ -235,38 +293,71 @@ export async function checkUserTls(setting: Extract<TlsSetting, { kind: 'files' 
   try {
     chain = pemCertificates(certText);
   } catch {
-    throw new UserError(`--tls-cert ${setting.cert} holds a PEM block that is not a valid certificate`, 'Give the PEM certificate (mkcert writes <names>.pem)');
+    throw new UserError(
+      `--tls-cert ${setting.cert} holds a PEM block that is not a valid certificate`,
+      'Give the PEM certificate (mkcert writes <names>.pem)',
+    );
   }
   const leaf = chain[0];
   if (!leaf) {
-    const hint = /PRIVATE KEY-----/.test(certText) ? 'That is a key: give it with --tls-key and the certificate with --tls-cert' : 'Give the PEM certificate (mkcert writes <names>.pem; a .der or .p12 file must be converted to PEM first)';
+    const hint = /PRIVATE KEY-----/.test(certText)
+      ? 'That is a key: give it with --tls-key and the certificate with --tls-cert'
+      : 'Give the PEM certificate (mkcert writes <names>.pem; a .der or .p12 file must be converted to PEM first)';
     throw new UserError(`--tls-cert ${setting.cert} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, hint);
   }
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(keyText)) {
-    throw new UserError(`--tls-key ${setting.key} is encrypted with a passphrase, which nginx would ask for at every start`, 'Give an unencrypted key (e.g. openssl pkey -in key.pem -out plain-key.pem), kept owner-only');
+    throw new UserError(
+      `--tls-key ${setting.key} is encrypted with a passphrase, which nginx would ask for at every start`,
+      'Give an unencrypted key (e.g. openssl pkey -in key.pem -out plain-key.pem), kept owner-only',
+    );
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(keyText)) {
-    const hint = /BEGIN CERTIFICATE/.test(keyText) ? 'That is a certificate: give it with --tls-cert and the key with --tls-key' : 'Give the PEM private key (mkcert writes <names>-key.pem)';
+    const hint = /BEGIN CERTIFICATE/.test(keyText)
+      ? 'That is a certificate: give it with --tls-cert and the key with --tls-key'
+      : 'Give the PEM private key (mkcert writes <names>-key.pem)';
     throw new UserError(`--tls-key ${setting.key} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`, hint);
   }
   const key = parseKey(keyText);
-  if (!key) throw new UserError(`--tls-key ${setting.key} holds a PEM block that is not a valid private key`, 'Give the PEM private key that belongs to --tls-cert');
+  if (!key)
+    throw new UserError(
+      `--tls-key ${setting.key} holds a PEM block that is not a valid private key`,
+      'Give the PEM private key that belongs to --tls-cert',
+    );
   if (!leaf.checkPrivateKey(key)) {
-    throw new UserError(`--tls-key ${setting.key} does not belong to the certificate in --tls-cert ${setting.cert}`, 'Give the key that was made with that certificate (mkcert: <names>-key.pem next to <names>.pem)');
+    throw new UserError(
+      `--tls-key ${setting.key} does not belong to the certificate in --tls-cert ${setting.cert}`,
+      'Give the key that was made with that certificate (mkcert: <names>-key.pem next to <names>.pem)',
+    );
   }
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
-  if (notAfter.getTime() <= now.getTime()) throw new UserError(`the certificate in --tls-cert ${setting.cert} expired on ${date(notAfter)}`, 'Renew it (mkcert: run it again with the same names), or use --tls alone for a generated one');
-  if (notBefore.getTime() > now.getTime()) throw new UserError(`the certificate in --tls-cert ${setting.cert} is not valid before ${date(notBefore)}`, "Check this machine's clock, or give another certificate");
-  if (notAfter.getTime() - now.getTime() < RENEW_DAYS_BEFORE * DAY_MS) warnings.push(`the certificate in ${setting.cert} expires on ${date(notAfter)}: renew it soon`);
+  if (notAfter.getTime() <= now.getTime())
+    throw new UserError(
+      `the certificate in --tls-cert ${setting.cert} expired on ${date(notAfter)}`,
+      'Renew it (mkcert: run it again with the same names), or use --tls alone for a generated one',
+    );
+  if (notBefore.getTime() > now.getTime())
+    throw new UserError(
+      `the certificate in --tls-cert ${setting.cert} is not valid before ${date(notBefore)}`,
+      "Check this machine's clock, or give another certificate",
+    );
+  if (notAfter.getTime() - now.getTime() < RENEW_DAYS_BEFORE * DAY_MS)
+    warnings.push(`the certificate in ${setting.cert} expires on ${date(notAfter)}: renew it soon`);
   if (leaf.checkIP('127.0.0.1') === undefined && leaf.checkHost('localhost') === undefined) {
-    warnings.push(`the certificate in ${setting.cert} names neither 127.0.0.1 nor localhost (it names ${leaf.subjectAltName ?? leaf.subject}): clients must use a name it covers`);
+    warnings.push(
+      `the certificate in ${setting.cert} names neither 127.0.0.1 nor localhost (it names ${leaf.subjectAltName ?? leaf.subject}): clients must use a name it covers`,
+    );
   }
   return { certText, keyText, chain, leaf, warnings };
 }
 
 /** The user's certificate and key, checked again and copied in (the key owner-only), so nginx serves what was checked. */
-async function prepareUserFiles(setting: Extract<TlsSetting, { kind: 'files' }>, paths: TlsPaths, ctx: { platform: Platform; env: NodeJS.ProcessEnv }, now: Date): Promise<PreparedTls> {
+async function prepareUserFiles(
+  setting: Extract<TlsSetting, { kind: 'files' }>,
+  paths: TlsPaths,
+  ctx: { platform: Platform; env: NodeJS.ProcessEnv },
+  now: Date,
+): Promise<PreparedTls> {
   const { certText, keyText, chain, leaf, warnings } = await checkUserTls(setting, now);
   const notes: string[] = [];
   await writeFileAtomic(paths.serverKey, keyText, 0o600);
@@ -287,7 +378,10 @@ async function prepareUserFiles(setting: Extract<TlsSetting, { kind: 'files' }>,
  * system's trust store (MLflow's Python client uses certifi's): the last certificate in the
  * file when it signed itself, else mkcert's root (`rootCA.pem` in its CAROOT) when it issued the chain.
  */
-async function findIssuingRoot(chain: X509Certificate[], { platform, env }: { platform: Platform; env: NodeJS.ProcessEnv }): Promise<{ cert: X509Certificate; from: string } | undefined> {
+async function findIssuingRoot(
+  chain: X509Certificate[],
+  { platform, env }: { platform: Platform; env: NodeJS.ProcessEnv },
+): Promise<{ cert: X509Certificate; from: string } | undefined> {
   const top = chain.at(-1)!;
   if (chain.length > 1 && top.ca && issuedBy(top, top)) return { cert: top, from: 'the end of --tls-cert' };
   const caRoot = platform.mkcertCaRoot(env);
@@ -303,7 +397,11 @@ async function findIssuingRoot(chain: X509Certificate[], { platform, env }: { pl
  * generated CA as the only root, or the copied user certificate as a pin. Undefined when the
  * files are missing or unreadable (the probe then says so).
  */
-export async function trustFromState(stateDir: string, kind: TlsSetting['kind'], platform: Platform): Promise<TlsTrust | undefined> {
+export async function trustFromState(
+  stateDir: string,
+  kind: TlsSetting['kind'],
+  platform: Platform,
+): Promise<TlsTrust | undefined> {
   const paths = tlsPaths(stateDir, platform);
   try {
     if (kind === 'generated') {
@@ -319,14 +417,21 @@ export async function trustFromState(stateDir: string, kind: TlsSetting['kind'],
 }
 
 /** What `doctor` says about the served certificate: its names and end date. */
-export async function describeServedCertificate(stateDir: string, platform: Platform, now = new Date()): Promise<{ ok: boolean; what: string } | undefined> {
+export async function describeServedCertificate(
+  stateDir: string,
+  platform: Platform,
+  now = new Date(),
+): Promise<{ ok: boolean; what: string } | undefined> {
   const paths = tlsPaths(stateDir, platform);
   const text = await readTextIfExists(paths.serverCert).catch(() => undefined);
   const cert = text !== undefined ? parseCert(text) : undefined;
   if (!cert) return undefined;
   const end = new Date(cert.validTo);
   const days = Math.floor((end.getTime() - now.getTime()) / DAY_MS);
-  return { ok: days > 0, what: `HTTPS certificate ${paths.serverCert} for ${namesInSubjectAltName(cert.subjectAltName).join(', ') || cert.subject} valid until ${date(end)} (${days} days left)` };
+  return {
+    ok: days > 0,
+    what: `HTTPS certificate ${paths.serverCert} for ${namesInSubjectAltName(cert.subjectAltName).join(', ') || cert.subject} valid until ${date(end)} (${days} days left)`,
+  };
 }
 
 /**
@@ -334,7 +439,11 @@ export async function describeServedCertificate(stateDir: string, platform: Plat
  * https, derived from its state folder: the generated CA, or the root found for the user's
  * certificate. Undefined when there is none (a user certificate whose root was not found).
  */
-export async function clientCaFor(stateDir: string, kind: TlsSetting['kind'], platform: Platform): Promise<string | undefined> {
+export async function clientCaFor(
+  stateDir: string,
+  kind: TlsSetting['kind'],
+  platform: Platform,
+): Promise<string | undefined> {
   const paths = tlsPaths(stateDir, platform);
   const file = kind === 'generated' ? paths.caCert : paths.userCa;
   const text = await readTextIfExists(file).catch(() => undefined);
@@ -342,7 +451,10 @@ export async function clientCaFor(stateDir: string, kind: TlsSetting['kind'], pl
 }
 
 /** What a stack record says about TLS: undefined for plain HTTP (older records have no `tls`: their URL says). */
-export function tlsKindOf(record: { url: string; options?: { tls?: 'generated' | { cert: string; key: string } } }): TlsSetting['kind'] | undefined {
+export function tlsKindOf(record: {
+  url: string;
+  options?: { tls?: 'generated' | { cert: string; key: string } };
+}): TlsSetting['kind'] | undefined {
   if (!record.url.startsWith('https:')) return undefined;
   return record.options?.tls === undefined || record.options.tls === 'generated' ? 'generated' : 'files';
 }

@@ -25,14 +25,23 @@ export function executableTest(platform: Platform): IsExecutable {
   };
 }
 
-const isFile: IsExecutable = (file) => fs.stat(file).then((s) => s.isFile(), () => false);
+const isFile: IsExecutable = (file) =>
+  fs.stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 
 /**
  * Looks a bare name up on PATH the way the platform's shell would (PATHEXT on Windows).
  * Hand-written rather than the `which` package because it takes the platform as a value, so
  * the Windows branch runs in tests on Linux.
  */
-export async function findOnPath(name: string, env: NodeJS.ProcessEnv, platform: Platform, isExecutable = executableTest(platform)): Promise<string | undefined> {
+export async function findOnPath(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  platform: Platform,
+  isExecutable = executableTest(platform),
+): Promise<string | undefined> {
   const pathVar = env.PATH ?? env.Path ?? '';
   const dirs = pathVar.split(platform.isWindows ? ';' : ':').filter(Boolean);
   const hasExt = platform.isWindows && /\.[^\\/.]+$/.test(name);
@@ -71,7 +80,13 @@ async function expandSearchDir(dir: string, platform: Platform, listDir: ListDir
   return names.map((n) => platform.path.join(parent, n));
 }
 
-export async function lookupNginx(o: { flag?: string; env: NodeJS.ProcessEnv; platform: Platform; isExecutable?: IsExecutable; listDir?: ListDir }): Promise<Lookup<string>> {
+export async function lookupNginx(o: {
+  flag?: string;
+  env: NodeJS.ProcessEnv;
+  platform: Platform;
+  isExecutable?: IsExecutable;
+  listDir?: ListDir;
+}): Promise<Lookup<string>> {
   const { env, platform } = o;
   const isExecutable = o.isExecutable ?? executableTest(platform);
   const explicit = o.flag ?? env.MLFLOW_SECURE_NGINX;
@@ -112,7 +127,8 @@ export async function lookupMlflow(o: {
     const where = o.flag ? '--mlflow' : 'MLFLOW_SECURE_MLFLOW';
     // A virtual environment's folder is accepted as well as the executable itself.
     const inVenv = platform.venvExecutable(explicit, 'mlflow');
-    for (const file of [explicit, inVenv]) if (await isExecutable(file)) return { found: { file, args: [] }, searched: [`${explicit} (${where})`] };
+    for (const file of [explicit, inVenv])
+      if (await isExecutable(file)) return { found: { file, args: [] }, searched: [`${explicit} (${where})`] };
     return { searched: [`${explicit} (${where})`] };
   }
   const searched: string[] = [];
@@ -138,17 +154,20 @@ export async function lookupMlflow(o: {
 }
 
 export const NGINX_INSTALL_HINT: Record<string, string> = {
-  linux: 'Install it (Debian/Ubuntu: sudo apt-get install nginx-light; Fedora: sudo dnf install nginx), or pass --nginx <path>',
+  linux:
+    'Install it (Debian/Ubuntu: sudo apt-get install nginx-light; Fedora: sudo dnf install nginx), or pass --nginx <path>',
   darwin: 'Install it (brew install nginx), or pass --nginx <path>',
   win32: 'Unzip nginx for Windows (nginx.org/en/download.html) to C:\\nginx, or pass --nginx C:\\path\\to\\nginx.exe',
 };
 
 /** What to do when MLflow is missing: `setup` installs the tested pin into mlflow-secure's data folder. */
-export const MLFLOW_INSTALL_HINT = "Run mlflow-secure setup (installs the tested MLflow into mlflow-secure's data folder), or pass --mlflow <path>";
+export const MLFLOW_INSTALL_HINT =
+  "Run mlflow-secure setup (installs the tested MLflow into mlflow-secure's data folder), or pass --mlflow <path>";
 
 export function requireFound<T>(lookup: Lookup<T>, what: 'nginx' | 'MLflow', platform: Platform): T {
   if (lookup.found !== undefined) return lookup.found;
-  const hint = what === 'nginx' ? (NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux!) : MLFLOW_INSTALL_HINT;
+  const hint =
+    what === 'nginx' ? (NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux!) : MLFLOW_INSTALL_HINT;
   throw new UserError(`${what} not found (looked at: ${lookup.searched.join(', ')})`, hint);
 }
 
@@ -160,7 +179,11 @@ export function parseNginxVersion(stderr: string): [number, number, number] | un
 export async function nginxVersion(nginx: string): Promise<[number, number, number]> {
   const result = await runOnce(nginx, ['-v'], { timeoutMs: 15_000 });
   const version = parseNginxVersion(`${result.stderr}\n${result.stdout}`);
-  if (!version) throw new UserError(`${nginx} does not look like nginx ('-v' printed no version)`, 'Pass the real nginx with --nginx <path>');
+  if (!version)
+    throw new UserError(
+      `${nginx} does not look like nginx ('-v' printed no version)`,
+      'Pass the real nginx with --nginx <path>',
+    );
   return version;
 }
 
@@ -169,7 +192,10 @@ export async function mlflowVersion(mlflow: CommandSpec): Promise<string> {
   const m = /version\s+(\S+)/.exec(result.stdout);
   if (result.exitCode !== 0 || !m) {
     const why = result.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? 'no version printed';
-    throw new UserError(`${mlflow.file} does not run as MLflow (${why})`, 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>');
+    throw new UserError(
+      `${mlflow.file} does not run as MLflow (${why})`,
+      'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>',
+    );
   }
   return m[1]!;
 }

@@ -41,7 +41,11 @@ export async function forgetGeneratedPassword(file: string, user: string): Promi
 }
 
 /** The stored generated password of `user`, if it still matches the password file. */
-export async function knownPassword(generatedFile: string, user: string, entries: readonly HtpasswdEntry[]): Promise<string | undefined> {
+export async function knownPassword(
+  generatedFile: string,
+  user: string,
+  entries: readonly HtpasswdEntry[],
+): Promise<string | undefined> {
   const stored = await readGeneratedPassword(generatedFile);
   const entry = entries.find((e) => e.user === user);
   if (!stored || stored.user !== user || !entry) return undefined;

@@ -3,7 +3,23 @@
 // _PASSWORD. 0 errors, and every value must read back (get_metric_history equals what was written).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { check, cleanEnv, cli, describeProcs, inspectStopped, listeningPortsOf, observe, root, run, say, stackProcs, tail, trackStateDir, upDetached, venvPython } from './lib.mjs';
+import {
+  check,
+  cleanEnv,
+  cli,
+  describeProcs,
+  inspectStopped,
+  listeningPortsOf,
+  observe,
+  root,
+  run,
+  say,
+  stackProcs,
+  tail,
+  trackStateDir,
+  upDetached,
+  venvPython,
+} from './lib.mjs';
 
 const CLIENT = path.join(root, 'test', 'fixtures', 'metrics_client.py');
 
@@ -34,7 +50,13 @@ export async function clients({ count, writes, work, password }) {
   });
   const started = performance.now();
   const results = await Promise.all(
-    Array.from({ length: count }, (_, i) => run(venvPython, [CLIENT, String(i), String(writes)], { cwd, env: clientEnv, timeoutMs: 300_000 + writes * count * 50 })),
+    Array.from({ length: count }, (_, i) =>
+      run(venvPython, [CLIENT, String(i), String(writes)], {
+        cwd,
+        env: clientEnv,
+        timeoutMs: 300_000 + writes * count * 50,
+      }),
+    ),
   );
   const wallMs = performance.now() - started;
   const reports = [];
@@ -45,10 +67,28 @@ export async function clients({ count, writes, work, password }) {
     } catch {
       report = undefined;
     }
-    if (!check(part, `client ${i}: ran to its end`, r.code === 0 && report, `exit ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${tail(r.stderr || r.stdout)}`)) return;
+    if (
+      !check(
+        part,
+        `client ${i}: ran to its end`,
+        r.code === 0 && report,
+        `exit ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${tail(r.stderr || r.stdout)}`,
+      )
+    )
+      return;
     reports.push(report);
-    check(part, `client ${i}: 0 errors in ${writes} writes`, report.errors === 0, `${report.errors} errors, first: ${report.first_errors.join(' / ')}`);
-    check(part, `client ${i}: every value read back`, report.read_back === writes && report.mismatches === 0, `read ${report.read_back} of ${writes}, ${report.mismatches} mismatched steps (first: ${report.first_mismatches.join(',')})`);
+    check(
+      part,
+      `client ${i}: 0 errors in ${writes} writes`,
+      report.errors === 0,
+      `${report.errors} errors, first: ${report.first_errors.join(' / ')}`,
+    );
+    check(
+      part,
+      `client ${i}: every value read back`,
+      report.read_back === writes && report.mismatches === 0,
+      `read ${report.read_back} of ${writes}, ${report.mismatches} mismatched steps (first: ${report.first_mismatches.join(',')})`,
+    );
     const leaked = (r.stdout + r.stderr).includes(password);
     check(part, `client ${i}: password not in its output`, !leaked, 'the password appeared in the client output');
   });
@@ -63,15 +103,23 @@ export async function clients({ count, writes, work, password }) {
     const p50 = Math.max(...reports.map((r) => r.p50 ?? 0));
     const p95 = Math.max(...reports.map((r) => r.p95 ?? 0));
     writesPerSecond = total / (last - first);
-    figures.push(`${total} writes by ${reports.length} clients in ${(last - first).toFixed(1)} s: ${writesPerSecond.toFixed(0)} writes/s through the proxy (${errors} errors)`);
-    figures.push(`log_metric latency, worst client: p50 ${(p50 * 1000).toFixed(0)} ms, p95 ${(p95 * 1000).toFixed(0)} ms; wall time with start-up and read-back ${(wallMs / 1000).toFixed(1)} s`);
+    figures.push(
+      `${total} writes by ${reports.length} clients in ${(last - first).toFixed(1)} s: ${writesPerSecond.toFixed(0)} writes/s through the proxy (${errors} errors)`,
+    );
+    figures.push(
+      `log_metric latency, worst client: p50 ${(p50 * 1000).toFixed(0)} ms, p95 ${(p95 * 1000).toFixed(0)} ms; wall time with start-up and read-back ${(wallMs / 1000).toFixed(1)} s`,
+    );
   }
   for (const f of figures) say(`clients: ${f}`);
 
   const down = await cli(['down', '--state-dir', stateDir], { cwd, env, timeoutMs: 60_000 });
   check(part, 'down exits 0', down.code === 0, `exit ${down.code}: ${tail(down.stderr || down.stdout)}`);
   const left = await inspectStopped(stateDir, groups, { url: up.url, ports });
-  const issues = [...(left.procsNow.length ? [`processes: ${describeProcs(left.procsNow)}`] : []), ...left.portIssues, ...left.fileIssues];
+  const issues = [
+    ...(left.procsNow.length ? [`processes: ${describeProcs(left.procsNow)}`] : []),
+    ...left.portIssues,
+    ...left.fileIssues,
+  ];
   check(part, 'nothing left after down', issues.length === 0, issues.join('; '));
   return { figures, writesPerSecond };
 }

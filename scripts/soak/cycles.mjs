@@ -3,7 +3,25 @@
 // holds the same set of entries as after the first `down`: no record, *.tmp, socket, pid file).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { API_PATH, check, cleanEnv, cli, describeProcs, httpGet, inspectStopped, listeningPortsOf, median, observe, quantile, say, seconds, stackProcs, tail, trackStateDir, upDetached } from './lib.mjs';
+import {
+  API_PATH,
+  check,
+  cleanEnv,
+  cli,
+  describeProcs,
+  httpGet,
+  inspectStopped,
+  listeningPortsOf,
+  median,
+  observe,
+  quantile,
+  say,
+  seconds,
+  stackProcs,
+  tail,
+  trackStateDir,
+  upDetached,
+} from './lib.mjs';
 
 export async function cycles({ count, work, password }) {
   const part = 'cycles';
@@ -30,10 +48,19 @@ export async function cycles({ count, work, password }) {
       ok = check(part, `${label}: authenticated API call through nginx`, code === 200, `got ${code}`) && ok;
     }
     const down = await cli(['down', '--state-dir', stateDir], { cwd, env, timeoutMs: 60_000 });
-    ok = check(part, `${label}: down exits 0`, down.code === 0, `exit ${down.code ?? down.signal}: ${tail(down.stderr || down.stdout)}`) && ok;
+    ok =
+      check(
+        part,
+        `${label}: down exits 0`,
+        down.code === 0,
+        `exit ${down.code ?? down.signal}: ${tail(down.stderr || down.stdout)}`,
+      ) && ok;
     if (down.code === 0) downs.push(down.ms);
     const left = await inspectStopped(stateDir, groups, { url: up.url, ports });
-    const procDetail = left.procsLater.length > 0 ? `still there 10 s later: ${describeProcs(left.procsLater)}` : `gone only after down returned: ${describeProcs(left.procsNow)}`;
+    const procDetail =
+      left.procsLater.length > 0
+        ? `still there 10 s later: ${describeProcs(left.procsLater)}`
+        : `gone only after down returned: ${describeProcs(left.procsNow)}`;
     ok = check(part, `${label}: 0 processes left`, left.procsNow.length === 0, procDetail) && ok;
     ok = check(part, `${label}: 0 ports still bound`, left.portIssues.length === 0, left.portIssues.join('; ')) && ok;
     const entries = [...left.tree.keys()].sort();
@@ -43,7 +70,9 @@ export async function cycles({ count, work, password }) {
     const strays = [...left.fileIssues, ...extra.map((e) => `new ${e}`), ...missing.map((e) => `missing ${e}`)];
     ok = check(part, `${label}: 0 stray files`, strays.length === 0, strays.join('; ')) && ok;
     if (ok) clean++;
-    say(`  ${label}/${count}: up ${up.ok ? seconds(up.r.ms) : 'FAILED'}, down ${down.code === 0 ? seconds(down.ms) : 'FAILED'}, ${procs.length} processes, ports ${ports.join(',') || '-'}${ok ? '' : '  <- FAIL'}`);
+    say(
+      `  ${label}/${count}: up ${up.ok ? seconds(up.r.ms) : 'FAILED'}, down ${down.code === 0 ? seconds(down.ms) : 'FAILED'}, ${procs.length} processes, ports ${ports.join(',') || '-'}${ok ? '' : '  <- FAIL'}`,
+    );
   }
   const figures = [
     `${clean}/${count} clean cycles`,

@@ -9,10 +9,37 @@
 // which for root is the whole machine. Such cases are never run outside it, and the final
 // clean-up never runs `down` on their folders.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bindPort, check, cleanEnv, cli, cliInNamespace, diffTrees, hashTree, kill9, listTree, procsUnder, say, seconds, tail, trackStateDir, UNSHARE } from './lib.mjs';
+import {
+  bindPort,
+  check,
+  cleanEnv,
+  cli,
+  cliInNamespace,
+  diffTrees,
+  hashTree,
+  kill9,
+  listTree,
+  procsUnder,
+  say,
+  seconds,
+  tail,
+  trackStateDir,
+  UNSHARE,
+} from './lib.mjs';
 
 const HUGE_PID = 4_194_305; // above the largest pid_max Linux allows (2^22)
 
@@ -43,14 +70,22 @@ function cases() {
 
   // Store URIs.
   add("up --backend-store-uri 'ftp://x'", { args: (k) => up(k, '--backend-store-uri', 'ftp://x') });
-  add("up --backend-store-uri 'file://C:/x' (a drive path, on Linux)", { args: (k) => up(k, '--backend-store-uri', 'file://C:/x') });
-  add("up --backend-store-uri 'sqlite:///%2F..%2F..%2Fetc%2Fsoak.db'", { args: (k) => up(k, '--backend-store-uri', 'sqlite:///%2F..%2F..%2Fetc%2Fsoak.db') });
-  add("up --artifacts-destination 'file:///srv/%2F..%2F..%2Fetc'", { args: (k) => up(k, '--artifacts-destination', 'file:///srv/%2F..%2F..%2Fetc') });
+  add("up --backend-store-uri 'file://C:/x' (a drive path, on Linux)", {
+    args: (k) => up(k, '--backend-store-uri', 'file://C:/x'),
+  });
+  add("up --backend-store-uri 'sqlite:///%2F..%2F..%2Fetc%2Fsoak.db'", {
+    args: (k) => up(k, '--backend-store-uri', 'sqlite:///%2F..%2F..%2Fetc%2Fsoak.db'),
+  });
+  add("up --artifacts-destination 'file:///srv/%2F..%2F..%2Fetc'", {
+    args: (k) => up(k, '--artifacts-destination', 'file:///srv/%2F..%2F..%2Fetc'),
+  });
   add("up --registry-store-uri 'ftp://x'", { args: (k) => up(k, '--registry-store-uri', 'ftp://x') });
   add("up --registry-store-uri 'file://C:/x'", { args: (k) => up(k, '--registry-store-uri', 'file://C:/x') });
   add("up --backend-store-uri ''", { args: (k) => up(k, '--backend-store-uri', '') });
   add("up --backend-store-uri 'sqlite://' (in memory)", { args: (k) => up(k, '--backend-store-uri', 'sqlite://') });
-  add('up --backend-store-uri /proc/x/mlflow.db (cannot be created)', { args: (k) => up(k, '--backend-store-uri', '/proc/x/mlflow.db') });
+  add('up --backend-store-uri /proc/x/mlflow.db (cannot be created)', {
+    args: (k) => up(k, '--backend-store-uri', '/proc/x/mlflow.db'),
+  });
 
   // Ports, addresses, names.
   add('up --port <a port in use>', { args: (k) => up(k, '--port', String(k.busyPort)) });
@@ -64,8 +99,14 @@ function cases() {
   // Executables.
   add('up --nginx /nonexistent', { args: (k) => up(k, '--nginx', '/nonexistent') });
   add('up --mlflow /nonexistent', { args: (k) => up(k, '--mlflow', '/nonexistent') });
-  add('up --nginx <a text file>', { setup: (k) => writeFileSync(path.join(k.cwd, 'not-nginx'), 'hello\n'), args: (k) => up(k, '--nginx', path.join(k.cwd, 'not-nginx')) });
-  add('up --mlflow <an empty folder>', { setup: (k) => mkdirSync(path.join(k.cwd, 'empty-venv')), args: (k) => up(k, '--mlflow', path.join(k.cwd, 'empty-venv')) });
+  add('up --nginx <a text file>', {
+    setup: (k) => writeFileSync(path.join(k.cwd, 'not-nginx'), 'hello\n'),
+    args: (k) => up(k, '--nginx', path.join(k.cwd, 'not-nginx')),
+  });
+  add('up --mlflow <an empty folder>', {
+    setup: (k) => mkdirSync(path.join(k.cwd, 'empty-venv')),
+    args: (k) => up(k, '--mlflow', path.join(k.cwd, 'empty-venv')),
+  });
 
   // User names.
   add("user add 'a<newline>b'", { ...pwIn, args: (k) => userAdd(k, 'a\nb') });
@@ -75,20 +116,49 @@ function cases() {
   add("up --user 'a:b'", { args: (k) => up(k, '--user', 'a:b') });
   add("up --user 'a<newline>b'", { args: (k) => up(k, '--user', 'a\nb') });
   add('user frob x (unknown action)', { args: (k) => ['user', 'frob', 'x', '--state-dir', k.st] });
-  add('user passwd ghost (no such user)', { ...pwIn, args: (k) => ['user', 'passwd', 'ghost', '--password-stdin', '--state-dir', k.st] });
+  add('user passwd ghost (no such user)', {
+    ...pwIn,
+    args: (k) => ['user', 'passwd', 'ghost', '--password-stdin', '--state-dir', k.st],
+  });
 
   // Folders.
   add('up --state-dir /proc/x', { args: () => ['up', '-d', '--port', 'auto', '--state-dir', '/proc/x'] });
-  add('user add --state-dir /proc/x', { ...pwIn, args: () => ['user', 'add', 'bob', '--password-stdin', '--state-dir', '/proc/x'] });
-  add('up --state-dir <a file>/state (a file in the way)', { setup: (k) => writeFileSync(path.join(k.cwd, 'afile'), 'x\n'), args: (k) => ['up', '-d', '--port', 'auto', '--state-dir', path.join(k.cwd, 'afile', 'state')] });
+  add('user add --state-dir /proc/x', {
+    ...pwIn,
+    args: () => ['user', 'add', 'bob', '--password-stdin', '--state-dir', '/proc/x'],
+  });
+  add('up --state-dir <a file>/state (a file in the way)', {
+    setup: (k) => writeFileSync(path.join(k.cwd, 'afile'), 'x\n'),
+    args: (k) => ['up', '-d', '--port', 'auto', '--state-dir', path.join(k.cwd, 'afile', 'state')],
+  });
   add('up --state-dir <a file>', { setup: (k) => writeFileSync(k.st, 'x\n'), args: (k) => up(k) });
-  add('user add, the state folder is a file', { ...pwIn, setup: (k) => writeFileSync(k.st, 'x\n'), args: (k) => userAdd(k, 'bob') });
+  add('user add, the state folder is a file', {
+    ...pwIn,
+    setup: (k) => writeFileSync(k.st, 'x\n'),
+    args: (k) => userAdd(k, 'bob'),
+  });
   add('up, group-writable state folder (0775)', { setup: (k) => stateFolder(k, 0o775), args: (k) => up(k) });
-  add('user add, group-writable state folder (0775)', { ...pwIn, setup: (k) => stateFolder(k, 0o775), args: (k) => userAdd(k, 'bob') });
-  add('up, state folder owned by uid 65534', { setup: (k) => (stateFolder(k), chownSync(k.st, 65534, 65534)), args: (k) => up(k) });
-  add('user add, state folder owned by uid 65534', { ...pwIn, setup: (k) => (stateFolder(k), chownSync(k.st, 65534, 65534)), args: (k) => userAdd(k, 'bob') });
-  add("up, '$' in the state path", { args: (k) => ['up', '-d', '--port', 'auto', '--state-dir', path.join(k.cwd, 'st$HOME')] });
-  add('up, the state folder is a symlink', { setup: (k) => (mkdirSync(path.join(k.cwd, 'real'), { mode: 0o700 }), symlinkSync(path.join(k.cwd, 'real'), k.st)), args: (k) => up(k) });
+  add('user add, group-writable state folder (0775)', {
+    ...pwIn,
+    setup: (k) => stateFolder(k, 0o775),
+    args: (k) => userAdd(k, 'bob'),
+  });
+  add('up, state folder owned by uid 65534', {
+    setup: (k) => (stateFolder(k), chownSync(k.st, 65534, 65534)),
+    args: (k) => up(k),
+  });
+  add('user add, state folder owned by uid 65534', {
+    ...pwIn,
+    setup: (k) => (stateFolder(k), chownSync(k.st, 65534, 65534)),
+    args: (k) => userAdd(k, 'bob'),
+  });
+  add("up, '$' in the state path", {
+    args: (k) => ['up', '-d', '--port', 'auto', '--state-dir', path.join(k.cwd, 'st$HOME')],
+  });
+  add('up, the state folder is a symlink', {
+    setup: (k) => (mkdirSync(path.join(k.cwd, 'real'), { mode: 0o700 }), symlinkSync(path.join(k.cwd, 'real'), k.st)),
+    args: (k) => up(k),
+  });
   const linkedHtpasswd = (k) => {
     stateFolder(k);
     writeFileSync(path.join(k.cwd, 'victim'), 'root:do-not-touch\n');
@@ -101,10 +171,26 @@ function cases() {
   add('up --timeout 0', { args: (k) => up(k, '--timeout', '0') });
   add('up --timeout -5', { args: (k) => up(k, '--timeout', '-5') });
   add('up --timeout abc', { args: (k) => up(k, '--timeout', 'abc') });
-  add('up --password-stdin, empty password', { input: '\n', env: { MLFLOW_SECURE_PASSWORD: undefined }, args: (k) => up(k, '--password-stdin') });
-  add('up --password-stdin, blank password (8 spaces)', { input: '        \n', env: { MLFLOW_SECURE_PASSWORD: undefined }, args: (k) => up(k, '--password-stdin') });
-  add('user add --password-stdin, blank password', { input: '          \n', env: { MLFLOW_SECURE_PASSWORD: undefined }, args: (k) => userAdd(k, 'bob') });
-  add('up, MLFLOW_SECURE_PASSWORD too short', { env: { MLFLOW_SECURE_PASSWORD: 'abc' }, password: 'abc', args: (k) => up(k) });
+  add('up --password-stdin, empty password', {
+    input: '\n',
+    env: { MLFLOW_SECURE_PASSWORD: undefined },
+    args: (k) => up(k, '--password-stdin'),
+  });
+  add('up --password-stdin, blank password (8 spaces)', {
+    input: '        \n',
+    env: { MLFLOW_SECURE_PASSWORD: undefined },
+    args: (k) => up(k, '--password-stdin'),
+  });
+  add('user add --password-stdin, blank password', {
+    input: '          \n',
+    env: { MLFLOW_SECURE_PASSWORD: undefined },
+    args: (k) => userAdd(k, 'bob'),
+  });
+  add('up, MLFLOW_SECURE_PASSWORD too short', {
+    env: { MLFLOW_SECURE_PASSWORD: 'abc' },
+    password: 'abc',
+    args: (k) => up(k),
+  });
   add('up --bcrypt-cost 99', { args: (k) => up(k, '--bcrypt-cost', '99') });
   add('up --bcrypt-cost 3', { args: (k) => up(k, '--bcrypt-cost', '3') });
   add('user add --bcrypt-cost 99', { ...pwIn, args: (k) => userAdd(k, 'bob', '--bcrypt-cost', '99') });
@@ -120,13 +206,24 @@ function cases() {
   const setPid = (pid) => (rec) => {
     rec.mlflow.pid = pid;
   };
-  for (const [what, pid] of [['-1', -1], ['0', 0], ['1', 1], [String(HUGE_PID), HUGE_PID]]) {
+  for (const [what, pid] of [
+    ['-1', -1],
+    ['0', 0],
+    ['1', 1],
+    [String(HUGE_PID), HUGE_PID],
+  ]) {
     for (const cmd of ['down', 'status', 'up', 'env']) {
       if ((pid === 0 || pid === HUGE_PID) && (cmd === 'up' || cmd === 'env')) continue;
-      add(`${cmd}, stack.json with mlflow pid ${what}`, { hostile: setPid(pid), args: (k) => (cmd === 'up' ? up(k) : [cmd, '--state-dir', k.st]) });
+      add(`${cmd}, stack.json with mlflow pid ${what}`, {
+        hostile: setPid(pid),
+        args: (k) => (cmd === 'up' ? up(k) : [cmd, '--state-dir', k.st]),
+      });
     }
   }
-  add("down, stack.json with a string pid ('123')", { hostile: setPid('123'), args: (k) => ['down', '--state-dir', k.st] });
+  add("down, stack.json with a string pid ('123')", {
+    hostile: setPid('123'),
+    args: (k) => ['down', '--state-dir', k.st],
+  });
   add('down, stack.json with supervisorPid -1', {
     hostile: (rec) => {
       rec.supervisorPid = -1;
@@ -161,12 +258,25 @@ function cases() {
     });
   }
   for (const cmd of ['down', 'status', 'up', 'env']) {
-    add(`${cmd}, malformed stack.json`, { rawRecord: '{"version": 1, "mlflow": {"pid": ', args: (k) => (cmd === 'up' ? up(k) : [cmd, '--state-dir', k.st]) });
+    add(`${cmd}, malformed stack.json`, {
+      rawRecord: '{"version": 1, "mlflow": {"pid": ',
+      args: (k) => (cmd === 'up' ? up(k) : [cmd, '--state-dir', k.st]),
+    });
   }
-  for (const cmd of ['down', 'status']) add(`${cmd}, stack.json {"pid":2}`, { rawRecord: '{"pid":2}\n', args: (k) => [cmd, '--state-dir', k.st] });
+  for (const cmd of ['down', 'status'])
+    add(`${cmd}, stack.json {"pid":2}`, { rawRecord: '{"pid":2}\n', args: (k) => [cmd, '--state-dir', k.st] });
   // Against a running stack (live): env needs one, and a second `up` must be refused.
-  for (const [what, pw] of [['a double quote', 'soak"&echo PWNED&"pw-1234'], ['a percent sign', 'soak%PATH%pw-1234']]) {
-    add(`env --shell cmd, a password with ${what}`, { live: true, env: { MLFLOW_SECURE_PASSWORD: pw }, password: pw, allowRem: true, args: (k) => ['env', '--shell', 'cmd', '--state-dir', k.st] });
+  for (const [what, pw] of [
+    ['a double quote', 'soak"&echo PWNED&"pw-1234'],
+    ['a percent sign', 'soak%PATH%pw-1234'],
+  ]) {
+    add(`env --shell cmd, a password with ${what}`, {
+      live: true,
+      env: { MLFLOW_SECURE_PASSWORD: pw },
+      password: pw,
+      allowRem: true,
+      args: (k) => ['env', '--shell', 'cmd', '--state-dir', k.st],
+    });
   }
   add('up -d while the stack runs (same state folder)', { live: true, args: (k) => up(k) });
   return list;
@@ -184,7 +294,11 @@ async function startTemplate(base, password) {
   mkdirSync(cwd, { recursive: true });
   trackStateDir(st, cwd);
   const env = cleanEnv({ MLFLOW_SECURE_PASSWORD: password });
-  const r = await cli(['up', '-d', '--port', 'auto', '--state-dir', st, '--timeout', '120'], { cwd, env, timeoutMs: 200_000 });
+  const r = await cli(['up', '-d', '--port', 'auto', '--state-dir', st, '--timeout', '120'], {
+    cwd,
+    env,
+    timeoutMs: 200_000,
+  });
   let text;
   try {
     text = readFileSync(path.join(st, 'stack.json'), 'utf8');
@@ -228,7 +342,12 @@ async function control(base, template) {
     const r = await cliInNamespace([cmd, '--state-dir', k.st], bystanderFile, { cwd, timeoutMs: 60_000 });
     rmSync(bystanderFile, { force: true });
     const ok = cmd === 'down' ? r.code === 0 : r.code === 3 && !/^error:/m.test(r.stderr);
-    check(part, `control: ${cmd} accepts the genuine (stale) record, so hostile records are refused for their hostile field`, ok, `exit ${r.code}: ${tail(r.stderr || r.stdout)}`);
+    check(
+      part,
+      `control: ${cmd} accepts the genuine (stale) record, so hostile records are refused for their hostile field`,
+      ok,
+      `exit ${r.code}: ${tail(r.stderr || r.stdout)}`,
+    );
   }
 }
 
@@ -236,7 +355,9 @@ async function control(base, template) {
 function standardProblems(r) {
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
   const errors = lines.filter((l) => l.startsWith('error:'));
-  const others = lines.filter((l) => !l.startsWith('error:') && !l.startsWith('warning:') && l !== '(run with --help for usage)');
+  const others = lines.filter(
+    (l) => !l.startsWith('error:') && !l.startsWith('warning:') && l !== '(run with --help for usage)',
+  );
   const problems = [];
   if (r.timedOut) problems.push('timed out');
   if (r.code === 0) problems.push('exit 0');
@@ -244,7 +365,8 @@ function standardProblems(r) {
   else if (r.code === null) problems.push(`killed by ${r.signal}`);
   if (errors.length !== 1) problems.push(`${errors.length} error lines`);
   if (lines.some((l) => /^\s+at .+(:\d+|\))$/.test(l))) problems.push('stack trace');
-  if (others.length > 0) problems.push(`other stderr lines: ${JSON.stringify(others.slice(0, 2).map((l) => l.slice(0, 100)))}`);
+  if (others.length > 0)
+    problems.push(`other stderr lines: ${JSON.stringify(others.slice(0, 2).map((l) => l.slice(0, 100)))}`);
   return problems;
 }
 
@@ -283,14 +405,39 @@ async function runCase(c, label, k, nsOk) {
   const standard = standardProblems(r);
   const injectable = r.stdout.split('\n').some((l) => l.includes(casePassword) && /^set /.test(l));
   const remAnswer = c.allowRem && r.code === 0 && /^rem .*MLFLOW_TRACKING_PASSWORD/m.test(r.stdout) && !injectable;
-  const leftAlone = c.allowNotOurs && r.code === 0 && /^warning: .*left it alone/m.test(r.stderr) && !/^error:/m.test(r.stderr);
-  if (!check(part, `${label}: one error line, non-zero exit`, standard.length === 0 || remAnswer || leftAlone, standard.join(', '))) problems.push('standard');
-  if (!check(part, `${label}: nothing started`, seen.size === 0, [...seen].map(([pid, cmd]) => `${pid} ${cmd}`).join('; '))) problems.push('started');
+  const leftAlone =
+    c.allowNotOurs && r.code === 0 && /^warning: .*left it alone/m.test(r.stderr) && !/^error:/m.test(r.stderr);
+  if (
+    !check(
+      part,
+      `${label}: one error line, non-zero exit`,
+      standard.length === 0 || remAnswer || leftAlone,
+      standard.join(', '),
+    )
+  )
+    problems.push('standard');
+  if (
+    !check(
+      part,
+      `${label}: nothing started`,
+      seen.size === 0,
+      [...seen].map(([pid, cmd]) => `${pid} ${cmd}`).join('; '),
+    )
+  )
+    problems.push('started');
   // Dropping the record is what `down` does after leaving a reused pid alone.
   const changed = diffTrees(before, after).filter((d) => !(leftAlone && d === '-state/stack.json'));
   if (!check(part, `${label}: no data changed`, changed.length === 0, changed.join(' '))) problems.push('data');
   const leakedIn = [r.stderr, args[0] === 'env' ? '' : r.stdout].some((t) => t.includes(casePassword));
-  if (!check(part, `${label}: no password in the output`, !leakedIn && !injectable, injectable ? 'printed an injectable set line' : 'the password appeared')) problems.push('password');
+  if (
+    !check(
+      part,
+      `${label}: no password in the output`,
+      !leakedIn && !injectable,
+      injectable ? 'printed an injectable set line' : 'the password appeared',
+    )
+  )
+    problems.push('password');
   if (ns) {
     let bystander = 'no report';
     try {
@@ -299,17 +446,27 @@ async function runCase(c, label, k, nsOk) {
       // the namespace wrapper did not get to write it
     }
     rmSync(bystanderFile, { force: true });
-    if (!check(part, `${label}: a bystander process survived`, / alive$/.test(bystander), `bystander: ${bystander}`)) problems.push('bystander');
+    if (!check(part, `${label}: a bystander process survived`, / alive$/.test(bystander), `bystander: ${bystander}`))
+      problems.push('bystander');
   }
-  for (const [name, ok, detail] of c.extra?.(k, r) ?? []) if (!check(part, `${label}: ${name}`, ok, detail)) problems.push(name);
+  for (const [name, ok, detail] of c.extra?.(k, r) ?? [])
+    if (!check(part, `${label}: ${name}`, ok, detail)) problems.push(name);
   if (k.pwned) rmSync(k.pwned, { force: true });
   // A case that started something by mistake: stop it (never `down` on a hostile record; a
   // namespace took its processes with it).
-  if (!ns && !c.live && procsUnder(k.cwd).length > 0) await cli(['down', '--state-dir', k.st], { cwd: k.cwd, env, timeoutMs: 60_000 });
+  if (!ns && !c.live && procsUnder(k.cwd).length > 0)
+    await cli(['down', '--state-dir', k.st], { cwd: k.cwd, env, timeoutMs: 60_000 });
   for (const pid of seen.keys()) if (procsUnder(k.cwd).some((p) => p.pid === pid)) kill9(pid);
   if (!c.live) for (const p of procsUnder(k.cwd)) kill9(p.pid);
-  const said = (r.stderr.split('\n').find((l) => l.startsWith('error:')) ?? r.stderr.split('\n').find((l) => l.startsWith('warning:')) ?? r.stdout.split('\n')[0] ?? '').slice(0, 140);
-  say(`  ${problems.length === 0 ? 'ok  ' : 'FAIL'} ${label}${ns ? ' (in a PID namespace)' : c.live ? ' (live stack)' : ''}: exit ${r.code ?? r.signal}, ${seconds(r.ms)}${problems.length ? ` -> ${problems.join(', ')}` : ''}`);
+  const said = (
+    r.stderr.split('\n').find((l) => l.startsWith('error:')) ??
+    r.stderr.split('\n').find((l) => l.startsWith('warning:')) ??
+    r.stdout.split('\n')[0] ??
+    ''
+  ).slice(0, 140);
+  say(
+    `  ${problems.length === 0 ? 'ok  ' : 'FAIL'} ${label}${ns ? ' (in a PID namespace)' : c.live ? ' (live stack)' : ''}: exit ${r.code ?? r.signal}, ${seconds(r.ms)}${problems.length ? ` -> ${problems.join(', ')}` : ''}`,
+  );
   say(`         ${said.split(casePassword).join('<password>')}`);
   return problems;
 }
@@ -319,12 +476,24 @@ export async function inputs({ work, password }) {
   const base = path.join(work, 'inputs');
   mkdirSync(base, { recursive: true });
   const nsOk = existsSync(UNSHARE) && process.getuid?.() === 0;
-  check(part, 'the PID namespace is available (root and /usr/bin/unshare)', nsOk, 'hostile-record cases need it; not run');
+  check(
+    part,
+    'the PID namespace is available (root and /usr/bin/unshare)',
+    nsOk,
+    'hostile-record cases need it; not run',
+  );
   const template = await startTemplate(base, password);
-  check(part, 'a genuine stack (up -d) to derive hostile records from and to run live cases on', template.text, template.detail);
+  check(
+    part,
+    'a genuine stack (up -d) to derive hostile records from and to run live cases on',
+    template.text,
+    template.detail,
+  );
   // Live cases first, while the template stack runs.
   const all = cases().sort((a, b) => Number(Boolean(b.live)) - Number(Boolean(a.live)));
-  say(`inputs: ${all.length} bad inputs, each in a fresh folder (live ones on a running stack)${nsOk ? '; stack records only inside a PID namespace' : ''}`);
+  say(
+    `inputs: ${all.length} bad inputs, each in a fresh folder (live ones on a running stack)${nsOk ? '; stack records only inside a PID namespace' : ''}`,
+  );
   const busy = await bindPort();
   const failing = [];
   const started = performance.now();
@@ -347,7 +516,12 @@ export async function inputs({ work, password }) {
       if (c.live) k = { cwd: template.cwd, st: template.st };
       else {
         const cwd = mkdtempSync(path.join(base, `case-${n}-`));
-        k = { cwd, st: path.join(cwd, 'state'), busyPort: busy.port, pwned: path.join(os.tmpdir(), `PWNED-soak-${process.pid}-${randomBytes(4).toString('hex')}`) };
+        k = {
+          cwd,
+          st: path.join(cwd, 'state'),
+          busyPort: busy.port,
+          pwned: path.join(os.tmpdir(), `PWNED-soak-${process.pid}-${randomBytes(4).toString('hex')}`),
+        };
         if (c.rawRecord) {
           mkdirSync(k.st, { recursive: true, mode: 0o700 });
           writeFileSync(path.join(k.st, 'stack.json'), c.rawRecord, { mode: 0o600 });
@@ -358,9 +532,12 @@ export async function inputs({ work, password }) {
     }
   } finally {
     await busy.close();
-    if (templateRunning) await cli(['down', '--state-dir', template.st], { cwd: template.cwd, env: template.env, timeoutMs: 60_000 });
+    if (templateRunning)
+      await cli(['down', '--state-dir', template.st], { cwd: template.cwd, env: template.env, timeoutMs: 60_000 });
   }
-  const figures = [`${all.length - failing.length}/${all.length} bad inputs handled to the standard (${seconds(performance.now() - started)})`];
+  const figures = [
+    `${all.length - failing.length}/${all.length} bad inputs handled to the standard (${seconds(performance.now() - started)})`,
+  ];
   say(`inputs: ${figures[0]}`);
   if (failing.length > 0) {
     say('inputs: failing on this build:');

@@ -9,7 +9,29 @@
 //   fully stopped: no process of the stack left and the foreground `up` exited with code 3
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { API_PATH, check, cleanEnv, cli, countRoles, describeProcs, httpGet, inspectStopped, kill9, listeningPortsOf, median, observe, say, seconds, servingUvicorn, sleep, spawnCli, stackProcs, statusJson, tail, trackStateDir } from './lib.mjs';
+import {
+  API_PATH,
+  check,
+  cleanEnv,
+  cli,
+  countRoles,
+  describeProcs,
+  httpGet,
+  inspectStopped,
+  kill9,
+  listeningPortsOf,
+  median,
+  observe,
+  say,
+  seconds,
+  servingUvicorn,
+  sleep,
+  spawnCli,
+  stackProcs,
+  statusJson,
+  tail,
+  trackStateDir,
+} from './lib.mjs';
 
 export const COMPONENTS = ['nginx-master', 'nginx-worker', 'mlflow-cli', 'uvicorn-worker', 'up'];
 const READY_MS = 180_000;
@@ -24,13 +46,18 @@ function victimOf(component, procs, upPid) {
 
 /** Every component present before the kill is back, in the same numbers. */
 function complete(before, now) {
-  return ['nginx-master', 'nginx-worker', 'mlflow-cli', 'uvicorn', 'uvicorn-worker'].every((role) => (now[role] ?? 0) >= (before[role] ?? 0));
+  return ['nginx-master', 'nginx-worker', 'mlflow-cli', 'uvicorn', 'uvicorn-worker'].every(
+    (role) => (now[role] ?? 0) >= (before[role] ?? 0),
+  );
 }
 
 async function waitRunning(fg, stateDir, cwd) {
   const deadline = Date.now() + READY_MS;
   while (Date.now() < deadline) {
-    if (fg.done()) return { detail: `the foreground up exited (${fg.child.exitCode ?? fg.child.signalCode}) before it ran: ${tail(fg.output())}` };
+    if (fg.done())
+      return {
+        detail: `the foreground up exited (${fg.child.exitCode ?? fg.child.signalCode}) before it ran: ${tail(fg.output())}`,
+      };
     const st = await statusJson(stateDir, cwd);
     // Healthy is not enough: `up` must have finished its own proof (phase running), or a kill
     // during the proof tests the proof instead of the supervisor.
@@ -51,8 +78,16 @@ async function verdict(component, fg, stateDir, cwd, groups, url, before, creden
     const upGone = fg.done();
     if (upGone && component !== 'up') {
       const code = fg.child.exitCode;
-      const said = fg.output().split('\n').filter((l) => l.startsWith('error:')).pop() ?? tail(fg.output(), 2);
-      if (procs.length === 0) return code === 3 ? { outcome: 'stopped', detail: said } : { outcome: `stopped, up exit ${code ?? fg.child.signalCode}`, detail: said };
+      const said =
+        fg
+          .output()
+          .split('\n')
+          .filter((l) => l.startsWith('error:'))
+          .pop() ?? tail(fg.output(), 2);
+      if (procs.length === 0)
+        return code === 3
+          ? { outcome: 'stopped', detail: said }
+          : { outcome: `stopped, up exit ${code ?? fg.child.signalCode}`, detail: said };
       last = `up exited ${code ?? fg.child.signalCode} but left ${describeProcs(procs)}`;
     } else if (complete(before, countRoles(procs))) {
       const code = await httpGet(url, API_PATH, credentials);
@@ -81,7 +116,9 @@ export async function kills({ trials, work, password }) {
   const credentials = { user: 'admin', password };
   const table = {};
   const trialMs = [];
-  say(`kills: ${trials} trial(s) x ${COMPONENTS.length} components, each on a foreground up (kill -9, verdict within ${VERDICT_MS / 1000} s, then down)`);
+  say(
+    `kills: ${trials} trial(s) x ${COMPONENTS.length} components, each on a foreground up (kill -9, verdict within ${VERDICT_MS / 1000} s, then down)`,
+  );
   for (const component of COMPONENTS) {
     table[component] = {};
     const cwd = path.join(work, `kills-${component}`);
@@ -107,17 +144,39 @@ export async function kills({ trials, work, password }) {
           const v = await verdict(component, fg, stateDir, cwd, groups, ready.url, before, credentials);
           outcome = v.outcome;
           note = v.detail ? ` (${v.detail.slice(0, 160)})` : '';
-          check(part, `${label}: fully serving or fully stopped`, outcome === 'serving' || outcome === 'stopped', `${outcome}${v.detail ? `: ${v.detail}` : ''}`);
+          check(
+            part,
+            `${label}: fully serving or fully stopped`,
+            outcome === 'serving' || outcome === 'stopped',
+            `${outcome}${v.detail ? `: ${v.detail}` : ''}`,
+          );
         }
       }
       table[component][outcome] = (table[component][outcome] ?? 0) + 1;
       // Then `down`, and nothing of the stack may remain.
       const down = await cli(['down', '--state-dir', stateDir], { cwd, env, timeoutMs: 60_000 });
-      check(part, `${label}: down exits 0`, down.code === 0, `exit ${down.code ?? down.signal}: ${tail(down.stderr || down.stdout)}`);
+      check(
+        part,
+        `${label}: down exits 0`,
+        down.code === 0,
+        `exit ${down.code ?? down.signal}: ${tail(down.stderr || down.stdout)}`,
+      );
       const upEnd = await Promise.race([fg.exited, sleep(15_000).then(() => undefined)]);
-      if (!check(part, `${label}: the foreground up has exited after down`, upEnd !== undefined, 'still running 15 s after down: killed it')) kill9(fg.pid);
+      if (
+        !check(
+          part,
+          `${label}: the foreground up has exited after down`,
+          upEnd !== undefined,
+          'still running 15 s after down: killed it',
+        )
+      )
+        kill9(fg.pid);
       const left = await inspectStopped(stateDir, groups, { url: ready.url, ports });
-      const issues = [...(left.procsNow.length ? [`processes: ${describeProcs(left.procsNow)}`] : []), ...left.portIssues, ...left.fileIssues];
+      const issues = [
+        ...(left.procsNow.length ? [`processes: ${describeProcs(left.procsNow)}`] : []),
+        ...left.portIssues,
+        ...left.fileIssues,
+      ];
       check(part, `${label}: nothing left after down`, issues.length === 0, issues.join('; '));
       // Whatever the verdict, the next trial starts from nothing.
       await cleanLeftovers(stateDir, groups);
@@ -125,10 +184,15 @@ export async function kills({ trials, work, password }) {
       say(`  ${label}: ${outcome} in ${seconds(performance.now() - started)}${note}`);
     }
   }
-  const outcomes = [...new Set(Object.values(table).flatMap((row) => Object.keys(row)))].sort((a, b) => (a === 'serving' ? -1 : b === 'serving' ? 1 : a === 'stopped' ? -1 : b === 'stopped' ? 1 : a.localeCompare(b)));
+  const outcomes = [...new Set(Object.values(table).flatMap((row) => Object.keys(row)))].sort((a, b) =>
+    a === 'serving' ? -1 : b === 'serving' ? 1 : a === 'stopped' ? -1 : b === 'stopped' ? 1 : a.localeCompare(b),
+  );
   const width = Math.max(16, ...COMPONENTS.map((c) => c.length + 2));
   const lines = [`${'component'.padEnd(width)}${outcomes.map((o) => o.padStart(Math.max(10, o.length + 2))).join('')}`];
-  for (const c of COMPONENTS) lines.push(`${c.padEnd(width)}${outcomes.map((o) => String(table[c][o] ?? 0).padStart(Math.max(10, o.length + 2))).join('')}`);
+  for (const c of COMPONENTS)
+    lines.push(
+      `${c.padEnd(width)}${outcomes.map((o) => String(table[c][o] ?? 0).padStart(Math.max(10, o.length + 2))).join('')}`,
+    );
   say('kills: component x outcome');
   for (const l of lines) say(`  ${l}`);
   const timing = `one trial (start, kill, verdict, down) takes ${seconds(median(trialMs))} (median)`;

@@ -82,14 +82,23 @@ export function trackStateDir(stateDir, cwd) {
 /** Records the groups of processes just seen in a stack (see trackStateDir); never our own group. */
 export function observe(groups, procs) {
   const ours = readProc(process.pid)?.pgid;
-  for (const p of procs) if (p.pgid > 1 && p.pgid !== ours) groups.set(p.pgid, Math.max(groups.get(p.pgid) ?? 0, p.start));
+  for (const p of procs)
+    if (p.pgid > 1 && p.pgid !== ours) groups.set(p.pgid, Math.max(groups.get(p.pgid) ?? 0, p.start));
 }
 
 // --- the built CLI --------------------------------------------------------------------------
 /** Environment for the CLI under test: no password, tool path or venv leaks in from our shell. */
 export function cleanEnv(extra = {}) {
   const env = { ...process.env };
-  for (const k of ['MLFLOW_SECURE_PASSWORD', 'MLFLOW_SECURE_NGINX', 'MLFLOW_SECURE_MLFLOW', 'MLFLOW_SECURE_DEBUG', 'VIRTUAL_ENV', MARKER_ENV]) delete env[k];
+  for (const k of [
+    'MLFLOW_SECURE_PASSWORD',
+    'MLFLOW_SECURE_NGINX',
+    'MLFLOW_SECURE_MLFLOW',
+    'MLFLOW_SECURE_DEBUG',
+    'VIRTUAL_ENV',
+    MARKER_ENV,
+  ])
+    delete env[k];
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -173,13 +182,33 @@ export function cliInNamespace(args, bystanderFile, o = {}) {
     'exit $rc',
   ].join('\n');
   const env = { ...(o.env ?? cleanEnv()), SOAK_BYSTANDER_FILE: bystanderFile };
-  return run(UNSHARE, ['--pid', '--fork', '--kill-child', '--mount-proc', '/bin/sh', '-c', script, 'soak-ns', process.execPath, cliPath, ...args], { ...o, env });
+  return run(
+    UNSHARE,
+    [
+      '--pid',
+      '--fork',
+      '--kill-child',
+      '--mount-proc',
+      '/bin/sh',
+      '-c',
+      script,
+      'soak-ns',
+      process.execPath,
+      cliPath,
+      ...args,
+    ],
+    { ...o, env },
+  );
 }
 
 /** A long-running CLI (a foreground `up`), its output collected. */
 export function spawnCli(args, o = {}) {
   if (stopping) throw new Error('soak: stopping');
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: o.cwd, env: o.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    cwd: o.cwd,
+    env: o.env ?? cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let output = '';
   child.stdout.on('data', (d) => (output += d));
@@ -193,7 +222,13 @@ export function spawnCli(args, o = {}) {
       resolve({ code, signal });
     }),
   );
-  return { child, pid: child.pid, exited, output: () => output, done: () => child.exitCode !== null || child.signalCode !== null };
+  return {
+    child,
+    pid: child.pid,
+    exited,
+    output: () => output,
+    done: () => child.exitCode !== null || child.signalCode !== null,
+  };
 }
 
 /** The lines a failed command printed, trimmed to the end, for a FAIL detail. */
@@ -217,7 +252,15 @@ export function readProc(pid) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cmdline = (readText(`/proc/${pid}/cmdline`) ?? '').split('\0').join(' ').trim();
   const environ = (readText(`/proc/${pid}/environ`) ?? '').split('\0');
-  return { pid: Number(pid), state: fields[0], ppid: Number(fields[1]), pgid: Number(fields[2]), start: Number(fields[19]), cmdline, environ };
+  return {
+    pid: Number(pid),
+    state: fields[0],
+    ppid: Number(fields[1]),
+    pgid: Number(fields[2]),
+    start: Number(fields[19]),
+    cmdline,
+    environ,
+  };
 }
 
 export function allProcs() {
@@ -249,20 +292,24 @@ export function stackProcs(stateDir, groups = new Map(), procs = allProcs()) {
   const masters = procs.filter((p) => isNginxMasterOf(p, stateDir));
   const masterPids = new Set(masters.map((p) => p.pid));
   const masterGroups = new Set(masters.map((p) => p.pgid));
-  const inGroup = (p) => groups.has(p.pgid) && p.start <= groups.get(p.pgid) && /^nginx: |python|mlflow/.test(p.cmdline);
+  const inGroup = (p) =>
+    groups.has(p.pgid) && p.start <= groups.get(p.pgid) && /^nginx: |python|mlflow/.test(p.cmdline);
   const found = [];
   for (const p of procs) {
     const marked = markerOf(p) === stateDir;
-    const nginx = masterPids.has(p.pid) || masterPids.has(p.ppid) || (p.cmdline.startsWith('nginx:') && masterGroups.has(p.pgid));
+    const nginx =
+      masterPids.has(p.pid) || masterPids.has(p.ppid) || (p.cmdline.startsWith('nginx:') && masterGroups.has(p.pgid));
     if (!marked && !nginx && !inGroup(p)) continue;
     const parent = byPid.get(p.ppid);
     let role = 'other';
     if (masterPids.has(p.pid)) role = 'nginx-master';
     else if (p.cmdline.startsWith('nginx:')) role = 'nginx-worker';
     else if (/\buvicorn\b/.test(p.cmdline)) role = 'uvicorn';
-    else if (p.cmdline.includes('multiprocessing.spawn') && parent && /\buvicorn\b/.test(parent.cmdline)) role = 'uvicorn-worker';
+    else if (p.cmdline.includes('multiprocessing.spawn') && parent && /\buvicorn\b/.test(parent.cmdline))
+      role = 'uvicorn-worker';
     // `.../bin/mlflow ui ...` or `python -m mlflow server ...`, started by something outside the stack.
-    else if (marked && /(^|[\s/])mlflow\s+(ui|server)\b/.test(p.cmdline) && !(parent && markerOf(parent) === stateDir)) role = 'mlflow-cli';
+    else if (marked && /(^|[\s/])mlflow\s+(ui|server)\b/.test(p.cmdline) && !(parent && markerOf(parent) === stateDir))
+      role = 'mlflow-cli';
     else if (marked) role = 'mlflow-other';
     found.push({ ...p, environ: undefined, role });
   }
@@ -271,7 +318,10 @@ export function stackProcs(stateDir, groups = new Map(), procs = allProcs()) {
 
 /** Processes carrying a marker under `prefix`, or an nginx master whose argv names a path under it. */
 export function procsUnder(prefix, procs = allProcs()) {
-  return procs.filter((p) => (markerOf(p) ?? '').startsWith(prefix) || (p.cmdline.startsWith('nginx: master') && p.cmdline.includes(prefix)));
+  return procs.filter(
+    (p) =>
+      (markerOf(p) ?? '').startsWith(prefix) || (p.cmdline.startsWith('nginx: master') && p.cmdline.includes(prefix)),
+  );
 }
 
 export function countRoles(procs) {
@@ -354,12 +404,22 @@ function socketInodes(pid) {
 export function listeningPortsOf(pids) {
   const inodes = new Set();
   for (const pid of pids) for (const i of socketInodes(pid)) inodes.add(i);
-  return [...new Set(listeningTcp().filter((s) => inodes.has(s.inode)).map((s) => s.port))].sort((a, b) => a - b);
+  return [
+    ...new Set(
+      listeningTcp()
+        .filter((s) => inodes.has(s.inode))
+        .map((s) => s.port),
+    ),
+  ].sort((a, b) => a - b);
 }
 
 /** Who listens on `port` now (pids with a matching socket), for a FAIL detail. */
 export function listenersOf(port) {
-  const inodes = new Set(listeningTcp().filter((s) => s.port === port).map((s) => s.inode));
+  const inodes = new Set(
+    listeningTcp()
+      .filter((s) => s.port === port)
+      .map((s) => s.inode),
+  );
   if (inodes.size === 0) return [];
   return allProcs()
     .filter((p) => [...socketInodes(p.pid)].some((i) => inodes.has(i)))
@@ -383,7 +443,11 @@ export function accepts(port, host = '127.0.0.1') {
 /** Holds a port open on 127.0.0.1 (for the port-in-use case); returns { port, close }. */
 export function bindPort() {
   return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => resolve({ port: server.address().port, close: () => new Promise((r) => server.close(() => r())) }));
+    const server = net
+      .createServer()
+      .listen(0, '127.0.0.1', () =>
+        resolve({ port: server.address().port, close: () => new Promise((r) => server.close(() => r())) }),
+      );
     server.once('error', reject);
   });
 }
@@ -394,13 +458,25 @@ export const API_PATH = '/api/2.0/mlflow/experiments/search?max_results=1';
 /** GET through nginx with Basic credentials (or none); resolves the status, 0 when unreachable. */
 export function httpGet(url, pathName, credentials) {
   const u = new URL(url);
-  const headers = credentials ? { authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}` } : {};
+  const headers = credentials
+    ? { authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}` }
+    : {};
   return new Promise((resolve) => {
-    const req = http.get({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port), path: pathName, headers, agent: false, timeout: 10_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(0));
-    });
+    const req = http.get(
+      {
+        host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: Number(u.port),
+        path: pathName,
+        headers,
+        agent: false,
+        timeout: 10_000,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => resolve(0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.on('timeout', () => req.destroy());
   });
@@ -435,7 +511,19 @@ export function listTree(dir) {
       if (e.isDirectory()) {
         out.set(`${r}/`, 'dir');
         walk(full, r);
-      } else out.set(r, e.isFile() ? 'file' : e.isSymbolicLink() ? 'symlink' : e.isSocket() ? 'socket' : e.isFIFO() ? 'fifo' : 'other');
+      } else
+        out.set(
+          r,
+          e.isFile()
+            ? 'file'
+            : e.isSymbolicLink()
+              ? 'symlink'
+              : e.isSocket()
+                ? 'socket'
+                : e.isFIFO()
+                  ? 'fifo'
+                  : 'other',
+        );
     }
   };
   walk(dir, '');
@@ -467,8 +555,9 @@ export function hashTree(dir) {
 /** What differs between two hashTree results: ["+added", "-removed", "~changed"]. */
 export function diffTrees(before, after) {
   const diff = [];
-  for (const [k, v] of after) if (!before.has(k)) diff.push(`+${k}`);
-  else if (before.get(k) !== v) diff.push(`~${k}`);
+  for (const [k, v] of after)
+    if (!before.has(k)) diff.push(`+${k}`);
+    else if (before.get(k) !== v) diff.push(`~${k}`);
   for (const k of before.keys()) if (!after.has(k)) diff.push(`-${k}`);
   return diff;
 }
@@ -498,7 +587,8 @@ export async function cleanUpAll(workRoot) {
     }
   }
   for (const [stateDir, { cwd, groups }] of stateDirs) {
-    if (stackProcs(stateDir, groups).length > 0) await cli(['down', '--state-dir', stateDir], { cwd, timeoutMs: 30_000, cleanup: true });
+    if (stackProcs(stateDir, groups).length > 0)
+      await cli(['down', '--state-dir', stateDir], { cwd, timeoutMs: 30_000, cleanup: true });
     for (const p of stackProcs(stateDir, groups)) kill9(p.pid);
   }
   // Anything else under our temp root (a case that started a stack by mistake, in a folder we
@@ -512,10 +602,20 @@ export async function cleanUpAll(workRoot) {
  * { ok, url, r, detail }; `ok` only when up exited 0 and status said healthy.
  */
 export async function upDetached(stateDir, cwd, env, extraArgs = []) {
-  const r = await cli(['up', '-d', '--port', 'auto', '--state-dir', stateDir, ...extraArgs], { cwd, env, timeoutMs: 200_000 });
-  if (r.code !== 0) return { ok: false, r, detail: `up -d exited ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${tail(r.stderr || r.stdout)}` };
+  const r = await cli(['up', '-d', '--port', 'auto', '--state-dir', stateDir, ...extraArgs], {
+    cwd,
+    env,
+    timeoutMs: 200_000,
+  });
+  if (r.code !== 0)
+    return {
+      ok: false,
+      r,
+      detail: `up -d exited ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${tail(r.stderr || r.stdout)}`,
+    };
   const st = await statusJson(stateDir, cwd);
-  if (st.code !== 0 || !st.json?.url) return { ok: false, r, detail: `status after up exited ${st.code}: ${tail(st.r.stdout + st.r.stderr)}` };
+  if (st.code !== 0 || !st.json?.url)
+    return { ok: false, r, detail: `status after up exited ${st.code}: ${tail(st.r.stdout + st.r.stderr)}` };
   return { ok: true, r, url: st.json.url };
 }
 
@@ -532,14 +632,16 @@ export async function inspectStopped(stateDir, groups, { url, ports = [] } = {})
   const portIssues = [];
   if (url) {
     const nginxPort = Number(new URL(url).port);
-    if (await accepts(nginxPort, new URL(url).hostname.replace(/^\[(.*)\]$/, '$1'))) portIssues.push(`nginx port ${nginxPort} still accepts connections`);
+    if (await accepts(nginxPort, new URL(url).hostname.replace(/^\[(.*)\]$/, '$1')))
+      portIssues.push(`nginx port ${nginxPort} still accepts connections`);
   }
   const listening = new Set(listeningTcp().map((s) => s.port));
   for (const port of ports) {
     if (!listening.has(port)) continue;
     // Someone else may have taken the port since: only ours counts.
     const owners = listenersOf(port);
-    if (owners.length === 0 || owners.some((o) => o.includes(stateDir) || /mlflow|uvicorn|nginx/.test(o))) portIssues.push(`port ${port} still LISTEN (${owners.join(', ') || 'owner unknown'})`);
+    if (owners.length === 0 || owners.some((o) => o.includes(stateDir) || /mlflow|uvicorn|nginx/.test(o)))
+      portIssues.push(`port ${port} still LISTEN (${owners.join(', ') || 'owner unknown'})`);
   }
   for (const sock of unixSocketsUnder(stateDir)) portIssues.push(`unix socket ${sock} still bound`);
   const tree = listTree(stateDir);

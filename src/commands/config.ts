@@ -25,7 +25,8 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   const shownEnv = Object.fromEntries(mlflowEnv.map(([k, v]) => [k, mask(v)]));
   const shownArgs = plan.mlflow.args.map(mask);
   const quote = platform.isWindows ? quotePowerShell : quoteBash;
-  const argv = (file: string, args: string[]) => [file, ...args].map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : quote(a))).join(' ');
+  const argv = (file: string, args: string[]) =>
+    [file, ...args].map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : quote(a))).join(' ');
   const summary = {
     url: plan.url,
     publicUrls: plan.publicUrls,
@@ -36,7 +37,12 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
     artifactsDestination: mask(stores.artifacts),
     fileStore: settings.backend.isFileStore,
     mlflow: { file: plan.mlflow.file, args: shownArgs, env: shownEnv, port: plan.mlflow.port },
-    nginx: { file: plan.nginx.file, args: plan.nginx.args, testArgs: plan.nginx.testArgs, quitArgs: plan.nginx.quitArgs },
+    nginx: {
+      file: plan.nginx.file,
+      args: plan.nginx.args,
+      testArgs: plan.nginx.testArgs,
+      quitArgs: plan.nginx.quitArgs,
+    },
     nginxConfPath: plan.paths.nginxConf,
     nginxConf: plan.nginx.conf,
     passwordFile: plan.paths.htpasswd,
@@ -60,15 +66,23 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   out.info(`user:           ${settings.user}`);
   if (settings.tls) {
     const t = tlsPaths(settings.stateDir, platform);
-    out.info(`HTTPS:          ${settings.tls.kind === 'generated' ? `certificate from a local CA (${t.caCert}), made or renewed by up` : `${settings.tls.cert} (key ${settings.tls.key}), copied to ${t.dir} by up`}; plain HTTP on the port redirects`);
+    out.info(
+      `HTTPS:          ${settings.tls.kind === 'generated' ? `certificate from a local CA (${t.caCert}), made or renewed by up` : `${settings.tls.cert} (key ${settings.tls.key}), copied to ${t.dir} by up`}; plain HTTP on the port redirects`,
+    );
   }
-  out.info(`password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`);
+  out.info(
+    `password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`,
+  );
   out.info(`backend store:  ${mask(stores.backend)}`);
   out.info(`registry store: ${mask(stores.registry)}`);
   out.info(`artifacts:      ${mask(stores.artifacts)} (served through MLflow)`);
   out.info('');
   out.info(`MLflow (on 127.0.0.1 only):`);
-  out.info(`  ${Object.entries(shownEnv).map(([k, v]) => `${k}=${quote(v)}`).join(' ')} ${argv(plan.mlflow.file, shownArgs)}`);
+  out.info(
+    `  ${Object.entries(shownEnv)
+      .map(([k, v]) => `${k}=${quote(v)}`)
+      .join(' ')} ${argv(plan.mlflow.file, shownArgs)}`,
+  );
   out.info(`nginx:`);
   out.info(`  ${argv(plan.nginx.file, plan.nginx.args)}`);
   out.info(`  test: ${argv(plan.nginx.file, plan.nginx.testArgs)}`);

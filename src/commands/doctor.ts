@@ -6,7 +6,14 @@ import { probeHashSchemes } from '../nginx-probe.js';
 import { DEFAULT_PORT, parseHost, parsePort } from '../plan/settings.js';
 import { resolveStateDir } from '../state.js';
 import { probePort } from '../ports.js';
-import { lookupMlflow, lookupNginx, MLFLOW_INSTALL_HINT, mlflowVersion, nginxVersion, NGINX_INSTALL_HINT } from '../tools.js';
+import {
+  lookupMlflow,
+  lookupNginx,
+  MLFLOW_INSTALL_HINT,
+  mlflowVersion,
+  nginxVersion,
+  NGINX_INSTALL_HINT,
+} from '../tools.js';
 import { getStatus } from './status.js';
 import { currentUser } from '../discover.js';
 
@@ -18,35 +25,77 @@ interface Finding {
   fix?: string;
 }
 
-export async function doctor(o: { stateDir?: string; nginx?: string; mlflow?: string; host?: string; port?: string; json?: boolean }, ctx: Context): Promise<number> {
+export async function doctor(
+  o: { stateDir?: string; nginx?: string; mlflow?: string; host?: string; port?: string; json?: boolean },
+  ctx: Context,
+): Promise<number> {
   const { platform, env, cwd, out } = ctx;
   const findings: Finding[] = [];
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  findings.push({ ok: major > 20 || (major === 20 && minor >= 19), what: `Node.js ${process.versions.node}`, fix: 'Install Node.js 20.19 or newer (22 LTS recommended)' });
+  findings.push({
+    ok: major > 20 || (major === 20 && minor >= 19),
+    what: `Node.js ${process.versions.node}`,
+    fix: 'Install Node.js 20.19 or newer (22 LTS recommended)',
+  });
 
   const mlflow = await lookupMlflow({ flag: o.mlflow, env, cwd, platform });
   if (mlflow.found) {
-    const version = await mlflowVersion(mlflow.found).then((v) => ({ v }), (e: Error) => ({ e: e.message }));
+    const version = await mlflowVersion(mlflow.found).then(
+      (v) => ({ v }),
+      (e: Error) => ({ e: e.message }),
+    );
     const where = [mlflow.found.file, ...mlflow.found.args].join(' ');
-    findings.push('v' in version ? { ok: true, what: `MLflow ${version.v} (${where})` } : { ok: false, what: version.e, fix: 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>' });
+    findings.push(
+      'v' in version
+        ? { ok: true, what: `MLflow ${version.v} (${where})` }
+        : { ok: false, what: version.e, fix: 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>' },
+    );
   } else {
-    findings.push({ ok: false, what: `MLflow not found; looked at: ${mlflow.searched.join(', ')}`, fix: MLFLOW_INSTALL_HINT });
+    findings.push({
+      ok: false,
+      what: `MLflow not found; looked at: ${mlflow.searched.join(', ')}`,
+      fix: MLFLOW_INSTALL_HINT,
+    });
   }
 
   const nginx = await lookupNginx({ flag: o.nginx, env, platform });
   if (nginx.found) {
-    const version = await nginxVersion(nginx.found).then((v) => ({ v }), (e: Error) => ({ e: e.message }));
+    const version = await nginxVersion(nginx.found).then(
+      (v) => ({ v }),
+      (e: Error) => ({ e: e.message }),
+    );
     if ('v' in version) {
       findings.push({ ok: true, what: `nginx ${version.v.join('.')} (${nginx.found})` });
-      const probe = await probeHashSchemes(nginx.found, platform, platform.hashSchemes, platform.nginxUserDirective(currentUser(platform))).then((r) => ({ r }), (e: Error) => ({ e: e.message }));
+      const probe = await probeHashSchemes(
+        nginx.found,
+        platform,
+        platform.hashSchemes,
+        platform.nginxUserDirective(currentUser(platform)),
+      ).then(
+        (r) => ({ r }),
+        (e: Error) => ({ e: e.message }),
+      );
       if ('r' in probe) {
         for (const [scheme, result] of Object.entries(probe.r)) {
-          findings.push({ ok: result === 'verified', what: `nginx ${result} a ${scheme} password (live check)`, fix: `Use another --hash; ${scheme} cannot work with this nginx` });
+          findings.push({
+            ok: result === 'verified',
+            what: `nginx ${result} a ${scheme} password (live check)`,
+            fix: `Use another --hash; ${scheme} cannot work with this nginx`,
+          });
         }
-      } else findings.push({ ok: false, what: `nginx could not run a test server: ${probe.e}`, fix: 'Check that nginx runs from a private folder (see the message)' });
+      } else
+        findings.push({
+          ok: false,
+          what: `nginx could not run a test server: ${probe.e}`,
+          fix: 'Check that nginx runs from a private folder (see the message)',
+        });
     } else findings.push({ ok: false, what: version.e, fix: 'Pass the real nginx with --nginx <path>' });
   } else {
-    findings.push({ ok: false, what: `nginx not found; looked at: ${nginx.searched.join(', ')}`, fix: NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux });
+    findings.push({
+      ok: false,
+      what: `nginx not found; looked at: ${nginx.searched.join(', ')}`,
+      fix: NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux,
+    });
   }
 
   for (const scheme of ['bcrypt', 'apr1'] as const) {
@@ -59,19 +108,47 @@ export async function doctor(o: { stateDir?: string; nginx?: string; mlflow?: st
   const host = parseHost(o.host ?? '127.0.0.1');
   const port = parsePort(o.port ?? String(DEFAULT_PORT));
   if (status.running) {
-    findings.push({ ok: true, info: true, what: `a stack is running from ${stateDir} at ${status.url} (${status.healthy ? 'healthy' : 'NOT healthy'})` });
+    findings.push({
+      ok: true,
+      info: true,
+      what: `a stack is running from ${stateDir} at ${status.url} (${status.healthy ? 'healthy' : 'NOT healthy'})`,
+    });
   } else if (port !== 'auto') {
     const state = await probePort(host, port);
-    findings.push({ ok: state === 'free', what: `port ${port} on ${host} is ${state}`, fix: state === 'in-use' ? 'Use --port auto or another port (macOS: AirPlay Receiver holds 5000)' : 'Use a port above 1023 on an address of this machine' });
+    findings.push({
+      ok: state === 'free',
+      what: `port ${port} on ${host} is ${state}`,
+      fix:
+        state === 'in-use'
+          ? 'Use --port auto or another port (macOS: AirPlay Receiver holds 5000)'
+          : 'Use a port above 1023 on an address of this machine',
+    });
   }
   // HTTPS: the certificate nginx serves (or will serve) from this state folder, and how long it lasts.
   const cert = await (await import('../tls.js')).describeServedCertificate(stateDir, platform).catch(() => undefined);
-  if (cert) findings.push({ ok: cert.ok, info: cert.ok, what: cert.what, fix: 'Start the stack again (mlflow-secure restart): up renews a generated certificate; renew your own --tls-cert' });
-  const writable = await firstExisting(stateDir).then((dir) => fs.access(dir, constants.W_OK).then(() => true, () => false));
-  findings.push({ ok: writable, what: `state folder ${stateDir} ${writable ? 'is writable' : 'is not writable'}`, fix: 'Choose another with --state-dir, or fix its permissions' });
+  if (cert)
+    findings.push({
+      ok: cert.ok,
+      info: cert.ok,
+      what: cert.what,
+      fix: 'Start the stack again (mlflow-secure restart): up renews a generated certificate; renew your own --tls-cert',
+    });
+  const writable = await firstExisting(stateDir).then((dir) =>
+    fs.access(dir, constants.W_OK).then(
+      () => true,
+      () => false,
+    ),
+  );
+  findings.push({
+    ok: writable,
+    what: `state folder ${stateDir} ${writable ? 'is writable' : 'is not writable'}`,
+    fix: 'Choose another with --state-dir, or fix its permissions',
+  });
 
   if (o.json) out.info(JSON.stringify(findings, null, 2));
-  else for (const f of findings) out.info(`${f.info ? 'i' : f.ok ? 'ok' : 'FAIL'}  ${f.what}${!f.ok && f.fix ? `\n      fix: ${f.fix}` : ''}`);
+  else
+    for (const f of findings)
+      out.info(`${f.info ? 'i' : f.ok ? 'ok' : 'FAIL'}  ${f.what}${!f.ok && f.fix ? `\n      fix: ${f.fix}` : ''}`);
   const failed = findings.filter((f) => !f.ok);
   if (!o.json) out.info(failed.length === 0 ? 'All checks passed.' : `${failed.length} problem(s) found.`);
   return failed.length === 0 ? ExitCode.ok : ExitCode.userError;

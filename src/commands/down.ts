@@ -17,7 +17,9 @@ import { promises as fs } from 'node:fs';
 export async function down(o: { stateDir?: string }, ctx: Context): Promise<number> {
   const { platform, out } = ctx;
   const paths = resolveStatePaths(o.stateDir, ctx);
-  let record = (await checkStateDir(paths.stateDir, platform)) ? await readRecord(paths.record, platform.name) : undefined;
+  let record = (await checkStateDir(paths.stateDir, platform))
+    ? await readRecord(paths.record, platform.name)
+    : undefined;
   if (!record) {
     out.info(`Nothing to stop: no stack is recorded in ${paths.stateDir}.`);
     return ExitCode.ok;
@@ -26,7 +28,10 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
     await writeFileAtomic(paths.stopRequest, `${process.pid}\n`, 0o600);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new UserError(`cannot write to the state folder ${paths.stateDir} (${code}); nothing was stopped`, `Make it writable (chmod 700 ${paths.stateDir}) and run down again`);
+    throw new UserError(
+      `cannot write to the state folder ${paths.stateDir} (${code}); nothing was stopped`,
+      `Make it writable (chmod 700 ${paths.stateDir}) and run down again`,
+    );
   }
   try {
     // An `up` still starting the stack stops it itself on seeing the request (its pids may not
@@ -42,13 +47,20 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
     for (const s of stopped) {
       if (s.result === 'stopped') out.info(`Stopped ${s.name} (pid ${s.pid}).`);
       else if (s.result === 'gone') out.info(`${s.name} (pid ${s.pid}) was not running.`);
-      else if (s.result === 'not-ours') out.warn(`pid ${s.pid} is not ${s.name} from this stack (the pid was reused, or the record is wrong); left it alone.`);
+      else if (s.result === 'not-ours')
+        out.warn(
+          `pid ${s.pid} is not ${s.name} from this stack (the pid was reused, or the record is wrong); left it alone.`,
+        );
       else if (s.result === 'denied') {
-        out.error(`cannot stop ${s.name} (pid ${s.pid}): it belongs to another user (permission denied). Run \`down\` as the user who started the stack; the record is kept`);
+        out.error(
+          `cannot stop ${s.name} (pid ${s.pid}): it belongs to another user (permission denied). Run \`down\` as the user who started the stack; the record is kept`,
+        );
         unresolved = true;
       } else {
         const how = platform.treeKillCommand(s.pid);
-        out.warn(`could not confirm that pid ${s.pid} is still ${s.name} from this stack (its command line is unreadable); left it alone. If it is, stop it with: ${how ? [how.file, ...how.args].join(' ') : `kill ${s.pid}`}`);
+        out.warn(
+          `could not confirm that pid ${s.pid} is still ${s.name} from this stack (its command line is unreadable); left it alone. If it is, stop it with: ${how ? [how.file, ...how.args].join(' ') : `kill ${s.pid}`}`,
+        );
         unresolved = true;
       }
     }

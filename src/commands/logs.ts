@@ -6,10 +6,19 @@ import { labelNginxLogLine } from '../health.js';
 import { followFile } from '../processes.js';
 import { resolveStatePaths } from '../state.js';
 
-export async function logs(which: string | undefined, o: { stateDir?: string; follow?: boolean; lines?: string }, ctx: Context): Promise<number> {
+export async function logs(
+  which: string | undefined,
+  o: { stateDir?: string; follow?: boolean; lines?: string },
+  ctx: Context,
+): Promise<number> {
   const paths = resolveStatePaths(o.stateDir, ctx);
-  const all: Record<string, string> = { mlflow: paths.mlflowLog, nginx: paths.nginxErrorLog, access: paths.nginxAccessLog };
-  if (which !== undefined && !Object.hasOwn(all, which)) throw new UserError(`unknown log '${which}'`, 'Choose mlflow, nginx or access');
+  const all: Record<string, string> = {
+    mlflow: paths.mlflowLog,
+    nginx: paths.nginxErrorLog,
+    access: paths.nginxAccessLog,
+  };
+  if (which !== undefined && !Object.hasOwn(all, which))
+    throw new UserError(`unknown log '${which}'`, 'Choose mlflow, nginx or access');
   const lines = o.lines === undefined ? 50 : Number(o.lines);
   if (!Number.isInteger(lines) || lines < 0) throw new UserError(`--lines must be a whole number, got '${o.lines}'`);
   const chosen = which ? [which] : ['mlflow', 'nginx'];
@@ -22,7 +31,8 @@ export async function logs(which: string | undefined, o: { stateDir?: string; fo
     return ExitCode.ok;
   }
   const prefix = (name: string) => (chosen.length > 1 ? `${name.padEnd(6)} | ` : '');
-  const show = (name: string, line: string) => ctx.out.info(`${prefix(name)}${name === 'nginx' ? labelNginxLogLine(line) : line}`);
+  const show = (name: string, line: string) =>
+    ctx.out.info(`${prefix(name)}${name === 'nginx' ? labelNginxLogLine(line) : line}`);
   for (const name of present) {
     const tail = await tailFile(all[name]!, lines);
     for (const line of tail.split('\n').filter(Boolean)) show(name, line);
@@ -30,7 +40,12 @@ export async function logs(which: string | undefined, o: { stateDir?: string; fo
   if (!o.follow) return ExitCode.ok;
   const stops = chosen.map((name) => followFile(all[name]!, (line) => show(name, line)));
   // Until Ctrl+C, a closed terminal (SIGHUP), or a write that finds the reader gone (`logs -f | head -1`).
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...(ctx.platform.isWindows ? (['SIGBREAK'] as const) : [])];
+  const signals: NodeJS.Signals[] = [
+    'SIGINT',
+    'SIGTERM',
+    'SIGHUP',
+    ...(ctx.platform.isWindows ? (['SIGBREAK'] as const) : []),
+  ];
   let done: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => {
     done = resolve;

@@ -8,6 +8,8 @@ export async function open(o: { stateDir?: string; public?: boolean }, ctx: Cont
   const { record } = await runningStack(o.stateDir, 'open', ctx);
   const url = stackUrl(record, o.public);
   await openUrl(url, ctx);
-  ctx.out.info(`Opened ${url} in your browser; log in as ${record.user} (mlflow-secure env shows the password if it generated it).`);
+  ctx.out.info(
+    `Opened ${url} in your browser; log in as ${record.user} (mlflow-secure env shows the password if it generated it).`,
+  );
   return ExitCode.ok;
 }

@@ -40,20 +40,28 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
     user: record.user,
     hash: record.hash,
     // Older records have no options: the public URLs still name the server names.
-    serverName: (record.options?.serverNames ?? record.publicUrls.map((u) => new URL(u).hostname)).join(',') || undefined,
-    ...(record.options ? { nginxWorkers: String(record.options.nginxWorkers), timeout: String(record.options.timeoutSeconds) } : {}),
+    serverName:
+      (record.options?.serverNames ?? record.publicUrls.map((u) => new URL(u).hostname)).join(',') || undefined,
+    ...(record.options
+      ? { nginxWorkers: String(record.options.nginxWorkers), timeout: String(record.options.timeoutSeconds) }
+      : {}),
   };
   // HTTPS stays on with the same certificate files (their paths only: up checks the files again);
   // --no-tls turns it off, --tls-cert/--tls-key replace the files.
   const tls = record.options?.tls;
   if (tls && given.tls !== false) {
     if (tls === 'generated') recorded.tls = true;
-    else if (given.tlsCert === undefined && given.tlsKey === undefined) Object.assign(recorded, { tlsCert: tls.cert, tlsKey: tls.key });
+    else if (given.tlsCert === undefined && given.tlsKey === undefined)
+      Object.assign(recorded, { tlsCert: tls.cert, tlsKey: tls.key });
   }
   for (const [key, flag, uri] of stores) {
     if (given[key] !== undefined) continue;
     // A password in a store URI is never kept on disk: the record has it masked.
-    if (uri.includes(MASK)) throw new UserError(`the recorded ${flag} has a password, which mlflow-secure does not keep`, `Give it again: mlflow-secure restart ${flag} <uri>`);
+    if (uri.includes(MASK))
+      throw new UserError(
+        `the recorded ${flag} has a password, which mlflow-secure does not keep`,
+        `Give it again: mlflow-secure restart ${flag} <uri>`,
+      );
     recorded[key] = uri;
   }
   const overrides = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as StackOptions;
@@ -62,14 +70,26 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
 
 export async function restart(o: RestartOptions, ctx: Context): Promise<number> {
   const paths = resolveStatePaths(o.stateDir, ctx);
-  const record = (await checkStateDir(paths.stateDir, ctx.platform)) ? await readRecord(paths.record, ctx.platform.name) : undefined;
+  const record = (await checkStateDir(paths.stateDir, ctx.platform))
+    ? await readRecord(paths.record, ctx.platform.name)
+    : undefined;
   let running = false;
-  for (const t of record ? stackTargets(record, paths, ctx.platform) : []) if ((await ownership(t, ctx.platform)) === 'ours') running = true;
+  for (const t of record ? stackTargets(record, paths, ctx.platform) : [])
+    if ((await ownership(t, ctx.platform)) === 'ours') running = true;
   if (!record || !running) {
-    throw new UserError(`no stack is running from ${paths.stateDir}, so there is nothing to restart`, 'Start one with: mlflow-secure up (its options are then kept for restart)');
+    throw new UserError(
+      `no stack is running from ${paths.stateDir}, so there is nothing to restart`,
+      'Start one with: mlflow-secure up (its options are then kept for restart)',
+    );
   }
   const { foreground, passwordStdin, quiet, ...stack } = o;
-  const options: UpOptions = { ...restartOptions(record, stack), stateDir: paths.stateDir, detach: !foreground, passwordStdin, quiet };
+  const options: UpOptions = {
+    ...restartOptions(record, stack),
+    stateDir: paths.stateDir,
+    detach: !foreground,
+    passwordStdin,
+    quiet,
+  };
   const stopped = await down({ stateDir: paths.stateDir }, ctx);
   if (stopped !== ExitCode.ok) return stopped;
   return up(options, ctx);

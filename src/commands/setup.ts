@@ -10,9 +10,23 @@ import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { withStateLock } from '../lock.js';
 import type { Platform } from '../platform.js';
-import { executableTest, findOnPath, lookupNginx, nginxVersion, packageRoot, type IsExecutable, type Lookup } from '../tools.js';
+import {
+  executableTest,
+  findOnPath,
+  lookupNginx,
+  nginxVersion,
+  packageRoot,
+  type IsExecutable,
+  type Lookup,
+} from '../tools.js';
 import { inspectVenv, installMlflow, planMlflow, readPin, venvIn } from '../setup/mlflow.js';
-import { describePlan, manualInstallError, planNginxInstall, runNginxInstall, type MachineProbe } from '../setup/nginx.js';
+import {
+  describePlan,
+  manualInstallError,
+  planNginxInstall,
+  runNginxInstall,
+  type MachineProbe,
+} from '../setup/nginx.js';
 import { choosePython } from '../setup/python.js';
 import { processRunner, type Runner } from '../setup/runner.js';
 
@@ -36,8 +50,14 @@ export interface SetupDeps {
 }
 
 const NO_DATA_DIR: Record<'posix' | 'win32', [string, string]> = {
-  posix: ["cannot tell where mlflow-secure's data folder is: neither XDG_DATA_HOME nor HOME is set to an absolute path", 'Set HOME (or XDG_DATA_HOME) and run mlflow-secure setup again'],
-  win32: ["cannot tell where mlflow-secure's data folder is: neither LOCALAPPDATA nor USERPROFILE is set to an absolute path", 'Set LOCALAPPDATA and run mlflow-secure setup again'],
+  posix: [
+    "cannot tell where mlflow-secure's data folder is: neither XDG_DATA_HOME nor HOME is set to an absolute path",
+    'Set HOME (or XDG_DATA_HOME) and run mlflow-secure setup again',
+  ],
+  win32: [
+    "cannot tell where mlflow-secure's data folder is: neither LOCALAPPDATA nor USERPROFILE is set to an absolute path",
+    'Set LOCALAPPDATA and run mlflow-secure setup again',
+  ],
 };
 
 export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {}): Promise<number> {
@@ -82,18 +102,25 @@ export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {})
     };
     const plan = await planNginxInstall(platform, probe);
     if (o.check) {
-      out.info(plan.kind === 'auto' ? `nginx: would install it (${describePlan(plan)})` : `nginx: not installed; run: ${plan.command}`);
+      out.info(
+        plan.kind === 'auto'
+          ? `nginx: would install it (${describePlan(plan)})`
+          : `nginx: not installed; run: ${plan.command}`,
+      );
       return ExitCode.ok;
     }
     if (plan.kind === 'manual') throw manualInstallError(plan);
     out.note(`Installing nginx: ${describePlan(plan)}`);
     await runNginxInstall(plan, run, env);
     nginx = await findNginx();
-    if (!nginx.found) throw new UserError(`nginx was installed but is not found (looked at: ${nginx.searched.join(', ')})`, 'Set MLFLOW_SECURE_NGINX to its path');
+    if (!nginx.found)
+      throw new UserError(
+        `nginx was installed but is not found (looked at: ${nginx.searched.join(', ')})`,
+        'Set MLFLOW_SECURE_NGINX to its path',
+      );
   }
   const version = await versionOf(nginx.found);
   out.info(`nginx ${version.join('.')}: ${o.check ? 'found' : 'ready'} (${nginx.found})`);
   if (!o.check) out.info('Ready: run mlflow-secure up');
   return ExitCode.ok;
 }
-

@@ -26,12 +26,19 @@ export interface Status {
 
 export async function getStatus(stateDir: string, ctx: Context): Promise<Status> {
   const paths = statePaths(stateDir, ctx.platform);
-  const record = (await checkStateDir(stateDir, ctx.platform)) ? await readRecord(paths.record, ctx.platform.name) : undefined;
+  const record = (await checkStateDir(stateDir, ctx.platform))
+    ? await readRecord(paths.record, ctx.platform.name)
+    : undefined;
   if (!record) return { running: false, healthy: false, stateDir, processes: [], health: {} };
   const processes = [];
   for (const t of stackTargets(record, paths, ctx.platform)) {
     const owner = await ownership(t, ctx.platform);
-    processes.push({ name: t.name, pid: t.pid, running: owner === 'ours' || owner === 'unverified', verified: owner !== 'unverified' });
+    processes.push({
+      name: t.name,
+      pid: t.pid,
+      running: owner === 'ours' || owner === 'unverified',
+      verified: owner !== 'unverified',
+    });
   }
   const url = new URL(record.url);
   // HTTPS: nginx is checked as clients check it, against the certificate in the state folder.
@@ -46,9 +53,25 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
   // Probed only when this folder's processes run: a planted record's URL is never contacted.
   const skipped = Promise.resolve('not probed (not running)');
   const [mlflow, nginxAuth] = await Promise.all([
-    running ? probe(mlflowDirect({ port: record.mlflowPort, socket: ctx.platform.isWindows ? undefined : paths.mlflowSocket }), 200) : skipped,
+    running
+      ? probe(
+          mlflowDirect({ port: record.mlflowPort, socket: ctx.platform.isWindows ? undefined : paths.mlflowSocket }),
+          200,
+        )
+      : skipped,
     // Without credentials nginx must answer 401: it is up and auth holds.
-    !running ? skipped : tlsKind && !trust ? Promise.resolve(`not probed (no certificate in ${stateDir})`) : probe({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port), ...(trust ? { tls: trust } : {}) }, 401),
+    !running
+      ? skipped
+      : tlsKind && !trust
+        ? Promise.resolve(`not probed (no certificate in ${stateDir})`)
+        : probe(
+            {
+              host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+              port: Number(url.port),
+              ...(trust ? { tls: trust } : {}),
+            },
+            401,
+          ),
   ]);
   // Shown, never signalled: a foreground `up` that is gone (its terminal closed, or killed)
   // leaves the stack unsupervised.
@@ -75,15 +98,29 @@ export async function status(o: { stateDir?: string; json?: boolean }, ctx: Cont
   if (o.json) ctx.out.info(JSON.stringify(s, null, 2));
   else if (s.processes.length === 0) ctx.out.info(`Not running (no stack recorded in ${s.stateDir}).`);
   else {
-    const state = s.healthy ? 'Running' : s.running && s.phase === 'starting' ? 'Starting (up has not proven it yet)' : s.running ? 'Running, NOT healthy' : 'NOT running (stale record)';
+    const state = s.healthy
+      ? 'Running'
+      : s.running && s.phase === 'starting'
+        ? 'Starting (up has not proven it yet)'
+        : s.running
+          ? 'Running, NOT healthy'
+          : 'NOT running (stale record)';
     ctx.out.info(`${state}: ${s.url}${s.publicUrls?.length ? ` (also ${s.publicUrls.join(', ')})` : ''}`);
     ctx.out.info(`  user:    ${s.user}`);
-    for (const p of s.processes) ctx.out.info(`  ${p.name.padEnd(7)}  pid ${p.pid}  ${p.running ? 'running' : 'gone'}${p.verified ? '' : ' (could not read its command line to confirm it is ours)'}`);
-    ctx.out.info(`  health:  MLflow /health ${s.health.mlflow}; nginx without credentials -> 401 ${s.health.nginxAuth}`);
+    for (const p of s.processes)
+      ctx.out.info(
+        `  ${p.name.padEnd(7)}  pid ${p.pid}  ${p.running ? 'running' : 'gone'}${p.verified ? '' : ' (could not read its command line to confirm it is ours)'}`,
+      );
+    ctx.out.info(
+      `  health:  MLflow /health ${s.health.mlflow}; nginx without credentials -> 401 ${s.health.nginxAuth}`,
+    );
     if (s.supervisor === 'gone') {
-      ctx.out.info(`  mode:    foreground, but its supervisor (pid ${s.supervisorPid}) is gone: nothing restarts or stops the stack with it`);
+      ctx.out.info(
+        `  mode:    foreground, but its supervisor (pid ${s.supervisorPid}) is gone: nothing restarts or stops the stack with it`,
+      );
       ctx.out.info('  Stop it with: mlflow-secure down   (then start it again with up, or up -d)');
-    } else ctx.out.info(`  mode:    ${s.supervisorPid ? `foreground (supervised by pid ${s.supervisorPid})` : 'detached'}`);
+    } else
+      ctx.out.info(`  mode:    ${s.supervisorPid ? `foreground (supervised by pid ${s.supervisorPid})` : 'detached'}`);
     if (!s.running && s.supervisor !== 'gone') ctx.out.info('  Clean up with: mlflow-secure down');
   }
   return s.healthy ? ExitCode.ok : ExitCode.stackFailed;

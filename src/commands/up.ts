@@ -7,10 +7,28 @@ import { promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
 import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
-import { describeExit, labelNginxLogLine, mlflowDirect, mlflowHealthResource, proveStack, waitReady, connectHost, type Credential } from '../health.js';
+import {
+  describeExit,
+  labelNginxLogLine,
+  mlflowDirect,
+  mlflowHealthResource,
+  proveStack,
+  waitReady,
+  connectHost,
+  type Credential,
+} from '../health.js';
 import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
-import { generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, verifyPassword, type HtpasswdEntry } from '../plan/htpasswd.js';
+import {
+  generatePassword,
+  hashPassword,
+  removeEntry,
+  schemeOf,
+  upsertEntry,
+  validatePassword,
+  verifyPassword,
+  type HtpasswdEntry,
+} from '../plan/htpasswd.js';
 import { buildPlan, MARKER_ENV, type Plan } from '../plan/plan.js';
 import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
@@ -18,7 +36,16 @@ import { obtainPassword } from '../password.js';
 import { createProgress, progressMode, type Progress } from '../progress.js';
 import { followFile, ownership, runOnce, startProcess, type StartedProcess } from '../processes.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
-import { readRecord, RECORD_VERSION, removeRecord, stateFolders, statePaths, writeRecord, type StackRecord, type StatePaths } from '../state.js';
+import {
+  readRecord,
+  RECORD_VERSION,
+  removeRecord,
+  stateFolders,
+  statePaths,
+  writeRecord,
+  type StackRecord,
+  type StatePaths,
+} from '../state.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
 import { discover } from '../discover.js';
 import type { PreparedTls } from '../tls.js';
@@ -38,10 +65,15 @@ class Interrupted extends Error {
   }
 }
 
-const STOP_SIGNALS = (windows: boolean): NodeJS.Signals[] => (windows ? ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] : ['SIGINT', 'SIGTERM', 'SIGHUP']);
+const STOP_SIGNALS = (windows: boolean): NodeJS.Signals[] =>
+  windows ? ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** Signal handlers, installed once and removed when done. */
-function listenForStop(windows: boolean): { stopped: Promise<string>; received(): string | undefined; dispose(): void } {
+function listenForStop(windows: boolean): {
+  stopped: Promise<string>;
+  received(): string | undefined;
+  dispose(): void;
+} {
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   let received: string | undefined;
   const stopped = new Promise<string>((resolve) => {
@@ -72,11 +104,17 @@ async function checkNoRunningStack(paths: StatePaths, ctx: Context): Promise<voi
     if (owner === 'ours' || owner === 'unverified') alive.push(`${t.name} pid ${t.pid}`);
   }
   if (alive.length > 0) {
-    throw new UserError(`a stack is already running from ${paths.stateDir} (${alive.join(', ')}) at ${record.url}`, 'Stop it with `mlflow-secure down`, or use another --state-dir');
+    throw new UserError(
+      `a stack is already running from ${paths.stateDir} (${alive.join(', ')}) at ${record.url}`,
+      'Stop it with `mlflow-secure down`, or use another --state-dir',
+    );
   }
   const sup = record.supervisorPid;
   if (record.phase === 'starting' && (await isLiveUp(sup, ctx.platform))) {
-    throw new UserError(`another \`mlflow-secure up\` (pid ${sup}) is starting a stack from ${paths.stateDir}`, 'Wait for it, or stop it with `mlflow-secure down`');
+    throw new UserError(
+      `another \`mlflow-secure up\` (pid ${sup}) is starting a stack from ${paths.stateDir}`,
+      'Wait for it, or stop it with `mlflow-secure down`',
+    );
   }
   await removeStackFiles(paths);
   ctx.out.note(`Removed the record of a stack that is no longer running (${paths.record}).`);
@@ -108,7 +146,12 @@ interface Users {
  * The password file is kept across restarts: `up` adds its user when missing and never
  * resets anyone. A password given for an existing user must match the one on file.
  */
-async function prepareUsers(settings: Settings, paths: StatePaths, given: { password: string } | undefined, ctx: Context): Promise<Users> {
+async function prepareUsers(
+  settings: Settings,
+  paths: StatePaths,
+  given: { password: string } | undefined,
+  ctx: Context,
+): Promise<Users> {
   let entries = (await readUsers(paths.htpasswd)) ?? [];
   const existing = entries.find((e) => e.user === settings.user);
   for (const e of entries) {
@@ -116,36 +159,67 @@ async function prepareUsers(settings: Settings, paths: StatePaths, given: { pass
     // JSON.stringify: a name from the file is shown escaped, never as raw terminal bytes.
     const name = JSON.stringify(e.user);
     if (scheme === 'other') {
-      ctx.out.warn(`user ${name} in ${paths.htpasswd} has a hash mlflow-secure did not write (not bcrypt or apr1; nginx also takes {PLAIN} and {SHA}); check it, or remove it: mlflow-secure user remove <name>`);
+      ctx.out.warn(
+        `user ${name} in ${paths.htpasswd} has a hash mlflow-secure did not write (not bcrypt or apr1; nginx also takes {PLAIN} and {SHA}); check it, or remove it: mlflow-secure user remove <name>`,
+      );
     } else if (ctx.platform.hashRefusal(scheme)) {
-      ctx.out.warn(`user ${name} has a ${scheme} hash that nginx here cannot verify; reset it: mlflow-secure user passwd <name> --hash apr1`);
+      ctx.out.warn(
+        `user ${name} has a ${scheme} hash that nginx here cannot verify; reset it: mlflow-secure user passwd <name> --hash apr1`,
+      );
     }
   }
   // Everyone in the password file can log in: say who besides --user, every start.
   const others = entries.filter((e) => e.user !== settings.user).map((e) => JSON.stringify(e.user));
-  if (others.length > 0) ctx.out.note(`The password file also lets in: ${others.join(', ')} (mlflow-secure user list; user remove <name>).`);
+  if (others.length > 0)
+    ctx.out.note(`The password file also lets in: ${others.join(', ')} (mlflow-secure user list; user remove <name>).`);
   if (existing) {
     if (given) {
       if (!verifyPassword(given.password, existing.hash)) {
-        throw new UserError(`user '${settings.user}' already exists in ${paths.htpasswd} with a different password`, `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``);
+        throw new UserError(
+          `user '${settings.user}' already exists in ${paths.htpasswd} with a different password`,
+          `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``,
+        );
       }
-      return { entries, probe: { user: settings.user, password: given.password }, probeIsTemporary: false, changed: false };
+      return {
+        entries,
+        probe: { user: settings.user, password: given.password },
+        probeIsTemporary: false,
+        changed: false,
+      };
     }
     const stored = await knownPassword(paths.generatedPassword, settings.user, entries);
     if (stored !== undefined) {
       ctx.out.addSecret(stored);
-      return { entries, probe: { user: settings.user, password: stored }, probeIsTemporary: false, storedGenerated: true, changed: false };
+      return {
+        entries,
+        probe: { user: settings.user, password: stored },
+        probeIsTemporary: false,
+        storedGenerated: true,
+        changed: false,
+      };
     }
     // The password is not known here: prove auth with a temporary user, removed after the check.
     const probe = { user: `mlflow-secure-probe-${randomBytes(4).toString('hex')}`, password: generatePassword() };
     ctx.out.addSecret(probe.password);
-    entries = upsertEntry(entries, { user: probe.user, hash: hashPassword(probe.password, settings.hash, settings.bcryptCost) });
+    entries = upsertEntry(entries, {
+      user: probe.user,
+      hash: hashPassword(probe.password, settings.hash, settings.bcryptCost),
+    });
     return { entries, probe, probeIsTemporary: true, changed: true };
   }
   const password = given ? validatePassword(given.password, settings.hash) : generatePassword();
   ctx.out.addSecret(password);
-  entries = upsertEntry(entries, { user: settings.user, hash: hashPassword(password, settings.hash, settings.bcryptCost) });
-  return { entries, probe: { user: settings.user, password }, probeIsTemporary: false, generated: given ? undefined : password, changed: true };
+  entries = upsertEntry(entries, {
+    user: settings.user,
+    hash: hashPassword(password, settings.hash, settings.bcryptCost),
+  });
+  return {
+    entries,
+    probe: { user: settings.user, password },
+    probeIsTemporary: false,
+    generated: given ? undefined : password,
+    changed: true,
+  };
 }
 
 async function removeTemporaryUser(paths: StatePaths, probe: Credential): Promise<void> {
@@ -159,14 +233,24 @@ async function testNginxConf(plan: Plan): Promise<void> {
   const r = await runOnce(plan.nginx.file, plan.nginx.testArgs, { timeoutMs: 30_000 });
   if (r.exitCode !== 0) {
     const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => /emerg|alert|crit|error/.test(l));
-    throw new StackError(`nginx rejected the generated configuration ${plan.paths.nginxConf}`, 'Read the nginx message below; check --host, --server-name and the state folder', lines.join('\n'));
+    throw new StackError(
+      `nginx rejected the generated configuration ${plan.paths.nginxConf}`,
+      'Read the nginx message below; check --host, --server-name and the state folder',
+      lines.join('\n'),
+    );
   }
 }
 
 const startedAt = new Date().toISOString();
 
 /** What `down`, `status` and `env` may need; no command, argument or secret (state.ts). */
-export function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: StartedProcess | undefined, phase: StackRecord['phase'], supervisorPid: number | null): StackRecord {
+export function recordOf(
+  plan: Plan,
+  mlflow: StartedProcess | undefined,
+  nginx: StartedProcess | undefined,
+  phase: StackRecord['phase'],
+  supervisorPid: number | null,
+): StackRecord {
   const s = plan.settings;
   return {
     version: RECORD_VERSION,
@@ -189,7 +273,9 @@ export function recordOf(plan: Plan, mlflow: StartedProcess | undefined, nginx: 
       serverNames: s.serverNames,
       nginxWorkers: s.nginxWorkers,
       timeoutSeconds: s.timeoutMs / 1000,
-      ...(s.tls ? { tls: s.tls.kind === 'generated' ? ('generated' as const) : { cert: s.tls.cert, key: s.tls.key } } : {}),
+      ...(s.tls
+        ? { tls: s.tls.kind === 'generated' ? ('generated' as const) : { cert: s.tls.cert, key: s.tls.key } }
+        : {}),
     },
   };
 }
@@ -213,15 +299,40 @@ function watchStopRequest(file: string): { seen: Promise<void>; dispose(): void 
  * free or a stale socket (removed once no stack runs here).
  */
 async function checkStateEntries(paths: StatePaths): Promise<void> {
-  await checkStateFiles([paths.mlflowLog, paths.nginxErrorLog, paths.nginxAccessLog, paths.nginxPid, paths.nginxConf, paths.htpasswd, paths.generatedPassword, paths.record, paths.stopRequest]);
+  await checkStateFiles([
+    paths.mlflowLog,
+    paths.nginxErrorLog,
+    paths.nginxAccessLog,
+    paths.nginxPid,
+    paths.nginxConf,
+    paths.htpasswd,
+    paths.generatedPassword,
+    paths.record,
+    paths.stopRequest,
+  ]);
   const socket = await fs.lstat(paths.mlflowSocket).catch(() => undefined);
-  if (socket && !socket.isSocket()) throw new UserError(`${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`, 'Remove it, or choose another --state-dir');
+  if (socket && !socket.isSocket())
+    throw new UserError(
+      `${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`,
+      'Remove it, or choose another --state-dir',
+    );
 }
 
 /** A StackError whose details end with the last lines of `logFile` (what the user reads first). */
-async function failureWithLog(message: string, hint: string, logFile: string, name: string, lines = 25, before: string[] = []): Promise<StackError> {
+async function failureWithLog(
+  message: string,
+  hint: string,
+  logFile: string,
+  name: string,
+  lines = 25,
+  before: string[] = [],
+): Promise<StackError> {
   const tail = await tailFile(logFile, lines);
-  return new StackError(message, hint, [...before, tail ? `last lines of ${logFile}:\n${tail}` : `(${name} wrote nothing to ${logFile})`].join('\n'));
+  return new StackError(
+    message,
+    hint,
+    [...before, tail ? `last lines of ${logFile}:\n${tail}` : `(${name} wrote nothing to ${logFile})`].join('\n'),
+  );
 }
 
 /** Turns a failure of one process into a StackError carrying the end of its log. */
@@ -229,19 +340,28 @@ async function withLogTail<T>(work: Promise<T>, name: string, logFile: string): 
   try {
     return await work;
   } catch (error) {
-    if (error instanceof StackError && !error.details) throw await failureWithLog(error.message, error.hint ?? '', logFile, name);
+    if (error instanceof StackError && !error.details)
+      throw await failureWithLog(error.message, error.hint ?? '', logFile, name);
     throw error;
   }
 }
 
 /** What MLflow's log says it is doing while it starts, as a phase of the progress line. */
 export function mlflowStartPhase(line: string): string | undefined {
-  if (/Creating initial MLflow database tables|alembic\.runtime\.migration\].*Running (upgrade|stamp)/.test(line)) return 'MLflow is migrating its database';
-  if (/Started server process|Waiting for application startup|Uvicorn running/.test(line)) return 'MLflow is starting its web server';
+  if (/Creating initial MLflow database tables|alembic\.runtime\.migration\].*Running (upgrade|stamp)/.test(line))
+    return 'MLflow is migrating its database';
+  if (/Started server process|Waiting for application startup|Uvicorn running/.test(line))
+    return 'MLflow is starting its web server';
   return undefined;
 }
 
-function printSummary(plan: Plan, users: Users & { tls?: PreparedTls }, versions: { mlflow: string; nginx: string }, detached: boolean, ctx: Context): void {
+function printSummary(
+  plan: Plan,
+  users: Users & { tls?: PreparedTls },
+  versions: { mlflow: string; nginx: string },
+  detached: boolean,
+  ctx: Context,
+): void {
   const { out } = ctx;
   const s = plan.settings;
   out.info(`MLflow ${versions.mlflow} is up behind nginx ${versions.nginx}, password required.`);
@@ -254,14 +374,25 @@ function printSummary(plan: Plan, users: Users & { tls?: PreparedTls }, versions
   } else if (users.storedGenerated) {
     out.info('  password:  generated earlier; `mlflow-secure env` shows it');
   }
-  const envHint = ctx.platform.isWindows ? 'mlflow-secure env | Out-String | Invoke-Expression' : 'eval "$(mlflow-secure env)"';
-  if (users.tls) out.info(`  CA:        ${users.tls.clientCa ?? "the CA that issued --tls-cert (mlflow-secure did not find it)"}   (clients and browsers trust this)`);
-  out.info(`  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD${users.tls?.clientCa ? ', _SERVER_CERT_PATH' : ''})`);
+  const envHint = ctx.platform.isWindows
+    ? 'mlflow-secure env | Out-String | Invoke-Expression'
+    : 'eval "$(mlflow-secure env)"';
+  if (users.tls)
+    out.info(
+      `  CA:        ${users.tls.clientCa ?? 'the CA that issued --tls-cert (mlflow-secure did not find it)'}   (clients and browsers trust this)`,
+    );
+  out.info(
+    `  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD${users.tls?.clientCa ? ', _SERVER_CERT_PATH' : ''})`,
+  );
   out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
 }
 
 /** Under the state lock: claims the folder, writes nginx.conf (tested) and the password file. */
-async function claimStateFolder(plan: Plan, given: { password: string } | undefined, ctx: Context): Promise<Users & { tls?: PreparedTls }> {
+async function claimStateFolder(
+  plan: Plan,
+  given: { password: string } | undefined,
+  ctx: Context,
+): Promise<Users & { tls?: PreparedTls }> {
   const { paths, settings } = plan;
   // No second `up` claims the folder and no `user` command edits the password file between our
   // read and our write. nginx -t runs before the password file changes, so a failure never
@@ -282,7 +413,8 @@ async function claimStateFolder(plan: Plan, given: { password: string } | undefi
       await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
       await testNginxConf(plan);
       if (prepared.changed) await writeUsers(paths.htpasswd, prepared.entries);
-      if (prepared.generated) await writeGeneratedPassword(paths.generatedPassword, { user: settings.user, password: prepared.generated });
+      if (prepared.generated)
+        await writeGeneratedPassword(paths.generatedPassword, { user: settings.user, password: prepared.generated });
     } catch (error) {
       await removeRecord(paths.record);
       throw error;
@@ -294,7 +426,11 @@ async function claimStateFolder(plan: Plan, given: { password: string } | undefi
 }
 
 export async function up(o: UpOptions, ctx: Context): Promise<number> {
-  const progress = await createProgress(progressMode({ quiet: o.quiet, env: ctx.env, stream: ctx.stderr }), ctx.stderr, ctx.out);
+  const progress = await createProgress(
+    progressMode({ quiet: o.quiet, env: ctx.env, stream: ctx.stderr }),
+    ctx.stderr,
+    ctx.out,
+  );
   try {
     return await startStack(o, ctx, progress);
   } finally {
@@ -310,14 +446,19 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   };
   const settings = resolveSettings(o, ctx);
   // A database password in a store URI is masked in everything we print (log tails included).
-  for (const store of [settings.backend, settings.registry, settings.artifacts]) for (const secret of uriSecrets(store.uri)) out.addSecret(secret);
+  for (const store of [settings.backend, settings.registry, settings.artifacts])
+    for (const secret of uriSecrets(store.uri)) out.addSecret(secret);
   for (const w of settings.warnings) out.warn(w);
   const paths = statePaths(settings.stateDir, platform);
 
   progress.phase('Checking nginx, MLflow and the state folder');
   const { found } = await discover(settings, o, ctx, true);
   debug('found nginx and MLflow, chose ports');
-  await ensureStateDir(paths.stateDir, stateFolders(paths, platform).filter((d) => d !== paths.stateDir), platform);
+  await ensureStateDir(
+    paths.stateDir,
+    stateFolders(paths, platform).filter((d) => d !== paths.stateDir),
+    platform,
+  );
   await checkStateEntries(paths);
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
@@ -327,7 +468,14 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   // asked before the state lock is taken: nobody waits on a person typing.
   const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
   progress.done();
-  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: !existing, user: settings.user });
+  const given = await obtainPassword({
+    env: ctx.env,
+    passwordStdin: o.passwordStdin === true,
+    stdin: ctx.stdin,
+    stderr: ctx.stderr,
+    prompt: !existing,
+    user: settings.user,
+  });
   if (given) out.addSecret(given.password);
 
   // From the claim on, a signal (a closed terminal, Ctrl+C) must clean up, not kill us midway.
@@ -365,7 +513,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   }
   let mlflow: StartedProcess | undefined;
   let nginx: StartedProcess | undefined;
-  const record = (phase: StackRecord['phase'], supervisorPid: number | null) => writeRecord(paths.record, recordOf(plan, mlflow, nginx, phase, supervisorPid));
+  const record = (phase: StackRecord['phase'], supervisorPid: number | null) =>
+    writeRecord(paths.record, recordOf(plan, mlflow, nginx, phase, supervisorPid));
   let keepRunning = false;
   let cleaned: Promise<void> | undefined;
   /** Stops whatever was started and removes what the stack leaves; runs once, however often asked. */
@@ -387,9 +536,25 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       const early = signals.received();
       if (early !== undefined) throw new Interrupted(early);
       progress.phase('Starting MLflow and nginx');
-      mlflow = await startProcess({ name: 'mlflow', file: plan.mlflow.file, args: plan.mlflow.args, env: plan.mlflow.env, cwd: ctx.cwd, logFile: paths.mlflowLog, platform });
+      mlflow = await startProcess({
+        name: 'mlflow',
+        file: plan.mlflow.file,
+        args: plan.mlflow.args,
+        env: plan.mlflow.env,
+        cwd: ctx.cwd,
+        logFile: paths.mlflowLog,
+        platform,
+      });
       await record('starting', process.pid);
-      nginx = await startProcess({ name: 'nginx', file: plan.nginx.file, args: plan.nginx.args, env: { [MARKER_ENV]: plan.marker }, cwd: paths.nginxPrefix, logFile: paths.nginxErrorLog, platform });
+      nginx = await startProcess({
+        name: 'nginx',
+        file: plan.nginx.file,
+        args: plan.nginx.args,
+        env: { [MARKER_ENV]: plan.marker },
+        cwd: paths.nginxPrefix,
+        logFile: paths.nginxErrorLog,
+        platform,
+      });
       await record('starting', process.pid);
       debug('started MLflow and nginx');
 
@@ -398,8 +563,21 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       const listen = `tcp:${connectHost(plan)}:${plan.listenPort}`;
       await raceStop(
         Promise.all([
-          withLogTail(waitReady({ resource: mlflowHealthResource(plan.mlflow), exited: mlflow.exited, timeoutMs: deadline, what: 'MLflow' }), 'mlflow', paths.mlflowLog),
-          withLogTail(waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }), 'nginx', paths.nginxErrorLog),
+          withLogTail(
+            waitReady({
+              resource: mlflowHealthResource(plan.mlflow),
+              exited: mlflow.exited,
+              timeoutMs: deadline,
+              what: 'MLflow',
+            }),
+            'mlflow',
+            paths.mlflowLog,
+          ),
+          withLogTail(
+            waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }),
+            'nginx',
+            paths.nginxErrorLog,
+          ),
         ]),
         stop.stopped,
       );
@@ -428,7 +606,10 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       return ExitCode.interrupted;
     }
 
-    const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then((r) => r.body.trim(), () => '?');
+    const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then(
+      (r) => r.body.trim(),
+      () => '?',
+    );
     const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
     progress.done();
     if (o.detach) {
@@ -447,7 +628,11 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     requested.dispose();
     printSummary(plan, users, versions, false, ctx);
     if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
-    const outcome = await Promise.race([stop.stopped.then((signal) => ({ signal })), mlflow.exited.then((exit) => ({ exit })), nginx.exited.then((exit) => ({ exit }))]);
+    const outcome = await Promise.race([
+      stop.stopped.then((signal) => ({ signal })),
+      mlflow.exited.then((exit) => ({ exit })),
+      nginx.exited.then((exit) => ({ exit })),
+    ]);
     if ('signal' in outcome) {
       out.note(`Stopping (${outcome.signal})...`);
       await cleanup();
@@ -463,7 +648,12 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     }
     const died = outcome.exit;
     await cleanup();
-    throw await failureWithLog(`${describeExit(died)} while the stack was running; stopped the rest`, `Read its log: mlflow-secure logs ${died.name}`, died.name === 'mlflow' ? paths.mlflowLog : paths.nginxErrorLog, died.name);
+    throw await failureWithLog(
+      `${describeExit(died)} while the stack was running; stopped the rest`,
+      `Read its log: mlflow-secure logs ${died.name}`,
+      died.name === 'mlflow' ? paths.mlflowLog : paths.nginxErrorLog,
+      died.name,
+    );
   } finally {
     if (!keepRunning) await cleanup();
     stop.dispose();

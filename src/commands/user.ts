@@ -7,7 +7,18 @@ import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, ensureStateDir } from '../files.js';
 import { withStateLock } from '../lock.js';
-import { bcryptCostOf, generatePassword, hashPassword, removeEntry, schemeOf, upsertEntry, validatePassword, validateUserName, type HtpasswdEntry, USER_NAME } from '../plan/htpasswd.js';
+import {
+  bcryptCostOf,
+  generatePassword,
+  hashPassword,
+  removeEntry,
+  schemeOf,
+  upsertEntry,
+  validatePassword,
+  validateUserName,
+  type HtpasswdEntry,
+  USER_NAME,
+} from '../plan/htpasswd.js';
 import { parseBcryptCost, parseHashScheme } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
 import { resolveStatePaths } from '../state.js';
@@ -24,18 +35,32 @@ export interface UserOptions {
 export async function user(action: string, name: string | undefined, o: UserOptions, ctx: Context): Promise<number> {
   const { out, platform } = ctx;
   const paths = resolveStatePaths(o.stateDir, ctx);
-  const readEntries = async () => ((await checkStateDir(paths.stateDir, platform)) ? ((await readUsers(paths.htpasswd)) ?? []) : []);
+  const readEntries = async () =>
+    (await checkStateDir(paths.stateDir, platform)) ? ((await readUsers(paths.htpasswd)) ?? []) : [];
 
   if (action === 'list') {
-    const rows = (await readEntries()).map((e) => ({ user: e.user, scheme: schemeOf(e.hash), cost: bcryptCostOf(e.hash) }));
+    const rows = (await readEntries()).map((e) => ({
+      user: e.user,
+      scheme: schemeOf(e.hash),
+      cost: bcryptCostOf(e.hash),
+    }));
     if (o.json) out.info(JSON.stringify(rows, null, 2));
-    else if (rows.length === 0) out.info(`No users yet in ${paths.htpasswd}: \`mlflow-secure up\` or \`mlflow-secure user add <name>\` creates one.`);
+    else if (rows.length === 0)
+      out.info(
+        `No users yet in ${paths.htpasswd}: \`mlflow-secure up\` or \`mlflow-secure user add <name>\` creates one.`,
+      );
     // A name mlflow-secure would not accept (written by someone else) is shown escaped, never as raw terminal bytes.
-    else for (const r of rows) out.info(`${USER_NAME.test(r.user) ? r.user : JSON.stringify(r.user)}  (${r.scheme}${r.cost ? `, cost ${r.cost}` : ''})`);
+    else
+      for (const r of rows)
+        out.info(
+          `${USER_NAME.test(r.user) ? r.user : JSON.stringify(r.user)}  (${r.scheme}${r.cost ? `, cost ${r.cost}` : ''})`,
+        );
     return ExitCode.ok;
   }
-  if (!['add', 'remove', 'passwd'].includes(action)) throw new UserError(`unknown user action '${action}'`, 'Use add, remove, list or passwd');
-  if (name === undefined) throw new UserError(`\`user ${action}\` needs a user name`, `e.g. mlflow-secure user ${action} alice`);
+  if (!['add', 'remove', 'passwd'].includes(action))
+    throw new UserError(`unknown user action '${action}'`, 'Use add, remove, list or passwd');
+  if (name === undefined)
+    throw new UserError(`\`user ${action}\` needs a user name`, `e.g. mlflow-secure user ${action} alice`);
   validateUserName(name);
   // Checked here, before asking for a password, and again under the lock: another command may
   // have changed the file in between.
@@ -55,7 +80,14 @@ export async function user(action: string, name: string | undefined, o: UserOpti
 
   const scheme = parseHashScheme(o.hash, platform);
   const cost = parseBcryptCost(o.bcryptCost);
-  const given = await obtainPassword({ env: ctx.env, passwordStdin: o.passwordStdin === true, stdin: ctx.stdin, stderr: ctx.stderr, prompt: true, user: name });
+  const given = await obtainPassword({
+    env: ctx.env,
+    passwordStdin: o.passwordStdin === true,
+    stdin: ctx.stdin,
+    stderr: ctx.stderr,
+    prompt: true,
+    user: name,
+  });
   const password = given ? validatePassword(given.password, scheme) : generatePassword();
   out.addSecret(password);
   // Hashed before taking the lock: a high bcrypt cost takes seconds, and others wait for the lock.
@@ -67,7 +99,9 @@ export async function user(action: string, name: string | undefined, o: UserOpti
     await forgetGeneratedPassword(paths.generatedPassword, name);
     await writeUsers(paths.htpasswd, upsertEntry(entries, { user: name, hash }));
   });
-  out.info(`${action === 'add' ? 'Added' : 'Changed the password of'} user '${name}' (${scheme}; in effect now, no restart needed).`);
+  out.info(
+    `${action === 'add' ? 'Added' : 'Changed the password of'} user '${name}' (${scheme}; in effect now, no restart needed).`,
+  );
   if (!given) out.printSecretOnce(`Generated password for ${name}: ${password}   (shown once)`);
   return ExitCode.ok;
 }
@@ -75,9 +109,14 @@ export async function user(action: string, name: string | undefined, o: UserOpti
 /** Whether `action` may change `name` in `entries`; throws the reason when not. */
 function checkChange(action: string, name: string, entries: readonly HtpasswdEntry[], file: string): void {
   if (action === 'add') {
-    if (entries.some((e) => e.user === name)) throw new UserError(`user '${name}' already exists`, `Change its password with \`mlflow-secure user passwd ${name}\``);
+    if (entries.some((e) => e.user === name))
+      throw new UserError(
+        `user '${name}' already exists`,
+        `Change its password with \`mlflow-secure user passwd ${name}\``,
+      );
     return;
   }
   requireUser(entries, name, file);
-  if (action === 'remove' && entries.length === 1) throw new UserError(`'${name}' is the only user; removing it would lock everyone out`, 'Add another user first');
+  if (action === 'remove' && entries.length === 1)
+    throw new UserError(`'${name}' is the only user; removing it would lock everyone out`, 'Add another user first');
 }

@@ -85,7 +85,10 @@ function problem(lines: readonly Line[]): string | undefined {
   const keys = new Set<string>();
   for (const [i, line] of lines.entries()) {
     const where = `line ${i + 1}`;
-    if (line.kind === 'invalid') return line.section === undefined ? `${where} comes before any [section] header` : `${where} is neither a [section] header nor a key = value line`;
+    if (line.kind === 'invalid')
+      return line.section === undefined
+        ? `${where} comes before any [section] header`
+        : `${where} is neither a [section] header nor a key = value line`;
     if (line.kind === 'section' && line.section !== DEFAULT_SECTION) {
       if (sections.has(line.section!)) return `${where} repeats the section [${line.section}]`;
       sections.add(line.section!);
@@ -102,15 +105,27 @@ function problem(lines: readonly Line[]): string | undefined {
 function parse(text: string, file: string): Line[] {
   const lines = classify(text);
   const why = problem(lines);
-  if (why) throw new UserError(`${file} is not a file MLflow's client can read (${why}), so mlflow-secure will not edit it`, 'Fix that line, or move the file away, and try again');
+  if (why)
+    throw new UserError(
+      `${file} is not a file MLflow's client can read (${why}), so mlflow-secure will not edit it`,
+      'Fix that line, or move the file away, and try again',
+    );
   return lines;
 }
 
 /** `%` doubled (BasicInterpolation); a value configparser would change is refused. */
 export function iniValue(value: string, what: string): string {
   const instead = 'Point the client at the stack with environment variables instead: mlflow-secure env';
-  if ([...value].some((c) => c < ' ' || c === '\x7f')) throw new UserError(`the ${what} contains a control character (line break, tab...), which ~/.mlflow/credentials cannot hold`, instead);
-  if (value !== value.trim()) throw new UserError(`the ${what} starts or ends with a blank, which MLflow's client strips from ~/.mlflow/credentials`, instead);
+  if ([...value].some((c) => c < ' ' || c === '\x7f'))
+    throw new UserError(
+      `the ${what} contains a control character (line break, tab...), which ~/.mlflow/credentials cannot hold`,
+      instead,
+    );
+  if (value !== value.trim())
+    throw new UserError(
+      `the ${what} starts or ends with a blank, which MLflow's client strips from ~/.mlflow/credentials`,
+      instead,
+    );
   return value.replace(/%/g, '%%');
 }
 
@@ -137,7 +152,11 @@ function withoutOurKeys(lines: readonly Line[]): { kept: Line[]; removed: boolea
   let removed = false;
   let sectionEnd: number | undefined;
   for (const line of lines) {
-    const ours = line.section === SECTION && line.key !== undefined && OUR_KEYS.includes(line.key) && (line.kind === 'option' || line.kind === 'continuation');
+    const ours =
+      line.section === SECTION &&
+      line.key !== undefined &&
+      OUR_KEYS.includes(line.key) &&
+      (line.kind === 'option' || line.kind === 'continuation');
     if (ours) {
       removed = true;
       continue;
@@ -155,11 +174,19 @@ function withoutOurKeys(lines: readonly Line[]): { kept: Line[]; removed: boolea
  * the user it replaced, if another one was there. Refuses a file configparser cannot read, and
  * checks the result reads back as written.
  */
-export function setCredentials(text: string, user: string, password: string, file: string): { text: string; previousUser?: string } {
+export function setCredentials(
+  text: string,
+  user: string,
+  password: string,
+  file: string,
+): { text: string; previousUser?: string } {
   const lines = parse(text, file);
   const previousUser = readCredentials(text).user;
   const eol = eolOf(text);
-  const ours = [`${USERNAME_KEY} = ${iniValue(user, 'user name')}${eol}`, `${PASSWORD_KEY} = ${iniValue(password, 'password')}${eol}`];
+  const ours = [
+    `${USERNAME_KEY} = ${iniValue(user, 'user name')}${eol}`,
+    `${PASSWORD_KEY} = ${iniValue(password, 'password')}${eol}`,
+  ];
   const { kept, sectionEnd } = withoutOurKeys(lines);
   const raws = kept.map((l) => l.raw);
   if (sectionEnd !== undefined) {
@@ -176,7 +203,10 @@ export function setCredentials(text: string, user: string, password: string, fil
   const back = readCredentials(result);
   if (problem(classify(result)) !== undefined || back.user !== user || back.password !== password) {
     // Unusual indentation can make a following line continue ours: leave the file alone.
-    throw new UserError(`cannot add the credentials to ${file} without changing how MLflow's client reads its other lines (unusual indentation?)`, 'Move that file away and try again, or use environment variables: mlflow-secure env');
+    throw new UserError(
+      `cannot add the credentials to ${file} without changing how MLflow's client reads its other lines (unusual indentation?)`,
+      'Move that file away and try again, or use environment variables: mlflow-secure env',
+    );
   }
   return { text: result, ...(previousUser !== undefined && previousUser !== user ? { previousUser } : {}) };
 }
@@ -185,7 +215,10 @@ export function setCredentials(text: string, user: string, password: string, fil
  * The text without our two keys. A `[mlflow]` section left with nothing in it goes too, and
  * `empty` says whether anything but blank lines is left (then the file can be deleted).
  */
-export function removeCredentials(text: string, file: string): { text: string; removed: boolean; user?: string; empty: boolean } {
+export function removeCredentials(
+  text: string,
+  file: string,
+): { text: string; removed: boolean; user?: string; empty: boolean } {
   const lines = parse(text, file);
   const { user } = readCredentials(text);
   const { kept, removed } = withoutOurKeys(lines);

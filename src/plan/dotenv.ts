@@ -20,8 +20,16 @@ const DOUBLE_QUOTED = /^"(?:\\.|[^"\\])*"/s;
  * characters.
  */
 export function quoteDotenv(value: string, what: string): string {
-  if ([...value].some((c) => c < ' ' || c === '\x7f')) throw new UserError(`the ${what} contains a control character (line break, tab...), which mlflow-secure does not write to a .env file`, 'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save');
-  if (value.includes('${')) throw new UserError(`the ${what} contains "\${", which python-dotenv expands as a variable when it loads the file (it has no escape for it)`, 'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save');
+  if ([...value].some((c) => c < ' ' || c === '\x7f'))
+    throw new UserError(
+      `the ${what} contains a control character (line break, tab...), which mlflow-secure does not write to a .env file`,
+      'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save',
+    );
+  if (value.includes('${'))
+    throw new UserError(
+      `the ${what} contains "\${", which python-dotenv expands as a variable when it loads the file (it has no escape for it)`,
+      'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save',
+    );
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
@@ -88,7 +96,10 @@ export function setDotenv(text: string, entries: readonly { key: string; value: 
 }
 
 /** The text without the statements that set `keys`; `removed` lists the keys that were there. */
-export function removeDotenv(text: string, keys: readonly string[]): { text: string; removed: string[]; empty: boolean } {
+export function removeDotenv(
+  text: string,
+  keys: readonly string[],
+): { text: string; removed: string[]; empty: boolean } {
   const removed = new Set<string>();
   const kept: string[] = [];
   for (const s of statements(text)) {

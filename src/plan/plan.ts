@@ -126,9 +126,12 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     ...found.mlflow.args,
     'ui',
     '--serve-artifacts',
-    '--host', '127.0.0.1',
-    '--port', String(found.mlflowPort),
-    '--allowed-hosts', allowedHosts.join(','),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(found.mlflowPort),
+    '--allowed-hosts',
+    allowedHosts.join(','),
     ...(corsOrigins.length > 0 ? ['--cors-allowed-origins', corsOrigins.join(',')] : []),
   ];
   const mlflowEnv: Record<string, string> = {
@@ -162,7 +165,13 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const [major, minor, patch] = found.nginxVersion;
   const hasErrorLogFlag = major > 1 || (major === 1 && (minor > 19 || (minor === 19 && patch >= 5)));
   // The prefix must end with a separator; nginx joins it with relative paths as-is.
-  const baseArgs = ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : [])];
+  const baseArgs = [
+    '-p',
+    `${n(paths.nginxPrefix)}/`,
+    '-c',
+    n(paths.nginxConf),
+    ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : []),
+  ];
 
   const tls = settings.tls ? tlsPaths(settings.stateDir, platform) : undefined;
   const conf = renderNginxConf({
@@ -198,7 +207,13 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     allowedHosts,
     corsOrigins,
     mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },
-    nginx: { file: found.nginx, args: baseArgs, testArgs: [...baseArgs, '-t', '-q'], quitArgs: [...baseArgs, '-s', 'quit'], conf },
+    nginx: {
+      file: found.nginx,
+      args: baseArgs,
+      testArgs: [...baseArgs, '-t', '-q'],
+      quitArgs: [...baseArgs, '-s', 'quit'],
+      conf,
+    },
     marker: settings.stateDir,
     instanceId: found.instanceId ?? '',
   };

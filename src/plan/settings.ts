@@ -60,7 +60,10 @@ export function parsePort(value: string, flag = '--port'): number | 'auto' {
   if (value === 'auto') return 'auto';
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
-    throw new UserError(`${flag} must be a number from 1 to 65535 or 'auto', got '${value}'`, `Try ${flag} 5001 or ${flag} auto`);
+    throw new UserError(
+      `${flag} must be a number from 1 to 65535 or 'auto', got '${value}'`,
+      `Try ${flag} 5001 or ${flag} auto`,
+    );
   }
   return n;
 }
@@ -69,7 +72,10 @@ export function parseHost(value: string): string {
   const host = unbracket(value);
   // 999.1.1.1 has the shape of a name but is a mistyped address: no top-level name is all digits.
   if (isIP(host) === 0 && (!HOST_NAME.test(host) || /^[\d.]+$/.test(host))) {
-    throw new UserError(`--host must be an IP address or host name, got '${value}'`, 'Try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)');
+    throw new UserError(
+      `--host must be an IP address or host name, got '${value}'`,
+      'Try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)',
+    );
   }
   return host;
 }
@@ -77,22 +83,31 @@ export function parseHost(value: string): string {
 export function parseServerNames(value: string | undefined): string[] {
   if (value === undefined) return [];
   // IPv6 names are kept bare; URLs, Host patterns and nginx.conf add brackets where needed.
-  const names = value.split(',').map((n) => unbracket(n.trim())).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((n) => unbracket(n.trim()))
+    .filter(Boolean);
   for (const name of names) {
     if (isIP(name) === 0 && !SERVER_NAME.test(name)) {
-      throw new UserError(`--server-name has an invalid name '${name}'`, 'Give host names separated by commas, e.g. --server-name mlflow.example.com,mlflow');
+      throw new UserError(
+        `--server-name has an invalid name '${name}'`,
+        'Give host names separated by commas, e.g. --server-name mlflow.example.com,mlflow',
+      );
     }
   }
   return [...new Set(names)];
 }
 
 export function parseBcryptCost(value: string | undefined): number {
-  return value === undefined ? DEFAULT_BCRYPT_COST : parseIntInRange(value, '--bcrypt-cost', MIN_BCRYPT_COST, MAX_BCRYPT_COST);
+  return value === undefined
+    ? DEFAULT_BCRYPT_COST
+    : parseIntInRange(value, '--bcrypt-cost', MIN_BCRYPT_COST, MAX_BCRYPT_COST);
 }
 
 function parseIntInRange(value: string, flag: string, min: number, max: number): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`);
+  if (!/^\d+$/.test(value) || n < min || n > max)
+    throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`);
   return n;
 }
 
@@ -142,4 +157,3 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
     warnings,
   };
 }
-

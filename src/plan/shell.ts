@@ -42,7 +42,10 @@ export function setLine(shell: Shell, name: string, value: string): string {
     case 'powershell':
       return `$env:${name} = ${quotePowerShell(value)}`;
     case 'cmd':
-      return cmdSet(name, value) ?? `rem ${name} contains a double quote, a percent sign or a control character (line break, tab), which cmd.exe cannot take literally: use PowerShell (mlflow-secure env --shell powershell)`;
+      return (
+        cmdSet(name, value) ??
+        `rem ${name} contains a double quote, a percent sign or a control character (line break, tab), which cmd.exe cannot take literally: use PowerShell (mlflow-secure env --shell powershell)`
+      );
   }
 }
 

@@ -21,17 +21,32 @@ export function resolveTls(o: TlsOptions, ctx: { cwd: string; platform: Platform
   const given = (o.tlsCert !== undefined ? 1 : 0) + (o.tlsKey !== undefined ? 1 : 0);
   if (given === 1) {
     const missing = o.tlsCert === undefined ? '--tls-cert' : '--tls-key';
-    throw new UserError(`${o.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${missing} too`, 'Give both: --tls-cert <certificate.pem> --tls-key <key.pem> (mkcert writes the two)');
+    throw new UserError(
+      `${o.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${missing} too`,
+      'Give both: --tls-cert <certificate.pem> --tls-key <key.pem> (mkcert writes the two)',
+    );
   }
   if (o.tls === false) {
-    if (given === 2) throw new UserError('--no-tls cannot be used with --tls-cert and --tls-key', 'Drop --no-tls to serve HTTPS with that certificate');
+    if (given === 2)
+      throw new UserError(
+        '--no-tls cannot be used with --tls-cert and --tls-key',
+        'Drop --no-tls to serve HTTPS with that certificate',
+      );
     return undefined;
   }
   if (given === 2) {
-    for (const [flag, value] of [['--tls-cert', o.tlsCert!], ['--tls-key', o.tlsKey!]] as const) {
-      if (value.trim() === '') throw new UserError(`${flag} needs a file, got ''`, `For example: ${flag} ./localhost.pem`);
+    for (const [flag, value] of [
+      ['--tls-cert', o.tlsCert!],
+      ['--tls-key', o.tlsKey!],
+    ] as const) {
+      if (value.trim() === '')
+        throw new UserError(`${flag} needs a file, got ''`, `For example: ${flag} ./localhost.pem`);
     }
-    return { kind: 'files', cert: ctx.platform.path.resolve(ctx.cwd, o.tlsCert!), key: ctx.platform.path.resolve(ctx.cwd, o.tlsKey!) };
+    return {
+      kind: 'files',
+      cert: ctx.platform.path.resolve(ctx.cwd, o.tlsCert!),
+      key: ctx.platform.path.resolve(ctx.cwd, o.tlsKey!),
+    };
   }
   return o.tls === true ? { kind: 'generated' } : undefined;
 }
@@ -52,7 +67,14 @@ export interface TlsPaths {
 export function tlsPaths(stateDir: string, platform: Platform): TlsPaths {
   const j = platform.path.join;
   const dir = j(stateDir, 'tls');
-  return { dir, caCert: j(dir, 'ca.pem'), caKey: j(dir, 'ca-key.pem'), serverCert: j(dir, 'server.pem'), serverKey: j(dir, 'server-key.pem'), userCa: j(dir, 'user-ca.pem') };
+  return {
+    dir,
+    caCert: j(dir, 'ca.pem'),
+    caKey: j(dir, 'ca-key.pem'),
+    serverCert: j(dir, 'server.pem'),
+    serverKey: j(dir, 'server-key.pem'),
+    userCa: j(dir, 'user-ca.pem'),
+  };
 }
 
 /** A name as it is compared: IPv6 in its shortest form, DNS names in lower case. */
@@ -65,7 +87,11 @@ export function canonicalName(name: string): string {
 /** A machine host name fit for a certificate (letters, digits, dots, hyphens), or undefined. */
 function usableHostName(name: string | undefined): string | undefined {
   if (!name) return undefined;
-  return /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name) ? name : undefined;
+  return /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(
+    name,
+  )
+    ? name
+    : undefined;
 }
 
 /**
@@ -74,7 +100,9 @@ function usableHostName(name: string | undefined): string | undefined {
  * Deduplicated, in a stable order, so two runs with the same options want the same certificate.
  */
 export function certificateNames(publicNames: readonly string[], hostName: string | undefined): string[] {
-  const names = ['localhost', '127.0.0.1', '::1', usableHostName(hostName), ...publicNames].filter((n): n is string => n !== undefined);
+  const names = ['localhost', '127.0.0.1', '::1', usableHostName(hostName), ...publicNames].filter(
+    (n): n is string => n !== undefined,
+  );
   const seen = new Set<string>();
   const out: string[] = [];
   for (const n of names) {
@@ -123,14 +151,20 @@ export interface ExistingServerCert {
 }
 
 /** Why the server certificate must be made again, or undefined when it can stay. */
-export function renewalReason(existing: ExistingServerCert | undefined, wanted: readonly string[], now: Date): string | undefined {
+export function renewalReason(
+  existing: ExistingServerCert | undefined,
+  wanted: readonly string[],
+  now: Date,
+): string | undefined {
   if (!existing) return 'none yet';
   if (!existing.issuedByCa) return 'not issued by the local CA on file';
   if (!existing.keyMatches) return 'its key does not match it';
   const have = new Set(existing.names);
   const want = new Set(wanted.map(canonicalName));
-  if (have.size !== want.size || [...want].some((n) => !have.has(n))) return `the names changed (now ${[...want].join(', ')})`;
-  if (existing.notAfter.getTime() - now.getTime() < RENEW_DAYS_BEFORE * DAY_MS) return `it expires ${existing.notAfter.toISOString().slice(0, 10)}`;
+  if (have.size !== want.size || [...want].some((n) => !have.has(n)))
+    return `the names changed (now ${[...want].join(', ')})`;
+  if (existing.notAfter.getTime() - now.getTime() < RENEW_DAYS_BEFORE * DAY_MS)
+    return `it expires ${existing.notAfter.toISOString().slice(0, 10)}`;
   return undefined;
 }
 

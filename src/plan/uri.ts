@@ -57,7 +57,10 @@ function sameDrive(p: string, cwd: string): boolean {
 /** `p` starts with the drive-relative path; `example` is the full form to suggest for that drive. */
 function driveRelative(flag: string, input: string, p: string, example: (drive: string) => string): UserError {
   const drive = p[0]!.toUpperCase();
-  return new UserError(`${flag} '${input}' is relative to the current folder of drive ${drive}:`, `Give the full path, e.g. ${example(drive)}`);
+  return new UserError(
+    `${flag} '${input}' is relative to the current folder of drive ${drive}:`,
+    `Give the full path, e.g. ${example(drive)}`,
+  );
 }
 
 /**
@@ -69,15 +72,27 @@ function withoutWin32Prefix(p: string, flag: string, input: string): string {
   const rest = p.slice(4);
   if (/^[A-Za-z]:[\\/]/.test(rest)) return rest;
   if (/^UNC[\\/]/i.test(rest)) return `\\\\${rest.slice(4)}`;
-  throw new UserError(`${flag} '${input}' is a Windows device path MLflow cannot use`, 'Give a drive path such as D:\\mlruns or a share such as \\\\server\\share\\mlruns');
+  throw new UserError(
+    `${flag} '${input}' is a Windows device path MLflow cannot use`,
+    'Give a drive path such as D:\\mlruns or a share such as \\\\server\\share\\mlruns',
+  );
 }
 
 /** A native Windows path (typed, or taken from a URI) as an absolute path, or one clear error. */
-function windowsAbsolute(p: string, flag: string, input: string, ctx: UriContext, example: (drive: string) => string): string {
+function windowsAbsolute(
+  p: string,
+  flag: string,
+  input: string,
+  ctx: UriContext,
+  example: (drive: string) => string,
+): string {
   const plain = withoutWin32Prefix(p, flag, input);
   // Node resolves `\\server` (no share) to C:\server, a different place altogether.
   if (/^[\\/]{2}/.test(plain) && !UNC_PATH.test(plain)) {
-    throw new UserError(`${flag} '${input}' is not a full UNC path`, 'A UNC path needs a server and a share: \\\\server\\share\\folder');
+    throw new UserError(
+      `${flag} '${input}' is not a full UNC path`,
+      'A UNC path needs a server and a share: \\\\server\\share\\folder',
+    );
   }
   if (DRIVE_RELATIVE.test(plain) && !sameDrive(plain, ctx.cwd)) throw driveRelative(flag, input, plain, example);
   return nodePath.win32.resolve(ctx.cwd, stripTrailingSeparators(plain, true));
@@ -113,10 +128,16 @@ function convertStoreUri(input: string, kind: StoreKind, ctx: UriContext): Store
   // Every path that starts with two separators is a UNC or device path; windowsAbsolute vets it.
   if (ctx.windows && (DRIVE_PATH.test(raw) || DRIVE_RELATIVE.test(raw) || /^[\\/]{2}/.test(raw))) return localPath(raw);
   if (!ctx.windows && DRIVE_PATH.test(raw)) {
-    throw new UserError(`${flag} '${input}' looks like a Windows drive path`, 'On this system give a POSIX path such as /data/mlflow or a URI');
+    throw new UserError(
+      `${flag} '${input}' looks like a Windows drive path`,
+      'On this system give a POSIX path such as /data/mlflow or a URI',
+    );
   }
   if (!ctx.windows && raw.startsWith('\\\\')) {
-    throw new UserError(`${flag} '${input}' looks like a Windows UNC or device path`, 'On this system give a POSIX path such as /data/mlflow or a URI');
+    throw new UserError(
+      `${flag} '${input}' looks like a Windows UNC or device path`,
+      'On this system give a POSIX path such as /data/mlflow or a URI',
+    );
   }
 
   const match = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(raw);
@@ -146,15 +167,25 @@ function badScheme(flag: string, input: string, kind: StoreKind): UserError {
   return new UserError(`${flag} '${input}' is not a store URI MLflow can use`, hint);
 }
 
-function fromFileUri(rest: string, input: string, kind: StoreKind, ctx: UriContext, localPath: (p: string) => StoreUri): StoreUri {
+function fromFileUri(
+  rest: string,
+  input: string,
+  kind: StoreKind,
+  ctx: UriContext,
+  localPath: (p: string) => StoreUri,
+): StoreUri {
   const flag = FLAG[kind];
   // Inside one name an encoded slash is data; decoded, it would become a separator and let
   // x%2F..%2F.. climb out of the folder the URI names. No real folder name holds one.
   const separator = (ctx.windows ? /%(?:2f|5c)/i : /%2f/i).exec(rest);
   if (separator) {
-    throw new UserError(`${flag} '${input}' has an encoded path separator (${separator[0]})`, 'Write the path with plain / separators');
+    throw new UserError(
+      `${flag} '${input}' has an encoded path separator (${separator[0]})`,
+      'Write the path with plain / separators',
+    );
   }
-  if (/%00/.test(rest)) throw new UserError(`${flag} '${input}' has an encoded NUL (%00), which no path can hold`, 'Remove the %00');
+  if (/%00/.test(rest))
+    throw new UserError(`${flag} '${input}' has an encoded NUL (%00), which no path can hold`, 'Remove the %00');
   let body = safeDecode(rest);
   if (body.startsWith('//')) {
     // file://authority/path: an empty authority or localhost means this machine; a drive
@@ -164,7 +195,8 @@ function fromFileUri(rest: string, input: string, kind: StoreKind, ctx: UriConte
     const tail = afterSlashes.slice(authority.length);
     if (authority === '' || authority.toLowerCase() === 'localhost') body = tail;
     else if (/^[A-Za-z]:$/.test(authority)) body = authority + (tail || '/');
-    else if (/^[A-Za-z]:/.test(authority)) body = authority + tail; // file://D:x, refused below
+    else if (/^[A-Za-z]:/.test(authority))
+      body = authority + tail; // file://D:x, refused below
     else if (ctx.windows) body = `\\\\${authority}${tail.replace(/\//g, '\\')}`;
     else {
       throw new UserError(
@@ -178,12 +210,18 @@ function fromFileUri(rest: string, input: string, kind: StoreKind, ctx: UriConte
   // Browsers write a share as file://///server/share: three or more slashes before a name.
   if (ctx.windows && /^\/{3,}[^/]/.test(body)) body = `//${body.replace(/^\/+/, '')}`;
   if (!ctx.windows && /^[A-Za-z]:/.test(body)) {
-    throw new UserError(`${flag} '${input}' names a Windows drive path`, 'On this system give a POSIX path such as file:///data/mlruns');
+    throw new UserError(
+      `${flag} '${input}' names a Windows drive path`,
+      'On this system give a POSIX path such as file:///data/mlruns',
+    );
   }
   // A file URI's path is absolute: file:///D:x is a slip for file:///D:/x, not "x in D's current folder".
   if (DRIVE_RELATIVE.test(body)) {
     const drive = body[0]!.toUpperCase();
-    throw new UserError(`${flag} '${input}' has the drive-relative path ${drive}${body.slice(1)}`, `Give the full path, e.g. file:///${drive}:/path/to/store`);
+    throw new UserError(
+      `${flag} '${input}' has the drive-relative path ${drive}${body.slice(1)}`,
+      `Give the full path, e.g. file:///${drive}:/path/to/store`,
+    );
   }
   if (body === '') throw new UserError(`${flag} '${input}' has no path`, 'Use file:///absolute/path');
   return localPath(body);
@@ -199,7 +237,10 @@ function fromSqliteUri(rest: string, input: string, kind: StoreKind, ctx: UriCon
   // cannot be part of a Windows name, so /D:x.db is the drive-relative D:x.db.
   const file = ctx.windows && /^\/[A-Za-z]:/.test(rawFile) ? rawFile.slice(1) : rawFile;
   if (file === '' || file === ':memory:') {
-    throw new UserError(`${flag} '${input}' is an in-memory database, which loses every run on exit`, 'Give a file: sqlite:///path/to/mlflow.db');
+    throw new UserError(
+      `${flag} '${input}' is an in-memory database, which loses every run on exit`,
+      'Give a file: sqlite:///path/to/mlflow.db',
+    );
   }
   // SQLAlchemy opens the rest as a native path, so D:x.db is handled like the bare D:x.db.
   const absolute = ctx.windows
@@ -207,7 +248,12 @@ function fromSqliteUri(rest: string, input: string, kind: StoreKind, ctx: UriCon
     : nodePath.posix.resolve(ctx.cwd, stripTrailingSeparators(file, false));
   checkSqlitePath(absolute, flag, input);
   const suffix = query.length > 0 ? `?${query.join('?')}` : '';
-  return { uri: `sqlite:///${sqlitePath(absolute, ctx.windows)}${suffix}`, isFileStore: false, localPath: absolute, localKind: 'sqlite' };
+  return {
+    uri: `sqlite:///${sqlitePath(absolute, ctx.windows)}${suffix}`,
+    isFileStore: false,
+    localPath: absolute,
+    localKind: 'sqlite',
+  };
 }
 
 /**
@@ -223,16 +269,28 @@ function checkSqlitePath(absolute: string, flag: string, input: string): void {
   if (bad === undefined) return;
   throw new UserError(
     `${flag} '${input}': a SQLite path cannot contain '${bad}' (SQLAlchemy and MLflow read it differently)`,
-    bad === '?' ? 'Use a folder whose path has no ?' : 'Write the path without %-escapes, or use a folder whose name has no %',
+    bad === '?'
+      ? 'Use a folder whose path has no ?'
+      : 'Write the path without %-escapes, or use a folder whose name has no %',
   );
 }
 
 function fromLocalPath(absolute: string, input: string, kind: StoreKind, ctx: UriContext): StoreUri {
   if (kind !== 'artifacts' && SQLITE_EXTENSIONS.test(absolute)) {
     checkSqlitePath(absolute, FLAG[kind], input);
-    return { uri: `sqlite:///${sqlitePath(absolute, ctx.windows)}`, isFileStore: false, localPath: absolute, localKind: 'sqlite' };
+    return {
+      uri: `sqlite:///${sqlitePath(absolute, ctx.windows)}`,
+      isFileStore: false,
+      localPath: absolute,
+      localKind: 'sqlite',
+    };
   }
-  return { uri: fileUri(absolute, ctx.windows), isFileStore: kind !== 'artifacts', localPath: absolute, localKind: 'folder' };
+  return {
+    uri: fileUri(absolute, ctx.windows),
+    isFileStore: kind !== 'artifacts',
+    localPath: absolute,
+    localKind: 'folder',
+  };
 }
 
 /** An absolute native path as the part after `sqlite:///` (SQLAlchemy takes the rest literally). */

@@ -46,7 +46,12 @@ export interface Venv {
 
 export function venvIn(dataDir: string, platform: Platform): Venv {
   const dir = platform.path.join(dataDir, 'venv');
-  return { dir, python: platform.venvExecutable(dir, 'python'), mlflow: platform.venvExecutable(dir, 'mlflow'), stamp: platform.path.join(dir, SETUP_STAMP) };
+  return {
+    dir,
+    python: platform.venvExecutable(dir, 'python'),
+    mlflow: platform.venvExecutable(dir, 'mlflow'),
+    stamp: platform.path.join(dir, SETUP_STAMP),
+  };
 }
 
 /** What the venv's Python reports: its version and the installed pip and mlflow ('-' when absent). */
@@ -97,17 +102,27 @@ export function planMlflow(state: VenvState, pin: Pin, force: boolean): MlflowPl
   return { kind: 'install', reuse: !force && reusable(state) };
 }
 
-function venvFailure(python: PythonFound, r: { stdout: string; stderr: string }, why: string, platform: Platform): UserError {
+function venvFailure(
+  python: PythonFound,
+  r: { stdout: string; stderr: string },
+  why: string,
+  platform: Platform,
+): UserError {
   // Debian and Ubuntu split ensurepip out of the standard library: `python3 -m venv` then
   // fails with "ensurepip is not available ... apt install python3.X-venv".
   if (/ensurepip/i.test(`${r.stdout}\n${r.stderr}`)) {
     const [major, minor] = python.version.split('.');
     return new UserError(
       `Python ${python.version} (${python.file}) cannot create a virtual environment: its ensurepip module is missing`,
-      platform.name === 'linux' ? `Install it (Debian/Ubuntu: sudo apt-get install python${major}.${minor}-venv), then run mlflow-secure setup again` : 'Install a Python with the venv module (python.org), or pass --python <path>',
+      platform.name === 'linux'
+        ? `Install it (Debian/Ubuntu: sudo apt-get install python${major}.${minor}-venv), then run mlflow-secure setup again`
+        : 'Install a Python with the venv module (python.org), or pass --python <path>',
     );
   }
-  return new UserError(`${python.file} -m venv failed (${why})`, 'Read the message, fix the cause, then run mlflow-secure setup again');
+  return new UserError(
+    `${python.file} -m venv failed (${why})`,
+    'Read the message, fix the cause, then run mlflow-secure setup again',
+  );
 }
 
 export interface InstallMlflow {
@@ -124,8 +139,13 @@ export async function installMlflow(o: InstallMlflow): Promise<void> {
   const { venv, pin, platform, run, out, python } = o;
   await fs.rm(venv.stamp, { force: true });
   if (python) {
-    out.note(`Creating a virtual environment in ${venv.dir} with Python ${python.version} (${python.file}, found as ${python.via})`);
-    const exists = await fs.stat(venv.dir).then(() => true, () => false);
+    out.note(
+      `Creating a virtual environment in ${venv.dir} with Python ${python.version} (${python.file}, found as ${python.via})`,
+    );
+    const exists = await fs.stat(venv.dir).then(
+      () => true,
+      () => false,
+    );
     const r = await run(python.file, ['-m', 'venv', ...(exists ? ['--clear'] : []), venv.dir], { timeoutMs: 300_000 });
     if (r.exitCode !== 0) {
       // A venv without pip is of no use to the next run: it starts from nothing again.
@@ -133,17 +153,29 @@ export async function installMlflow(o: InstallMlflow): Promise<void> {
       throw venvFailure(python, r, failure(r), platform);
     }
   }
-  out.note(`Installing MLflow ${pin.version} into ${venv.dir} with pip (a few minutes the first time; pip's output follows)`);
-  const pip = await run(venv.python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-r', pin.file], { show: true, timeoutMs: 30 * 60_000 });
+  out.note(
+    `Installing MLflow ${pin.version} into ${venv.dir} with pip (a few minutes the first time; pip's output follows)`,
+  );
+  const pip = await run(
+    venv.python,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-r', pin.file],
+    { show: true, timeoutMs: 30 * 60_000 },
+  );
   if (pip.exitCode !== 0) {
-    throw new UserError(`pip could not install MLflow ${pin.version} (${failure(pip)})`, "Read pip's output above (network, disk space, a proxy: PIP_INDEX_URL), then run mlflow-secure setup again");
+    throw new UserError(
+      `pip could not install MLflow ${pin.version} (${failure(pip)})`,
+      "Read pip's output above (network, disk space, a proxy: PIP_INDEX_URL), then run mlflow-secure setup again",
+    );
   }
   out.note('Checking that mlflow runs...');
   const check = await run(venv.mlflow, ['--version'], { timeoutMs: 120_000 });
   const version = /version\s+(\S+)/.exec(check.stdout)?.[1];
   if (check.exitCode !== 0 || version !== pin.version) {
     const why = check.exitCode !== 0 ? failure(check) : `it reports ${version ?? 'no version'}`;
-    throw new UserError(`the MLflow just installed in ${venv.dir} does not run as MLflow ${pin.version} (${why})`, 'Run mlflow-secure setup --force to rebuild it');
+    throw new UserError(
+      `the MLflow just installed in ${venv.dir} does not run as MLflow ${pin.version} (${why})`,
+      'Run mlflow-secure setup --force to rebuild it',
+    );
   }
   await writeFileAtomic(venv.stamp, pin.text);
 }

@@ -33,7 +33,14 @@ const show = (c: CommandSpec) => [c.file, ...c.args].join(' ');
 const LINUX_MANAGERS: { name: string; commands: string[][]; auto: boolean }[] = [
   // Update first: a fresh machine or container has empty package lists, a stale one 404s.
   // `nginx` is the package's name on Debian 12 and 13 and on Ubuntu alike.
-  { name: 'apt-get', commands: [['apt-get', 'update'], ['apt-get', 'install', '-y', 'nginx']], auto: true },
+  {
+    name: 'apt-get',
+    commands: [
+      ['apt-get', 'update'],
+      ['apt-get', 'install', '-y', 'nginx'],
+    ],
+    auto: true,
+  },
   { name: 'dnf', commands: [['dnf', 'install', '-y', 'nginx']], auto: true },
   { name: 'zypper', commands: [['zypper', 'install', 'nginx']], auto: false },
   { name: 'pacman', commands: [['pacman', '-S', 'nginx']], auto: false },
@@ -47,11 +54,24 @@ export async function planNginxInstall(platform: Platform, probe: MachineProbe):
     // Chocolatey's package unzips to <tools location>\nginx-<version>, C:\tools by default.
     // winget's community repository has no nginx package (only nginx's Prometheus exporter).
     // Each of those folders is in nginxSearchDirs, so `up` finds nginx.exe without PATH.
-    if (await probe.has('scoop')) return { kind: 'manual', command: 'scoop install nginx', why: 'on Windows setup does not install programs', where: '%USERPROFILE%\\scoop\\apps\\nginx\\current' };
-    if (await probe.has('choco')) return { kind: 'manual', command: 'choco install nginx (in an administrator shell)', why: 'on Windows setup does not install programs', where: 'C:\\tools\\nginx-<version>' };
+    if (await probe.has('scoop'))
+      return {
+        kind: 'manual',
+        command: 'scoop install nginx',
+        why: 'on Windows setup does not install programs',
+        where: '%USERPROFILE%\\scoop\\apps\\nginx\\current',
+      };
+    if (await probe.has('choco'))
+      return {
+        kind: 'manual',
+        command: 'choco install nginx (in an administrator shell)',
+        why: 'on Windows setup does not install programs',
+        where: 'C:\\tools\\nginx-<version>',
+      };
     return {
       kind: 'manual',
-      command: 'download nginx for Windows from https://nginx.org/en/download.html and unzip it to C:\\ (it makes C:\\nginx-<version>)',
+      command:
+        'download nginx for Windows from https://nginx.org/en/download.html and unzip it to C:\\ (it makes C:\\nginx-<version>)',
       why: 'no scoop or choco on PATH',
       where: 'C:\\nginx-<version>',
     };
@@ -59,20 +79,45 @@ export async function planNginxInstall(platform: Platform, probe: MachineProbe):
   if (platform.name === 'darwin') {
     if (await probe.has('brew')) {
       // Homebrew refuses to run as root.
-      return probe.isRoot ? { kind: 'manual', command: 'brew install nginx (as yourself, not root)', why: 'Homebrew does not run as root' } : { kind: 'auto', commands: [{ file: 'brew', args: ['install', 'nginx'] }] };
+      return probe.isRoot
+        ? {
+            kind: 'manual',
+            command: 'brew install nginx (as yourself, not root)',
+            why: 'Homebrew does not run as root',
+          }
+        : { kind: 'auto', commands: [{ file: 'brew', args: ['install', 'nginx'] }] };
     }
-    if (await probe.has('port')) return { kind: 'manual', command: 'sudo port install nginx', why: 'MacPorts needs root' };
-    return { kind: 'manual', command: 'install Homebrew (https://brew.sh), then: brew install nginx', why: 'no Homebrew or MacPorts on PATH' };
+    if (await probe.has('port'))
+      return { kind: 'manual', command: 'sudo port install nginx', why: 'MacPorts needs root' };
+    return {
+      kind: 'manual',
+      command: 'install Homebrew (https://brew.sh), then: brew install nginx',
+      why: 'no Homebrew or MacPorts on PATH',
+    };
   }
   for (const m of LINUX_MANAGERS) {
     if (!(await probe.has(m.name))) continue;
     const last = m.commands.at(-1)!;
-    if (!m.auto) return { kind: 'manual', command: [...(probe.isRoot ? [] : ['sudo']), ...last].join(' '), why: `setup installs with apt-get or dnf only, this machine has ${m.name}` };
+    if (!m.auto)
+      return {
+        kind: 'manual',
+        command: [...(probe.isRoot ? [] : ['sudo']), ...last].join(' '),
+        why: `setup installs with apt-get or dnf only, this machine has ${m.name}`,
+      };
     if (probe.isRoot) return { kind: 'auto', commands: m.commands.map(([file, ...args]) => ({ file: file!, args })) };
-    if (await probe.sudoWorks()) return { kind: 'auto', commands: m.commands.map((c) => ({ file: 'sudo', args: ['-n', ...c] })) };
-    return { kind: 'manual', command: `sudo ${last.join(' ')}`, why: 'installing needs root, and sudo asks for a password' };
+    if (await probe.sudoWorks())
+      return { kind: 'auto', commands: m.commands.map((c) => ({ file: 'sudo', args: ['-n', ...c] })) };
+    return {
+      kind: 'manual',
+      command: `sudo ${last.join(' ')}`,
+      why: 'installing needs root, and sudo asks for a password',
+    };
   }
-  return { kind: 'manual', command: "install nginx with your distribution's package manager", why: 'no package manager setup knows (apt-get, dnf, zypper, pacman, apk)' };
+  return {
+    kind: 'manual',
+    command: "install nginx with your distribution's package manager",
+    why: 'no package manager setup knows (apt-get, dnf, zypper, pacman, apk)',
+  };
 }
 
 export function describePlan(plan: NginxInstallPlan): string {
@@ -82,14 +127,25 @@ export function describePlan(plan: NginxInstallPlan): string {
 /** The error for a plan setup cannot carry out: what is wrong, and the one command to run. */
 export function manualInstallError(plan: Extract<NginxInstallPlan, { kind: 'manual' }>): UserError {
   const where = plan.where ? ` (nginx.exe then is in ${plan.where}, where mlflow-secure looks)` : '';
-  return new UserError(`nginx is not installed, and setup cannot install it here (${plan.why})`, `Run: ${plan.command}${where}; then mlflow-secure setup again`);
+  return new UserError(
+    `nginx is not installed, and setup cannot install it here (${plan.why})`,
+    `Run: ${plan.command}${where}; then mlflow-secure setup again`,
+  );
 }
 
-export async function runNginxInstall(plan: Extract<NginxInstallPlan, { kind: 'auto' }>, run: Runner, env: NodeJS.ProcessEnv): Promise<void> {
+export async function runNginxInstall(
+  plan: Extract<NginxInstallPlan, { kind: 'auto' }>,
+  run: Runner,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   // No questions from apt-get's configuration step: nothing reads our standard input.
   const childEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const c of plan.commands) {
     const r = await run(c.file, c.args, { show: true, env: childEnv, timeoutMs: 15 * 60_000 });
-    if (r.exitCode !== 0) throw new UserError(`${show(c)} failed (${failure(r)})`, 'Read its output above, install nginx yourself, then run mlflow-secure setup again');
+    if (r.exitCode !== 0)
+      throw new UserError(
+        `${show(c)} failed (${failure(r)})`,
+        'Read its output above, install nginx yourself, then run mlflow-secure setup again',
+      );
   }
 }

@@ -35,12 +35,14 @@ export async function probePython(c: CommandSpec, run: Runner): Promise<{ found?
   if (r.exitCode !== 0) return { refusal: `${via}: did not run (${failure(r)})` };
   const [version = '', file = ''] = r.stdout.split(/\r?\n/).map((l) => l.trim());
   if (!/^\d+\.\d+\.\d+$/.test(version) || !file) return { refusal: `${via}: printed no Python version` };
-  if (!versionAtLeast(version, MIN_PYTHON)) return { refusal: `${via}: Python ${version} (${file}) is older than ${MIN_PYTHON.join('.')}` };
+  if (!versionAtLeast(version, MIN_PYTHON))
+    return { refusal: `${via}: Python ${version} (${file}) is older than ${MIN_PYTHON.join('.')}` };
   return { found: { file, version, via } };
 }
 
 const INSTALL_PYTHON: Partial<Record<NodeJS.Platform, string>> = {
-  linux: 'Install Python 3.10 or newer (Debian/Ubuntu: sudo apt-get install python3 python3-venv; Fedora: sudo dnf install python3), or pass --python <path>',
+  linux:
+    'Install Python 3.10 or newer (Debian/Ubuntu: sudo apt-get install python3 python3-venv; Fedora: sudo dnf install python3), or pass --python <path>',
   darwin: 'Install Python 3.10 or newer (brew install python, or python.org), or pass --python <path>',
   win32: 'Install Python 3.10 or newer from python.org (it brings the py launcher), or pass --python <path>',
 };
@@ -49,12 +51,19 @@ const INSTALL_PYTHON: Partial<Record<NodeJS.Platform, string>> = {
  * The first candidate that runs and is new enough. Every refusal is named in the error, so a
  * user with an old python3 learns which one was found and why it was not taken.
  */
-export async function choosePython(candidates: readonly CommandSpec[], platform: Platform, run: Runner): Promise<PythonFound> {
+export async function choosePython(
+  candidates: readonly CommandSpec[],
+  platform: Platform,
+  run: Runner,
+): Promise<PythonFound> {
   const refusals: string[] = [];
   for (const c of candidates) {
     const { found, refusal } = await probePython(c, run);
     if (found) return found;
     refusals.push(refusal!);
   }
-  throw new UserError(`no Python ${MIN_PYTHON.join('.')} or newer found (${refusals.join('; ')})`, INSTALL_PYTHON[platform.name] ?? INSTALL_PYTHON.linux);
+  throw new UserError(
+    `no Python ${MIN_PYTHON.join('.')} or newer found (${refusals.join('; ')})`,
+    INSTALL_PYTHON[platform.name] ?? INSTALL_PYTHON.linux,
+  );
 }

@@ -3,7 +3,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
-import { cli, readStackRecord, removeDir, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+import {
+  cli,
+  readStackRecord,
+  removeDir,
+  spawnCli,
+  stackProcesses,
+  tempDir,
+  waitForNoStackProcesses,
+} from './helpers.js';
 
 const PASSWORD = 'two-at-once-Pw-1';
 
@@ -19,9 +27,14 @@ describe('two `up -d` at once in one state folder', () => {
   it('starts exactly one stack; the other exits 1 with one line and starts nothing', async () => {
     cwd = await tempDir('mlflow-secure-two-ups-');
     const stateDir = path.join(cwd, '.mlflow-secure');
-    const [a, b] = await Promise.all([0, 1].map(() => cli(['up', '-d', '--port', 'auto'], { cwd: cwd!, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } })));
+    const [a, b] = await Promise.all(
+      [0, 1].map(() => cli(['up', '-d', '--port', 'auto'], { cwd: cwd!, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } })),
+    );
     const results = [a!, b!].sort((x, y) => x.exitCode - y.exitCode);
-    expect(results.map((r) => r.exitCode), results.map((r) => r.stderr).join('\n---\n')).toEqual([0, 1]);
+    expect(
+      results.map((r) => r.exitCode),
+      results.map((r) => r.stderr).join('\n---\n'),
+    ).toEqual([0, 1]);
     const loser = results[1]!;
     expect(loser.stderr.split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1);
     expect(loser.stderr).toMatch(/already running|another `node \S+ up` \(pid \d+\) is starting/);
@@ -31,7 +44,16 @@ describe('two `up -d` at once in one state folder', () => {
     const leaders = procs.filter((p) => p.pid === p.pgid);
     expect(leaders.map((p) => p.pid).sort()).toEqual([record.mlflow.pid, record.nginx.pid].sort());
     const url = new URL(record.url);
-    expect((await request({ host: url.hostname, port: Number(url.port), path: '/health', auth: { user: 'admin', password: PASSWORD } })).status).toBe(200);
+    expect(
+      (
+        await request({
+          host: url.hostname,
+          port: Number(url.port),
+          path: '/health',
+          auth: { user: 'admin', password: PASSWORD },
+        })
+      ).status,
+    ).toBe(200);
     const down = await cli(['down'], { cwd });
     expect(down.exitCode, down.stderr).toBe(0);
     expect(await waitForNoStackProcesses(stateDir, [record.mlflow.pid, record.nginx.pid])).toEqual([]);

@@ -23,7 +23,8 @@ describe('users/current answered by nginx on real MLflow and nginx', () => {
   let port: number;
   let groups: number[] = [];
   let instance: string;
-  const get = (p: string, auth?: { user: string; password: string }, method = 'GET'): Promise<HttpResponse> => request({ host, port, path: p, method, auth });
+  const get = (p: string, auth?: { user: string; password: string }, method = 'GET'): Promise<HttpResponse> =>
+    request({ host, port, path: p, method, auth });
 
   beforeAll(async () => {
     cwd = await tempDir();
@@ -35,7 +36,9 @@ describe('users/current answered by nginx on real MLflow and nginx', () => {
     host = new URL(record.url).hostname;
     port = Number(new URL(record.url).port);
     // The header every answer of this stack's nginx carries, taken from an ordinary proxied page.
-    instance = String((await get('/', { user: 'admin', password: PASSWORD })).headers['x-mlflow-secure-instance'] ?? '');
+    instance = String(
+      (await get('/', { user: 'admin', password: PASSWORD })).headers['x-mlflow-secure-instance'] ?? '',
+    );
     expect(instance).toMatch(/^\S{8,}$/);
   });
 
@@ -49,7 +52,11 @@ describe('users/current answered by nginx on real MLflow and nginx', () => {
 
   it('asks for the password first: 401 without credentials, with a wrong password, or for an unknown user', async () => {
     for (const p of CURRENT_USER_PATHS) {
-      for (const auth of [undefined, { user: 'admin', password: 'wrong-password' }, { user: 'nobody', password: PASSWORD }]) {
+      for (const auth of [
+        undefined,
+        { user: 'admin', password: 'wrong-password' },
+        { user: 'nobody', password: PASSWORD },
+      ]) {
         const r = await get(p, auth);
         expect(r.status, `${p} as ${auth?.user ?? 'anonymous'}`).toBe(401);
         expect(r.headers['www-authenticate']).toBe('Basic realm="MLflow"');
@@ -76,7 +83,10 @@ describe('users/current answered by nginx on real MLflow and nginx', () => {
 
   it('names a second user added with `user add` while the stack runs, without a restart', async () => {
     const bobPassword = 'bob-Secret-123';
-    const add = await cli(['user', 'add', 'bob.smith+ml@example.com', '--password-stdin'], { cwd, input: `${bobPassword}\n` });
+    const add = await cli(['user', 'add', 'bob.smith+ml@example.com', '--password-stdin'], {
+      cwd,
+      input: `${bobPassword}\n`,
+    });
     expect(add.exitCode, add.stderr).toBe(0);
     const bob = { user: 'bob.smith+ml@example.com', password: bobPassword };
     for (const p of CURRENT_USER_PATHS) {
@@ -85,7 +95,9 @@ describe('users/current answered by nginx on real MLflow and nginx', () => {
       expect(JSON.parse(r.body)).toEqual(shape('bob.smith+ml@example.com'));
     }
     // Each request is named by its own credentials: admin is still admin.
-    expect(JSON.parse((await get(CURRENT_USER_PATHS[0], { user: 'admin', password: PASSWORD })).body)).toEqual(shape('admin'));
+    expect(JSON.parse((await get(CURRENT_USER_PATHS[0], { user: 'admin', password: PASSWORD })).body)).toEqual(
+      shape('admin'),
+    );
   });
 
   it('sends the placeholder, in valid JSON, for a hand-edited name with a quote or backslash', async () => {

@@ -9,14 +9,31 @@ import { execa } from 'execa';
 import { appendFile, lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, readStackRecord, removeDir, root, spawnCli, tempDir, venvPython, waitForNoStackProcesses } from './helpers.js';
+import {
+  cli,
+  readStackRecord,
+  removeDir,
+  root,
+  spawnCli,
+  tempDir,
+  venvPython,
+  waitForNoStackProcesses,
+} from './helpers.js';
 
 // %: configparser interpolation; ' and \: python-dotenv escapes; $x: shells.
 const PASSWORD = `e2e-${Math.random().toString(36).slice(2)}-P%@ss'"$x\\y`;
 const LOGIN = path.join(root, 'test', 'fixtures', 'saved_login.py');
 
 /** No desktop, so the xdg-open that `open` ships goes to $BROWSER (or finds nothing). */
-const NO_DESKTOP = { DISPLAY: undefined, WAYLAND_DISPLAY: undefined, XDG_CURRENT_DESKTOP: undefined, DESKTOP_SESSION: undefined, KDE_FULL_SESSION: undefined, GNOME_DESKTOP_SESSION_ID: undefined, BROWSER: undefined };
+const NO_DESKTOP = {
+  DISPLAY: undefined,
+  WAYLAND_DISPLAY: undefined,
+  XDG_CURRENT_DESKTOP: undefined,
+  DESKTOP_SESSION: undefined,
+  KDE_FULL_SESSION: undefined,
+  GNOME_DESKTOP_SESSION_ID: undefined,
+  BROWSER: undefined,
+};
 
 /** A stand-in browser: appends each argument it gets, one per line, to `log`. */
 async function fakeProgram(file: string, log: string): Promise<void> {
@@ -28,7 +45,12 @@ const modeOf = async (p: string) => (await stat(p)).mode & 0o777;
 
 /** The real MLflow client with only PATH, HOME and what `extra` sets: no MLFLOW_TRACKING_USERNAME/_PASSWORD. */
 function client(args: string[], env: Record<string, string>) {
-  return execa(venvPython, [LOGIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, extendEnv: false, reject: false, timeout: 120_000 });
+  return execa(venvPython, [LOGIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    extendEnv: false,
+    reject: false,
+    timeout: 120_000,
+  });
 }
 
 describe('env --save / --forget and open, on real MLflow and nginx', () => {
@@ -40,7 +62,12 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
   let browser: string;
   let browserLog: string;
   const credentials = () => path.join(home, '.mlflow', 'credentials');
-  const env = (extra: Record<string, string | undefined> = {}) => ({ HOME: home, MLFLOW_SECURE_PASSWORD: PASSWORD, ...NO_DESKTOP, ...extra });
+  const env = (extra: Record<string, string | undefined> = {}) => ({
+    HOME: home,
+    MLFLOW_SECURE_PASSWORD: PASSWORD,
+    ...NO_DESKTOP,
+    ...extra,
+  });
 
   beforeAll(async () => {
     cwd = await tempDir();
@@ -81,19 +108,28 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     expect(await modeOf(path.dirname(credentials()))).toBe(0o700);
     expect(await modeOf(credentials())).toBe(0o600);
 
-    const run = await execa('bash', ['-c', `eval "$1" && exec "${venvPython}" "${LOGIN}"`, '_', r.stdout], { env: { PATH: process.env.PATH ?? '', HOME: home }, extendEnv: false, reject: false, timeout: 120_000 });
+    const run = await execa('bash', ['-c', `eval "$1" && exec "${venvPython}" "${LOGIN}"`, '_', r.stdout], {
+      env: { PATH: process.env.PATH ?? '', HOME: home },
+      extendEnv: false,
+      reject: false,
+      timeout: 120_000,
+    });
     expect(run.exitCode, run.stderr).toBe(0);
     const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
     expect(out).toEqual({ tracking_uri: url, params: { loaded_from: 'credentials' }, username_env: null });
     // nginx let the run in as admin.
-    expect(await readFile(path.join(stateDir, 'logs', 'nginx-access.log'), 'utf8')).toMatch(/ - admin \[[^\]]+\] "POST \/api\/2\.0\/mlflow\/runs\/create HTTP\/1\.1" 200/);
+    expect(await readFile(path.join(stateDir, 'logs', 'nginx-access.log'), 'utf8')).toMatch(
+      / - admin \[[^\]]+\] "POST \/api\/2\.0\/mlflow\/runs\/create HTTP\/1\.1" 200/,
+    );
   });
 
   it('env --forget: the same client now gets 401; other sections stay; a second forget has nothing to do', async () => {
     await appendFile(credentials(), '\n[other]\nkey = kept\n');
     const r = await cli(['env', '--forget'], { cwd, env: { HOME: home } });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`Removed mlflow_tracking_username, mlflow_tracking_password of user "admin" from ${credentials()}.`);
+    expect(r.stdout).toBe(
+      `Removed mlflow_tracking_username, mlflow_tracking_password of user "admin" from ${credentials()}.`,
+    );
     expect(await readFile(credentials(), 'utf8')).toBe('[other]\nkey = kept\n');
 
     const run = await client([], { HOME: home, MLFLOW_TRACKING_URI: url });
@@ -111,7 +147,9 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     const r = await cli(['env', '--save', '--dotenv', '.env'], { cwd, env: env() });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`Updated ${dotenv} (owner-only, 0600): MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD for user admin`);
+    expect(r.stderr).toContain(
+      `Updated ${dotenv} (owner-only, 0600): MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD for user admin`,
+    );
     expect(r.stderr).toContain(`warning: ${dotenv} is inside a git work tree and git does not ignore it`);
     expect(r.stderr).toContain("The password holds ' or \\");
     expect(`${r.stdout}${r.stderr}`).not.toContain(PASSWORD);
@@ -123,7 +161,11 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     await mkdir(bare);
     const run = await client([dotenv], { HOME: bare });
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({ tracking_uri: url, params: { loaded_from: dotenv }, username_env: 'admin' });
+    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({
+      tracking_uri: url,
+      params: { loaded_from: dotenv },
+      username_env: 'admin',
+    });
 
     await writeFile(path.join(cwd, '.gitignore'), '.env\n');
     const ignored = await cli(['env', '--save', '--dotenv', '.env'], { cwd, env: env() });
@@ -135,7 +177,9 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     const dotenv = path.join(cwd, '.env');
     const r = await cli(['env', '--forget', '--dotenv', '.env'], { cwd, env: { HOME: home } });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`Removed MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD from ${dotenv}.`);
+    expect(r.stdout).toBe(
+      `Removed MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD from ${dotenv}.`,
+    );
     expect(await readFile(dotenv, 'utf8')).toBe('DEBUG=1\n');
   });
 
@@ -143,7 +187,9 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     const wrong = `${PASSWORD}-wrong`;
     const bad = await cli(['env', '--save'], { cwd, env: env({ MLFLOW_SECURE_PASSWORD: wrong }) });
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr.trim().split('\n')).toEqual([`error: MLFLOW_SECURE_PASSWORD is not admin's password in ${path.join(stateDir, 'htpasswd')}. Give the right one (or set a new one with \`mlflow-secure user passwd admin\`), then run again`]);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      `error: MLFLOW_SECURE_PASSWORD is not admin's password in ${path.join(stateDir, 'htpasswd')}. Give the right one (or set a new one with \`mlflow-secure user passwd admin\`), then run again`,
+    ]);
     expect(`${bad.stdout}${bad.stderr}`).not.toContain(wrong.slice(0, 12));
 
     const target = path.join(cwd, 'elsewhere');
@@ -152,7 +198,9 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     await symlink(target, credentials());
     const linked = await cli(['env', '--save'], { cwd, env: env() });
     expect(linked.exitCode).toBe(1);
-    expect(linked.stderr.trim().split('\n')).toEqual([`error: ${credentials()} is a symbolic link, not a regular file. mlflow-secure never creates one there: remove it (or move it away) and try again`]);
+    expect(linked.stderr.trim().split('\n')).toEqual([
+      `error: ${credentials()} is a symbolic link, not a regular file. mlflow-secure never creates one there: remove it (or move it away) and try again`,
+    ]);
     expect(linked.stdout).toBe('');
     expect(await readFile(target, 'utf8')).toBe('');
     expect((await lstat(credentials())).isSymbolicLink()).toBe(true);
@@ -166,7 +214,9 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     await writeFile(browserLog, '');
     const r = await cli(['open'], { cwd, env: env({ BROWSER: browser, PATH: `${bin}:${process.env.PATH ?? ''}` }) });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`Opened ${url} in your browser; log in as admin (mlflow-secure env shows the password if it generated it).`);
+    expect(r.stdout).toBe(
+      `Opened ${url} in your browser; log in as admin (mlflow-secure env shows the password if it generated it).`,
+    );
     expect(await readLines(browserLog)).toEqual([`${url}/`]);
     expect(await readLines(pathLog)).toEqual([]);
   });
@@ -185,7 +235,9 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
       await writeFile(browserLog, '');
       const open = await cli(['open'], { cwd: empty, env: env({ BROWSER: browser }) });
       expect(open.exitCode).toBe(1);
-      expect(open.stderr.trim().split('\n')).toEqual([`error: no stack is recorded in ${path.join(empty, '.mlflow-secure')}. Start one with \`mlflow-secure up -d\`, then run \`mlflow-secure open\` again`]);
+      expect(open.stderr.trim().split('\n')).toEqual([
+        `error: no stack is recorded in ${path.join(empty, '.mlflow-secure')}. Start one with \`mlflow-secure up -d\`, then run \`mlflow-secure open\` again`,
+      ]);
       expect(await readLines(browserLog)).toEqual([]);
       const save = await cli(['env', '--save'], { cwd: empty, env: env({ HOME: empty }) });
       expect(save.exitCode).toBe(1);
@@ -204,7 +256,10 @@ describe('up --open in the foreground', () => {
     const browser = path.join(cwd, 'fake-browser');
     const browserLog = path.join(cwd, 'browser.log');
     await fakeProgram(browser, browserLog);
-    const run = spawnCli(['up', '--open', '--port', 'auto'], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD, ...NO_DESKTOP, BROWSER: browser } });
+    const run = spawnCli(['up', '--open', '--port', 'auto'], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: PASSWORD, ...NO_DESKTOP, BROWSER: browser },
+    });
     const groups: number[] = [];
     try {
       await run.waitFor(/Opened http:\/\/\S+ in your browser\./);

@@ -8,7 +8,16 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, readStackRecord, removeDir, root, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+import {
+  cli,
+  readStackRecord,
+  removeDir,
+  root,
+  spawnCli,
+  stackProcesses,
+  tempDir,
+  waitForNoStackProcesses,
+} from './helpers.js';
 
 const fixtures = path.join(root, 'test', 'fixtures');
 
@@ -24,7 +33,10 @@ describe('failures a user can cause', () => {
   let stateDir: string;
   let existing: Record<string, string>;
 
-  const digest = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
+  const digest = async (f: string) =>
+    createHash('sha256')
+      .update(await readFile(f))
+      .digest('hex');
 
   beforeEach(async () => {
     cwd = await tempDir();
@@ -51,7 +63,9 @@ describe('failures a user can cause', () => {
     try {
       const r = await cli(['up', '-d', '--port', String(port)], { cwd });
       expect(r.exitCode).toBe(1);
-      expect(errorLine(r.stderr)).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use.*--port \\d+ \\(or --port auto\\)`));
+      expect(errorLine(r.stderr)).toMatch(
+        new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use.*--port \\d+ \\(or --port auto\\)`),
+      );
     } finally {
       server.close();
     }
@@ -72,13 +86,17 @@ describe('failures a user can cause', () => {
   it('missing MLflow: says where it looked and how to install it', async () => {
     const r = await cli(['up', '-d', '--port', 'auto', '--mlflow', '/nonexistent/venv'], { cwd });
     expect(r.exitCode).toBe(1);
-    expect(errorLine(r.stderr)).toMatch(/MLflow not found \(looked at: \/nonexistent\/venv \(--mlflow\)\)\. Run mlflow-secure setup /);
+    expect(errorLine(r.stderr)).toMatch(
+      /MLflow not found \(looked at: \/nonexistent\/venv \(--mlflow\)\)\. Run mlflow-secure setup /,
+    );
   });
 
   it('bad backend URI: names the flag and the value', async () => {
     const r = await cli(['up', '-d', '--backend-store-uri', 'foo://bar/x'], { cwd });
     expect(r.exitCode).toBe(1);
-    expect(errorLine(r.stderr)).toBe("error: --backend-store-uri 'foo://bar/x' is not a store URI MLflow can use. Give a folder, a .db file, sqlite:///path/mlflow.db, postgresql://..., mysql://... or mssql://...");
+    expect(errorLine(r.stderr)).toBe(
+      "error: --backend-store-uri 'foo://bar/x' is not a store URI MLflow can use. Give a folder, a .db file, sqlite:///path/mlflow.db, postgresql://..., mysql://... or mssql://...",
+    );
   });
 
   it('bad user name', async () => {
@@ -102,7 +120,9 @@ describe('failures a user can cause', () => {
   it('unwritable state folder', async () => {
     const r = await cli(['up', '-d', '--port', 'auto', '--state-dir', path.join(cwd, 'mlflow.db', 'state')], { cwd });
     expect(r.exitCode).toBe(1);
-    expect(errorLine(r.stderr)).toMatch(/cannot write to state folder .*mlflow\.db\/state \(ENOTDIR\)\. Choose a folder you can write to/);
+    expect(errorLine(r.stderr)).toMatch(
+      /cannot write to state folder .*mlflow\.db\/state \(ENOTDIR\)\. Choose a folder you can write to/,
+    );
   });
 
   it('a different password for an existing user is refused, the file untouched', async () => {
@@ -113,10 +133,24 @@ describe('failures a user can cause', () => {
   });
 
   it('MLflow exiting at start: exit 3 with its log tail, nginx stopped', async () => {
-    const r = await cli(['up', '-d', '--port', 'auto', '--user', 'bob', '--backend-store-uri', path.join(cwd, 'other.db'), '--mlflow', path.join(fixtures, 'fake-mlflow-exits.mjs')], {
-      cwd,
-      env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' },
-    });
+    const r = await cli(
+      [
+        'up',
+        '-d',
+        '--port',
+        'auto',
+        '--user',
+        'bob',
+        '--backend-store-uri',
+        path.join(cwd, 'other.db'),
+        '--mlflow',
+        path.join(fixtures, 'fake-mlflow-exits.mjs'),
+      ],
+      {
+        cwd,
+        env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' },
+      },
+    );
     expect(r.exitCode, r.stderr).toBe(3);
     expect(errorLine(r.stderr)).toMatch(/mlflow exited with code 1 before it became ready/);
     expect(r.stderr).toMatch(/unable to open database file/);
@@ -126,10 +160,24 @@ describe('failures a user can cause', () => {
 
   it('MLflow never healthy and ignoring SIGTERM: timeout, then killed; nothing left', async () => {
     const started = Date.now();
-    const r = await cli(['up', '-d', '--port', 'auto', '--timeout', '2', '--user', 'bob', '--mlflow', path.join(fixtures, 'fake-mlflow-stubborn.mjs')], {
-      cwd,
-      env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' },
-    });
+    const r = await cli(
+      [
+        'up',
+        '-d',
+        '--port',
+        'auto',
+        '--timeout',
+        '2',
+        '--user',
+        'bob',
+        '--mlflow',
+        path.join(fixtures, 'fake-mlflow-stubborn.mjs'),
+      ],
+      {
+        cwd,
+        env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' },
+      },
+    );
     expect(r.exitCode, r.stderr).toBe(3);
     expect(errorLine(r.stderr)).toMatch(/MLflow did not become ready within 2 s\. Raise --timeout/);
     expect(r.stderr).toMatch(/fake-mlflow: starting forever/);
@@ -155,7 +203,21 @@ describe('failures a user can cause', () => {
   it('sends no credentials to a program that holds the port instead of our nginx (another local account squatting it)', async () => {
     const log = path.join(cwd, 'squatter.log');
     const fake = path.join(root, 'test', 'fixtures', 'fake-nginx-squatter.mjs');
-    const r = await cli(['up', '-d', '--port', 'auto', '--user', 'squat', '--backend-store-uri', path.join(cwd, 'other.db'), '--nginx', fake], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'squatted-Pw-1', SQUATTER_LOG: log } });
+    const r = await cli(
+      [
+        'up',
+        '-d',
+        '--port',
+        'auto',
+        '--user',
+        'squat',
+        '--backend-store-uri',
+        path.join(cwd, 'other.db'),
+        '--nginx',
+        fake,
+      ],
+      { cwd, env: { MLFLOW_SECURE_PASSWORD: 'squatted-Pw-1', SQUATTER_LOG: log } },
+    );
     expect(r.exitCode, r.stderr).toBe(3);
     expect(errorLine(r.stderr)).toMatch(/is not this stack's nginx .*no credentials were sent/);
     // It was asked once, anonymously, and never saw an Authorization header.
@@ -174,7 +236,24 @@ describe('failures a user can cause', () => {
     };
     await writeFile(
       path.join(stateDir, 'stack.json'),
-      JSON.stringify({ version: 2, phase: 'running', supervisorPid: null, startedAt: '2026-01-01T00:00:00.000Z', url: 'http://127.0.0.1:1', publicUrls: [], user: 'admin', host: '127.0.0.1', port: 1, mlflowPort: 2, hash: 'bcrypt', backendStoreUri: 'sqlite:///x', registryStoreUri: 'sqlite:///x', artifactsDestination: 'file:///x', mlflow: { pid: await dead() }, nginx: { pid: await dead() } }),
+      JSON.stringify({
+        version: 2,
+        phase: 'running',
+        supervisorPid: null,
+        startedAt: '2026-01-01T00:00:00.000Z',
+        url: 'http://127.0.0.1:1',
+        publicUrls: [],
+        user: 'admin',
+        host: '127.0.0.1',
+        port: 1,
+        mlflowPort: 2,
+        hash: 'bcrypt',
+        backendStoreUri: 'sqlite:///x',
+        registryStoreUri: 'sqlite:///x',
+        artifactsDestination: 'file:///x',
+        mlflow: { pid: await dead() },
+        nginx: { pid: await dead() },
+      }),
     );
     const status = await cli(['status'], { cwd });
     expect(status.exitCode, status.stderr).toBe(3);
@@ -185,13 +264,21 @@ describe('failures a user can cause', () => {
   });
 
   it('a second up on the same state folder is refused while the first runs', async () => {
-    const first = await cli(['up', '-d', '--port', 'auto', '--user', 'bob', '--backend-store-uri', path.join(cwd, 'real.db')], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' } });
+    const first = await cli(
+      ['up', '-d', '--port', 'auto', '--user', 'bob', '--backend-store-uri', path.join(cwd, 'real.db')],
+      { cwd, env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' } },
+    );
     expect(first.exitCode, first.stderr).toBe(0);
     const record = await readStackRecord(stateDir);
     try {
-      const second = await cli(['up', '-d', '--port', 'auto', '--user', 'bob'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' } });
+      const second = await cli(['up', '-d', '--port', 'auto', '--user', 'bob'], {
+        cwd,
+        env: { MLFLOW_SECURE_PASSWORD: 'bob-password-1' },
+      });
       expect(second.exitCode).toBe(1);
-      expect(errorLine(second.stderr)).toMatch(/a stack is already running from .* \(mlflow pid \d+, nginx pid \d+\).*dist\/cli\.js down/);
+      expect(errorLine(second.stderr)).toMatch(
+        /a stack is already running from .* \(mlflow pid \d+, nginx pid \d+\).*dist\/cli\.js down/,
+      );
     } finally {
       expect((await cli(['down'], { cwd })).exitCode).toBe(0);
       expect(await waitForNoStackProcesses(stateDir, [record.mlflow.pid, record.nginx.pid])).toEqual([]);

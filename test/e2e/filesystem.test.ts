@@ -31,7 +31,9 @@ describe.runIf(process.platform !== 'win32')('the state folder on disk', () => {
   it('20 concurrent `user add` against one state folder keep all 20 users, each with its password', async () => {
     const password = (i: number) => `password-${i}-${'x'.repeat(i)}`;
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => cli(['user', 'add', `u${i}`], { cwd, env: { MLFLOW_SECURE_PASSWORD: password(i) }, timeoutMs: 60_000 })),
+      Array.from({ length: 20 }, (_, i) =>
+        cli(['user', 'add', `u${i}`], { cwd, env: { MLFLOW_SECURE_PASSWORD: password(i) }, timeoutMs: 60_000 }),
+      ),
     );
     for (const r of results) expect(r.exitCode, r.stderr).toBe(0);
     const entries = parseHtpasswd(await readFile(path.join(stateDir, 'htpasswd'), 'utf8'));
@@ -46,10 +48,16 @@ describe.runIf(process.platform !== 'win32')('the state folder on disk', () => {
   it('`user add --state-dir /proc/forbidden` ends at once with one line (it used to spin forever)', async () => {
     if (process.platform !== 'linux') return;
     const started = Date.now();
-    const r = await cli(['user', 'add', 'x', '--state-dir', '/proc/forbidden'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'secret-pw-123' }, timeoutMs: 10_000 });
+    const r = await cli(['user', 'add', 'x', '--state-dir', '/proc/forbidden'], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: 'secret-pw-123' },
+      timeoutMs: 10_000,
+    });
     expect(Date.now() - started).toBeLessThan(8000);
     expect(r.exitCode, r.stderr).toBe(1);
-    expect(onlyErrorLine(r.stderr)).toMatch(/^error: cannot write to state folder \/proc\/forbidden \(E[A-Z]+\)\. Choose a folder you can write to/);
+    expect(onlyErrorLine(r.stderr)).toMatch(
+      /^error: cannot write to state folder \/proc\/forbidden \(E[A-Z]+\)\. Choose a folder you can write to/,
+    );
     expect(r.stderr).not.toContain('secret-pw-123');
   });
 
@@ -62,7 +70,9 @@ describe.runIf(process.platform !== 'win32')('the state folder on disk', () => {
     await symlink(shadow, path.join(stateDir, 'htpasswd'));
     const r = await cli(['user', 'add', 'eve'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'secret-pw-123' } });
     expect(r.exitCode).toBe(1);
-    expect(onlyErrorLine(r.stderr)).toContain(`${path.join(stateDir, 'htpasswd')} is a symbolic link, not a regular file`);
+    expect(onlyErrorLine(r.stderr)).toContain(
+      `${path.join(stateDir, 'htpasswd')} is a symbolic link, not a regular file`,
+    );
     expect(r.stderr + r.stdout).not.toContain('root:');
     expect(await readFile(shadow, 'utf8')).toBe(secret);
     const list = await cli(['user', 'list'], { cwd });
@@ -73,10 +83,15 @@ describe.runIf(process.platform !== 'win32')('the state folder on disk', () => {
   it('refuses a state folder others can write to, with what to do', async () => {
     await mkdir(stateDir);
     await chmod(stateDir, 0o777);
-    for (const args of [['user', 'list'], ['user', 'add', 'ana']]) {
+    for (const args of [
+      ['user', 'list'],
+      ['user', 'add', 'ana'],
+    ]) {
       const r = await cli(args, { cwd, env: { MLFLOW_SECURE_PASSWORD: 'secret-pw-123' } });
       expect(r.exitCode, args.join(' ')).toBe(1);
-      expect(onlyErrorLine(r.stderr)).toBe(`error: the state folder ${stateDir} is writable by other users (mode 777). Run chmod 700 ${stateDir}, or choose another --state-dir`);
+      expect(onlyErrorLine(r.stderr)).toBe(
+        `error: the state folder ${stateDir} is writable by other users (mode 777). Run chmod 700 ${stateDir}, or choose another --state-dir`,
+      );
     }
     expect((await stat(stateDir)).mode & 0o777).toBe(0o777);
   });
@@ -99,9 +114,14 @@ describe.runIf(process.platform !== 'win32')('the state folder on disk', () => {
   });
 
   it('refuses `$` in the state folder path before writing anything', async () => {
-    const r = await cli(['user', 'add', 'ana', '--state-dir', 'st$http_x'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'secret-pw-123' } });
+    const r = await cli(['user', 'add', 'ana', '--state-dir', 'st$http_x'], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: 'secret-pw-123' },
+    });
     expect(r.exitCode).toBe(1);
-    expect(onlyErrorLine(r.stderr)).toContain(`--state-dir must not contain '$' or control characters, got "st$http_x"`);
+    expect(onlyErrorLine(r.stderr)).toContain(
+      `--state-dir must not contain '$' or control characters, got "st$http_x"`,
+    );
     await expect(stat(path.join(cwd, 'st$http_x'))).rejects.toThrow(/ENOENT/);
   });
 });

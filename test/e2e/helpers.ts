@@ -23,7 +23,8 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   delete env.MLFLOW_SECURE_MLFLOW;
   delete env.VIRTUAL_ENV;
   // `npm test` / `npx vitest` set these; they make the CLI's hints say `npx mlflow-secure`.
-  for (const npmVar of ['npm_command', 'npm_lifecycle_event', 'npm_lifecycle_script', 'npm_package_name']) delete env[npmVar];
+  for (const npmVar of ['npm_command', 'npm_lifecycle_event', 'npm_lifecycle_script', 'npm_package_name'])
+    delete env[npmVar];
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -31,7 +32,10 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return env;
 }
 
-export async function cli(args: string[], o: { cwd: string; env?: Record<string, string | undefined>; input?: string; timeoutMs?: number }): Promise<CliResult> {
+export async function cli(
+  args: string[],
+  o: { cwd: string; env?: Record<string, string | undefined>; input?: string; timeoutMs?: number },
+): Promise<CliResult> {
   const r = await execa(process.execPath, [cliPath, ...args], {
     cwd: o.cwd,
     env: cleanEnv(o.env),
@@ -45,8 +49,19 @@ export async function cli(args: string[], o: { cwd: string; env?: Record<string,
 }
 
 /** Starts the CLI in the background (a foreground `up`), collecting its output. */
-export function spawnCli(args: string[], o: { cwd: string; env?: Record<string, string | undefined> }): { child: ResultPromise; output: () => string; waitFor: (re: RegExp, timeoutMs?: number) => Promise<void> } {
-  const child = execa(process.execPath, [cliPath, ...args], { cwd: o.cwd, env: cleanEnv(o.env), extendEnv: false, stdin: 'ignore', reject: false, all: true, buffer: true });
+export function spawnCli(
+  args: string[],
+  o: { cwd: string; env?: Record<string, string | undefined> },
+): { child: ResultPromise; output: () => string; waitFor: (re: RegExp, timeoutMs?: number) => Promise<void> } {
+  const child = execa(process.execPath, [cliPath, ...args], {
+    cwd: o.cwd,
+    env: cleanEnv(o.env),
+    extendEnv: false,
+    stdin: 'ignore',
+    reject: false,
+    all: true,
+    buffer: true,
+  });
   let text = '';
   child.all?.on('data', (d: Buffer) => {
     text += d.toString('utf8');
@@ -58,7 +73,8 @@ export function spawnCli(args: string[], o: { cwd: string; env?: Record<string, 
       const deadline = Date.now() + timeoutMs;
       while (!re.test(text)) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; output so far:\n${text}`);
-        if (child.exitCode !== null) throw new Error(`the CLI exited (${child.exitCode}) before ${re}; output:\n${text}`);
+        if (child.exitCode !== null)
+          throw new Error(`the CLI exited (${child.exitCode}) before ${re}; output:\n${text}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
@@ -114,7 +130,11 @@ export async function stackProcesses(stateDir: string, groups: number[] = []): P
   return found;
 }
 
-export async function waitForNoStackProcesses(stateDir: string, groups: number[] = [], timeoutMs = 10_000): Promise<ProcInfo[]> {
+export async function waitForNoStackProcesses(
+  stateDir: string,
+  groups: number[] = [],
+  timeoutMs = 10_000,
+): Promise<ProcInfo[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left = await stackProcesses(stateDir, groups);

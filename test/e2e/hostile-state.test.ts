@@ -13,7 +13,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, cli, cliPath, removeDir, tempDir } from './helpers.js';
 
-const hasUnshare = await execa('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { reject: false }).then((r) => r.exitCode === 0);
+const hasUnshare = await execa('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { reject: false }).then(
+  (r) => r.exitCode === 0,
+);
 
 /**
  * A record valid in every field but the ones overridden, in the version-1 shape older releases
@@ -55,7 +57,12 @@ interface Contained {
  * beside it. `SENTINEL` in the record text is replaced with the sentinel's pid (as the
  * namespace numbers it), so a record can point at a live process that is not ours.
  */
-async function contained(cwd: string, recordText: string, args: string[], o: { sentinelArgv0?: string } = {}): Promise<Contained> {
+async function contained(
+  cwd: string,
+  recordText: string,
+  args: string[],
+  o: { sentinelArgv0?: string } = {},
+): Promise<Contained> {
   const stateDir = path.join(cwd, '.mlflow-secure');
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const script = [
@@ -123,7 +130,12 @@ describe.skipIf(!hasUnshare)('down never signals what a hostile record names (in
   }
 
   it('handles malformed records ({"pid":2}, an entry without identity, "identity":"x", not JSON) with at most one line, never a stack trace', async () => {
-    const texts = ['{"pid":2}', JSON.stringify({ ...record(), mlflow: { pid: 2 } }), JSON.stringify({ ...record(), mlflow: { ...legacy(999_999), identity: 'x' } }), '{not json'];
+    const texts = [
+      '{"pid":2}',
+      JSON.stringify({ ...record(), mlflow: { pid: 2 } }),
+      JSON.stringify({ ...record(), mlflow: { ...legacy(999_999), identity: 'x' } }),
+      '{not json',
+    ];
     for (const text of texts) {
       const r = await contained(cwd, text, ['down']);
       expect([0, 1], `${text}: ${r.stderr}`).toContain(r.exitCode);
@@ -137,19 +149,37 @@ describe.skipIf(!hasUnshare)('down never signals what a hostile record names (in
     const pwned = path.join(cwd, 'PWNED');
     const text = JSON.stringify({
       ...record({ version: 1 }),
-      nginx: { pid: 'SENTINEL', group: true, file: '/bin/sh', args: [], quitArgs: ['-c', `touch ${pwned}`], identity: [] },
+      nginx: {
+        pid: 'SENTINEL',
+        group: true,
+        file: '/bin/sh',
+        args: [],
+        quitArgs: ['-c', `touch ${pwned}`],
+        identity: [],
+      },
       mlflow: { pid: 'SENTINEL', group: true, file: '/bin/sh', args: [], identity: [] },
     }).replace(/"SENTINEL"/g, 'SENTINEL');
     const r = await contained(cwd, text, ['down']);
     expect(r.sentinelAlive, r.stderr).toBe(true);
-    expect(await stat(pwned).then(() => true, () => false)).toBe(false);
+    expect(
+      await stat(pwned).then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
     expect(r.stderr).toMatch(/is not nginx from this stack/);
     expect(r.stderr).toMatch(/is not mlflow from this stack/);
   });
 
   it('matches identity by whole words: a process whose command line merely contains the pieces is not ours', async () => {
     // Looks like an mlflow on port 59981, and carries " up" like a supervisor: neither is ours.
-    const text = JSON.stringify(record({ mlflow: { ...legacy('SENTINEL'), identity: ['mlflow', '--port 5998'] }, mlflowPort: 5998, supervisorPid: 'SENTINEL' })).replace(/"SENTINEL"/g, 'SENTINEL');
+    const text = JSON.stringify(
+      record({
+        mlflow: { ...legacy('SENTINEL'), identity: ['mlflow', '--port 5998'] },
+        mlflowPort: 5998,
+        supervisorPid: 'SENTINEL',
+      }),
+    ).replace(/"SENTINEL"/g, 'SENTINEL');
     const r = await contained(cwd, text, ['down'], { sentinelArgv0: 'mlflow ui --port 59981 up' });
     expect(r.sentinelAlive, r.stderr).toBe(true);
     expect(r.stderr).toMatch(/is not mlflow from this stack/);
@@ -166,7 +196,15 @@ describe.skipIf(!hasUnshare)('down never signals what a hostile record names (in
     const s = await contained(cwd, JSON.stringify(record({ mlflow: legacy(-1) })), ['status']);
     expect(s.exitCode).toBe(1);
     expect(s.sentinelAlive).toBe(true);
-    const e = await contained(cwd, JSON.stringify(record({ user: 'admin\necho INJECTED', nginx: legacy('SENTINEL') })).replace(/"SENTINEL"/g, 'SENTINEL'), ['env'], { sentinelArgv0: 'nginx' });
+    const e = await contained(
+      cwd,
+      JSON.stringify(record({ user: 'admin\necho INJECTED', nginx: legacy('SENTINEL') })).replace(
+        /"SENTINEL"/g,
+        'SENTINEL',
+      ),
+      ['env'],
+      { sentinelArgv0: 'nginx' },
+    );
     expect(e.exitCode).toBe(1);
     expect(e.stdout).toBe('');
     expect(errorLines(e.stderr)).toHaveLength(1);
@@ -182,14 +220,32 @@ describe('down when the stack belongs to another user', () => {
     // A process of a different user (65534) that looks exactly like this state's nginx.
     const conf = path.join(stateDir, 'nginx.conf');
     // detached: it leads its own process group, as the real nginx master does.
-    const other = execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', `exec -a "nginx: master process /usr/sbin/nginx -c ${conf}" sleep 60`], { reject: false, detached: true });
+    const other = execa(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        'bash',
+        '-c',
+        `exec -a "nginx: master process /usr/sbin/nginx -c ${conf}" sleep 60`,
+      ],
+      { reject: false, detached: true },
+    );
     try {
       await new Promise((r) => setTimeout(r, 300));
-      await writeFile(path.join(stateDir, 'stack.json'), JSON.stringify(record({ nginx: { ...legacy(other.pid), identity: [`-c ${conf}`] } })));
+      await writeFile(
+        path.join(stateDir, 'stack.json'),
+        JSON.stringify(record({ nginx: { ...legacy(other.pid), identity: [`-c ${conf}`] } })),
+      );
       await chown(path.join(stateDir, 'stack.json'), owner, owner);
       await chown(stateDir, owner, owner);
       await chmod(cwd, 0o755);
-      const r = await execa('setpriv', [`--reuid=${owner}`, `--regid=${owner}`, '--clear-groups', process.execPath, cliPath, 'down'], { cwd, env: cleanEnv({ HOME: cwd }), extendEnv: false, reject: false, timeout: 30_000 });
+      const r = await execa(
+        'setpriv',
+        [`--reuid=${owner}`, `--regid=${owner}`, '--clear-groups', process.execPath, cliPath, 'down'],
+        { cwd, env: cleanEnv({ HOME: cwd }), extendEnv: false, reject: false, timeout: 30_000 },
+      );
       expect(r.exitCode, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/cannot stop nginx \(pid \d+\): it belongs to another user/);
       expect(r.stdout).not.toMatch(/Stopped/);
@@ -229,7 +285,9 @@ describe('a state folder that came with a cloned repository', () => {
     // What `git clone` produces: files 0644, owned by the user who cloned.
     const htpasswd = 'admin:$apr1$abcdefgh$0123456789abcdefghijkl\nbackdoor:{PLAIN}letmein\n';
     await writeFile(path.join(stateDir, 'htpasswd'), htpasswd, { mode: 0o644 });
-    await writeFile(path.join(stateDir, 'generated-password'), '{"user":"admin","password":"attacker-knows-1"}\n', { mode: 0o644 });
+    await writeFile(path.join(stateDir, 'generated-password'), '{"user":"admin","password":"attacker-knows-1"}\n', {
+      mode: 0o644,
+    });
     try {
       const r = await cli(['up', '-d', '--port', 'auto'], { cwd });
       expect(r.exitCode, r.stderr).toBe(1);

@@ -12,8 +12,13 @@ describe('htpasswd lines verified by the real nginx', () => {
   it('verifies bcrypt ($2b$, cost 5) and apr1 lines on Linux', async () => {
     const platform = getPlatform();
     const nginx = (await lookupNginx({ env: process.env, platform })).found;
-    expect(nginx, 'nginx is installed by npm test\'s set-up').toBeDefined();
-    const result = await probeHashSchemes(nginx!, platform, ['bcrypt', 'apr1'], platform.nginxUserDirective(currentUser(platform)));
+    expect(nginx, "nginx is installed by npm test's set-up").toBeDefined();
+    const result = await probeHashSchemes(
+      nginx!,
+      platform,
+      ['bcrypt', 'apr1'],
+      platform.nginxUserDirective(currentUser(platform)),
+    );
     expect(result).toEqual({ bcrypt: 'verified', apr1: 'verified' });
   });
 });

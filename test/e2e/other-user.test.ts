@@ -9,7 +9,15 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
-import { cli, readStackRecord, removeDir, stackProcesses, tempDir, waitForNoStackProcesses, type StackRecordJson } from './helpers.js';
+import {
+  cli,
+  readStackRecord,
+  removeDir,
+  stackProcesses,
+  tempDir,
+  waitForNoStackProcesses,
+  type StackRecordJson,
+} from './helpers.js';
 
 const OTHER = 'mlfsec-e2e-other';
 const PASSWORD = 'other-user-test-Pw-1';
@@ -105,19 +113,56 @@ describe.skipIf(!isRoot)('a second local account cannot get past nginx', () => {
     expect(await listeningPorts(mlflowTree)).toEqual([]);
     // The owner still reaches MLflow through nginx with the password.
     const port = Number(new URL(record.url).port);
-    expect((await request({ host: '127.0.0.1', port, path: '/api/2.0/mlflow/experiments/search?max_results=1', auth: { user: 'admin', password: PASSWORD } })).status).toBe(200);
+    expect(
+      (
+        await request({
+          host: '127.0.0.1',
+          port,
+          path: '/api/2.0/mlflow/experiments/search?max_results=1',
+          auth: { user: 'admin', password: PASSWORD },
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it('the other account gets 401 from nginx, no answer from MLflow on any port or socket, and cannot read the state folder', async () => {
     // The probe runs from a folder the other account can enter; it only needs node itself.
-    const r = await execa('runuser', ['-u', OTHER, '--', process.execPath, '-e', PROBE, path.join(stateDir, 'mlflow.sock'), stateDir, new URL(record.url).port], { cwd: '/', reject: false, timeout: 60_000 });
+    const r = await execa(
+      'runuser',
+      [
+        '-u',
+        OTHER,
+        '--',
+        process.execPath,
+        '-e',
+        PROBE,
+        path.join(stateDir, 'mlflow.sock'),
+        stateDir,
+        new URL(record.url).port,
+      ],
+      { cwd: '/', reject: false, timeout: 60_000 },
+    );
     expect(r.exitCode, r.stderr).toBe(0);
-    const seen = JSON.parse(r.stdout) as { socket: { error?: string; status?: number }; tcp: Record<string, { status?: number; body?: string }>; files: Record<string, string>; nginxPort: number };
+    const seen = JSON.parse(r.stdout) as {
+      socket: { error?: string; status?: number };
+      tcp: Record<string, { status?: number; body?: string }>;
+      files: Record<string, string>;
+      nginxPort: number;
+    };
     expect(seen.socket.error, JSON.stringify(seen.socket)).toBe('EACCES');
     // Whatever answers on loopback, nothing serves MLflow's API without the password.
     const nginx = seen.tcp[String(seen.nginxPort)];
     expect(nginx?.status).toBe(401);
-    for (const [port, res] of Object.entries(seen.tcp)) expect(res.status === 200 && /experiments/.test(res.body ?? ''), `port ${port}: ${JSON.stringify(res)}`).toBe(false);
-    expect(seen.files).toEqual({ '': 'EACCES', htpasswd: 'EACCES', 'stack.json': 'EACCES', 'nginx.conf': 'EACCES', 'mlflow.sock': 'EACCES' });
+    for (const [port, res] of Object.entries(seen.tcp))
+      expect(res.status === 200 && /experiments/.test(res.body ?? ''), `port ${port}: ${JSON.stringify(res)}`).toBe(
+        false,
+      );
+    expect(seen.files).toEqual({
+      '': 'EACCES',
+      htpasswd: 'EACCES',
+      'stack.json': 'EACCES',
+      'nginx.conf': 'EACCES',
+      'mlflow.sock': 'EACCES',
+    });
   });
 });

@@ -15,9 +15,17 @@ const PASSWORD = `progress-${Math.random().toString(36).slice(2)}-Pw`;
 const ESC = '\u001b';
 
 /** Runs the CLI on a pseudo-terminal and returns everything the terminal received. */
-function onTerminal(args: string[], cwd: string, env: Record<string, string | undefined>): Promise<{ code: number | null; screen: string }> {
+function onTerminal(
+  args: string[],
+  cwd: string,
+  env: Record<string, string | undefined>,
+): Promise<{ code: number | null; screen: string }> {
   const command = [process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ');
-  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qec', command, '/dev/null'], {
+    cwd,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let screen = '';
   child.stdout.on('data', (d: Buffer) => (screen += d.toString('utf8')));
   child.stderr.on('data', (d: Buffer) => (screen += d.toString('utf8')));
@@ -63,14 +71,26 @@ describe('progress while starting', () => {
 
   it('piped: one plain line per phase in order, no escape code; foreground logs label the wrong-password check', async () => {
     cwd = await tempDir();
-    const up = spawnCli(['up', '--port', 'auto'], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD, CI: undefined, NO_COLOR: undefined, TERM: 'xterm-256color' } });
+    const up = spawnCli(['up', '--port', 'auto'], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: PASSWORD, CI: undefined, NO_COLOR: undefined, TERM: 'xterm-256color' },
+    });
     await up.waitFor(/stop: .* down/);
     await up.waitFor(/password mismatch.*<- expected: mlflow-secure checking that a wrong password is refused/);
     const text = up.output();
     expect(text).not.toContain(ESC);
-    const phases = ['Checking nginx, MLflow and the state folder...', 'Writing the nginx config and the password file...', 'Starting MLflow and nginx...', 'Waiting for MLflow to answer...', 'Proving that the password is required and works...'];
+    const phases = [
+      'Checking nginx, MLflow and the state folder...',
+      'Writing the nginx config and the password file...',
+      'Starting MLflow and nginx...',
+      'Waiting for MLflow to answer...',
+      'Proving that the password is required and works...',
+    ];
     const positions = phases.map((p) => text.indexOf(p));
-    expect(positions.every((p) => p >= 0), text).toBe(true);
+    expect(
+      positions.every((p) => p >= 0),
+      text,
+    ).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     // The label is on nginx's line for our own check, and only there.
     const mismatches = text.split('\n').filter((l) => l.includes('password mismatch'));
@@ -87,7 +107,10 @@ describe('progress while starting', () => {
     cwd = await tempDir();
     const port = await busyPort();
     try {
-      const { code, screen } = await onTerminal(['up', '-d', '--port', String(port.port)], cwd, { ...TTY_ENV, NO_COLOR: '1' });
+      const { code, screen } = await onTerminal(['up', '-d', '--port', String(port.port)], cwd, {
+        ...TTY_ENV,
+        NO_COLOR: '1',
+      });
       expect(code).toBe(1);
       expect(screen).toContain('Checking nginx, MLflow and the state folder...');
       expect(screen).toMatch(/error: .*port/i);
@@ -105,7 +128,12 @@ describe('progress while starting', () => {
       expect(code).toBe(1);
       expect(screen).not.toContain('Checking nginx');
       expect(screen).not.toContain(ESC);
-      expect(screen.trim().split(/\r?\n/).filter((l) => l.startsWith('error:'))).toHaveLength(1);
+      expect(
+        screen
+          .trim()
+          .split(/\r?\n/)
+          .filter((l) => l.startsWith('error:')),
+      ).toHaveLength(1);
     } finally {
       await port.close();
     }
@@ -113,7 +141,10 @@ describe('progress while starting', () => {
 
   it('after `npm start` (an npm script of this package) the hints say `npx mlflow-secure`', async () => {
     cwd = await tempDir();
-    const r = await cli(['up', '-d', '--port', 'auto'], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD, npm_lifecycle_event: 'start', npm_package_name: 'mlflow-secure' } });
+    const r = await cli(['up', '-d', '--port', 'auto'], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: PASSWORD, npm_lifecycle_event: 'start', npm_package_name: 'mlflow-secure' },
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('clients:   eval "$(npx mlflow-secure env)"');
     expect(r.stdout).toContain('stop:      npx mlflow-secure down');

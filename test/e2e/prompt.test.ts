@@ -11,7 +11,11 @@ import { cleanEnv, cliPath, removeDir, root, tempDir } from './helpers.js';
 
 function onTerminal(args: string[], cwd: string) {
   const command = [process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ');
-  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: cleanEnv({ TERM: 'dumb' }), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qec', command, '/dev/null'], {
+    cwd,
+    env: cleanEnv({ TERM: 'dumb' }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let screen = '';
   child.stdout.on('data', (d: Buffer) => (screen += d.toString('utf8')));
   child.stderr.on('data', (d: Buffer) => (screen += d.toString('utf8')));
@@ -64,10 +68,15 @@ describe('hidden password prompt on a terminal', () => {
     await mkdir(state);
     const htpasswd = `admin:${hashPassword('kept-Secret-1', 'apr1')}\n`;
     await writeFile(path.join(state, 'htpasswd'), htpasswd, { mode: 0o600 });
-    const t = onTerminal(['up', '--port', 'auto', '--nginx', path.join(root, 'test', 'fixtures', 'fake-nginx-bad-conf.mjs')], cwd);
+    const t = onTerminal(
+      ['up', '--port', 'auto', '--nginx', path.join(root, 'test', 'fixtures', 'fake-nginx-bad-conf.mjs')],
+      cwd,
+    );
     expect(await t.exited, t.screen()).toBe(3);
     expect(t.screen()).not.toContain('Password for');
-    expect(t.screen()).toMatch(/error: nginx rejected the generated configuration .*nginx\.conf\. Read the nginx message below/);
+    expect(t.screen()).toMatch(
+      /error: nginx rejected the generated configuration .*nginx\.conf\. Read the nginx message below/,
+    );
     expect(t.screen()).toMatch(/\[emerg\] unknown directive "fake"/);
     expect(await readFile(path.join(state, 'htpasswd'), 'utf8')).toBe(htpasswd);
     await expect(readFile(path.join(state, 'stack.json'))).rejects.toThrow(/ENOENT/);

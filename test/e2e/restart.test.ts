@@ -31,12 +31,34 @@ describe('restart', () => {
 
   it('keeps the URL, the server names, the data and the options; replaces every process', async () => {
     const store = path.join(cwd, 'data', 'tracking.db');
-    const up = await cli(['up', '-d', '--port', 'auto', '--server-name', 'mlflow.test', '--nginx-workers', '1', '--backend-store-uri', store], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
+    const up = await cli(
+      [
+        'up',
+        '-d',
+        '--port',
+        'auto',
+        '--server-name',
+        'mlflow.test',
+        '--nginx-workers',
+        '1',
+        '--backend-store-uri',
+        store,
+      ],
+      { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } },
+    );
     expect(up.exitCode, up.stderr).toBe(0);
     const before = await readStackRecord(stateDir);
     const port = before.port;
     const auth = { user: 'admin', password: PASSWORD };
-    const created = await request({ host: '127.0.0.1', port, method: 'POST', path: '/api/2.0/mlflow/experiments/create', body: JSON.stringify({ name: 'survives-restart' }), headers: { 'Content-Type': 'application/json' }, auth });
+    const created = await request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/api/2.0/mlflow/experiments/create',
+      body: JSON.stringify({ name: 'survives-restart' }),
+      headers: { 'Content-Type': 'application/json' },
+      auth,
+    });
     expect(created.status).toBe(200);
 
     // No password is given: the user exists, restart does not need it.
@@ -51,11 +73,22 @@ describe('restart', () => {
     expect(after.nginx.pid).not.toBe(before.nginx.pid);
     // Nothing of the old stack is left: its process groups are empty.
     // (A marker no process carries: only the old groups are looked at.)
-    expect(await waitForNoStackProcesses(path.join(cwd, 'no-such-state'), [before.mlflow.pid, before.nginx.pid])).toEqual([]);
-    const raw = JSON.parse(JSON.stringify(after)) as { backendStoreUri: string; options: { serverNames: string[]; nginxWorkers: number } };
+    expect(
+      await waitForNoStackProcesses(path.join(cwd, 'no-such-state'), [before.mlflow.pid, before.nginx.pid]),
+    ).toEqual([]);
+    const raw = JSON.parse(JSON.stringify(after)) as {
+      backendStoreUri: string;
+      options: { serverNames: string[]; nginxWorkers: number };
+    };
     expect(raw.backendStoreUri).toBe(`sqlite:///${store}`);
     expect(raw.options).toMatchObject({ serverNames: ['mlflow.test'], nginxWorkers: 1 });
-    const found = await request({ host: '127.0.0.1', port, path: '/api/2.0/mlflow/experiments/get-by-name?experiment_name=survives-restart', headers: { Host: 'mlflow.test' }, auth });
+    const found = await request({
+      host: '127.0.0.1',
+      port,
+      path: '/api/2.0/mlflow/experiments/get-by-name?experiment_name=survives-restart',
+      headers: { Host: 'mlflow.test' },
+      auth,
+    });
     expect(found.status).toBe(200);
     expect(found.body).toContain('survives-restart');
   });
@@ -63,10 +96,14 @@ describe('restart', () => {
   it('options typed now win over the recorded ones', async () => {
     const r = await cli(['restart', '--nginx-workers', '2'], { cwd });
     expect(r.exitCode, r.stderr).toBe(0);
-    const record = JSON.parse(JSON.stringify(await readStackRecord(stateDir))) as { options: { nginxWorkers: number; serverNames: string[] } };
+    const record = JSON.parse(JSON.stringify(await readStackRecord(stateDir))) as {
+      options: { nginxWorkers: number; serverNames: string[] };
+    };
     expect(record.options).toMatchObject({ nginxWorkers: 2, serverNames: ['mlflow.test'] });
     const nginxPid = (await readStackRecord(stateDir)).nginx.pid;
-    const workers = (await stackProcesses(path.join(cwd, 'no-such-state'), [nginxPid])).filter((p) => p.cmdline.startsWith('nginx: worker'));
+    const workers = (await stackProcesses(path.join(cwd, 'no-such-state'), [nginxPid])).filter((p) =>
+      p.cmdline.startsWith('nginx: worker'),
+    );
     expect(workers).toHaveLength(2);
   });
 });

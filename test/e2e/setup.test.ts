@@ -12,7 +12,16 @@ import path from 'node:path';
 import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
-import { cleanEnv, readStackRecord, removeDir, root, stackProcesses, tempDir, waitForNoStackProcesses, type CliResult } from './helpers.js';
+import {
+  cleanEnv,
+  readStackRecord,
+  removeDir,
+  root,
+  stackProcesses,
+  tempDir,
+  waitForNoStackProcesses,
+  type CliResult,
+} from './helpers.js';
 
 const PASSWORD = `setup-${Math.random().toString(36).slice(2)}-Pw`;
 
@@ -27,7 +36,10 @@ describe('installed from a packed tarball: setup, then up', () => {
   let groups: number[] = [];
 
   /** The installed `mlflow-secure`, run the way a user's shell would (its bin on PATH). */
-  async function installed(args: string[], o: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult & { ms: number }> {
+  async function installed(
+    args: string[],
+    o: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+  ): Promise<CliResult & { ms: number }> {
     const started = Date.now();
     const r = await execa(path.join(bin, 'mlflow-secure'), args, {
       cwd: o.cwd ?? work,
@@ -49,10 +61,24 @@ describe('installed from a packed tarball: setup, then up', () => {
     work = path.join(tmp, 'work');
     data = path.join(tmp, 'data');
     await mkdir(work);
-    const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-    const pack = await execa('npm', ['pack', '--pack-destination', tmp, '--json'], { cwd: root, env: npmEnv, stdin: 'ignore' });
+    const npmEnv = {
+      ...process.env,
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+    };
+    const pack = await execa('npm', ['pack', '--pack-destination', tmp, '--json'], {
+      cwd: root,
+      env: npmEnv,
+      stdin: 'ignore',
+    });
     tgz = path.join(tmp, (JSON.parse(pack.stdout) as { filename: string }[])[0]!.filename);
-    await execa('npm', ['install', '-g', '--prefix', path.join(tmp, 'prefix'), tgz], { cwd: tmp, env: npmEnv, stdin: 'ignore', timeout: 170_000 });
+    await execa('npm', ['install', '-g', '--prefix', path.join(tmp, 'prefix'), tgz], {
+      cwd: tmp,
+      env: npmEnv,
+      stdin: 'ignore',
+      timeout: 170_000,
+    });
     bin = path.join(tmp, 'prefix', 'bin');
     venv = path.join(data, 'mlflow-secure', 'venv');
     pinned = /^mlflow==(\S+)$/m.exec(await readFile(path.join(root, 'requirements.txt'), 'utf8'))![1]!;
@@ -78,7 +104,9 @@ describe('installed from a packed tarball: setup, then up', () => {
   it('before setup: doctor finds no MLflow and names mlflow-secure setup; up says the same in one line', async () => {
     const doctor = await installed(['doctor']);
     expect(doctor.exitCode).toBe(1);
-    expect(doctor.stdout).toMatch(/^FAIL {2}MLflow not found; looked at: .*\/work\/\.venv\/bin\/mlflow \(\.\/\.venv\)/m);
+    expect(doctor.stdout).toMatch(
+      /^FAIL {2}MLflow not found; looked at: .*\/work\/\.venv\/bin\/mlflow \(\.\/\.venv\)/m,
+    );
     expect(doctor.stdout).toContain(`${venv}/bin/mlflow (installed by mlflow-secure setup)`);
     expect(doctor.stdout).toMatch(/^ {6}fix: Run mlflow-secure setup /m);
     expect(doctor.stdout).not.toContain('npm run setup');
@@ -99,7 +127,9 @@ describe('installed from a packed tarball: setup, then up', () => {
     await chmod(path.join(fakeBin, 'python3'), 0o755);
     await symlink(process.execPath, path.join(fakeBin, 'node'));
     const oldData = path.join(tmp, 'old-data');
-    const r = await installed(['setup'], { env: { PATH: `${bin}${path.delimiter}${fakeBin}`, XDG_DATA_HOME: oldData } });
+    const r = await installed(['setup'], {
+      env: { PATH: `${bin}${path.delimiter}${fakeBin}`, XDG_DATA_HOME: oldData },
+    });
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toEqual([
@@ -113,11 +143,17 @@ describe('installed from a packed tarball: setup, then up', () => {
     const r = await installed(['setup'], { timeoutMs: 420_000 });
     console.info(`setup (first run, pip from the package index): ${(r.ms / 1000).toFixed(1)} s`);
     expect(r.exitCode, r.stderr.slice(-3000)).toBe(0);
-    expect(r.stdout.split('\n')).toEqual([`MLflow ${pinned}: installed (${venv}/bin/mlflow)`, expect.stringMatching(/^nginx \d+\.\d+\.\d+: ready \(.+\)$/), 'Ready: run mlflow-secure up']);
+    expect(r.stdout.split('\n')).toEqual([
+      `MLflow ${pinned}: installed (${venv}/bin/mlflow)`,
+      expect.stringMatching(/^nginx \d+\.\d+\.\d+: ready \(.+\)$/),
+      'Ready: run mlflow-secure up',
+    ]);
     // pip's own progress reached the user, on stderr.
     expect(r.stderr).toContain(`Installing MLflow ${pinned} into ${venv} with pip`);
     expect(r.stderr).toMatch(new RegExp(`Successfully installed .*\\bmlflow-${pinned.replace(/\./g, '\\.')}\\b`));
-    expect(await readFile(path.join(venv, '.mlflow-secure-requirements'), 'utf8')).toBe(await readFile(path.join(root, 'requirements.txt'), 'utf8'));
+    expect(await readFile(path.join(venv, '.mlflow-secure-requirements'), 'utf8')).toBe(
+      await readFile(path.join(root, 'requirements.txt'), 'utf8'),
+    );
   }, 450_000);
 
   it('setup again: already installed, within seconds, and no pip at all', async () => {
@@ -131,14 +167,19 @@ describe('installed from a packed tarball: setup, then up', () => {
   });
 
   it('doctor now finds MLflow in the data folder', async () => {
-    const r = await installed(['doctor', '--port', String(await getPort({ host: '127.0.0.1' }))], { timeoutMs: 180_000 });
+    const r = await installed(['doctor', '--port', String(await getPort({ host: '127.0.0.1' }))], {
+      timeoutMs: 180_000,
+    });
     expect(r.stdout).toContain(`ok  MLflow ${pinned} (${venv}/bin/mlflow)`);
     expect(r.exitCode, r.stdout).toBe(0);
   });
 
   it('up -d runs that MLflow behind nginx, auth holds, and down stops it all', async () => {
     const stateDir = path.join(work, '.mlflow-secure');
-    const up = await installed(['up', '-d', '--port', 'auto'], { env: { MLFLOW_SECURE_PASSWORD: PASSWORD }, timeoutMs: 180_000 });
+    const up = await installed(['up', '-d', '--port', 'auto'], {
+      env: { MLFLOW_SECURE_PASSWORD: PASSWORD },
+      timeoutMs: 180_000,
+    });
     expect(up.exitCode, up.stderr).toBe(0);
     const record = await readStackRecord(stateDir);
     groups = [record.mlflow.pid, record.nginx.pid];

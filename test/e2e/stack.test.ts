@@ -10,7 +10,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
-import { cli, cliPath, readStackRecord, removeDir, root, stackProcesses, tempDir, venvPython, waitForNoStackProcesses, type StackRecordJson } from './helpers.js';
+import {
+  cli,
+  cliPath,
+  readStackRecord,
+  removeDir,
+  root,
+  stackProcesses,
+  tempDir,
+  venvPython,
+  waitForNoStackProcesses,
+  type StackRecordJson,
+} from './helpers.js';
 
 const PASSWORD = `e2e-${Math.random().toString(36).slice(2)}-P@ss'"$x`;
 const SERVER_NAME = 'mlflow.example.test';
@@ -27,7 +38,10 @@ describe('up -d / down on real MLflow and nginx', () => {
   beforeAll(async () => {
     cwd = await tempDir();
     stateDir = path.join(cwd, '.mlflow-secure');
-    const r = await cli(['up', '-d', '--port', 'auto', '--server-name', SERVER_NAME], { cwd, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
+    const r = await cli(['up', '-d', '--port', 'auto', '--server-name', SERVER_NAME], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: PASSWORD },
+    });
     expect(r.stderr).not.toContain(PASSWORD);
     expect(r.stdout, r.stderr).toMatch(/is up behind nginx/);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -59,7 +73,14 @@ describe('up -d / down on real MLflow and nginx', () => {
     const asset = /(static-files\/static\/js\/[^"']+\.js)\b/.exec(index.body)?.[1];
     // The artifact routes: an upload (PUT) needs auth like everything else.
     const put = (a?: { user: string; password: string }) =>
-      request({ host, port, method: 'PUT', path: '/api/2.0/mlflow-artifacts/artifacts/auth-check/hello.txt', body: 'hello', auth: a });
+      request({
+        host,
+        port,
+        method: 'PUT',
+        path: '/api/2.0/mlflow-artifacts/artifacts/auth-check/hello.txt',
+        body: 'hello',
+        auth: a,
+      });
     expect((await put()).status).toBe(401);
     expect((await put(auth('wrong-password'))).status).toBe(401);
     expect((await put(auth())).status).toBe(200);
@@ -74,8 +95,14 @@ describe('up -d / down on real MLflow and nginx', () => {
     ];
     for (const route of routes) {
       expect((await request({ host, port, path: route })).status, `${route} without credentials`).toBe(401);
-      expect((await request({ host, port, path: route, auth: auth('wrong-password') })).status, `${route} with a wrong password`).toBe(401);
-      expect((await request({ host, port, path: route, auth: { user: 'nobody', password: PASSWORD } })).status, `${route} with an unknown user`).toBe(401);
+      expect(
+        (await request({ host, port, path: route, auth: auth('wrong-password') })).status,
+        `${route} with a wrong password`,
+      ).toBe(401);
+      expect(
+        (await request({ host, port, path: route, auth: { user: 'nobody', password: PASSWORD } })).status,
+        `${route} with an unknown user`,
+      ).toBe(401);
       expect((await request({ host, port, path: route, auth: auth() })).status, `${route} with credentials`).toBe(200);
     }
   });
@@ -92,7 +119,13 @@ describe('up -d / down on real MLflow and nginx', () => {
     expect(socket.isSocket()).toBe(true);
     expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
     // From any address of this machine, the recorded port reaches nothing.
-    const addresses = ['127.0.0.1', ...Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4').map((a) => a!.address)];
+    const addresses = [
+      '127.0.0.1',
+      ...Object.values(os.networkInterfaces())
+        .flat()
+        .filter((a) => a && !a.internal && a.family === 'IPv4')
+        .map((a) => a!.address),
+    ];
     for (const address of addresses) {
       const reached = await new Promise<boolean>((resolve) => {
         const s = net.connect({ host: address, port: record.mlflowPort }, () => (s.destroy(), resolve(true)));
@@ -104,7 +137,13 @@ describe('up -d / down on real MLflow and nginx', () => {
 
   it('lets the real MLflow Python client log and read back a run with a 5 MB artifact, using exactly what `env` prints', async () => {
     const script = `eval "$("${process.execPath}" "${cliPath}" env)" && exec "${venvPython}" "${path.join(root, 'test', 'fixtures', 'client.py')}"`;
-    const r = await execa('bash', ['-c', script], { cwd, reject: false, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, MLFLOW_SECURE_PASSWORD: PASSWORD }, extendEnv: false, timeout: 180_000 });
+    const r = await execa('bash', ['-c', script], {
+      cwd,
+      reject: false,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, MLFLOW_SECURE_PASSWORD: PASSWORD },
+      extendEnv: false,
+      timeout: 180_000,
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(out.tracking_uri).toBe(record.url);
@@ -124,7 +163,13 @@ describe('up -d / down on real MLflow and nginx', () => {
 
   it('accepts the public --server-name in Host and a UI-style POST with its Origin, and still blocks a foreign Origin', async () => {
     const publicHost = `${SERVER_NAME}:${port}`;
-    const get = await request({ host, port, path: '/api/2.0/mlflow/experiments/search?max_results=1', headers: { Host: publicHost }, auth: auth() });
+    const get = await request({
+      host,
+      port,
+      path: '/api/2.0/mlflow/experiments/search?max_results=1',
+      headers: { Host: publicHost },
+      auth: auth(),
+    });
     expect(get.status, get.body).toBe(200);
     const post = (origin: string) =>
       request({
@@ -142,7 +187,13 @@ describe('up -d / down on real MLflow and nginx', () => {
     const foreign = await post('http://evil.example');
     expect(foreign.status).toBe(403);
     expect(foreign.body).toContain('Cross-origin request blocked');
-    const badHost = await request({ host, port, path: '/api/2.0/mlflow/experiments/search?max_results=1', headers: { Host: 'evil.example' }, auth: auth() });
+    const badHost = await request({
+      host,
+      port,
+      path: '/api/2.0/mlflow/experiments/search?max_results=1',
+      headers: { Host: 'evil.example' },
+      auth: auth(),
+    });
     expect(badHost.status).toBe(403);
   });
 
@@ -151,9 +202,21 @@ describe('up -d / down on real MLflow and nginx', () => {
     const add = await cli(['user', 'add', 'alice', '--password-stdin'], { cwd, input: `${alice}\n` });
     expect(add.exitCode, add.stderr).toBe(0);
     expect(add.stdout + add.stderr).not.toContain(alice);
-    expect((await request({ host, port, path: '/api/2.0/mlflow/experiments/search?max_results=1', auth: auth(alice, 'alice') })).status).toBe(200);
+    expect(
+      (
+        await request({
+          host,
+          port,
+          path: '/api/2.0/mlflow/experiments/search?max_results=1',
+          auth: auth(alice, 'alice'),
+        })
+      ).status,
+    ).toBe(200);
 
-    const passwd = await cli(['user', 'passwd', 'alice', '--hash', 'apr1'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'alice-Second-456' } });
+    const passwd = await cli(['user', 'passwd', 'alice', '--hash', 'apr1'], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: 'alice-Second-456' },
+    });
     expect(passwd.exitCode, passwd.stderr).toBe(0);
     expect((await request({ host, port, path: '/', auth: auth(alice, 'alice') })).status).toBe(401);
     expect((await request({ host, port, path: '/', auth: auth('alice-Second-456', 'alice') })).status).toBe(200);
@@ -243,7 +306,10 @@ describe('up -d / down on real MLflow and nginx', () => {
 
     // A different password for the existing user is refused, with nothing touched.
     await writeFile(path.join(cwd, 'marker'), 'x');
-    const wrong = await cli(['up', '-d', '--port', 'auto', '--state-dir', stateDir], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'a-different-one' } });
+    const wrong = await cli(['up', '-d', '--port', 'auto', '--state-dir', stateDir], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: 'a-different-one' },
+    });
     expect(wrong.exitCode).toBe(1);
     expect(wrong.stderr).toMatch(/already running/);
   });

@@ -20,7 +20,15 @@ describe('stopTree on process groups', () => {
 
   async function start(name: string) {
     dir = await tempDir('mlflow-secure-stop-');
-    const p = await startProcess({ name, file: process.execPath, args: [fixture(name)], env: {}, cwd: dir, logFile: path.join(dir, 'out.log'), platform });
+    const p = await startProcess({
+      name,
+      file: process.execPath,
+      args: [fixture(name)],
+      env: {},
+      cwd: dir,
+      logFile: path.join(dir, 'out.log'),
+      platform,
+    });
     const deadline = Date.now() + 10_000;
     // Running, with its SIGTERM handlers in place (and, for the leader, its worker's too).
     const ready = name === 'leader-lingers.mjs' ? /worker: running/ : /graceful-slow: running/;
@@ -34,7 +42,9 @@ describe('stopTree on process groups', () => {
   it('gives a lone process its grace period to finish cleanly (not killed)', async () => {
     const p = await start('graceful-slow.mjs');
     const started = Date.now();
-    expect(await stopTree({ name: 'x', pid: p.pid, group: true, identity: [] }, { platform, graceMs: 5_000, verify: false })).toBe('stopped');
+    expect(
+      await stopTree({ name: 'x', pid: p.pid, group: true, identity: [] }, { platform, graceMs: 5_000, verify: false }),
+    ).toBe('stopped');
     const exit = await p.exited;
     expect(exit).toMatchObject({ code: 0, signal: undefined });
     expect(Date.now() - started).toBeGreaterThanOrEqual(700);
@@ -43,7 +53,12 @@ describe('stopTree on process groups', () => {
   it('kills a leader soon after its workers exited, without waiting out the grace period', async () => {
     const p = await start('leader-lingers.mjs');
     const started = Date.now();
-    expect(await stopTree({ name: 'x', pid: p.pid, group: true, identity: [] }, { platform, graceMs: 10_000, verify: false })).toBe('stopped');
+    expect(
+      await stopTree(
+        { name: 'x', pid: p.pid, group: true, identity: [] },
+        { platform, graceMs: 10_000, verify: false },
+      ),
+    ).toBe('stopped');
     const elapsed = Date.now() - started;
     expect((await p.exited).signal).toBe('SIGKILL');
     expect(elapsed).toBeGreaterThanOrEqual(LEADER_TEARDOWN_MS);

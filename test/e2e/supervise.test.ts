@@ -6,7 +6,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
-import { cli, cliPath, readStackRecord, removeDir, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+import {
+  cli,
+  cliPath,
+  readStackRecord,
+  removeDir,
+  spawnCli,
+  stackProcesses,
+  tempDir,
+  waitForNoStackProcesses,
+} from './helpers.js';
 
 const PASSWORD = 'foreground-secret-1';
 
@@ -33,13 +42,22 @@ describe('foreground up, supervised', () => {
     return { cwd, stateDir, run, record, groups };
   }
 
-  it('shows both processes\' output prefixed by name, and stops cleanly on SIGINT with exit 0 (listening on 0.0.0.0)', async () => {
+  it("shows both processes' output prefixed by name, and stops cleanly on SIGINT with exit 0 (listening on 0.0.0.0)", async () => {
     const { stateDir, run, record, groups } = await startForeground(['--host', '0.0.0.0']);
     const url = new URL(record.url);
     // Listening on every interface: the local URL uses loopback, and nginx answers there.
     expect(url.hostname).toBe('127.0.0.1');
     expect(await readFile(path.join(stateDir, 'nginx.conf'), 'utf8')).toContain(`listen 0.0.0.0:${url.port};`);
-    expect((await request({ host: url.hostname, port: Number(url.port), path: '/', auth: { user: 'admin', password: PASSWORD } })).status).toBe(200);
+    expect(
+      (
+        await request({
+          host: url.hostname,
+          port: Number(url.port),
+          path: '/',
+          auth: { user: 'admin', password: PASSWORD },
+        })
+      ).status,
+    ).toBe(200);
     await run.waitFor(/^mlflow \| .*Application startup complete/m, 30_000);
     expect((await stackProcesses(stateDir, groups)).length).toBeGreaterThanOrEqual(3);
     run.child.kill('SIGINT');
@@ -88,14 +106,26 @@ describe('foreground up, supervised', () => {
     await run.child;
     const url = new URL(record.url);
     // The children write to files, not to the dead supervisor: they keep serving.
-    expect((await request({ host: url.hostname, port: Number(url.port), path: '/', auth: { user: 'admin', password: PASSWORD } })).status).toBe(200);
+    expect(
+      (
+        await request({
+          host: url.hostname,
+          port: Number(url.port),
+          path: '/',
+          auth: { user: 'admin', password: PASSWORD },
+        })
+      ).status,
+    ).toBe(200);
     expect((await stackProcesses(stateDir, groups)).length).toBeGreaterThanOrEqual(3);
     // status notices that nothing supervises the stack any more, and says what to do.
     const status = await cli(['status'], { cwd });
     expect(status.stdout).toMatch(new RegExp(`its supervisor \\(pid ${run.child.pid}\\) is gone`));
     // Run by path, the hint names the command that works: `node <path>/dist/cli.js down`.
     expect(status.stdout).toContain(`Stop it with: node ${cliPath} down`);
-    expect(JSON.parse((await cli(['status', '--json'], { cwd })).stdout)).toMatchObject({ supervisor: 'gone', supervisorPid: run.child.pid });
+    expect(JSON.parse((await cli(['status', '--json'], { cwd })).stdout)).toMatchObject({
+      supervisor: 'gone',
+      supervisorPid: run.child.pid,
+    });
     const down = await cli(['down'], { cwd });
     expect(down.exitCode, down.stderr).toBe(0);
     expect(down.stdout).toMatch(/Stopped mlflow/);

@@ -7,7 +7,17 @@ import { execa, type ResultPromise } from 'execa';
 import { appendFile, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanEnv, cli, cliPath, readStackRecord, removeDir, spawnCli, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
+import {
+  cleanEnv,
+  cli,
+  cliPath,
+  readStackRecord,
+  removeDir,
+  spawnCli,
+  stackProcesses,
+  tempDir,
+  waitForNoStackProcesses,
+} from './helpers.js';
 
 const PASSWORD = 'terminal-secret-1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,7 +37,8 @@ async function findUp(cwd: string): Promise<number | undefined> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
-      if (argv[1] === cliPath && argv[2] === 'up' && (await readlink(`/proc/${entry}/cwd`)) === cwd) return Number(entry);
+      if (argv[1] === cliPath && argv[2] === 'up' && (await readlink(`/proc/${entry}/cwd`)) === cwd)
+        return Number(entry);
     } catch {
       // gone, or not ours to read
     }
@@ -93,7 +104,14 @@ describe('foreground up whose terminal or pipe goes away', () => {
 
   /** Runs `script` in bash as the leader of its own session and process group, as a terminal's job. */
   function job(script: string, cwd: string): ResultPromise {
-    const child = execa('bash', ['-c', `set -o pipefail; ${script}`], { cwd, env: cleanEnv({ MLFLOW_SECURE_PASSWORD: PASSWORD }), extendEnv: false, detached: true, stdin: 'ignore', reject: false });
+    const child = execa('bash', ['-c', `set -o pipefail; ${script}`], {
+      cwd,
+      env: cleanEnv({ MLFLOW_SECURE_PASSWORD: PASSWORD }),
+      extendEnv: false,
+      detached: true,
+      stdin: 'ignore',
+      reject: false,
+    });
     cleanups.unshift(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await child;
@@ -104,9 +122,26 @@ describe('foreground up whose terminal or pipe goes away', () => {
   it('a closed terminal (tmux kill-session) stops every process and removes the record', async () => {
     const { cwd, stateDir, groups, rememberGroups } = await workspace();
     // A private server whose socket lives in the temp folder: removed with it.
-    const tmux = (...args: string[]) => execa('tmux', ['-S', path.join(cwd, 'tmux.sock'), '-f', '/dev/null', ...args], { env: cleanEnv({ MLFLOW_SECURE_PASSWORD: PASSWORD }), extendEnv: false, reject: false });
+    const tmux = (...args: string[]) =>
+      execa('tmux', ['-S', path.join(cwd, 'tmux.sock'), '-f', '/dev/null', ...args], {
+        env: cleanEnv({ MLFLOW_SECURE_PASSWORD: PASSWORD }),
+        extendEnv: false,
+        reject: false,
+      });
     cleanups.unshift(async () => void (await tmux('kill-server')));
-    const started = await tmux('new-session', '-d', '-s', 'up', '-x', '160', '-y', '40', '-c', cwd, `${process.execPath} ${cliPath} up --port auto`);
+    const started = await tmux(
+      'new-session',
+      '-d',
+      '-s',
+      'up',
+      '-x',
+      '160',
+      '-y',
+      '40',
+      '-c',
+      cwd,
+      `${process.execPath} ${cliPath} up --port auto`,
+    );
     expect(started.exitCode, started.stderr).toBe(0);
     const up = await waitUntilRunning(cwd);
     await rememberGroups();
@@ -184,7 +219,14 @@ describe('logs -f', () => {
 
   it('ends quietly (exit 0, no error) when the reader of its pipe exits (`logs -f | head -1`)', async () => {
     const { cwd, mlflowLog } = await withLog(['line 1', 'line 2']);
-    const run = execa('bash', ['-c', `set -o pipefail; ${process.execPath} ${cliPath} logs mlflow -f | head -1`], { cwd, env: cleanEnv(), extendEnv: false, stdin: 'ignore', reject: false, timeout: 20_000 });
+    const run = execa('bash', ['-c', `set -o pipefail; ${process.execPath} ${cliPath} logs mlflow -f | head -1`], {
+      cwd,
+      env: cleanEnv(),
+      extendEnv: false,
+      stdin: 'ignore',
+      reject: false,
+      timeout: 20_000,
+    });
     // New lines keep coming, as from a live MLflow: writing them finds the pipe closed.
     const writer = setInterval(() => void appendFile(mlflowLog, 'more\n'), 200);
     cleanups.unshift(async () => clearInterval(writer));
@@ -201,8 +243,16 @@ describe('output that cannot be written for another reason', () => {
   it('a full disk under stdout is one error line and exit 1, not a crash or a silent exit 0', async () => {
     const cwd = await tempDir();
     try {
-      const run = await execa('bash', ['-c', `${process.execPath} ${cliPath} config --port 5000 > /dev/full`], { cwd, env: cleanEnv(), extendEnv: false, stdin: 'ignore', reject: false });
-      expect(run.stderr).toBe('error: could not write the output (ENOSPC). Check where standard output goes (a full disk?) and run again');
+      const run = await execa('bash', ['-c', `${process.execPath} ${cliPath} config --port 5000 > /dev/full`], {
+        cwd,
+        env: cleanEnv(),
+        extendEnv: false,
+        stdin: 'ignore',
+        reject: false,
+      });
+      expect(run.stderr).toBe(
+        'error: could not write the output (ENOSPC). Check where standard output goes (a full disk?) and run again',
+      );
       expect(run.exitCode).toBe(1);
     } finally {
       await removeDir(cwd);

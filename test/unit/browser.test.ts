@@ -18,7 +18,14 @@ const URL_ = 'http://127.0.0.1:5000';
 function context(platform: NodeJS.Platform, env: NodeJS.ProcessEnv = {}) {
   const stdout = sink();
   const stderr = sink();
-  const ctx: Context = { cwd: '/', env, platform: getPlatform(platform), out: createOutput(stdout.stream, stderr.stream), stdin: process.stdin, stderr: stderr.stream };
+  const ctx: Context = {
+    cwd: '/',
+    env,
+    platform: getPlatform(platform),
+    out: createOutput(stdout.stream, stderr.stream),
+    stdin: process.stdin,
+    stderr: stderr.stream,
+  };
   return { ctx, stdout, stderr };
 }
 
@@ -48,9 +55,12 @@ describe('checkWebUrl', () => {
     expect(checkWebUrl('https://mlflow.example.test:8443')).toBe('https://mlflow.example.test:8443/');
   });
 
-  it.each(['file:///etc/passwd', '/home/ana/evil.desktop', 'javascript:alert(1)', '--help', ''])('refuses %j: the launcher would open files and programs too', (url) => {
-    expect(userErrorFrom(() => checkWebUrl(url)).message).toMatch(/is not an http:\/\/ or https:\/\/ URL/);
-  });
+  it.each(['file:///etc/passwd', '/home/ana/evil.desktop', 'javascript:alert(1)', '--help', ''])(
+    'refuses %j: the launcher would open files and programs too',
+    (url) => {
+      expect(userErrorFrom(() => checkWebUrl(url)).message).toMatch(/is not an http:\/\/ or https:\/\/ URL/);
+    },
+  );
 });
 
 describe('openUrl', () => {
@@ -75,12 +85,18 @@ describe('openUrl', () => {
 
   it('fails with one line carrying the URL when xdg-open finds no way (exit 3), naming the missing desktop', async () => {
     const e = await userErrorOf(openUrl(URL_, context('linux', {}).ctx, { launch: launcher('exit 3') }));
-    expect(e.message).toBe('no browser could be started (sh exited with code 3; neither DISPLAY nor WAYLAND_DISPLAY is set: no desktop in this session?)');
+    expect(e.message).toBe(
+      'no browser could be started (sh exited with code 3; neither DISPLAY nor WAYLAND_DISPLAY is set: no desktop in this session?)',
+    );
     expect(e.hint).toBe(`Open ${URL_}/ in a browser yourself`);
   });
 
   it('leaves the desktop out when there is one, and on Windows and macOS', async () => {
-    for (const [platform, env] of [['linux', { DISPLAY: ':0' }], ['win32', {}], ['darwin', {}]] as const) {
+    for (const [platform, env] of [
+      ['linux', { DISPLAY: ':0' }],
+      ['win32', {}],
+      ['darwin', {}],
+    ] as const) {
       const e = await userErrorOf(openUrl(URL_, context(platform, env).ctx, { launch: launcher('exit 4') }));
       expect(e.message).toBe('no browser could be started (sh exited with code 4)');
     }
@@ -113,7 +129,9 @@ describe('openAfterUp', () => {
     } finally {
       process.env = saved;
     }
-    expect(stderr.text()).toBe(`warning: no browser could be started (xdg-open exited with code 3; neither DISPLAY nor WAYLAND_DISPLAY is set: no desktop in this session?). Open ${URL_}/ in a browser yourself\n`);
+    expect(stderr.text()).toBe(
+      `warning: no browser could be started (xdg-open exited with code 3; neither DISPLAY nor WAYLAND_DISPLAY is set: no desktop in this session?). Open ${URL_}/ in a browser yourself\n`,
+    );
     expect(stdout.text()).toBe('');
   });
 });

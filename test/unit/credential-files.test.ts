@@ -3,11 +3,30 @@
  * other users' files, where the home is on each platform, and git's verdict on a .env file.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { forgetDotenv, forgetMlflowCredentials, gitWouldCommit, mlflowCredentialsFile, saveDotenv, saveMlflowCredentials } from '../../src/credential-files.js';
+import {
+  forgetDotenv,
+  forgetMlflowCredentials,
+  gitWouldCommit,
+  mlflowCredentialsFile,
+  saveDotenv,
+  saveMlflowCredentials,
+} from '../../src/credential-files.js';
 import { UserError } from '../../src/errors.js';
 import { getPlatform } from '../../src/platform.js';
 import { userErrorFrom } from './user-error.js';
@@ -47,13 +66,17 @@ describe('mlflowCredentialsFile: where MLflow\'s client looks (Python\'s expandu
     expect(mlflowCredentialsFile({ HOME: '/home/ana' }, linux)).toBe('/home/ana/.mlflow/credentials');
   });
 
-  it('POSIX without HOME: the account\'s home from the passwd entry', () => {
+  it("POSIX without HOME: the account's home from the passwd entry", () => {
     expect(mlflowCredentialsFile({}, linux)).toBe(path.join(os.userInfo().homedir, '.mlflow', 'credentials'));
   });
 
   it('Windows: %USERPROFILE%, else %HOMEDRIVE%%HOMEPATH%, never $HOME', () => {
-    expect(mlflowCredentialsFile({ USERPROFILE: 'C:\\Users\\ana', HOME: '/c/Users/ana' }, win32)).toBe('C:\\Users\\ana\\.mlflow\\credentials');
-    expect(mlflowCredentialsFile({ HOMEDRIVE: 'D:', HOMEPATH: '\\Users\\ana' }, win32)).toBe('D:\\Users\\ana\\.mlflow\\credentials');
+    expect(mlflowCredentialsFile({ USERPROFILE: 'C:\\Users\\ana', HOME: '/c/Users/ana' }, win32)).toBe(
+      'C:\\Users\\ana\\.mlflow\\credentials',
+    );
+    expect(mlflowCredentialsFile({ HOMEDRIVE: 'D:', HOMEPATH: '\\Users\\ana' }, win32)).toBe(
+      'D:\\Users\\ana\\.mlflow\\credentials',
+    );
   });
 
   it('Windows with neither: one line naming USERPROFILE', () => {
@@ -73,7 +96,9 @@ describe.runIf(process.platform !== 'win32')('saveMlflowCredentials / forgetMlfl
     }
     expect(await modeOf(path.dirname(file))).toBe(0o700);
     expect(await modeOf(file)).toBe(0o600);
-    expect(await readFile(file, 'utf8')).toBe('[mlflow]\nmlflow_tracking_username = admin\nmlflow_tracking_password = pw-%%-secret-1234\n');
+    expect(await readFile(file, 'utf8')).toBe(
+      '[mlflow]\nmlflow_tracking_username = admin\nmlflow_tracking_password = pw-%%-secret-1234\n',
+    );
   });
 
   it('keeps the rest of an existing file, makes it 0600 and says it was readable by others', async () => {
@@ -109,11 +134,15 @@ describe.runIf(process.platform !== 'win32')('saveMlflowCredentials / forgetMlfl
     const real = path.join(tmp, 'real');
     await mkdir(real);
     await symlink(real, path.dirname(file));
-    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toBe(`${path.dirname(file)} is a symbolic link`);
+    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toBe(
+      `${path.dirname(file)} is a symbolic link`,
+    );
     await rm(path.dirname(file));
     await mkdir(path.dirname(file));
     await chmod(path.dirname(file), 0o777);
-    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toBe(`${path.dirname(file)} is writable by other users (mode 0777)`);
+    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toBe(
+      `${path.dirname(file)} is writable by other users (mode 0777)`,
+    );
     expect((await lstat(file).catch(() => undefined)) === undefined).toBe(true);
   });
 
@@ -121,18 +150,28 @@ describe.runIf(process.platform !== 'win32')('saveMlflowCredentials / forgetMlfl
     await mkdir(path.dirname(file), { mode: 0o700 });
     await writeFile(file, '[mlflow]\n', { mode: 0o600 });
     await chown(file, 65534, 65534);
-    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toMatch(/belongs to another user \(uid 65534\)/);
+    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toMatch(
+      /belongs to another user \(uid 65534\)/,
+    );
     expect(await readFile(file, 'utf8')).toBe('[mlflow]\n');
     await rm(file);
     await chown(path.dirname(file), 65534, 65534);
-    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toMatch(/\.mlflow belongs to another user \(uid 65534, you are 0\)/);
+    expect((await userErrorOf(saveMlflowCredentials(file, 'admin', PASSWORD, linux))).message).toMatch(
+      /\.mlflow belongs to another user \(uid 65534, you are 0\)/,
+    );
   });
 
   it('forget removes our keys, deletes the file when nothing else is left, and is idempotent', async () => {
     await mkdir(path.dirname(file), { mode: 0o700 });
     await writeFile(file, '[other]\nkey = value\n', { mode: 0o600 });
     await saveMlflowCredentials(file, 'admin', PASSWORD, linux);
-    expect(await forgetMlflowCredentials(file, linux)).toEqual({ file, existed: true, removed: ['mlflow_tracking_username', 'mlflow_tracking_password'], user: 'admin', deleted: false });
+    expect(await forgetMlflowCredentials(file, linux)).toEqual({
+      file,
+      existed: true,
+      removed: ['mlflow_tracking_username', 'mlflow_tracking_password'],
+      user: 'admin',
+      deleted: false,
+    });
     expect(await readFile(file, 'utf8')).toBe('[other]\nkey = value\n');
     expect(await forgetMlflowCredentials(file, linux)).toEqual({ file, existed: true, removed: [], deleted: false });
     await rm(file);
@@ -155,7 +194,9 @@ describe.runIf(process.platform !== 'win32')('saveDotenv / forgetDotenv', () => 
     await chmod(env, 0o664);
     expect(await saveDotenv(env, entries, linux)).toEqual({ file: env, created: false, loosened: '0664' });
     expect(await modeOf(env)).toBe(0o600);
-    expect(await readFile(env, 'utf8')).toBe(`DEBUG=1\nMLFLOW_TRACKING_URI='http://127.0.0.1:5000'\nMLFLOW_TRACKING_PASSWORD='${PASSWORD}'\n`);
+    expect(await readFile(env, 'utf8')).toBe(
+      `DEBUG=1\nMLFLOW_TRACKING_URI='http://127.0.0.1:5000'\nMLFLOW_TRACKING_PASSWORD='${PASSWORD}'\n`,
+    );
     const keys = entries.map((e) => e.key);
     expect(await forgetDotenv(env, keys, linux)).toEqual({ file: env, existed: true, removed: keys, deleted: false });
     expect(await readFile(env, 'utf8')).toBe('DEBUG=1\n');
@@ -171,7 +212,9 @@ describe.runIf(process.platform !== 'win32')('saveDotenv / forgetDotenv', () => 
     const env = path.join(tmp, '.env');
     await writeFile(path.join(tmp, 'target'), 'A=1\n');
     await symlink(path.join(tmp, 'target'), env);
-    expect((await userErrorOf(saveDotenv(env, entries, linux))).message).toBe(`${env} is a symbolic link, not a regular file`);
+    expect((await userErrorOf(saveDotenv(env, entries, linux))).message).toBe(
+      `${env} is a symbolic link, not a regular file`,
+    );
     expect(await readFile(path.join(tmp, 'target'), 'utf8')).toBe('A=1\n');
   });
 });
@@ -200,7 +243,15 @@ describe('gitWouldCommit', () => {
     const hook = path.join(tmp, 'hook.sh');
     await writeFile(hook, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
     execFileSync('git', ['-C', repo, 'config', 'core.fsmonitor', hook], { env: gitEnv });
-    execFileSync('git', ['-C', repo, 'commit', '-q', '--allow-empty', '-m', 'x'], { env: { ...gitEnv, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@b' } });
+    execFileSync('git', ['-C', repo, 'commit', '-q', '--allow-empty', '-m', 'x'], {
+      env: {
+        ...gitEnv,
+        GIT_AUTHOR_NAME: 'a',
+        GIT_AUTHOR_EMAIL: 'a@b',
+        GIT_COMMITTER_NAME: 'a',
+        GIT_COMMITTER_EMAIL: 'a@b',
+      },
+    });
     await rm(marker, { force: true });
     expect(await gitWouldCommit(path.join(repo, '.env'), linux, gitEnv)).toBe(true);
     expect(await lstat(marker).catch(() => 'not run')).toBe('not run');

@@ -20,10 +20,24 @@ function mlflowReads(text: string): { user: string | null; password: string | nu
     'cfg = config["mlflow"] if "mlflow" in config else {}',
     'print(json.dumps({"user": cfg.get("mlflow_tracking_username"), "password": cfg.get("mlflow_tracking_password")}))',
   ].join('\n');
-  return JSON.parse(execFileSync(python, ['-c', script], { input: text, encoding: 'utf8' })) as { user: string | null; password: string | null };
+  return JSON.parse(execFileSync(python, ['-c', script], { input: text, encoding: 'utf8' })) as {
+    user: string | null;
+    password: string | null;
+  };
 }
 
-const PASSWORDS = ['plain-password', 'per%cent%%s %(user)s', "quo'te\"s", 'back\\slash\\', '#not-a-comment', ';semi', '[bracket]', 'a = b : c', 'ünïcødé ✓ 日本語', '$HOME ${HOME} `x`'];
+const PASSWORDS = [
+  'plain-password',
+  'per%cent%%s %(user)s',
+  'quo\'te"s',
+  'back\\slash\\',
+  '#not-a-comment',
+  ';semi',
+  '[bracket]',
+  'a = b : c',
+  'ünïcødé ✓ 日本語',
+  '$HOME ${HOME} `x`',
+];
 
 describe('setCredentials', () => {
   it.each(PASSWORDS)('writes %j so that configparser reads it back exactly', (password) => {
@@ -33,7 +47,9 @@ describe('setCredentials', () => {
   });
 
   it('makes a new file with one [mlflow] section', () => {
-    expect(setCredentials('', 'admin', 'pw%1', FILE).text).toBe('[mlflow]\nmlflow_tracking_username = admin\nmlflow_tracking_password = pw%%1\n');
+    expect(setCredentials('', 'admin', 'pw%1', FILE).text).toBe(
+      '[mlflow]\nmlflow_tracking_username = admin\nmlflow_tracking_password = pw%%1\n',
+    );
   });
 
   it('keeps other sections, comments and keys, and adds [mlflow] at the end', () => {
@@ -59,7 +75,17 @@ describe('setCredentials', () => {
     const r = setCredentials(before, 'admin', 'new-pass', FILE);
     expect(r.previousUser).toBe('old-user');
     expect(r.text).toBe(
-      ['[mlflow]', 'mlflow_tracking_insecure_tls = true', 'mlflow_tracking_username = admin', 'mlflow_tracking_password = new-pass', '', '; next', '[other]', 'x = 1', ''].join('\n'),
+      [
+        '[mlflow]',
+        'mlflow_tracking_insecure_tls = true',
+        'mlflow_tracking_username = admin',
+        'mlflow_tracking_password = new-pass',
+        '',
+        '; next',
+        '[other]',
+        'x = 1',
+        '',
+      ].join('\n'),
     );
     expect(mlflowReads(r.text)).toEqual({ user: 'admin', password: 'new-pass' });
   });
@@ -87,7 +113,9 @@ describe('setCredentials', () => {
     // `  [next]` after an option indented as deep is a header; after our unindented keys it
     // would continue our password.
     const before = '[mlflow]\n  a = 1\n  [next]\n  b = 2\n';
-    expect(userErrorFrom(() => setCredentials(before, 'admin', 'pw-12345', FILE)).message).toMatch(/without changing how MLflow's client reads its other lines/);
+    expect(userErrorFrom(() => setCredentials(before, 'admin', 'pw-12345', FILE)).message).toMatch(
+      /without changing how MLflow's client reads its other lines/,
+    );
   });
 });
 
@@ -110,14 +138,26 @@ describe('removeCredentials', () => {
   });
 
   it('keeps the [mlflow] section when other keys or comments are in it', () => {
-    const r = removeCredentials('[mlflow]\n# mine\nmlflow_tracking_username = a\nmlflow_tracking_password = b\n  b2\nother = 1\n', FILE);
+    const r = removeCredentials(
+      '[mlflow]\n# mine\nmlflow_tracking_username = a\nmlflow_tracking_password = b\n  b2\nother = 1\n',
+      FILE,
+    );
     expect(r.text).toBe('[mlflow]\n# mine\nother = 1\n');
     expect(r.empty).toBe(false);
   });
 
   it('says the file is empty when nothing else was in it, and changes nothing when our keys are absent', () => {
-    expect(removeCredentials(setCredentials('', 'admin', 'x-password', FILE).text, FILE)).toEqual({ text: '', removed: true, user: 'admin', empty: true });
-    expect(removeCredentials('[other]\na = 1\n', FILE)).toEqual({ text: '[other]\na = 1\n', removed: false, empty: false });
+    expect(removeCredentials(setCredentials('', 'admin', 'x-password', FILE).text, FILE)).toEqual({
+      text: '',
+      removed: true,
+      user: 'admin',
+      empty: true,
+    });
+    expect(removeCredentials('[other]\na = 1\n', FILE)).toEqual({
+      text: '[other]\na = 1\n',
+      removed: false,
+      empty: false,
+    });
     expect(removeCredentials('', FILE)).toEqual({ text: '', removed: false, empty: true });
   });
 });

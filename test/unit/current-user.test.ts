@@ -8,7 +8,10 @@ import { getPlatform, type Platform } from '../../src/platform.js';
 function confFor(platform: Platform): string {
   const windows = platform.isWindows;
   const found: Found = {
-    mlflow: { file: windows ? 'C:\\Python\\python.exe' : '/home/ana/proj/.venv/bin/mlflow', args: windows ? ['-m', 'mlflow'] : [] },
+    mlflow: {
+      file: windows ? 'C:\\Python\\python.exe' : '/home/ana/proj/.venv/bin/mlflow',
+      args: windows ? ['-m', 'mlflow'] : [],
+    },
     nginx: windows ? 'C:\\nginx\\nginx.exe' : '/usr/sbin/nginx',
     nginxVersion: [1, 22, 1],
     mlflowPort: 5101,
@@ -24,7 +27,10 @@ const windowsConf = confFor(getPlatform('win32'));
 
 /** The `map $remote_user ...` block of a rendered config: its regex and the placeholder. */
 function mapOf(conf: string): { regex: string; value: string; fallback: string } {
-  const m = /^ {4}map \$remote_user \$mlflow_secure_user \{\n {8}"~([^"]*)" (\S+);\n {8}default "([^"]*)";\n {4}\}$/m.exec(conf);
+  const m =
+    /^ {4}map \$remote_user \$mlflow_secure_user \{\n {8}"~([^"]*)" (\S+);\n {8}default "([^"]*)";\n {4}\}$/m.exec(
+      conf,
+    );
   if (!m) throw new Error('no map block');
   return { regex: m[1] ?? '', value: m[2] ?? '', fallback: m[3] ?? '' };
 }
@@ -50,7 +56,12 @@ describe('GET /users/current in the rendered nginx.conf', () => {
       const start = linuxConf.indexOf(`        location = ${path} {\n`);
       expect(start, path).toBeGreaterThan(0);
       const block = linuxConf.slice(start, linuxConf.indexOf('\n        }\n', start));
-      expect(block.split('\n').map((l) => l.trim()).slice(1)).toEqual(['limit_except GET {', 'deny all;', '}', 'try_files $uri @mlflow_secure_current_user;']);
+      expect(
+        block
+          .split('\n')
+          .map((l) => l.trim())
+          .slice(1),
+      ).toEqual(['limit_except GET {', 'deny all;', '}', 'try_files $uri @mlflow_secure_current_user;']);
     }
   });
 
@@ -67,7 +78,9 @@ describe('GET /users/current in the rendered nginx.conf', () => {
   });
 
   it("writes MLflow's basic-auth shape with keys sorted as Flask's jsonify does", () => {
-    expect(answerFor(linuxConf, 'alice')).toBe('{"is_basic_auth":false,"user":{"id":0,"is_admin":false,"username":"alice"}}');
+    expect(answerFor(linuxConf, 'alice')).toBe(
+      '{"is_basic_auth":false,"user":{"id":0,"is_admin":false,"username":"alice"}}',
+    );
     expect(currentUserBody('alice')).toBe(answerFor(linuxConf, 'alice'));
     expect(JSON.parse(answerFor(linuxConf, 'bob.smith+ml@example.com'))).toEqual({
       user: { id: 0, username: 'bob.smith+ml@example.com', is_admin: false },
@@ -89,7 +102,10 @@ describe('GET /users/current in the rendered nginx.conf', () => {
     ['nothing', ''],
   ])('sends the placeholder for a name with %s, and the body stays valid JSON', (_what, name) => {
     const body = answerFor(linuxConf, name);
-    expect(JSON.parse(body)).toEqual({ user: { id: 0, username: UNNAMED_USER, is_admin: false }, is_basic_auth: false });
+    expect(JSON.parse(body)).toEqual({
+      user: { id: 0, username: UNNAMED_USER, is_admin: false },
+      is_basic_auth: false,
+    });
   });
 
   it('sends every name USER_NAME accepts unchanged: none of its characters needs a JSON escape', () => {

@@ -12,11 +12,34 @@ const python = path.resolve('.venv', 'bin', 'python');
 
 /** What python-dotenv's load_dotenv() sets from `text` (interpolation on, as MLflow's CLI uses it). */
 function dotenvReads(text: string): Record<string, string | null> {
-  const script = ['import io, json, sys', 'from dotenv import dotenv_values', 'print(json.dumps(dotenv_values(stream=io.StringIO(sys.stdin.read()))))'].join('\n');
-  return JSON.parse(execFileSync(python, ['-c', script], { input: text, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent' } })) as Record<string, string | null>;
+  const script = [
+    'import io, json, sys',
+    'from dotenv import dotenv_values',
+    'print(json.dumps(dotenv_values(stream=io.StringIO(sys.stdin.read()))))',
+  ].join('\n');
+  return JSON.parse(
+    execFileSync(python, ['-c', script], {
+      input: text,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent' },
+    }),
+  ) as Record<string, string | null>;
 }
 
-const VALUES = ['plain', "it's", "''", '"double"', 'back\\slash\\', '\\\'', '$HOME $x', '#hash', ' lead and trail ', 'ünïcødé ✓ 日本語', "mix'\"$`\\!%^&|<>", 'p@ss:w0rd/with?query=1&x#frag'];
+const VALUES = [
+  'plain',
+  "it's",
+  "''",
+  '"double"',
+  'back\\slash\\',
+  "\\'",
+  '$HOME $x',
+  '#hash',
+  ' lead and trail ',
+  'ünïcødé ✓ 日本語',
+  'mix\'"$`\\!%^&|<>',
+  'p@ss:w0rd/with?query=1&x#frag',
+];
 
 const entry = (key: string, value: string) => ({ key, value, what: key });
 
@@ -40,13 +63,25 @@ describe('quoteDotenv', () => {
 });
 
 describe('setDotenv', () => {
-  const ours = [entry('MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000'), entry('MLFLOW_TRACKING_USERNAME', 'admin'), entry('MLFLOW_TRACKING_PASSWORD', "pa'ss\\word")];
+  const ours = [
+    entry('MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000'),
+    entry('MLFLOW_TRACKING_USERNAME', 'admin'),
+    entry('MLFLOW_TRACKING_PASSWORD', "pa'ss\\word"),
+  ];
 
   it('appends to a file without them, keeping the other lines as they were', () => {
     const before = '# project settings\nDEBUG=1\nexport NAME="x y"'; // no final newline
     const text = setDotenv(before, ours);
-    expect(text).toBe(`${before}\nMLFLOW_TRACKING_URI='http://127.0.0.1:5000'\nMLFLOW_TRACKING_USERNAME='admin'\nMLFLOW_TRACKING_PASSWORD='pa\\'ss\\\\word'\n`);
-    expect(dotenvReads(text)).toEqual({ DEBUG: '1', NAME: 'x y', MLFLOW_TRACKING_URI: 'http://127.0.0.1:5000', MLFLOW_TRACKING_USERNAME: 'admin', MLFLOW_TRACKING_PASSWORD: "pa'ss\\word" });
+    expect(text).toBe(
+      `${before}\nMLFLOW_TRACKING_URI='http://127.0.0.1:5000'\nMLFLOW_TRACKING_USERNAME='admin'\nMLFLOW_TRACKING_PASSWORD='pa\\'ss\\\\word'\n`,
+    );
+    expect(dotenvReads(text)).toEqual({
+      DEBUG: '1',
+      NAME: 'x y',
+      MLFLOW_TRACKING_URI: 'http://127.0.0.1:5000',
+      MLFLOW_TRACKING_USERNAME: 'admin',
+      MLFLOW_TRACKING_PASSWORD: "pa'ss\\word",
+    });
   });
 
   it('replaces earlier values where they were, whatever their form (export, spaces, multi-line quotes)', () => {
@@ -59,7 +94,14 @@ describe('setDotenv', () => {
       '',
     ].join('\n');
     const text = setDotenv(before, ours);
-    expect(text.split('\n')).toEqual(['A=1', "MLFLOW_TRACKING_URI='http://127.0.0.1:5000'", "MLFLOW_TRACKING_USERNAME='admin'", "MLFLOW_TRACKING_PASSWORD='pa\\'ss\\\\word'", 'B=2', '']);
+    expect(text.split('\n')).toEqual([
+      'A=1',
+      "MLFLOW_TRACKING_URI='http://127.0.0.1:5000'",
+      "MLFLOW_TRACKING_USERNAME='admin'",
+      "MLFLOW_TRACKING_PASSWORD='pa\\'ss\\\\word'",
+      'B=2',
+      '',
+    ]);
     expect(dotenvReads(text)).toMatchObject({ A: '1', B: '2', MLFLOW_TRACKING_PASSWORD: "pa'ss\\word" });
   });
 
@@ -72,7 +114,10 @@ describe('removeDotenv', () => {
   it('undoes setDotenv, keeping the other lines, and says which keys it removed', () => {
     const before = '# settings\nDEBUG=1\n';
     const keys = ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD'];
-    const saved = setDotenv(before, keys.map((k) => entry(k, `${k}-value`)));
+    const saved = setDotenv(
+      before,
+      keys.map((k) => entry(k, `${k}-value`)),
+    );
     expect(removeDotenv(saved, keys)).toEqual({ text: before, removed: keys, empty: false });
   });
 

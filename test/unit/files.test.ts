@@ -8,7 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { checkStateDir, checkStateFiles, ensureStateDir, ensureWritableDirs, readTextIfExists } from '../../src/files.js';
+import {
+  checkStateDir,
+  checkStateFiles,
+  ensureStateDir,
+  ensureWritableDirs,
+  readTextIfExists,
+} from '../../src/files.js';
 import { withStateLock } from '../../src/lock.js';
 import { getPlatform } from '../../src/platform.js';
 import { readUsers } from '../../src/users.js';
@@ -47,7 +53,8 @@ describe.runIf(posix)('ensureStateDir', () => {
     const subs = [path.join(dir, 'logs'), path.join(dir, 'nginx', 'temp', 'proxy')];
     const created = await ensureStateDir(dir, subs, linux);
     expect(created).toEqual([path.join(tmp, 'a'), path.join(dir, 'logs'), path.join(dir, 'nginx')]);
-    for (const p of [dir, ...subs, path.join(dir, 'nginx'), path.join(dir, 'nginx', 'temp')]) expect(await modeOf(p), p).toBe(0o700);
+    for (const p of [dir, ...subs, path.join(dir, 'nginx'), path.join(dir, 'nginx', 'temp')])
+      expect(await modeOf(p), p).toBe(0o700);
     // A second run creates nothing.
     expect(await ensureStateDir(dir, subs, linux)).toEqual([]);
   });
@@ -84,7 +91,9 @@ describe.runIf(posix)('ensureStateDir', () => {
     await mkdir(real, { mode: 0o700 });
     const dir = path.join(tmp, 'state');
     await symlink(real, dir);
-    expect((await userErrorOf(ensureStateDir(dir, [], linux))).message).toBe(`the state folder ${dir} is a symbolic link`);
+    expect((await userErrorOf(ensureStateDir(dir, [], linux))).message).toBe(
+      `the state folder ${dir} is a symbolic link`,
+    );
   });
 
   it('refuses a state folder that is a file', async () => {
@@ -111,12 +120,18 @@ describe.runIf(posix)('ensureStateDir', () => {
     expect(await checkStateDir(dir, win32)).toBe(true);
   });
 
-  it('ends at once, with one line, under /proc (Node\'s recursive mkdir spins there forever)', { timeout: 5000 }, async () => {
-    if (process.platform !== 'linux') return;
-    const e = await userErrorOf(ensureStateDir('/proc/forbidden/state', [], linux));
-    expect(e.message).toMatch(/^cannot write to state folder \/proc\/forbidden\/state \(E[A-Z]+\)$/);
-    expect((await userErrorOf(ensureWritableDirs(['/proc/forbidden'], 'state'))).message).toMatch(/^cannot write to state folder \/proc\/forbidden \(E[A-Z]+\)$/);
-  });
+  it(
+    "ends at once, with one line, under /proc (Node's recursive mkdir spins there forever)",
+    { timeout: 5000 },
+    async () => {
+      if (process.platform !== 'linux') return;
+      const e = await userErrorOf(ensureStateDir('/proc/forbidden/state', [], linux));
+      expect(e.message).toMatch(/^cannot write to state folder \/proc\/forbidden\/state \(E[A-Z]+\)$/);
+      expect((await userErrorOf(ensureWritableDirs(['/proc/forbidden'], 'state'))).message).toMatch(
+        /^cannot write to state folder \/proc\/forbidden \(E[A-Z]+\)$/,
+      );
+    },
+  );
 
   it('ends with one line below a dangling link', async () => {
     await symlink(path.join(tmp, 'nowhere'), path.join(tmp, 'dangling'));
@@ -178,7 +193,9 @@ describe.runIf(posix)('reading state files never follows a link', () => {
 
   it('refuses a folder and a FIFO (which would block a plain open forever)', { timeout: 5000 }, async () => {
     await mkdir(path.join(tmp, 'stack.json'));
-    expect((await userErrorOf(readTextIfExists(path.join(tmp, 'stack.json')))).message).toContain('is a folder, not a regular file');
+    expect((await userErrorOf(readTextIfExists(path.join(tmp, 'stack.json')))).message).toContain(
+      'is a folder, not a regular file',
+    );
     const fifo = path.join(tmp, 'generated-password');
     execFileSync('mkfifo', [fifo]);
     expect((await userErrorOf(readTextIfExists(fifo))).message).toContain('is a device, FIFO or socket');
@@ -274,18 +291,23 @@ describe('secrets a stranger could have planted', () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  it.runIf(posix)('refuses a password file others may read or write (a cloned repository ships 0644), and one of another user', async () => {
-    const file = path.join(tmp, 'htpasswd');
-    await writeFile(file, 'backdoor:{PLAIN}letmein\n', { mode: 0o644 });
-    await chmod(file, 0o644);
-    expect((await userErrorOf(readUsers(file))).message).toMatch(/is open to other users \(mode 0644\); mlflow-secure writes it owner-only/);
-    await chmod(file, 0o600);
-    expect(await readUsers(file)).toEqual([{ user: 'backdoor', hash: '{PLAIN}letmein' }]);
-    if (isRoot) {
-      await chown(file, 65534, 65534);
-      expect((await userErrorOf(readUsers(file))).message).toMatch(/belongs to another user \(uid 65534\)/);
-    }
-  });
+  it.runIf(posix)(
+    'refuses a password file others may read or write (a cloned repository ships 0644), and one of another user',
+    async () => {
+      const file = path.join(tmp, 'htpasswd');
+      await writeFile(file, 'backdoor:{PLAIN}letmein\n', { mode: 0o644 });
+      await chmod(file, 0o644);
+      expect((await userErrorOf(readUsers(file))).message).toMatch(
+        /is open to other users \(mode 0644\); mlflow-secure writes it owner-only/,
+      );
+      await chmod(file, 0o600);
+      expect(await readUsers(file)).toEqual([{ user: 'backdoor', hash: '{PLAIN}letmein' }]);
+      if (isRoot) {
+        await chown(file, 65534, 65534);
+        expect((await userErrorOf(readUsers(file))).message).toMatch(/belongs to another user \(uid 65534\)/);
+      }
+    },
+  );
 
   it('reads only the end of a very large log', async () => {
     const { tailFile } = await import('../../src/files.js');
@@ -299,15 +321,22 @@ describe('secrets a stranger could have planted', () => {
   it('refuses a bcrypt hash whose cost would take hours, at once', async () => {
     const { verifyPassword } = await import('../../src/plan/htpasswd.js');
     const started = Date.now();
-    expect(() => verifyPassword('whatever1', '$2b$31$abcdefghijklmnopqrstuu5Hq2c6bWQ0ZGq0M5G8rW2gQq9bZ7zMe')).toThrow(/has cost 31, above 14/);
+    expect(() => verifyPassword('whatever1', '$2b$31$abcdefghijklmnopqrstuu5Hq2c6bWQ0ZGq0M5G8rW2gQq9bZ7zMe')).toThrow(
+      /has cost 31, above 14/,
+    );
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 });
 
 describe('checkCreatable', () => {
-  it.runIf(process.platform === 'linux')('refuses a store under /proc even as root (access() says yes there), with one line', async () => {
-    const { checkCreatable } = await import('../../src/files.js');
-    const e = await userErrorOf(checkCreatable('/proc/x/mlflow.db', 'backend store'));
-    expect(e.message).toMatch(/cannot create the backend store at \/proc\/x\/mlflow\.db: nothing can be created in \/proc/);
-  });
+  it.runIf(process.platform === 'linux')(
+    'refuses a store under /proc even as root (access() says yes there), with one line',
+    async () => {
+      const { checkCreatable } = await import('../../src/files.js');
+      const e = await userErrorOf(checkCreatable('/proc/x/mlflow.db', 'backend store'));
+      expect(e.message).toMatch(
+        /cannot create the backend store at \/proc\/x\/mlflow\.db: nothing can be created in \/proc/,
+      );
+    },
+  );
 });

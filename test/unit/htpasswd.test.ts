@@ -21,17 +21,23 @@ import { userErrorFrom } from './user-error.js';
 const COST = 4;
 
 describe('validateUserName', () => {
-  it.each(['admin', 'a', '1user', 'ana.maria', 'x_y-z', 'bob@example.com', 'a+b', 'A'.repeat(64)])('accepts %j', (name) => {
-    expect(validateUserName(name)).toBe(name);
-  });
+  it.each(['admin', 'a', '1user', 'ana.maria', 'x_y-z', 'bob@example.com', 'a+b', 'A'.repeat(64)])(
+    'accepts %j',
+    (name) => {
+      expect(validateUserName(name)).toBe(name);
+    },
+  );
 
-  it.each(['a:b', '', ' x', 'x ', 'A'.repeat(65), '.x', '-x', '_x', 'a/b', 'a b', 'a\nb', 'émile', 'a#b'])('refuses %j naming it', (name) => {
-    const error = userErrorFrom(() => validateUserName(name));
-    // Quoted as JSON: a line break stays visible and the message stays on one line.
-    expect(error.message).toContain(JSON.stringify(name));
-    expect(error.message).not.toContain('\n');
-    expect(error.hint).toMatch(/1-64/);
-  });
+  it.each(['a:b', '', ' x', 'x ', 'A'.repeat(65), '.x', '-x', '_x', 'a/b', 'a b', 'a\nb', 'émile', 'a#b'])(
+    'refuses %j naming it',
+    (name) => {
+      const error = userErrorFrom(() => validateUserName(name));
+      // Quoted as JSON: a line break stays visible and the message stays on one line.
+      expect(error.message).toContain(JSON.stringify(name));
+      expect(error.message).not.toContain('\n');
+      expect(error.hint).toMatch(/1-64/);
+    },
+  );
 });
 
 describe('validatePassword', () => {
@@ -81,7 +87,8 @@ describe('validatePassword: only blanks', () => {
   });
 
   it('still accepts blanks around or between other characters', () => {
-    for (const password of ['        x', ' Zq9 xyz ', '\tpass word\t']) expect(validatePassword(password, 'bcrypt')).toBe(password);
+    for (const password of ['        x', ' Zq9 xyz ', '\tpass word\t'])
+      expect(validatePassword(password, 'bcrypt')).toBe(password);
   });
 });
 
@@ -197,12 +204,22 @@ describe('htpasswd file', () => {
       'admin:new',
       'bob:$apr1$bbbbbbbb$h3',
     ]);
-    expect(upsertEntry(entries, { user: 'carl', hash: 'h4' }).map((e) => e.user)).toEqual(['zoe', 'admin', 'bob', 'carl']);
+    expect(upsertEntry(entries, { user: 'carl', hash: 'h4' }).map((e) => e.user)).toEqual([
+      'zoe',
+      'admin',
+      'bob',
+      'carl',
+    ]);
     expect(entries).toEqual(before);
   });
 
   it('upsert matches user names exactly (case-sensitive, like nginx)', () => {
-    expect(upsertEntry(entries, { user: 'Admin', hash: 'x' }).map((e) => e.user)).toEqual(['zoe', 'admin', 'bob', 'Admin']);
+    expect(upsertEntry(entries, { user: 'Admin', hash: 'x' }).map((e) => e.user)).toEqual([
+      'zoe',
+      'admin',
+      'bob',
+      'Admin',
+    ]);
   });
 
   it('remove drops only that user and keeps the order', () => {

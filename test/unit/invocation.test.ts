@@ -5,7 +5,14 @@ import { progressMode } from '../../src/progress.js';
 
 const linux = getPlatform('linux');
 const win = getPlatform('win32');
-const base = (o: Partial<Invocation>): Invocation => ({ script: '/home/ann/mlflow-secure/dist/cli.js', env: {}, cwd: '/home/ann/mlflow-secure', platform: linux, onPath: () => false, ...o });
+const base = (o: Partial<Invocation>): Invocation => ({
+  script: '/home/ann/mlflow-secure/dist/cli.js',
+  env: {},
+  cwd: '/home/ann/mlflow-secure',
+  platform: linux,
+  onPath: () => false,
+  ...o,
+});
 
 describe('selfCommand: the command the user types to run mlflow-secure again', () => {
   it('run by path from the project: node dist/cli.js (relative, as typed there)', () => {
@@ -13,13 +20,19 @@ describe('selfCommand: the command the user types to run mlflow-secure again', (
   });
   it('run by path from elsewhere: the absolute path, quoted when it needs it', () => {
     expect(selfCommand(base({ cwd: '/tmp/work' }))).toBe('node /home/ann/mlflow-secure/dist/cli.js');
-    expect(selfCommand(base({ cwd: '/tmp', script: "/home/ann/my tools/it's/dist/cli.js" }))).toBe(`node '/home/ann/my tools/it'\\''s/dist/cli.js'`);
+    expect(selfCommand(base({ cwd: '/tmp', script: "/home/ann/my tools/it's/dist/cli.js" }))).toBe(
+      `node '/home/ann/my tools/it'\\''s/dist/cli.js'`,
+    );
   });
   it('npm start (an npm script of this package) and npx: npx mlflow-secure', () => {
-    expect(selfCommand(base({ env: { npm_lifecycle_event: 'start', npm_package_name: 'mlflow-secure' } }))).toBe('npx mlflow-secure');
+    expect(selfCommand(base({ env: { npm_lifecycle_event: 'start', npm_package_name: 'mlflow-secure' } }))).toBe(
+      'npx mlflow-secure',
+    );
     expect(selfCommand(base({ env: { npm_command: 'exec' } }))).toBe('npx mlflow-secure');
     // Another package's npm script that runs us by path is not ours to rename.
-    expect(selfCommand(base({ env: { npm_lifecycle_event: 'test', npm_package_name: 'other' }, cwd: '/tmp' }))).toBe('node /home/ann/mlflow-secure/dist/cli.js');
+    expect(selfCommand(base({ env: { npm_lifecycle_event: 'test', npm_package_name: 'other' }, cwd: '/tmp' }))).toBe(
+      'node /home/ann/mlflow-secure/dist/cli.js',
+    );
   });
   it('installed globally and on PATH: the bare name; installed but not on PATH: the path', () => {
     const script = '/usr/local/lib/node_modules/mlflow-secure/dist/cli.js';
@@ -27,21 +40,33 @@ describe('selfCommand: the command the user types to run mlflow-secure again', (
     expect(selfCommand(base({ script, cwd: '/tmp', onPath: () => false }))).toBe(`node ${script}`);
   });
   it("a project's dependency: npx finds it", () => {
-    expect(selfCommand(base({ script: '/srv/app/node_modules/mlflow-secure/dist/cli.js', cwd: '/srv/app' }))).toBe('npx mlflow-secure');
+    expect(selfCommand(base({ script: '/srv/app/node_modules/mlflow-secure/dist/cli.js', cwd: '/srv/app' }))).toBe(
+      'npx mlflow-secure',
+    );
   });
   it('Windows: the npm .cmd shim on PATH, else node with a double-quoted path', () => {
     const script = 'C:\\Users\\Ann\\AppData\\Roaming\\npm\\node_modules\\mlflow-secure\\dist\\cli.js';
     expect(selfCommand(base({ platform: win, script, cwd: 'C:\\work', onPath: () => true }))).toBe('mlflow-secure');
-    expect(selfCommand(base({ platform: win, script: 'C:\\My Tools\\mlflow-secure\\dist\\cli.js', cwd: 'D:\\x' }))).toBe('node "C:\\My Tools\\mlflow-secure\\dist\\cli.js"');
-    expect(selfCommand(base({ platform: win, script: 'C:\\src\\mlflow-secure\\dist\\cli.js', cwd: 'C:\\src\\mlflow-secure' }))).toBe('node dist\\cli.js');
+    expect(
+      selfCommand(base({ platform: win, script: 'C:\\My Tools\\mlflow-secure\\dist\\cli.js', cwd: 'D:\\x' })),
+    ).toBe('node "C:\\My Tools\\mlflow-secure\\dist\\cli.js"');
+    expect(
+      selfCommand(
+        base({ platform: win, script: 'C:\\src\\mlflow-secure\\dist\\cli.js', cwd: 'C:\\src\\mlflow-secure' }),
+      ),
+    ).toBe('node dist\\cli.js');
   });
 });
 
 describe('nameCommands: hints rewritten to the working command', () => {
   it('rewrites `mlflow-secure <command>` wherever it stands', () => {
-    expect(nameCommands('Stop it with `mlflow-secure down`, or use another --state-dir', 'npx mlflow-secure')).toBe('Stop it with `npx mlflow-secure down`, or use another --state-dir');
+    expect(nameCommands('Stop it with `mlflow-secure down`, or use another --state-dir', 'npx mlflow-secure')).toBe(
+      'Stop it with `npx mlflow-secure down`, or use another --state-dir',
+    );
     expect(nameCommands('eval "$(mlflow-secure env)"', 'node dist/cli.js')).toBe('eval "$(node dist/cli.js env)"');
-    expect(nameCommands('fix: mlflow-secure user passwd bob --hash apr1', 'node x.js')).toBe('fix: node x.js user passwd bob --hash apr1');
+    expect(nameCommands('fix: mlflow-secure user passwd bob --hash apr1', 'node x.js')).toBe(
+      'fix: node x.js user passwd bob --hash apr1',
+    );
   });
   it('leaves the state folder, the probe user, prose and the bare name alone', () => {
     const text = 'in /srv/.mlflow-secure/stack.json: user mlflow-secure-probe-1a2b, a hash mlflow-secure did not write';

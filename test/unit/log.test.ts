@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { createOutput, guardStream, unexpectedWriteFailure } from '../../src/log.js';
 import { sink } from './sink.js';
 
-
 function setup() {
   const out = sink();
   const err = sink();
@@ -31,7 +30,9 @@ describe('createOutput', () => {
     output.warn(`warn ${SECRET}`);
     output.error(`mlflow said: Authorization failed for admin:${SECRET}@host`);
     expect(stdout()).toBe('password ******** and again ********\n');
-    expect(stderr()).toBe('note ********\nwarning: warn ********\nerror: mlflow said: Authorization failed for admin:********@host\n');
+    expect(stderr()).toBe(
+      'note ********\nwarning: warn ********\nerror: mlflow said: Authorization failed for admin:********@host\n',
+    );
     expect(stdout() + stderr()).not.toContain(SECRET);
   });
 

@@ -19,7 +19,11 @@ function fakeStdin(text: string): Readable & { wasRead: () => boolean } {
   return Object.assign(stream, { wasRead: () => read });
 }
 
-function input(o: { stdin: string; env?: string; passwordStdin: boolean }): PasswordInput & { stdin: ReturnType<typeof fakeStdin> } {
+function input(o: {
+  stdin: string;
+  env?: string;
+  passwordStdin: boolean;
+}): PasswordInput & { stdin: ReturnType<typeof fakeStdin> } {
   return {
     env: o.env === undefined ? {} : { [PASSWORD_ENV]: o.env },
     passwordStdin: o.passwordStdin,
@@ -43,7 +47,9 @@ describe('obtainPassword', () => {
   });
 
   it('--password-stdin with nothing piped in is an error, even when the environment has one', async () => {
-    const error = await obtainPassword(input({ stdin: '', env: FROM_ENV, passwordStdin: true })).catch((e: unknown) => e);
+    const error = await obtainPassword(input({ stdin: '', env: FROM_ENV, passwordStdin: true })).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UserError);
     const shown = `${(error as UserError).message}. ${(error as UserError).hint ?? ''}`;
     expect(shown).toMatch(/--password-stdin read an empty password/);

@@ -26,7 +26,10 @@ function planFor(options: StackOptions = {}, f: Partial<Found> = {}, platform: P
 
 /** The value following `flag` in argv (and that the flag appears exactly once). */
 function argAfter(args: readonly string[], flag: string): string {
-  expect(args.filter((a) => a === flag), flag).toHaveLength(1);
+  expect(
+    args.filter((a) => a === flag),
+    flag,
+  ).toHaveLength(1);
   const value = args[args.indexOf(flag) + 1];
   if (value === undefined) throw new Error(`${flag} has no value`);
   return value;
@@ -45,7 +48,8 @@ describe('buildPlan: MLflow', () => {
     expect(plan.mlflow.env.MLFLOW_BACKEND_STORE_URI).toBe('sqlite:////home/ana/proj/mlflow.db');
     expect(plan.mlflow.env.MLFLOW_REGISTRY_STORE_URI).toBe('sqlite:////home/ana/proj/mlflow.db');
     expect(plan.mlflow.env.MLFLOW_ARTIFACTS_DESTINATION).toBe('file:///home/ana/proj/mlartifacts');
-    for (const flag of ['--backend-store-uri', '--registry-store-uri', '--artifacts-destination']) expect(args).not.toContain(flag);
+    for (const flag of ['--backend-store-uri', '--registry-store-uri', '--artifacts-destination'])
+      expect(args).not.toContain(flag);
     expect(args).toContain('--serve-artifacts');
     expect(args).not.toContain('--disable-security-middleware');
   });
@@ -82,7 +86,11 @@ describe('buildPlan: MLflow', () => {
   });
 
   it('passes a Windows drive backend as URIs, registry included (mlflow#16133)', () => {
-    const { env, socket } = planFor({ backendStoreUri: 'D:\\Work\\mlruns', artifactsDestination: 'D:\\Work\\art' }, {}, win32).mlflow;
+    const { env, socket } = planFor(
+      { backendStoreUri: 'D:\\Work\\mlruns', artifactsDestination: 'D:\\Work\\art' },
+      {},
+      win32,
+    ).mlflow;
     expect(env.MLFLOW_BACKEND_STORE_URI).toBe('file:///D:/Work/mlruns');
     expect(env.MLFLOW_REGISTRY_STORE_URI).toBe('file:///D:/Work/mlruns');
     expect(env.MLFLOW_ARTIFACTS_DESTINATION).toBe('file:///D:/Work/art');
@@ -96,7 +104,18 @@ describe('buildPlan: MLflow', () => {
     const hosts = argAfter(plan.mlflow.args, '--allowed-hosts').split(',');
     expect(hosts).toEqual(plan.allowedHosts);
     for (const h of MLFLOW_DEFAULT_ALLOWED_HOSTS) expect(hosts).toContain(h);
-    for (const h of ['localhost', '127.0.0.1', '[::1]', 'localhost:*', '127.0.0.1:*', '[[]::1]:*', '192.168.*', '10.*', '172.16.*', '172.31.*']) {
+    for (const h of [
+      'localhost',
+      '127.0.0.1',
+      '[::1]',
+      'localhost:*',
+      '127.0.0.1:*',
+      '[[]::1]:*',
+      '192.168.*',
+      '10.*',
+      '172.16.*',
+      '172.31.*',
+    ]) {
       expect(hosts).toContain(h);
     }
     expect(hosts).toContain('mlflow.example.com');
@@ -124,14 +143,18 @@ describe('buildPlan: MLflow', () => {
   });
 
   it('writes port 80 origins without the port, as browsers send them', () => {
-    expect(planFor({ serverName: 'mlflow.example.com', host: '0.0.0.0' }, { listenPort: 80 }).corsOrigins).toContain('http://mlflow.example.com');
+    expect(planFor({ serverName: 'mlflow.example.com', host: '0.0.0.0' }, { listenPort: 80 }).corsOrigins).toContain(
+      'http://mlflow.example.com',
+    );
   });
 
   it('sets MLFLOW_ALLOW_FILE_STORE only for a file store', () => {
     expect(planFor().mlflow.env.MLFLOW_ALLOW_FILE_STORE).toBeUndefined();
     expect(planFor({ backendStoreUri: 'postgresql://u@h/db' }).mlflow.env.MLFLOW_ALLOW_FILE_STORE).toBeUndefined();
     expect(planFor({ backendStoreUri: './mlruns' }).mlflow.env.MLFLOW_ALLOW_FILE_STORE).toBe('true');
-    expect(planFor({ backendStoreUri: 'x.db', registryStoreUri: './mlruns' }).mlflow.env.MLFLOW_ALLOW_FILE_STORE).toBe('true');
+    expect(planFor({ backendStoreUri: 'x.db', registryStoreUri: './mlruns' }).mlflow.env.MLFLOW_ALLOW_FILE_STORE).toBe(
+      'true',
+    );
   });
 
   it('marks the children with the state folder and unbuffers Python', () => {
@@ -167,7 +190,8 @@ describe('buildPlan: nginx', () => {
     [[0, 99, 99], false],
   ] as [[number, number, number], boolean][])('nginx %j: -e %s', (nginxVersion, hasE) => {
     const plan = planFor({}, { nginxVersion });
-    for (const args of [plan.nginx.args, plan.nginx.testArgs, plan.nginx.quitArgs]) expect(args.includes('-e')).toBe(hasE);
+    for (const args of [plan.nginx.args, plan.nginx.testArgs, plan.nginx.quitArgs])
+      expect(args.includes('-e')).toBe(hasE);
   });
 
   it('tests and quits with the same -p/-c as it starts with', () => {
@@ -184,8 +208,19 @@ describe('buildPlan: nginx', () => {
   });
 
   it('on Windows uses forward slashes in every nginx path and argument', () => {
-    const plan = planFor({ stateDir: 'D:\\My State' }, { nginx: 'C:\\nginx\\nginx.exe', who: { uid: -1, username: 'ana' } }, win32);
-    expect(plan.nginx.args).toEqual(['-p', 'D:/My State/nginx/', '-c', 'D:/My State/nginx.conf', '-e', 'D:/My State/logs/nginx-error.log']);
+    const plan = planFor(
+      { stateDir: 'D:\\My State' },
+      { nginx: 'C:\\nginx\\nginx.exe', who: { uid: -1, username: 'ana' } },
+      win32,
+    );
+    expect(plan.nginx.args).toEqual([
+      '-p',
+      'D:/My State/nginx/',
+      '-c',
+      'D:/My State/nginx.conf',
+      '-e',
+      'D:/My State/logs/nginx-error.log',
+    ]);
     expect(plan.nginx.conf).not.toContain('\\');
     const quoted = [...plan.nginx.conf.matchAll(/"([^"]*)"/g)].map((m) => m[1] ?? '').filter((s) => s.includes('/'));
     expect(quoted).toEqual([
@@ -205,7 +240,9 @@ describe('buildPlan: nginx', () => {
   });
 
   it('adds a user directive only when running as root on POSIX', () => {
-    expect(planFor({}, { who: { uid: 0, username: 'root', groupName: 'root' } }).nginx.conf).toMatch(/^user root root;$/m);
+    expect(planFor({}, { who: { uid: 0, username: 'root', groupName: 'root' } }).nginx.conf).toMatch(
+      /^user root root;$/m,
+    );
     expect(planFor({}, { who: { uid: 1000, username: 'ana' } }).nginx.conf).not.toMatch(/^user /m);
     expect(planFor({}, { who: { uid: 0, username: 'Administrator' } }, win32).nginx.conf).not.toMatch(/^user /m);
   });
@@ -229,7 +266,9 @@ describe('buildPlan: URLs and state', () => {
   });
 
   it('lists public URLs for the server names', () => {
-    expect(planFor({ serverName: 'mlflow.example.com' }, { listenPort: 8080 }).publicUrls).toEqual(['http://mlflow.example.com:8080']);
+    expect(planFor({ serverName: 'mlflow.example.com' }, { listenPort: 8080 }).publicUrls).toEqual([
+      'http://mlflow.example.com:8080',
+    ]);
   });
 
   it('keeps every state file inside the state folder', () => {

@@ -83,7 +83,14 @@ describe('getPlatform', () => {
   });
 
   it('searches the usual nginx folders: Windows honours ProgramFiles, Chocolatey and Scoop', () => {
-    expect(win32.nginxSearchDirs({ ProgramFiles: 'E:\\Apps', SCOOP: 'D:\\scoop', ChocolateyInstall: 'D:\\choco', ChocolateyToolsLocation: 'D:\\tools' })).toEqual([
+    expect(
+      win32.nginxSearchDirs({
+        ProgramFiles: 'E:\\Apps',
+        SCOOP: 'D:\\scoop',
+        ChocolateyInstall: 'D:\\choco',
+        ChocolateyToolsLocation: 'D:\\tools',
+      }),
+    ).toEqual([
       'C:\\nginx',
       'C:\\nginx-*',
       'E:\\Apps\\nginx',
@@ -115,8 +122,10 @@ describe('dataDir', () => {
     expect(linux.dataDir({ XDG_DATA_HOME: 'data', HOME: '/home/ana' })).toBe('/home/ana/.local/share/mlflow-secure');
   });
 
-  it('on Windows: %LOCALAPPDATA%\\mlflow-secure, else the profile\'s AppData\\Local', () => {
-    expect(win32.dataDir({ LOCALAPPDATA: 'C:\\Users\\Ana\\AppData\\Local', USERPROFILE: 'D:\\x', XDG_DATA_HOME: '/nope' })).toBe('C:\\Users\\Ana\\AppData\\Local\\mlflow-secure');
+  it("on Windows: %LOCALAPPDATA%\\mlflow-secure, else the profile's AppData\\Local", () => {
+    expect(
+      win32.dataDir({ LOCALAPPDATA: 'C:\\Users\\Ana\\AppData\\Local', USERPROFILE: 'D:\\x', XDG_DATA_HOME: '/nope' }),
+    ).toBe('C:\\Users\\Ana\\AppData\\Local\\mlflow-secure');
     expect(win32.dataDir({ USERPROFILE: 'C:\\Users\\Ana' })).toBe('C:\\Users\\Ana\\AppData\\Local\\mlflow-secure');
     // Windows ignores HOME; a POSIX box ignores LOCALAPPDATA.
     expect(win32.dataDir({ HOME: '/home/ana' })).toBeUndefined();
@@ -136,8 +145,14 @@ describe('dataDir', () => {
   });
 
   it('tries the py launcher first on Windows, python3 first elsewhere', () => {
-    expect(win32.pythonCandidates).toEqual([{ file: 'py', args: ['-3'] }, { file: 'python', args: [] }]);
-    expect(linux.pythonCandidates).toEqual([{ file: 'python3', args: [] }, { file: 'python', args: [] }]);
+    expect(win32.pythonCandidates).toEqual([
+      { file: 'py', args: ['-3'] },
+      { file: 'python', args: [] },
+    ]);
+    expect(linux.pythonCandidates).toEqual([
+      { file: 'python3', args: [] },
+      { file: 'python', args: [] },
+    ]);
     expect(darwin.pythonCandidates).toEqual(linux.pythonCandidates);
   });
 });
@@ -157,7 +172,11 @@ describe('mlflowCandidates', () => {
   });
 
   it('on Windows: Scripts\\mlflow.exe in the same order, then PATH, py -m mlflow, python -m mlflow', () => {
-    const list = win32.mlflowCandidates({ cwd: 'C:\\proj', packageRoot: 'C:\\ms', env: { VIRTUAL_ENV: 'D:\\venv', CONDA_PREFIX: 'D:\\conda' } });
+    const list = win32.mlflowCandidates({
+      cwd: 'C:\\proj',
+      packageRoot: 'C:\\ms',
+      env: { VIRTUAL_ENV: 'D:\\venv', CONDA_PREFIX: 'D:\\conda' },
+    });
     expect(list.map((c) => (c.kind === 'file' ? c.file : `${c.name} ${c.args.join(' ')}`.trim()))).toEqual([
       'C:\\proj\\.venv\\Scripts\\mlflow.exe',
       'C:\\ms\\.venv\\Scripts\\mlflow.exe',
@@ -179,11 +198,20 @@ describe('mlflowCandidates', () => {
       '/opt/conda/bin/mlflow',
       'mlflow',
     ]);
-    expect(list[2]).toEqual({ kind: 'file', file: '/data/mlflow-secure/venv/bin/mlflow', args: [], label: 'installed by mlflow-secure setup', stamp: `/data/mlflow-secure/venv/${SETUP_STAMP}` });
+    expect(list[2]).toEqual({
+      kind: 'file',
+      file: '/data/mlflow-secure/venv/bin/mlflow',
+      args: [],
+      label: 'installed by mlflow-secure setup',
+      stamp: `/data/mlflow-secure/venv/${SETUP_STAMP}`,
+    });
     // Only that one needs a stamp: the others are made by people, not by setup.
     expect(list.filter((c) => c.kind === 'file' && c.stamp !== undefined)).toHaveLength(1);
     const win = win32.mlflowCandidates({ cwd: 'C:\\p', packageRoot: 'C:\\q', env: { LOCALAPPDATA: 'C:\\L' } });
-    expect(win[2]).toMatchObject({ file: 'C:\\L\\mlflow-secure\\venv\\Scripts\\mlflow.exe', stamp: `C:\\L\\mlflow-secure\\venv\\${SETUP_STAMP}` });
+    expect(win[2]).toMatchObject({
+      file: 'C:\\L\\mlflow-secure\\venv\\Scripts\\mlflow.exe',
+      stamp: `C:\\L\\mlflow-secure\\venv\\${SETUP_STAMP}`,
+    });
   });
 
   it('lists a folder once when the active venv is ./.venv, and skips unset variables', () => {
@@ -193,7 +221,9 @@ describe('mlflowCandidates', () => {
 
   it('never tries py/python -m mlflow off Windows', () => {
     for (const p of [linux, darwin]) {
-      const names = p.mlflowCandidates({ cwd: '/p', packageRoot: '/q', env: {} }).flatMap((c) => (c.kind === 'path' ? [c.name] : []));
+      const names = p
+        .mlflowCandidates({ cwd: '/p', packageRoot: '/q', env: {} })
+        .flatMap((c) => (c.kind === 'path' ? [c.name] : []));
       expect(names, p.name).toEqual(['mlflow']);
     }
   });

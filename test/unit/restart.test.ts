@@ -59,6 +59,8 @@ describe('restartOptions', () => {
     const e = userErrorFrom(() => restartOptions(withSecret, {}));
     expect(e.message).toMatch(/recorded --backend-store-uri has a password/);
     expect(e.hint).toMatch(/restart --backend-store-uri <uri>/);
-    expect(restartOptions(withSecret, { backendStoreUri: 'postgresql://ml:pw@db/ml' }).backendStoreUri).toBe('postgresql://ml:pw@db/ml');
+    expect(restartOptions(withSecret, { backendStoreUri: 'postgresql://ml:pw@db/ml' }).backendStoreUri).toBe(
+      'postgresql://ml:pw@db/ml',
+    );
   });
 });

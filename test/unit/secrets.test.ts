@@ -14,8 +14,14 @@ describe('maskUriCredentials', () => {
     ['postgresql://u:pw@host/db', 'postgresql://u:********@host/db'],
     ['postgresql://u:pw@host:5432/db?sslmode=require', 'postgresql://u:********@host:5432/db?sslmode=require'],
     ['postgresql+psycopg2://u:pw@host/db', 'postgresql+psycopg2://u:********@host/db'],
-    ['mysql+pymysql://root:S3cret!@db.example.com:3306/mlflow', 'mysql+pymysql://root:********@db.example.com:3306/mlflow'],
-    ['mssql+pyodbc://sa:Pa55w0rd@sqlhost/mlflow?driver=ODBC+Driver+18', 'mssql+pyodbc://sa:********@sqlhost/mlflow?driver=ODBC+Driver+18'],
+    [
+      'mysql+pymysql://root:S3cret!@db.example.com:3306/mlflow',
+      'mysql+pymysql://root:********@db.example.com:3306/mlflow',
+    ],
+    [
+      'mssql+pyodbc://sa:Pa55w0rd@sqlhost/mlflow?driver=ODBC+Driver+18',
+      'mssql+pyodbc://sa:********@sqlhost/mlflow?driver=ODBC+Driver+18',
+    ],
     ['http://u:p@files.example.com/a', 'http://u:********@files.example.com/a'],
     // Percent-encoded and raw `@`: the whole password goes, the host stays.
     ['postgresql://u:p%40ss@host/db', 'postgresql://u:********@host/db'],
@@ -25,7 +31,10 @@ describe('maskUriCredentials', () => {
     ['postgresql://u:pa/ss@host/db', 'postgresql://u:********@host/db'],
     ['postgresql://u:p?w#d@host/db', 'postgresql://u:********@host/db'],
     // A user name with @ (Azure's user@server), a password-only user info.
-    ['postgresql://ana@srv:pw@srv.postgres.database.azure.com/db', 'postgresql://ana@srv:********@srv.postgres.database.azure.com/db'],
+    [
+      'postgresql://ana@srv:pw@srv.postgres.database.azure.com/db',
+      'postgresql://ana@srv:********@srv.postgres.database.azure.com/db',
+    ],
     ['redis://:pw@host:6379/0', 'redis://:********@host:6379/0'],
     // IPv6 hosts, with and without a port; an empty host (a Unix socket in the query).
     ['postgresql://u:pw@[::1]:5432/db', 'postgresql://u:********@[::1]:5432/db'],
@@ -36,7 +45,10 @@ describe('maskUriCredentials', () => {
     // An `@` later in the path does not move the end of the password.
     ['http://u:pw@host/path@v1', 'http://u:********@host/path@v1'],
     // A password in the query (libpq, most DBAPIs).
-    ['postgresql://host/db?user=u&password=pw&sslmode=require', 'postgresql://host/db?user=u&password=********&sslmode=require'],
+    [
+      'postgresql://host/db?user=u&password=pw&sslmode=require',
+      'postgresql://host/db?user=u&password=********&sslmode=require',
+    ],
     ['postgresql://u@host/db?PassWord=pw', 'postgresql://u@host/db?PassWord=********'],
     ['mssql+pyodbc://host/db?UID=sa&PWD=pw', 'mssql+pyodbc://host/db?UID=sa&PWD=********'],
     ['postgresql://u:pw@host/db?password=pw2', 'postgresql://u:********@host/db?password=********'],
@@ -97,7 +109,6 @@ describe('uriSecrets', () => {
   });
 });
 
-
 describe('config never shows a store credential', () => {
   const cwd = mkdtempSync(nodePath.join(os.tmpdir(), 'ms-secrets-'));
   afterAll(() => rmSync(cwd, { recursive: true, force: true }));
@@ -106,20 +117,27 @@ describe('config never shows a store credential', () => {
   // shell quoting or JSON escaping would change, so redaction alone could not catch them.
   const options = {
     backendStoreUri: 'postgresql+psycopg://ana:pw@db.example.com:5432/mlflow',
-    registryStoreUri: "mysql://reg:it's%40\"x\"@[::1]:3306/reg",
+    registryStoreUri: 'mysql://reg:it\'s%40"x"@[::1]:3306/reg',
     artifactsDestination: 'http://art:Art-Secret-9@files.example.com/mlartifacts',
     stateDir: nodePath.join(cwd, 'state'),
     // Placeholders keep the test from starting or probing real programs.
     nginx: nodePath.join(cwd, 'no-nginx'),
     mlflow: nodePath.join(cwd, 'no-mlflow'),
   };
-  const secrets = ['pw', "it's%40\"x\"", 'it\'s@"x"', 'Art-Secret-9'];
+  const secrets = ['pw', 'it\'s%40"x"', 'it\'s@"x"', 'Art-Secret-9'];
 
   async function run(json: boolean): Promise<string> {
     const stdout = sink();
     const stderr = sink();
     const out = createOutput(stdout.stream, stderr.stream);
-    const ctx: Context = { cwd, env: {}, platform: getPlatform('linux'), out, stdin: process.stdin, stderr: stderr.stream };
+    const ctx: Context = {
+      cwd,
+      env: {},
+      platform: getPlatform('linux'),
+      out,
+      stdin: process.stdin,
+      stderr: stderr.stream,
+    };
     expect(await config({ ...options, json }, ctx)).toBe(0);
     // Registered for redaction too, in both forms, for whatever else gets printed.
     expect(out.redact('mlflow said: Art-Secret-9 / it\'s@"x"')).toBe('mlflow said: ******** / ********');
@@ -157,7 +175,9 @@ describe('config never shows a store credential', () => {
     expect(summary.artifactsDestination).toBe('http://art:********@files.example.com/mlartifacts');
     const shown = [...summary.mlflow.args, ...Object.values(summary.mlflow.env)];
     // Wherever the plan puts the store URIs (argv or environment), they appear masked.
-    expect(shown.filter((v) => v.includes('@db.example.com'))).toEqual(['postgresql+psycopg://ana:********@db.example.com:5432/mlflow']);
+    expect(shown.filter((v) => v.includes('@db.example.com'))).toEqual([
+      'postgresql+psycopg://ana:********@db.example.com:5432/mlflow',
+    ]);
     expectNoSecret(text);
   });
 });

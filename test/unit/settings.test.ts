@@ -22,16 +22,24 @@ const darwin = getPlatform('darwin');
 const POSIX_CWD = '/home/ana/proj';
 const WIN_CWD = 'C:\\Users\\Ana\\proj';
 
-
 const onLinux = (o: StackOptions) => resolveSettings(o, { cwd: POSIX_CWD, platform: linux });
 const onWindows = (o: StackOptions) => resolveSettings(o, { cwd: WIN_CWD, platform: win32 });
 
 describe('resolveSettings defaults', () => {
   it('on Linux: MLflow defaults made absolute, port 5000, admin, bcrypt', () => {
     const s = onLinux({});
-    expect(s.backend).toEqual({ uri: 'sqlite:////home/ana/proj/mlflow.db', isFileStore: false, localPath: '/home/ana/proj/mlflow.db', localKind: 'sqlite' });
+    expect(s.backend).toEqual({
+      uri: 'sqlite:////home/ana/proj/mlflow.db',
+      isFileStore: false,
+      localPath: '/home/ana/proj/mlflow.db',
+      localKind: 'sqlite',
+    });
     expect(s.registry.uri).toBe(s.backend.uri);
-    expect(s.artifacts).toMatchObject({ uri: 'file:///home/ana/proj/mlartifacts', isFileStore: false, localKind: 'folder' });
+    expect(s.artifacts).toMatchObject({
+      uri: 'file:///home/ana/proj/mlartifacts',
+      isFileStore: false,
+      localKind: 'folder',
+    });
     expect(s.host).toBe('127.0.0.1');
     expect(s.port).toBe(5000);
     expect(DEFAULT_PORT).toBe(5000);
@@ -81,9 +89,12 @@ describe('resolveSettings with options', () => {
     expect(s.warnings[0]).toContain('migrate-filestore');
   });
 
-  it.each(['./mlflow.db', 'sqlite:///x.db', 'postgresql://u@h/db'])('does not warn for backend %s', (backendStoreUri) => {
-    expect(onLinux({ backendStoreUri }).warnings).toEqual([]);
-  });
+  it.each(['./mlflow.db', 'sqlite:///x.db', 'postgresql://u@h/db'])(
+    'does not warn for backend %s',
+    (backendStoreUri) => {
+      expect(onLinux({ backendStoreUri }).warnings).toEqual([]);
+    },
+  );
 
   it('resolves relative paths and the state folder against cwd', () => {
     const s = onLinux({ backendStoreUri: 'data/mlflow.db', artifactsDestination: '../art', stateDir: 'state' });
@@ -136,7 +147,8 @@ describe('bcrypt where nginx cannot verify it', () => {
   });
 
   it('accepts apr1 everywhere and bcrypt on Linux', () => {
-    for (const platform of [linux, win32, darwin]) expect(parseHashScheme('apr1', platform), platform.name).toBe('apr1');
+    for (const platform of [linux, win32, darwin])
+      expect(parseHashScheme('apr1', platform), platform.name).toBe('apr1');
     expect(parseHashScheme('bcrypt', linux)).toBe('bcrypt');
     expect(parseHashScheme(undefined, linux)).toBe('bcrypt');
     expect(parseHashScheme(undefined, win32)).toBe('apr1');
@@ -200,7 +212,9 @@ describe('parsePort', () => {
   });
 
   it('names the flag it is given', () => {
-    expect(userErrorFrom(() => parsePort('x', '--mlflow-port')).message).toBe("--mlflow-port must be a number from 1 to 65535 or 'auto', got 'x'");
+    expect(userErrorFrom(() => parsePort('x', '--mlflow-port')).message).toBe(
+      "--mlflow-port must be a number from 1 to 65535 or 'auto', got 'x'",
+    );
   });
 });
 
@@ -233,7 +247,10 @@ describe('parseServerNames', () => {
     expect(parseServerNames(undefined)).toEqual([]);
     expect(parseServerNames('')).toEqual([]);
     expect(parseServerNames(' ,, ')).toEqual([]);
-    expect(parseServerNames(' mlflow.example.com , mlflow,mlflow.example.com ')).toEqual(['mlflow.example.com', 'mlflow']);
+    expect(parseServerNames(' mlflow.example.com , mlflow,mlflow.example.com ')).toEqual([
+      'mlflow.example.com',
+      'mlflow',
+    ]);
   });
 
   it.each(['*.example.com', '10.0.0.5', 'fe80::1', 'localhost', 'a-b.c'])('accepts %s', (name) => {
@@ -258,7 +275,10 @@ describe('resolveStateDir refuses what nginx.conf cannot hold', () => {
     ['nul\u0000', '"nul\\u0000"'],
     ['del\u007f', '"del\\u007f"'],
   ])('refuses --state-dir %j, in one printable line', (value, shown) => {
-    for (const [cwd, platform] of [[POSIX_CWD, linux], [WIN_CWD, win32]] as const) {
+    for (const [cwd, platform] of [
+      [POSIX_CWD, linux],
+      [WIN_CWD, win32],
+    ] as const) {
       const error = userErrorFrom(() => resolveStateDir(value, cwd, platform));
       expect(error.message).toBe(`--state-dir must not contain '$' or control characters, got ${shown}`);
       expect([...`${error.message}. ${error.hint}`].every((c) => c >= ' ' && c !== '\u007f')).toBe(true);
@@ -267,7 +287,9 @@ describe('resolveStateDir refuses what nginx.conf cannot hold', () => {
 
   it('refuses a current folder with `$` in it, saying to pass --state-dir', () => {
     const error = userErrorFrom(() => resolveStateDir(undefined, '/home/ana/$proj', linux));
-    expect(error.message).toBe(`the state folder "/home/ana/$proj/.mlflow-secure" has '$' or a control character in its path`);
+    expect(error.message).toBe(
+      `the state folder "/home/ana/$proj/.mlflow-secure" has '$' or a control character in its path`,
+    );
     expect(error.hint).toContain('--state-dir');
     expect(resolveStateDir('/srv/state', '/home/ana/$proj', linux)).toBe('/srv/state');
   });

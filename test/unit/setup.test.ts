@@ -30,7 +30,9 @@ interface Call {
 }
 
 /** A runner that answers from `answer` and records each command line, with its options. */
-function fakeRunner(answer: (file: string, args: readonly string[]) => Partial<RunResult> | Promise<Partial<RunResult>>): { run: Runner; calls: Call[]; lines: () => string[] } {
+function fakeRunner(
+  answer: (file: string, args: readonly string[]) => Partial<RunResult> | Promise<Partial<RunResult>>,
+): { run: Runner; calls: Call[]; lines: () => string[] } {
   const calls: Call[] = [];
   const run: Runner = async (file, args, o) => {
     calls.push({ cmd: [file, ...args].join(' '), o });
@@ -44,15 +46,25 @@ const notFound: Partial<RunResult> = { exitCode: undefined, error: 'not found' }
 
 describe('choosePython', () => {
   it('on Linux refuses a python3 older than 3.10, saying which, and takes python', async () => {
-    const r = fakeRunner((file) => (file === 'python3' ? { stdout: '3.9.18\n/usr/bin/python3.9\n' } : { stdout: '3.12.1\n/opt/py/bin/python3.12\n' }));
-    expect(await choosePython(linux.pythonCandidates, linux, r.run)).toEqual({ file: '/opt/py/bin/python3.12', version: '3.12.1', via: 'python' });
+    const r = fakeRunner((file) =>
+      file === 'python3' ? { stdout: '3.9.18\n/usr/bin/python3.9\n' } : { stdout: '3.12.1\n/opt/py/bin/python3.12\n' },
+    );
+    expect(await choosePython(linux.pythonCandidates, linux, r.run)).toEqual({
+      file: '/opt/py/bin/python3.12',
+      version: '3.12.1',
+      via: 'python',
+    });
     expect(r.lines()[0]).toMatch(/^python3 -c import sys; /);
     expect(r.lines()[1]).toMatch(/^python -c /);
   });
 
   it('on Windows asks the py launcher first (py -3), then python', async () => {
     const r = fakeRunner((file) => (file === 'py' ? notFound : { stdout: '3.13.0\r\nC:\\Python313\\python.exe\r\n' }));
-    expect(await choosePython(win32.pythonCandidates, win32, r.run)).toEqual({ file: 'C:\\Python313\\python.exe', version: '3.13.0', via: 'python' });
+    expect(await choosePython(win32.pythonCandidates, win32, r.run)).toEqual({
+      file: 'C:\\Python313\\python.exe',
+      version: '3.13.0',
+      via: 'python',
+    });
     expect(r.lines().map((l) => l.split(' -c ')[0])).toEqual(['py -3', 'python']);
   });
 
@@ -64,7 +76,11 @@ describe('choosePython', () => {
 
   it('names every refusal in one line when none will do', async () => {
     // The Microsoft Store's python.exe alias runs nothing and exits 9009.
-    const r = fakeRunner((file) => (file === 'py' ? notFound : { exitCode: 9009, stderr: 'Python was not found; run without arguments to install from the Microsoft Store' }));
+    const r = fakeRunner((file) =>
+      file === 'py'
+        ? notFound
+        : { exitCode: 9009, stderr: 'Python was not found; run without arguments to install from the Microsoft Store' },
+    );
     const error = await choosePython(win32.pythonCandidates, win32, r.run).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).message).toBe(
@@ -75,11 +91,17 @@ describe('choosePython', () => {
 
   it('refuses output that is not a version', async () => {
     const r = fakeRunner(() => ({ stdout: 'hello\n' }));
-    const failing = fakeRunner(() => ({ exitCode: 1, stderr: 'Traceback (most recent call last):\nSyntaxError: invalid syntax\n' }));
-    expect(((await choosePython([{ file: 'python', args: [] }], linux, failing.run).catch((e: unknown) => e)) as UserError).message).toBe(
-      'no Python 3.10 or newer found (python: did not run (exit 1: SyntaxError: invalid syntax))',
-    );
-    const error = (await choosePython([{ file: 'python3', args: [] }], linux, r.run).catch((e: unknown) => e)) as UserError;
+    const failing = fakeRunner(() => ({
+      exitCode: 1,
+      stderr: 'Traceback (most recent call last):\nSyntaxError: invalid syntax\n',
+    }));
+    expect(
+      ((await choosePython([{ file: 'python', args: [] }], linux, failing.run).catch((e: unknown) => e)) as UserError)
+        .message,
+    ).toBe('no Python 3.10 or newer found (python: did not run (exit 1: SyntaxError: invalid syntax))');
+    const error = (await choosePython([{ file: 'python3', args: [] }], linux, r.run).catch(
+      (e: unknown) => e,
+    )) as UserError;
     expect(error.message).toBe('no Python 3.10 or newer found (python3: printed no Python version)');
     expect(error.hint).toContain('apt-get install python3 python3-venv');
   });
@@ -97,7 +119,9 @@ describe('choosePython', () => {
 
 describe('parsePinnedMlflow', () => {
   it("reads the package's own requirements.txt", async () => {
-    expect(parsePinnedMlflow(await readFile(nodePath.join(repoRoot, 'requirements.txt'), 'utf8'))).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(parsePinnedMlflow(await readFile(nodePath.join(repoRoot, 'requirements.txt'), 'utf8'))).toMatch(
+      /^\d+\.\d+\.\d+$/,
+    );
   });
 
   it.each([
@@ -141,9 +165,15 @@ describe('planNginxInstall', () => {
     const no = probe({ has: ['apt-get'], sudo: false });
     const plan = await planNginxInstall(linux, no);
     expect(no.sudoAsked()).toBe(true);
-    expect(plan).toEqual({ kind: 'manual', command: 'sudo apt-get install -y nginx', why: 'installing needs root, and sudo asks for a password' });
+    expect(plan).toEqual({
+      kind: 'manual',
+      command: 'sudo apt-get install -y nginx',
+      why: 'installing needs root, and sudo asks for a password',
+    });
     const error = manualInstallError(plan as Extract<typeof plan, { kind: 'manual' }>);
-    expect(error.message).toBe('nginx is not installed, and setup cannot install it here (installing needs root, and sudo asks for a password)');
+    expect(error.message).toBe(
+      'nginx is not installed, and setup cannot install it here (installing needs root, and sudo asks for a password)',
+    );
     expect(error.hint).toBe('Run: sudo apt-get install -y nginx; then mlflow-secure setup again');
   });
 
@@ -154,28 +184,59 @@ describe('planNginxInstall', () => {
   });
 
   it('Linux with another package manager: its one command, not run', async () => {
-    expect(await planNginxInstall(linux, probe({ has: ['pacman'] }))).toMatchObject({ kind: 'manual', command: 'sudo pacman -S nginx' });
-    expect(await planNginxInstall(linux, probe({ isRoot: true, has: ['apk'] }))).toMatchObject({ kind: 'manual', command: 'apk add nginx' });
-    expect(await planNginxInstall(linux, probe({}))).toMatchObject({ kind: 'manual', why: expect.stringContaining('no package manager') });
+    expect(await planNginxInstall(linux, probe({ has: ['pacman'] }))).toMatchObject({
+      kind: 'manual',
+      command: 'sudo pacman -S nginx',
+    });
+    expect(await planNginxInstall(linux, probe({ isRoot: true, has: ['apk'] }))).toMatchObject({
+      kind: 'manual',
+      command: 'apk add nginx',
+    });
+    expect(await planNginxInstall(linux, probe({}))).toMatchObject({
+      kind: 'manual',
+      why: expect.stringContaining('no package manager'),
+    });
   });
 
   it('macOS: brew install nginx, but not as root', async () => {
-    expect(await planNginxInstall(darwin, probe({ has: ['brew'] }))).toEqual({ kind: 'auto', commands: [{ file: 'brew', args: ['install', 'nginx'] }] });
-    expect(await planNginxInstall(darwin, probe({ isRoot: true, has: ['brew'] }))).toMatchObject({ kind: 'manual', why: 'Homebrew does not run as root' });
-    expect(await planNginxInstall(darwin, probe({ has: ['port'] }))).toMatchObject({ kind: 'manual', command: 'sudo port install nginx' });
-    expect(await planNginxInstall(darwin, probe({}))).toMatchObject({ kind: 'manual', command: expect.stringContaining('brew.sh') });
+    expect(await planNginxInstall(darwin, probe({ has: ['brew'] }))).toEqual({
+      kind: 'auto',
+      commands: [{ file: 'brew', args: ['install', 'nginx'] }],
+    });
+    expect(await planNginxInstall(darwin, probe({ isRoot: true, has: ['brew'] }))).toMatchObject({
+      kind: 'manual',
+      why: 'Homebrew does not run as root',
+    });
+    expect(await planNginxInstall(darwin, probe({ has: ['port'] }))).toMatchObject({
+      kind: 'manual',
+      command: 'sudo port install nginx',
+    });
+    expect(await planNginxInstall(darwin, probe({}))).toMatchObject({
+      kind: 'manual',
+      command: expect.stringContaining('brew.sh'),
+    });
   });
 
   it('Windows: scoop, else choco, else the zip; never run; says where nginx.exe lands', async () => {
     const scoop = await planNginxInstall(win32, probe({ has: ['scoop', 'choco', 'winget'] }));
-    expect(scoop).toMatchObject({ kind: 'manual', command: 'scoop install nginx', where: '%USERPROFILE%\\scoop\\apps\\nginx\\current' });
-    expect(await planNginxInstall(win32, probe({ has: ['choco', 'winget'] }))).toMatchObject({ kind: 'manual', command: expect.stringMatching(/^choco install nginx/), where: 'C:\\tools\\nginx-<version>' });
+    expect(scoop).toMatchObject({
+      kind: 'manual',
+      command: 'scoop install nginx',
+      where: '%USERPROFILE%\\scoop\\apps\\nginx\\current',
+    });
+    expect(await planNginxInstall(win32, probe({ has: ['choco', 'winget'] }))).toMatchObject({
+      kind: 'manual',
+      command: expect.stringMatching(/^choco install nginx/),
+      where: 'C:\\tools\\nginx-<version>',
+    });
     const zip = await planNginxInstall(win32, probe({ isRoot: true, has: ['winget'] }));
     expect(zip).toMatchObject({ kind: 'manual', command: expect.stringContaining('nginx.org/en/download.html') });
-    expect(manualInstallError(zip as Extract<typeof zip, { kind: 'manual' }>).hint).toContain('where mlflow-secure looks');
+    expect(manualInstallError(zip as Extract<typeof zip, { kind: 'manual' }>).hint).toContain(
+      'where mlflow-secure looks',
+    );
   });
 
-  it("Windows: where each one puts nginx.exe is a folder the lookup searches", () => {
+  it('Windows: where each one puts nginx.exe is a folder the lookup searches', () => {
     const dirs = win32.nginxSearchDirs({ USERPROFILE: 'C:\\Users\\Ana' });
     expect(dirs).toContain('C:\\Users\\Ana\\scoop\\apps\\nginx\\current');
     expect(dirs).toContain('C:\\tools\\nginx-*');
@@ -187,7 +248,16 @@ describe('planNginxInstall', () => {
  * A machine for `setup` to work on: a real temporary data folder (the stamp, the venv folder),
  * with Python, pip, mlflow, sudo and apt-get faked. `state` is what those fakes have done.
  */
-function machine(o: { platform?: Platform; pip?: Partial<RunResult>; venv?: Partial<RunResult>; nginx?: boolean; root?: boolean; sudo?: boolean } = {}) {
+function machine(
+  o: {
+    platform?: Platform;
+    pip?: Partial<RunResult>;
+    venv?: Partial<RunResult>;
+    nginx?: boolean;
+    root?: boolean;
+    sudo?: boolean;
+  } = {},
+) {
   const platform = o.platform ?? linux;
   const state = { venv: false, mlflow: '-', nginx: o.nginx ?? true };
   let data = '';
@@ -206,7 +276,8 @@ function machine(o: { platform?: Platform; pip?: Partial<RunResult>; venv?: Part
       state.mlflow = '-';
       return {};
     }
-    if (file === venvPython() && args[0] === '-c') return state.venv ? { stdout: `3.11.7\n23.2.1\n${state.mlflow}\n` } : notFound;
+    if (file === venvPython() && args[0] === '-c')
+      return state.venv ? { stdout: `3.11.7\n23.2.1\n${state.mlflow}\n` } : notFound;
     if (file === venvPython() && args.slice(0, 3).join(' ') === '-m pip install') {
       if (o.pip) return o.pip;
       state.mlflow = '3.17.2';
@@ -224,8 +295,14 @@ function machine(o: { platform?: Platform; pip?: Partial<RunResult>; venv?: Part
     run: runner.run,
     root: repoRoot,
     isRoot: o.root ?? false,
-    isExecutable: async (f) => (f === platform.venvExecutable(venvDir(), 'mlflow') && state.mlflow !== '-') || f === '/usr/bin/apt-get' || f === '/usr/bin/python3',
-    lookupNginx: async () => (state.nginx ? { found: '/usr/sbin/nginx', searched: ['nginx on PATH'] } : { searched: ['nginx on PATH', '/usr/sbin/nginx'] }),
+    isExecutable: async (f) =>
+      (f === platform.venvExecutable(venvDir(), 'mlflow') && state.mlflow !== '-') ||
+      f === '/usr/bin/apt-get' ||
+      f === '/usr/bin/python3',
+    lookupNginx: async () =>
+      state.nginx
+        ? { found: '/usr/sbin/nginx', searched: ['nginx on PATH'] }
+        : { searched: ['nginx on PATH', '/usr/sbin/nginx'] },
     nginxVersion: async () => [1, 22, 1],
   };
   return {
@@ -250,11 +327,22 @@ describe('setup (in-process, programs faked)', () => {
   function ctx(env: NodeJS.ProcessEnv = { XDG_DATA_HOME: data, PATH: '/usr/bin' }, platform: Platform = linux) {
     const stdout = sink();
     const stderr = sink();
-    const c: Context = { cwd: data, env, platform, out: createOutput(stdout.stream, stderr.stream), stdin: process.stdin, stderr: stderr.stream };
+    const c: Context = {
+      cwd: data,
+      env,
+      platform,
+      out: createOutput(stdout.stream, stderr.stream),
+      stdin: process.stdin,
+      stderr: stderr.stream,
+    };
     return { ctx: c, stdout: stdout.text, stderr: stderr.text };
   }
 
-  async function runSetup(m: ReturnType<typeof machine>, options: Parameters<typeof setup>[0] = {}, env?: NodeJS.ProcessEnv) {
+  async function runSetup(
+    m: ReturnType<typeof machine>,
+    options: Parameters<typeof setup>[0] = {},
+    env?: NodeJS.ProcessEnv,
+  ) {
     m.setData(data);
     const c = ctx(env);
     const before = m.runner.calls.length;
@@ -262,7 +350,13 @@ describe('setup (in-process, programs faked)', () => {
       (code) => ({ code, error: undefined }),
       (error: unknown) => ({ code: undefined, error: error as UserError }),
     );
-    return { ...result, stdout: c.stdout(), stderr: c.stderr(), calls: m.runner.lines().slice(before), options: m.runner.calls.slice(before).map((x) => x.o) };
+    return {
+      ...result,
+      stdout: c.stdout(),
+      stderr: c.stderr(),
+      calls: m.runner.lines().slice(before),
+      options: m.runner.calls.slice(before).map((x) => x.o),
+    };
   }
 
   const requirements = () => readFile(nodePath.join(repoRoot, 'requirements.txt'), 'utf8');
@@ -283,7 +377,9 @@ describe('setup (in-process, programs faked)', () => {
     // Only pip is shown to the user (inherits the terminal); the probes are quiet.
     expect(r.options.map((o) => o.show ?? false)).toEqual([false, false, false, true, false]);
     expect(await readFile(m.stampFile(), 'utf8')).toBe(await requirements());
-    expect(r.stdout).toBe(`MLflow 3.17.2: installed (${venv}/bin/mlflow)\nnginx 1.22.1: ready (/usr/sbin/nginx)\nReady: run mlflow-secure up\n`);
+    expect(r.stdout).toBe(
+      `MLflow 3.17.2: installed (${venv}/bin/mlflow)\nnginx 1.22.1: ready (/usr/sbin/nginx)\nReady: run mlflow-secure up\n`,
+    );
     expect(r.stderr).toContain('with Python 3.11.7 (/usr/bin/python3.11, found as python3)');
   });
 
@@ -316,10 +412,18 @@ describe('setup (in-process, programs faked)', () => {
   });
 
   it('a pip failure is one line, leaves no stamp, and the next run tries pip again in the same venv', async () => {
-    const m = machine({ pip: { exitCode: 1, stderr: 'ERROR: Could not find a version that satisfies the requirement mlflow==3.17.2\nERROR: No matching distribution found for mlflow==3.17.2\n' } });
+    const m = machine({
+      pip: {
+        exitCode: 1,
+        stderr:
+          'ERROR: Could not find a version that satisfies the requirement mlflow==3.17.2\nERROR: No matching distribution found for mlflow==3.17.2\n',
+      },
+    });
     const r = await runSetup(m);
     expect(r.error).toBeInstanceOf(UserError);
-    expect(r.error!.message).toBe('pip could not install MLflow 3.17.2 (exit 1: ERROR: No matching distribution found for mlflow==3.17.2)');
+    expect(r.error!.message).toBe(
+      'pip could not install MLflow 3.17.2 (exit 1: ERROR: No matching distribution found for mlflow==3.17.2)',
+    );
     expect(r.error!.hint).toContain('run mlflow-secure setup again');
     await expect(stat(m.stampFile())).rejects.toThrow();
     const again = await runSetup(m);
@@ -328,11 +432,16 @@ describe('setup (in-process, programs faked)', () => {
   });
 
   it("a Python without ensurepip (Debian's python3 without python3-venv): says which package, removes the half-made venv", async () => {
-    const debian = 'The virtual environment was not successfully created because ensurepip is not\navailable.  On Debian/Ubuntu systems, you need to install the python3-venv\npackage using the following command.\n\n    apt install python3.11-venv\n';
+    const debian =
+      'The virtual environment was not successfully created because ensurepip is not\navailable.  On Debian/Ubuntu systems, you need to install the python3-venv\npackage using the following command.\n\n    apt install python3.11-venv\n';
     const m = machine({ venv: { exitCode: 1, stdout: debian } });
     const r = await runSetup(m);
-    expect(r.error!.message).toBe('Python 3.11.7 (/usr/bin/python3.11) cannot create a virtual environment: its ensurepip module is missing');
-    expect(r.error!.hint).toBe('Install it (Debian/Ubuntu: sudo apt-get install python3.11-venv), then run mlflow-secure setup again');
+    expect(r.error!.message).toBe(
+      'Python 3.11.7 (/usr/bin/python3.11) cannot create a virtual environment: its ensurepip module is missing',
+    );
+    expect(r.error!.hint).toBe(
+      'Install it (Debian/Ubuntu: sudo apt-get install python3.11-venv), then run mlflow-secure setup again',
+    );
     await expect(stat(m.venvDir())).rejects.toThrow();
     expect(r.calls.some((c) => c.includes('pip install'))).toBe(false);
   });
@@ -355,7 +464,9 @@ describe('setup (in-process, programs faked)', () => {
     expect(r.stdout).toBe(
       `MLflow 3.17.2: would install into ${m.venvDir()} (a new virtual environment, Python 3.11.7 from python3)\nnginx: would install it (apt-get update && apt-get install -y nginx)\n`,
     );
-    expect(r.calls.some((c) => c.includes(' -m venv ') || c.includes('pip install') || c.startsWith('apt-get'))).toBe(false);
+    expect(r.calls.some((c) => c.includes(' -m venv ') || c.includes('pip install') || c.startsWith('apt-get'))).toBe(
+      false,
+    );
     await expect(stat(nodePath.join(data, 'mlflow-secure'))).rejects.toThrow();
   });
 
@@ -373,7 +484,9 @@ describe('setup (in-process, programs faked)', () => {
   it('nginx missing, not root, sudo wants a password: MLflow is still installed, then one line with the command', async () => {
     const m = machine({ nginx: false, sudo: false });
     const r = await runSetup(m);
-    expect(r.error!.message).toBe('nginx is not installed, and setup cannot install it here (installing needs root, and sudo asks for a password)');
+    expect(r.error!.message).toBe(
+      'nginx is not installed, and setup cannot install it here (installing needs root, and sudo asks for a password)',
+    );
     expect(r.error!.hint).toBe('Run: sudo apt-get install -y nginx; then mlflow-secure setup again');
     expect(r.calls).toContain('sudo -n true');
     expect(r.calls.some((c) => c.startsWith('apt-get') || c.startsWith('sudo -n apt-get'))).toBe(false);
@@ -398,6 +511,8 @@ describe('setup (in-process, programs faked)', () => {
     expect(error.message).toMatch(/neither XDG_DATA_HOME nor HOME is set/);
     expect(m.runner.calls).toEqual([]);
     const w = ctx({}, win32);
-    expect(((await setup({}, w.ctx, m.deps).catch((e: unknown) => e)) as UserError).message).toMatch(/neither LOCALAPPDATA nor USERPROFILE/);
+    expect(((await setup({}, w.ctx, m.deps).catch((e: unknown) => e)) as UserError).message).toMatch(
+      /neither LOCALAPPDATA nor USERPROFILE/,
+    );
   });
 });

@@ -24,7 +24,7 @@ const NASTY = [
   '-n',
   'line1\nline2',
   'trailing newline\n',
-  "mix'\"$`\\!%^&|<>",
+  'mix\'"$`\\!%^&|<>',
   'p@ss:w0rd/with?query=1&x#frag',
 ];
 
@@ -79,7 +79,9 @@ describe('PowerShell', () => {
   });
 
   it('sets $env:NAME', () => {
-    expect(setLine('powershell', 'MLFLOW_TRACKING_PASSWORD', "p@ss'w0rd")).toBe("$env:MLFLOW_TRACKING_PASSWORD = 'p@ss''w0rd'");
+    expect(setLine('powershell', 'MLFLOW_TRACKING_PASSWORD', "p@ss'w0rd")).toBe(
+      "$env:MLFLOW_TRACKING_PASSWORD = 'p@ss''w0rd'",
+    );
   });
 });
 
@@ -117,7 +119,7 @@ describe('cmd.exe', () => {
     expect(cmdSet('X', value)).toBeUndefined();
     const line = setLine('cmd', 'X', value);
     expect(line.startsWith('rem X ')).toBe(true);
-    expect(line).toContain("contains a double quote, a percent sign or a control character");
+    expect(line).toContain('contains a double quote, a percent sign or a control character');
     // The comment itself holds nothing cmd would act on, even in a .cmd file.
     expect(line).not.toMatch(/["%]/);
     expect(line).toContain('--shell powershell');
@@ -143,7 +145,9 @@ describe('commentLine', () => {
   });
 
   it('is a real comment in bash', () => {
-    expect(execFileSync('bash', ['-c', `${commentLine('bash', 'echo no; exit 3')}\nprintf ok`], { encoding: 'utf8' })).toBe('ok');
+    expect(
+      execFileSync('bash', ['-c', `${commentLine('bash', 'echo no; exit 3')}\nprintf ok`], { encoding: 'utf8' }),
+    ).toBe('ok');
   });
 
   it('knows three shells', () => {

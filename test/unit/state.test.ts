@@ -43,7 +43,11 @@ describe('readRecord', () => {
 
   it('accepts what up writes, and an old version-1 record without its commands and patterns', async () => {
     expect(await read(valid)).toMatchObject({ mlflow: { pid: 1234 }, nginx: { pid: 1235 }, port: 5000 });
-    const old = await read({ ...valid, version: 1, nginx: { pid: 1235, file: '/bin/sh', quitArgs: ['-c', 'x'], identity: [] } });
+    const old = await read({
+      ...valid,
+      version: 1,
+      nginx: { pid: 1235, file: '/bin/sh', quitArgs: ['-c', 'x'], identity: [] },
+    });
     expect(old?.nginx).toEqual({ pid: 1235 });
   });
 
@@ -89,29 +93,58 @@ describe('readRecord', () => {
 
 describe('identity', () => {
   it('matches whole words only', () => {
-    expect(commandLineMatches('/v/bin/python /v/bin/mlflow ui --port 5001 --host 127.0.0.1', ['ui', '--port 5001'])).toBe(true);
+    expect(
+      commandLineMatches('/v/bin/python /v/bin/mlflow ui --port 5001 --host 127.0.0.1', ['ui', '--port 5001']),
+    ).toBe(true);
     expect(commandLineMatches('/v/bin/mlflow ui --port 50011', ['ui', '--port 5001'])).toBe(false);
     expect(commandLineMatches('/v/bin/mlflow build --port 5001', ['ui', '--port 5001'])).toBe(false);
     expect(commandLineMatches('anything at all', [])).toBe(false);
-    expect(commandLineMatches('nginx: master process /usr/sbin/nginx -p /s/nginx/ -c /s/nginx.conf -e /s/e.log', ['-c', '/s/nginx.conf'])).toBe(true);
-    expect(commandLineMatches('nginx: master process nginx -c /s/nginx.conf.evil', ['-c', '/s/nginx.conf'])).toBe(false);
+    expect(
+      commandLineMatches('nginx: master process /usr/sbin/nginx -p /s/nginx/ -c /s/nginx.conf -e /s/e.log', [
+        '-c',
+        '/s/nginx.conf',
+      ]),
+    ).toBe(true);
+    expect(commandLineMatches('nginx: master process nginx -c /s/nginx.conf.evil', ['-c', '/s/nginx.conf'])).toBe(
+      false,
+    );
     // Windows quotes a path with spaces.
-    expect(commandLineMatches('"C:\\nginx\\nginx.exe" -p "D:/My State/nginx/" -c "D:/My State/nginx.conf"', ['-c', 'D:/My State/nginx.conf'])).toBe(true);
+    expect(
+      commandLineMatches('"C:\\nginx\\nginx.exe" -p "D:/My State/nginx/" -c "D:/My State/nginx.conf"', [
+        '-c',
+        'D:/My State/nginx.conf',
+      ]),
+    ).toBe(true);
   });
 
   it('derives the targets from the state folder, never from a record', () => {
     const linux = getPlatform('linux');
     const paths = statePaths('/home/ana/proj/.mlflow-secure', linux);
-    expect(nginxTarget(10, paths, linux)).toMatchObject({ pid: 10, group: true, identity: ['-c', '/home/ana/proj/.mlflow-secure/nginx.conf'] });
+    expect(nginxTarget(10, paths, linux)).toMatchObject({
+      pid: 10,
+      group: true,
+      identity: ['-c', '/home/ana/proj/.mlflow-secure/nginx.conf'],
+    });
     const m = mlflowTarget(11, 40123, paths.stateDir, linux);
-    expect(m).toMatchObject({ identity: ['ui', '--port 40123'], marker: 'MLFLOW_SECURE_STATE_DIR=/home/ana/proj/.mlflow-secure' });
+    expect(m).toMatchObject({
+      identity: ['ui', '--port 40123'],
+      marker: 'MLFLOW_SECURE_STATE_DIR=/home/ana/proj/.mlflow-secure',
+    });
     // Orphaned workers count as ours only with this state's marker (or, unreadable, MLflow's shape).
-    expect(m.isMember?.({ pid: 12, command: 'python', environ: ['MLFLOW_SECURE_STATE_DIR=/home/ana/proj/.mlflow-secure'] })).toBe(true);
-    expect(m.isMember?.({ pid: 12, command: 'python -m uvicorn', environ: ['MLFLOW_SECURE_STATE_DIR=/elsewhere'] })).toBe(false);
+    expect(
+      m.isMember?.({ pid: 12, command: 'python', environ: ['MLFLOW_SECURE_STATE_DIR=/home/ana/proj/.mlflow-secure'] }),
+    ).toBe(true);
+    expect(
+      m.isMember?.({ pid: 12, command: 'python -m uvicorn', environ: ['MLFLOW_SECURE_STATE_DIR=/elsewhere'] }),
+    ).toBe(false);
     expect(nginxTarget(10, paths, linux).isMember?.({ pid: 13, command: 'nginx: worker process' })).toBe(true);
     expect(nginxTarget(10, paths, linux).isMember?.({ pid: 13, command: 'bash' })).toBe(false);
     const win = getPlatform('win32');
-    expect(nginxTarget(10, statePaths('D:\\My State', win), win)).toMatchObject({ group: false, identity: ['-c', 'D:/My State/nginx.conf'], images: ['nginx.exe'] });
+    expect(nginxTarget(10, statePaths('D:\\My State', win), win)).toMatchObject({
+      group: false,
+      identity: ['-c', 'D:/My State/nginx.conf'],
+      images: ['nginx.exe'],
+    });
   });
 
   it('reads the executable of a Windows command line, quoted or not', () => {
@@ -130,17 +163,42 @@ describe('what up writes, readRecord accepts', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlflow-secure-roundtrip-'));
     try {
       const cases = [
-        { platform: getPlatform('linux'), cwd: '/home/ana/proj', o: { host: '::1', serverName: '*.example.com,fd00::1,mlflow', backendStoreUri: 'postgresql://ana:pw-secret@db/mlflow' } },
+        {
+          platform: getPlatform('linux'),
+          cwd: '/home/ana/proj',
+          o: {
+            host: '::1',
+            serverName: '*.example.com,fd00::1,mlflow',
+            backendStoreUri: 'postgresql://ana:pw-secret@db/mlflow',
+          },
+        },
         { platform: getPlatform('linux'), cwd: '/home/ana/proj', o: { host: '0.0.0.0' } },
         { platform: getPlatform('win32'), cwd: 'C:\\Users\\Ana\\proj', o: { backendStoreUri: 'D:\\Work\\mlflow.db' } },
       ];
       for (const c of cases) {
         const settings = resolveSettings(c.o, { cwd: c.cwd, platform: c.platform });
-        const plan = buildPlan(settings, { mlflow: { file: 'mlflow', args: [] }, nginx: 'nginx', nginxVersion: [1, 22, 1], mlflowPort: 40123, listenPort: 5000, who: { uid: 1000, username: 'ana' } }, c.platform);
+        const plan = buildPlan(
+          settings,
+          {
+            mlflow: { file: 'mlflow', args: [] },
+            nginx: 'nginx',
+            nginxVersion: [1, 22, 1],
+            mlflowPort: 40123,
+            listenPort: 5000,
+            who: { uid: 1000, username: 'ana' },
+          },
+          c.platform,
+        );
         const file = path.join(dir, 'stack.json');
         await writeRecord(file, recordOf(plan, { pid: 4321 } as never, { pid: 4322 } as never, 'running', 4320));
         const back = await readRecord(file, 'linux');
-        expect(back).toMatchObject({ mlflow: { pid: 4321 }, nginx: { pid: 4322 }, port: 5000, mlflowPort: 40123, supervisorPid: 4320 });
+        expect(back).toMatchObject({
+          mlflow: { pid: 4321 },
+          nginx: { pid: 4322 },
+          port: 5000,
+          mlflowPort: 40123,
+          supervisorPid: 4320,
+        });
         expect(JSON.stringify(back)).not.toContain('pw-secret');
       }
     } finally {

@@ -4,7 +4,15 @@ import { restartOptions } from '../../src/commands/restart.js';
 import { renderNginxConf, type NginxConfInput } from '../../src/plan/nginx-conf.js';
 import { buildPlan, type Found } from '../../src/plan/plan.js';
 import { resolveSettings, type StackOptions } from '../../src/plan/settings.js';
-import { canonicalName, certificateNames, namesInSubjectAltName, renewalReason, resolveTls, subjectAltNames, tlsPaths } from '../../src/plan/tls.js';
+import {
+  canonicalName,
+  certificateNames,
+  namesInSubjectAltName,
+  renewalReason,
+  resolveTls,
+  subjectAltNames,
+  tlsPaths,
+} from '../../src/plan/tls.js';
 import { getPlatform, type Platform } from '../../src/platform.js';
 import type { StackRecord } from '../../src/state.js';
 import { userErrorFrom } from './user-error.js';
@@ -22,14 +30,28 @@ describe('resolveTls', () => {
 
   it('--tls generates; --tls-cert/--tls-key take the files, made absolute (with or without --tls)', () => {
     expect(resolveTls({ tls: true }, posixCtx)).toEqual({ kind: 'generated' });
-    expect(resolveTls({ tlsCert: 'certs/a.pem', tlsKey: '/etc/k.pem' }, posixCtx)).toEqual({ kind: 'files', cert: '/home/ana/proj/certs/a.pem', key: '/etc/k.pem' });
-    expect(resolveTls({ tls: true, tlsCert: 'a.pem', tlsKey: 'a-key.pem' }, winCtx)).toEqual({ kind: 'files', cert: 'C:\\Users\\Ana\\proj\\a.pem', key: 'C:\\Users\\Ana\\proj\\a-key.pem' });
+    expect(resolveTls({ tlsCert: 'certs/a.pem', tlsKey: '/etc/k.pem' }, posixCtx)).toEqual({
+      kind: 'files',
+      cert: '/home/ana/proj/certs/a.pem',
+      key: '/etc/k.pem',
+    });
+    expect(resolveTls({ tls: true, tlsCert: 'a.pem', tlsKey: 'a-key.pem' }, winCtx)).toEqual({
+      kind: 'files',
+      cert: 'C:\\Users\\Ana\\proj\\a.pem',
+      key: 'C:\\Users\\Ana\\proj\\a-key.pem',
+    });
   });
 
   it('refuses one file without the other, empty paths and --no-tls with files, naming the flags', () => {
-    expect(userErrorFrom(() => resolveTls({ tlsCert: 'a.pem' }, posixCtx)).message).toBe('--tls-cert needs --tls-key too');
-    expect(userErrorFrom(() => resolveTls({ tlsKey: 'a-key.pem' }, posixCtx)).message).toBe('--tls-key needs --tls-cert too');
-    expect(userErrorFrom(() => resolveTls({ tlsCert: ' ', tlsKey: 'k' }, posixCtx)).message).toBe("--tls-cert needs a file, got ''");
+    expect(userErrorFrom(() => resolveTls({ tlsCert: 'a.pem' }, posixCtx)).message).toBe(
+      '--tls-cert needs --tls-key too',
+    );
+    expect(userErrorFrom(() => resolveTls({ tlsKey: 'a-key.pem' }, posixCtx)).message).toBe(
+      '--tls-key needs --tls-cert too',
+    );
+    expect(userErrorFrom(() => resolveTls({ tlsCert: ' ', tlsKey: 'k' }, posixCtx)).message).toBe(
+      "--tls-cert needs a file, got ''",
+    );
     const e = userErrorFrom(() => resolveTls({ tls: false, tlsCert: 'a.pem', tlsKey: 'k.pem' }, posixCtx));
     expect(e.message).toContain('--no-tls');
     expect(e.hint).toBeTruthy();
@@ -38,15 +60,9 @@ describe('resolveTls', () => {
 
 describe('certificate names', () => {
   it('covers this machine by every local name, the host name and each public name, once each', () => {
-    expect(certificateNames(['mlflow.example.com', '*.ml.example.com', '192.168.1.5', '::1', 'LOCALHOST'], 'build-box')).toEqual([
-      'localhost',
-      '127.0.0.1',
-      '::1',
-      'build-box',
-      'mlflow.example.com',
-      '*.ml.example.com',
-      '192.168.1.5',
-    ]);
+    expect(
+      certificateNames(['mlflow.example.com', '*.ml.example.com', '192.168.1.5', '::1', 'LOCALHOST'], 'build-box'),
+    ).toEqual(['localhost', '127.0.0.1', '::1', 'build-box', 'mlflow.example.com', '*.ml.example.com', '192.168.1.5']);
   });
 
   it('leaves out a host name unfit for a certificate and wildcard listen addresses', () => {
@@ -70,7 +86,11 @@ describe('certificate names', () => {
   });
 
   it("reads node:crypto's subjectAltName text", () => {
-    expect(namesInSubjectAltName('DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:*.ml.example.com, email:a@b.c')).toEqual(['localhost', '127.0.0.1', '::1', '*.ml.example.com']);
+    expect(
+      namesInSubjectAltName(
+        'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:*.ml.example.com, email:a@b.c',
+      ),
+    ).toEqual(['localhost', '127.0.0.1', '::1', '*.ml.example.com']);
     expect(namesInSubjectAltName(undefined)).toEqual([]);
   });
 });
@@ -97,7 +117,15 @@ describe('renewalReason', () => {
 });
 
 function found(overrides: Partial<Found> = {}): Found {
-  return { mlflow: { file: '/x/mlflow', args: [] }, nginx: '/usr/sbin/nginx', nginxVersion: [1, 22, 1], mlflowPort: 5101, listenPort: 5000, who: { uid: 1000, username: 'ana' }, ...overrides };
+  return {
+    mlflow: { file: '/x/mlflow', args: [] },
+    nginx: '/usr/sbin/nginx',
+    nginxVersion: [1, 22, 1],
+    mlflowPort: 5101,
+    listenPort: 5000,
+    who: { uid: 1000, username: 'ana' },
+    ...overrides,
+  };
 }
 
 function planFor(options: StackOptions, platform: Platform = linux, f: Partial<Found> = {}) {
@@ -111,11 +139,18 @@ describe('buildPlan with TLS', () => {
     expect(plan.publicUrls).toEqual(['https://mlflow.example.com:5000']);
   });
 
-  it("lists the https origin a browser sends for a public name (port left out only at 443); without TLS it is unchanged", () => {
+  it('lists the https origin a browser sends for a public name (port left out only at 443); without TLS it is unchanged', () => {
     const host = '0.0.0.0';
-    expect(planFor({ host, tls: true, serverName: 'mlflow.example.com' }).corsOrigins).toEqual(['https://mlflow.example.com:5000']);
-    expect(planFor({ host, tls: true, serverName: 'mlflow.example.com' }, linux, { listenPort: 443 }).corsOrigins).toEqual(['https://mlflow.example.com']);
-    expect(planFor({ host, serverName: 'mlflow.example.com' }).corsOrigins).toEqual(['http://mlflow.example.com:5000', 'https://mlflow.example.com']);
+    expect(planFor({ host, tls: true, serverName: 'mlflow.example.com' }).corsOrigins).toEqual([
+      'https://mlflow.example.com:5000',
+    ]);
+    expect(
+      planFor({ host, tls: true, serverName: 'mlflow.example.com' }, linux, { listenPort: 443 }).corsOrigins,
+    ).toEqual(['https://mlflow.example.com']);
+    expect(planFor({ host, serverName: 'mlflow.example.com' }).corsOrigins).toEqual([
+      'http://mlflow.example.com:5000',
+      'https://mlflow.example.com',
+    ]);
   });
 
   it('points nginx at the certificate in the state folder, whatever file the user gave', () => {
@@ -133,7 +168,9 @@ describe('buildPlan with TLS', () => {
     expect(conf).toContain('ssl_certificate "C:/Users/Ana/proj/.mlflow-secure/tls/server.pem";');
     expect(conf).toContain('ssl_certificate_key "C:/Users/Ana/proj/.mlflow-secure/tls/server-key.pem";');
     expect(conf).not.toMatch(/ssl_certificate[^\n]*\\/);
-    expect(tlsPaths('C:\\Users\\Ana\\proj\\.mlflow-secure', win32).caCert).toBe('C:\\Users\\Ana\\proj\\.mlflow-secure\\tls\\ca.pem');
+    expect(tlsPaths('C:\\Users\\Ana\\proj\\.mlflow-secure', win32).caCert).toBe(
+      'C:\\Users\\Ana\\proj\\.mlflow-secure\\tls\\ca.pem',
+    );
   });
 });
 
@@ -146,7 +183,17 @@ describe('renderNginxConf with TLS', () => {
     workerProcesses: 2,
     realm: 'MLflow',
     instanceId: 'abc',
-    paths: { pid: '/s/p', errorLog: '/s/e', accessLog: '/s/a', htpasswd: '/s/h', clientBodyTemp: '/s/1', proxyTemp: '/s/2', fastcgiTemp: '/s/3', uwsgiTemp: '/s/4', scgiTemp: '/s/5' },
+    paths: {
+      pid: '/s/p',
+      errorLog: '/s/e',
+      accessLog: '/s/a',
+      htpasswd: '/s/h',
+      clientBodyTemp: '/s/1',
+      proxyTemp: '/s/2',
+      fastcgiTemp: '/s/3',
+      uwsgiTemp: '/s/4',
+      scgiTemp: '/s/5',
+    },
   };
   const plain = renderNginxConf(base);
   const tls = renderNginxConf({ ...base, tls: { cert: '/s/tls/server.pem', key: '/s/tls/server-key.pem' } });
@@ -169,7 +216,9 @@ describe('renderNginxConf with TLS', () => {
     expect(tls).not.toMatch(/TLSv1(\.1)?[ ;]/);
     expect(tls).toContain('keepalive_timeout 65s;');
     expect(tls).not.toContain('Strict-Transport-Security');
-    expect(tls.split('\n').filter((l) => /^\s*return /.test(l))).toEqual(plain.split('\n').filter((l) => /^\s*return /.test(l)));
+    expect(tls.split('\n').filter((l) => /^\s*return /.test(l))).toEqual(
+      plain.split('\n').filter((l) => /^\s*return /.test(l)),
+    );
   });
 });
 
@@ -203,7 +252,10 @@ describe('restartOptions with TLS', () => {
     expect(off.tls).toBe(false);
     expect(off.tlsCert).toBeUndefined();
     expect(resolveTls(off, posixCtx)).toBeUndefined();
-    expect(restartOptions(files, { tlsCert: 'n.pem', tlsKey: 'nk.pem' })).toMatchObject({ tlsCert: 'n.pem', tlsKey: 'nk.pem' });
+    expect(restartOptions(files, { tlsCert: 'n.pem', tlsKey: 'nk.pem' })).toMatchObject({
+      tlsCert: 'n.pem',
+      tlsKey: 'nk.pem',
+    });
     expect(restartOptions({ ...record, options: { ...record.options!, tls: undefined } }, {}).tls).toBeUndefined();
   });
 });
@@ -213,8 +265,12 @@ describe('mkcertCaRoot', () => {
     expect(linux.mkcertCaRoot({ CAROOT: '/x/ca', HOME: '/home/ana' })).toBe('/x/ca');
     expect(linux.mkcertCaRoot({ HOME: '/home/ana' })).toBe('/home/ana/.local/share/mkcert');
     expect(linux.mkcertCaRoot({ HOME: '/home/ana', XDG_DATA_HOME: '/d' })).toBe('/d/mkcert');
-    expect(getPlatform('darwin').mkcertCaRoot({ HOME: '/Users/ana' })).toBe('/Users/ana/Library/Application Support/mkcert');
-    expect(win32.mkcertCaRoot({ LOCALAPPDATA: 'C:\\Users\\Ana\\AppData\\Local' })).toBe('C:\\Users\\Ana\\AppData\\Local\\mkcert');
+    expect(getPlatform('darwin').mkcertCaRoot({ HOME: '/Users/ana' })).toBe(
+      '/Users/ana/Library/Application Support/mkcert',
+    );
+    expect(win32.mkcertCaRoot({ LOCALAPPDATA: 'C:\\Users\\Ana\\AppData\\Local' })).toBe(
+      'C:\\Users\\Ana\\AppData\\Local\\mkcert',
+    );
     expect(win32.mkcertCaRoot({})).toBeUndefined();
   });
 });

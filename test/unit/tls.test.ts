@@ -63,7 +63,9 @@ describe('prepareTls: the generated local CA and server certificate', () => {
     expect(await mode(p.serverKey)).toBe('600');
     expect(await mode(p.caCert)).toBe('644');
     expect(await mode(p.serverCert)).toBe('644');
-    expect(first.notes.join('\n')).toMatch(/Made a local CA.*\n.*Made a server certificate for localhost, 127\.0\.0\.1/);
+    expect(first.notes.join('\n')).toMatch(
+      /Made a local CA.*\n.*Made a server certificate for localhost, 127\.0\.0\.1/,
+    );
     expect(first.clientCa).toBe(p.caCert);
     expect(first.trust).toEqual({ ca: await readFile(p.caCert, 'utf8') });
   });
@@ -99,7 +101,9 @@ describe('prepareTls: the generated local CA and server certificate', () => {
     // node:crypto agrees: issued by the CA, the key on file is its key, and the names match.
     const [leaf, ca] = [await readCert(p.serverCert), await readCert(p.caCert)];
     expect(leaf.checkIssued(ca) && leaf.verify(ca.publicKey)).toBe(true);
-    expect(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(await readFile(p.serverKey)))).toBe(true);
+    expect(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(await readFile(p.serverKey)))).toBe(
+      true,
+    );
     expect(leaf.checkHost('x.ml.example.com')).toBe('*.ml.example.com');
     expect(leaf.checkIP('::1')).toBe('::1');
     expect(leaf.checkHost('other.example.com')).toBeUndefined();
@@ -117,12 +121,27 @@ describe('prepareTls: the generated local CA and server certificate', () => {
     const p = tlsPaths(state, platform);
     const ca = (await readCert(p.caCert)).fingerprint256;
     const server = (await readCert(p.serverCert)).fingerprint256;
-    const renamed = await prepareTls({ kind: 'generated' }, ['localhost', '127.0.0.1', '::1', 'new.example.com'], state, ctx);
-    expect(renamed.notes).toEqual([expect.stringMatching(/^Made a server certificate for localhost, 127\.0\.0\.1, ::1, new\.example\.com .*the names changed/)]);
+    const renamed = await prepareTls(
+      { kind: 'generated' },
+      ['localhost', '127.0.0.1', '::1', 'new.example.com'],
+      state,
+      ctx,
+    );
+    expect(renamed.notes).toEqual([
+      expect.stringMatching(
+        /^Made a server certificate for localhost, 127\.0\.0\.1, ::1, new\.example\.com .*the names changed/,
+      ),
+    ]);
     const renamedFp = (await readCert(p.serverCert)).fingerprint256;
     expect(renamedFp).not.toBe(server);
     expect((await readCert(p.serverCert)).checkHost('new.example.com')).toBe('new.example.com');
-    const later = await prepareTls({ kind: 'generated' }, ['localhost', '127.0.0.1', '::1', 'new.example.com'], state, ctx, new Date(now.getTime() + 380 * DAY));
+    const later = await prepareTls(
+      { kind: 'generated' },
+      ['localhost', '127.0.0.1', '::1', 'new.example.com'],
+      state,
+      ctx,
+      new Date(now.getTime() + 380 * DAY),
+    );
     expect(later.notes).toEqual([expect.stringMatching(/; it expires \d{4}-/)]);
     expect((await readCert(p.serverCert)).fingerprint256).not.toBe(renamedFp);
     expect((await readCert(p.caCert)).fingerprint256).toBe(ca);
@@ -180,20 +199,29 @@ describe('--tls-cert and --tls-key: the user’s own certificate', () => {
     const state = await newState('files-mkcert');
     const r = await prepareTls({ kind: 'files', cert, key }, [], state, { platform, env: { CAROOT: caroot } });
     expect(r.clientCa).toBe(tlsPaths(state, platform).userCa);
-    expect((await readCert(r.clientCa!)).fingerprint256).toBe((await readCert(tlsPaths(issuer, platform).caCert)).fingerprint256);
+    expect((await readCert(r.clientCa!)).fingerprint256).toBe(
+      (await readCert(tlsPaths(issuer, platform).caCert)).fingerprint256,
+    );
     expect(await clientCaFor(state, 'files', platform)).toBe(r.clientCa);
   });
 
   it('takes the root from the end of the certificate file when it is there', async () => {
     const chain = path.join(root, 'chain.pem');
-    await writeFile(chain, (await readFile(cert, 'utf8')) + (await readFile(tlsPaths(issuer, platform).caCert, 'utf8')));
+    await writeFile(
+      chain,
+      (await readFile(cert, 'utf8')) + (await readFile(tlsPaths(issuer, platform).caCert, 'utf8')),
+    );
     const state = await newState('files-chain');
     const r = await prepareTls({ kind: 'files', cert: chain, key }, [], state, ctx);
     expect(r.notes).toEqual([expect.stringContaining('copied from the end of --tls-cert')]);
   });
 
   it.each([
-    ['a missing certificate', () => ({ cert: path.join(root, 'nope.pem'), key }), /^--tls-cert .*nope\.pem cannot be read \(no such file\)$/],
+    [
+      'a missing certificate',
+      () => ({ cert: path.join(root, 'nope.pem'), key }),
+      /^--tls-cert .*nope\.pem cannot be read \(no such file\)$/,
+    ],
     ['a key given as the certificate', () => ({ cert: key, key }), /^--tls-cert .* holds no PEM certificate/],
     ['a certificate given as the key', () => ({ cert, key: cert }), /^--tls-key .* holds no PEM private key/],
     ['a folder', () => ({ cert: root, key }), /^--tls-cert .* is not a file$/],
@@ -206,23 +234,37 @@ describe('--tls-cert and --tls-key: the user’s own certificate', () => {
 
   it('refuses a key that belongs to another certificate, and an encrypted key', async () => {
     const otherKey = tlsPaths(issuer, platform).caKey;
-    expect((await rejection(checkUserTls({ kind: 'files', cert, key: otherKey }))).message).toMatch(/^--tls-key .* does not belong to the certificate in --tls-cert /);
+    expect((await rejection(checkUserTls({ kind: 'files', cert, key: otherKey }))).message).toMatch(
+      /^--tls-key .* does not belong to the certificate in --tls-cert /,
+    );
     const encrypted = path.join(root, 'encrypted-key.pem');
     await writeFile(encrypted, '-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n');
-    expect((await rejection(checkUserTls({ kind: 'files', cert, key: encrypted }))).message).toContain('is encrypted with a passphrase');
+    expect((await rejection(checkUserTls({ kind: 'files', cert, key: encrypted }))).message).toContain(
+      'is encrypted with a passphrase',
+    );
     const garbage = path.join(root, 'garbage-key.pem');
     await writeFile(garbage, '-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n');
-    expect((await rejection(checkUserTls({ kind: 'files', cert, key: garbage }))).message).toContain('is not a valid private key');
+    expect((await rejection(checkUserTls({ kind: 'files', cert, key: garbage }))).message).toContain(
+      'is not a valid private key',
+    );
   });
 
   it('refuses an expired certificate and warns about one that ends soon or lacks the local names', async () => {
     const old = await newState('old');
     await prepareTls({ kind: 'generated' }, ['old.example.com'], old, ctx, new Date(now.getTime() - 500 * DAY));
     const p = tlsPaths(old, platform);
-    expect((await rejection(checkUserTls({ kind: 'files', cert: p.serverCert, key: p.serverKey }))).message).toMatch(/expired on \d{4}-\d\d-\d\d$/);
+    expect((await rejection(checkUserTls({ kind: 'files', cert: p.serverCert, key: p.serverKey }))).message).toMatch(
+      /expired on \d{4}-\d\d-\d\d$/,
+    );
     // It ended 103 days ago: ten days before that, it was about to.
-    const soon = await checkUserTls({ kind: 'files', cert: p.serverCert, key: p.serverKey }, new Date(now.getTime() - 113 * DAY));
-    expect(soon.warnings).toEqual([expect.stringMatching(/expires on .*renew it soon/), expect.stringMatching(/names neither 127\.0\.0\.1 nor localhost \(it names DNS:old\.example\.com\)/)]);
+    const soon = await checkUserTls(
+      { kind: 'files', cert: p.serverCert, key: p.serverKey },
+      new Date(now.getTime() - 113 * DAY),
+    );
+    expect(soon.warnings).toEqual([
+      expect.stringMatching(/expires on .*renew it soon/),
+      expect.stringMatching(/names neither 127\.0\.0\.1 nor localhost \(it names DNS:old\.example\.com\)/),
+    ]);
   });
 });
 
@@ -243,10 +285,13 @@ describe('request over HTTPS', () => {
     const other = await newState('other-ca');
     await prepareTls({ kind: 'generated' }, ['localhost'], other, ctx);
     otherCa = await readFile(tlsPaths(other, platform).caCert, 'utf8');
-    server = https.createServer({ cert: await readFile(p.serverCert), key: await readFile(p.serverKey) }, (req, res) => {
-      seen++;
-      res.end(`hello ${req.headers.authorization ?? ''}`);
-    });
+    server = https.createServer(
+      { cert: await readFile(p.serverCert), key: await readFile(p.serverKey) },
+      (req, res) => {
+        seen++;
+        res.end(`hello ${req.headers.authorization ?? ''}`);
+      },
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
@@ -261,8 +306,12 @@ describe('request over HTTPS', () => {
   it('sends nothing (not the password) to a server that fails verification', async () => {
     const before = seen;
     const auth = { user: 'admin', password: 'secret' };
-    await expect(request({ host: '127.0.0.1', port, path: '/', auth, tls: { ca: otherCa } })).rejects.toThrow(/unable to verify the first certificate/);
-    await expect(request({ host: '127.0.0.1', port, path: '/', auth, tls: { pin: 'AA:BB' } })).rejects.toThrow(/is not the configured one \(AA:BB\)/);
+    await expect(request({ host: '127.0.0.1', port, path: '/', auth, tls: { ca: otherCa } })).rejects.toThrow(
+      /unable to verify the first certificate/,
+    );
+    await expect(request({ host: '127.0.0.1', port, path: '/', auth, tls: { pin: 'AA:BB' } })).rejects.toThrow(
+      /is not the configured one \(AA:BB\)/,
+    );
     expect(seen).toBe(before);
   });
 
@@ -271,15 +320,20 @@ describe('request over HTTPS', () => {
     await prepareTls({ kind: 'generated' }, ['localhost'], state, ctx);
     const p = tlsPaths(state, platform);
     let hits = 0;
-    const other = https.createServer({ cert: await readFile(p.serverCert), key: await readFile(p.serverKey) }, (_, res) => {
-      hits++;
-      res.end();
-    });
+    const other = https.createServer(
+      { cert: await readFile(p.serverCert), key: await readFile(p.serverKey) },
+      (_, res) => {
+        hits++;
+        res.end();
+      },
+    );
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     try {
       const ca = await readFile(p.caCert, 'utf8');
       const otherPort = (other.address() as AddressInfo).port;
-      await expect(request({ host: '127.0.0.1', port: otherPort, path: '/', tls: { ca } })).rejects.toThrow(/IP: 127\.0\.0\.1 is not in the cert's list/);
+      await expect(request({ host: '127.0.0.1', port: otherPort, path: '/', tls: { ca } })).rejects.toThrow(
+        /IP: 127\.0\.0\.1 is not in the cert's list/,
+      );
       expect(hits).toBe(0);
       expect((await request({ host: 'localhost', port: otherPort, path: '/', tls: { ca } })).status).toBe(200);
     } finally {

@@ -4,7 +4,16 @@ import nodePath from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { getPlatform, SETUP_STAMP } from '../../src/platform.js';
-import { executableTest, findOnPath, lookupMlflow, lookupNginx, parseNginxVersion, requireFound, type IsExecutable, type Lookup } from '../../src/tools.js';
+import {
+  executableTest,
+  findOnPath,
+  lookupMlflow,
+  lookupNginx,
+  parseNginxVersion,
+  requireFound,
+  type IsExecutable,
+  type Lookup,
+} from '../../src/tools.js';
 
 const win32 = getPlatform('win32');
 const linux = getPlatform('linux');
@@ -52,7 +61,9 @@ describe('findOnPath', () => {
 
   it('on POSIX splits on : and adds no extension', async () => {
     const fs = fakeFs(['/usr/bin/nginx']);
-    expect(await findOnPath('nginx', { PATH: '/usr/local/bin:/usr/bin', PATHEXT: '.EXE' }, linux, fs.isExecutable)).toBe('/usr/bin/nginx');
+    expect(
+      await findOnPath('nginx', { PATH: '/usr/local/bin:/usr/bin', PATHEXT: '.EXE' }, linux, fs.isExecutable),
+    ).toBe('/usr/bin/nginx');
     expect(fs.probes).toEqual(['/usr/local/bin/nginx', '/usr/bin/nginx']);
   });
 
@@ -67,14 +78,29 @@ describe('findOnPath', () => {
 describe('lookupNginx', () => {
   it('on Windows: PATH first, then the usual folders, recording where it looked', async () => {
     const fs = fakeFs(['C:\\tools\\nginx\\nginx.exe']);
-    const result = await lookupNginx({ env: { ...WIN_ENV, ProgramFiles: 'C:\\Program Files' }, platform: win32, isExecutable: fs.isExecutable, listDir: async () => [] });
+    const result = await lookupNginx({
+      env: { ...WIN_ENV, ProgramFiles: 'C:\\Program Files' },
+      platform: win32,
+      isExecutable: fs.isExecutable,
+      listDir: async () => [],
+    });
     expect(result.found).toBe('C:\\tools\\nginx\\nginx.exe');
-    expect(result.searched).toEqual(['nginx.exe on PATH', 'C:\\nginx\\nginx.exe', 'C:\\nginx-*\\nginx.exe', 'C:\\Program Files\\nginx\\nginx.exe', 'C:\\tools\\nginx\\nginx.exe']);
+    expect(result.searched).toEqual([
+      'nginx.exe on PATH',
+      'C:\\nginx\\nginx.exe',
+      'C:\\nginx-*\\nginx.exe',
+      'C:\\Program Files\\nginx\\nginx.exe',
+      'C:\\tools\\nginx\\nginx.exe',
+    ]);
     // PATH was searched for nginx.exe, not for nginx.exe.com and friends.
-    expect(fs.probes.slice(0, 3)).toEqual(['C:\\Tools\\nginx.exe', 'C:\\Program Files\\bin\\nginx.exe', 'C:\\Windows\\nginx.exe']);
+    expect(fs.probes.slice(0, 3)).toEqual([
+      'C:\\Tools\\nginx.exe',
+      'C:\\Program Files\\bin\\nginx.exe',
+      'C:\\Windows\\nginx.exe',
+    ]);
   });
 
-  it('on Windows: finds the newest versioned folder (unzipped nginx-1.27.10, Chocolatey\'s C:\\tools\\nginx-*)', async () => {
+  it("on Windows: finds the newest versioned folder (unzipped nginx-1.27.10, Chocolatey's C:\\tools\\nginx-*)", async () => {
     const fs = fakeFs(['C:\\tools\\nginx-1.27.9\\nginx.exe', 'C:\\tools\\nginx-1.27.10\\nginx.exe']);
     const listDir = async (dir: string) => (dir === 'C:\\tools' ? ['nginx-1.27.9', 'nodejs', 'nginx-1.27.10'] : []);
     const result = await lookupNginx({ env: WIN_ENV, platform: win32, isExecutable: fs.isExecutable, listDir });
@@ -89,23 +115,42 @@ describe('lookupNginx', () => {
   });
 
   it('searches every usual folder when nginx is nowhere', async () => {
-    const result = await lookupNginx({ env: { PATH: '/usr/bin' }, platform: linux, isExecutable: fakeFs([]).isExecutable });
+    const result = await lookupNginx({
+      env: { PATH: '/usr/bin' },
+      platform: linux,
+      isExecutable: fakeFs([]).isExecutable,
+    });
     expect(result.found).toBeUndefined();
     expect(result.searched).toEqual(['nginx on PATH', ...linux.nginxSearchDirs({}).map((d) => `${d}/nginx`)]);
   });
 
   it('uses --nginx, then MLFLOW_SECURE_NGINX, without searching further', async () => {
     const fs = fakeFs(['D:\\my nginx\\nginx.exe', 'C:\\nginx\\nginx.exe']);
-    expect(await lookupNginx({ flag: 'D:\\my nginx\\nginx.exe', env: { MLFLOW_SECURE_NGINX: 'C:\\nginx\\nginx.exe' }, platform: win32, isExecutable: fs.isExecutable })).toEqual({
+    expect(
+      await lookupNginx({
+        flag: 'D:\\my nginx\\nginx.exe',
+        env: { MLFLOW_SECURE_NGINX: 'C:\\nginx\\nginx.exe' },
+        platform: win32,
+        isExecutable: fs.isExecutable,
+      }),
+    ).toEqual({
       found: 'D:\\my nginx\\nginx.exe',
       searched: ['D:\\my nginx\\nginx.exe (--nginx)'],
     });
-    expect(await lookupNginx({ env: { MLFLOW_SECURE_NGINX: 'C:\\nginx\\nginx.exe' }, platform: win32, isExecutable: fs.isExecutable })).toEqual({
+    expect(
+      await lookupNginx({
+        env: { MLFLOW_SECURE_NGINX: 'C:\\nginx\\nginx.exe' },
+        platform: win32,
+        isExecutable: fs.isExecutable,
+      }),
+    ).toEqual({
       found: 'C:\\nginx\\nginx.exe',
       searched: ['C:\\nginx\\nginx.exe (MLFLOW_SECURE_NGINX)'],
     });
     // An explicit choice that does not exist is not replaced by a guess.
-    expect(await lookupNginx({ flag: 'E:\\missing.exe', env: WIN_ENV, platform: win32, isExecutable: fs.isExecutable })).toEqual({
+    expect(
+      await lookupNginx({ flag: 'E:\\missing.exe', env: WIN_ENV, platform: win32, isExecutable: fs.isExecutable }),
+    ).toEqual({
       searched: ['E:\\missing.exe (--nginx)'],
     });
   });
@@ -116,7 +161,11 @@ describe('lookupMlflow', () => {
 
   it('on Windows: venvs, PATH, then py -m mlflow and python -m mlflow', async () => {
     const fs = fakeFs(['C:\\Py\\python.exe']);
-    const result = await lookupMlflow({ ...base, env: { VIRTUAL_ENV: 'D:\\venv', PATH: 'C:\\Py', PATHEXT: '.EXE' }, isExecutable: fs.isExecutable });
+    const result = await lookupMlflow({
+      ...base,
+      env: { VIRTUAL_ENV: 'D:\\venv', PATH: 'C:\\Py', PATHEXT: '.EXE' },
+      isExecutable: fs.isExecutable,
+    });
     expect(result.found).toEqual({ file: 'C:\\Py\\python.exe', args: ['-m', 'mlflow'] });
     expect(result.searched).toEqual([
       'C:\\proj\\.venv\\Scripts\\mlflow.exe (./.venv)',
@@ -137,9 +186,16 @@ describe('lookupMlflow', () => {
   });
 
   it('prefers ./.venv over everything after it', async () => {
-    const fs = fakeFs(['C:\\proj\\.venv\\Scripts\\mlflow.exe', 'C:\\ms\\.venv\\Scripts\\mlflow.exe', 'C:\\Py\\mlflow.exe']);
+    const fs = fakeFs([
+      'C:\\proj\\.venv\\Scripts\\mlflow.exe',
+      'C:\\ms\\.venv\\Scripts\\mlflow.exe',
+      'C:\\Py\\mlflow.exe',
+    ]);
     const result = await lookupMlflow({ ...base, env: { PATH: 'C:\\Py' }, isExecutable: fs.isExecutable });
-    expect(result).toEqual({ found: { file: 'C:\\proj\\.venv\\Scripts\\mlflow.exe', args: [] }, searched: ['C:\\proj\\.venv\\Scripts\\mlflow.exe (./.venv)'] });
+    expect(result).toEqual({
+      found: { file: 'C:\\proj\\.venv\\Scripts\\mlflow.exe', args: [] },
+      searched: ['C:\\proj\\.venv\\Scripts\\mlflow.exe (./.venv)'],
+    });
   });
 
   it('finds mlflow.exe on PATH before py -m mlflow', async () => {
@@ -155,11 +211,15 @@ describe('lookupMlflow', () => {
       found: { file: 'D:\\envs\\ml\\Scripts\\mlflow.exe', args: [] },
       searched: ['D:\\envs\\ml (--mlflow)'],
     });
-    expect(await lookupMlflow({ ...base, env: { MLFLOW_SECURE_MLFLOW: 'D:\\envs\\ml' }, isExecutable: fs.isExecutable })).toEqual({
+    expect(
+      await lookupMlflow({ ...base, env: { MLFLOW_SECURE_MLFLOW: 'D:\\envs\\ml' }, isExecutable: fs.isExecutable }),
+    ).toEqual({
       found: { file: 'D:\\envs\\ml\\Scripts\\mlflow.exe', args: [] },
       searched: ['D:\\envs\\ml (MLFLOW_SECURE_MLFLOW)'],
     });
-    expect(await lookupMlflow({ ...base, flag: 'D:\\nothing', env: { PATH: 'C:\\Py' }, isExecutable: fs.isExecutable })).toEqual({
+    expect(
+      await lookupMlflow({ ...base, flag: 'D:\\nothing', env: { PATH: 'C:\\Py' }, isExecutable: fs.isExecutable }),
+    ).toEqual({
       searched: ['D:\\nothing (--mlflow)'],
     });
   });
@@ -173,14 +233,24 @@ describe('lookupMlflow', () => {
     const finished = await lookupMlflow({ ...base, isFile: async (f) => f === stamp });
     expect(finished).toEqual({
       found: { file: mlflow, args: [] },
-      searched: ['/p/.venv/bin/mlflow (./.venv)', "/q/.venv/bin/mlflow (mlflow-secure's own .venv)", `${mlflow} (installed by mlflow-secure setup)`],
+      searched: [
+        '/p/.venv/bin/mlflow (./.venv)',
+        "/q/.venv/bin/mlflow (mlflow-secure's own .venv)",
+        `${mlflow} (installed by mlflow-secure setup)`,
+      ],
     });
     // Half-made (no stamp): skipped, said so, and the search goes on to the active venv.
     const unfinished = await lookupMlflow({ ...base, isFile: async () => false });
     expect(unfinished.found).toEqual({ file: '/work/venv/bin/mlflow', args: [] });
-    expect(unfinished.searched[2]).toBe(`${mlflow} (installed by mlflow-secure setup; unfinished, run mlflow-secure setup again)`);
+    expect(unfinished.searched[2]).toBe(
+      `${mlflow} (installed by mlflow-secure setup; unfinished, run mlflow-secure setup again)`,
+    );
     // ./.venv still comes first.
-    const local = await lookupMlflow({ ...base, isExecutable: fakeFs(['/p/.venv/bin/mlflow', mlflow]).isExecutable, isFile: async () => true });
+    const local = await lookupMlflow({
+      ...base,
+      isExecutable: fakeFs(['/p/.venv/bin/mlflow', mlflow]).isExecutable,
+      isFile: async () => true,
+    });
     expect(local.found).toEqual({ file: '/p/.venv/bin/mlflow', args: [] });
   });
 
@@ -196,19 +266,33 @@ describe('lookupMlflow', () => {
   });
 
   it('never tries py on Linux', async () => {
-    const result = await lookupMlflow({ cwd: '/p', root: '/q', platform: linux, env: { PATH: '/usr/bin' }, isExecutable: fakeFs([]).isExecutable });
+    const result = await lookupMlflow({
+      cwd: '/p',
+      root: '/q',
+      platform: linux,
+      env: { PATH: '/usr/bin' },
+      isExecutable: fakeFs([]).isExecutable,
+    });
     expect(result.found).toBeUndefined();
-    expect(result.searched).toEqual(['/p/.venv/bin/mlflow (./.venv)', "/q/.venv/bin/mlflow (mlflow-secure's own .venv)", 'mlflow on PATH']);
+    expect(result.searched).toEqual([
+      '/p/.venv/bin/mlflow (./.venv)',
+      "/q/.venv/bin/mlflow (mlflow-secure's own .venv)",
+      'mlflow on PATH',
+    ]);
   });
 });
 
 describe('requireFound', () => {
   it('returns what was found', () => {
-    expect(requireFound({ found: 'C:\\nginx\\nginx.exe', searched: ['x'] }, 'nginx', win32)).toBe('C:\\nginx\\nginx.exe');
+    expect(requireFound({ found: 'C:\\nginx\\nginx.exe', searched: ['x'] }, 'nginx', win32)).toBe(
+      'C:\\nginx\\nginx.exe',
+    );
   });
 
   it('throws a UserError listing every place it looked, with an install hint', () => {
-    const lookup: Lookup<string> = { searched: ['nginx.exe on PATH', 'C:\\nginx\\nginx.exe', 'C:\\Program Files\\nginx\\nginx.exe'] };
+    const lookup: Lookup<string> = {
+      searched: ['nginx.exe on PATH', 'C:\\nginx\\nginx.exe', 'C:\\Program Files\\nginx\\nginx.exe'],
+    };
     let error: unknown;
     try {
       requireFound(lookup, 'nginx', win32);
@@ -217,7 +301,9 @@ describe('requireFound', () => {
     }
     expect(error).toBeInstanceOf(UserError);
     const e = error as UserError;
-    expect(e.message).toBe('nginx not found (looked at: nginx.exe on PATH, C:\\nginx\\nginx.exe, C:\\Program Files\\nginx\\nginx.exe)');
+    expect(e.message).toBe(
+      'nginx not found (looked at: nginx.exe on PATH, C:\\nginx\\nginx.exe, C:\\Program Files\\nginx\\nginx.exe)',
+    );
     expect(e.hint).toContain('--nginx');
     expect(e.hint).toContain('nginx.exe');
   });

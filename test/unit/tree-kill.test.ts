@@ -35,7 +35,10 @@ describe('tree kill on Windows', () => {
     expect(called).toBe(true);
     expect(commands[0]).not.toMatch(/\/IM/i);
     // The plan shows the same command.
-    expect(getPlatform('win32').treeKillCommand(4242)).toEqual({ file: 'taskkill', args: ['/pid', '4242', '/T', '/F'] });
+    expect(getPlatform('win32').treeKillCommand(4242)).toEqual({
+      file: 'taskkill',
+      args: ['/pid', '4242', '/T', '/F'],
+    });
   });
 
   it('stopTree on win32 kills through tree-kill (no process-group signals) and waits until the process is gone', async () => {

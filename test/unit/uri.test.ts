@@ -165,7 +165,11 @@ describe('toStoreUri on Windows', () => {
     ['file:C:x', 'backend', /drive-relative path C:x/],
     ['sqlite:////D:x.db', 'backend', /current folder of drive D:/],
     // '?' starts SQLAlchemy's options; %XX is decoded by SQLAlchemy 2.1 but not by MLflow.
-    ['C:\\data\\a?b\\mlflow.db', 'backend', /--backend-store-uri 'C:\\data\\a\?b\\mlflow.db': a SQLite path cannot contain '\?'/],
+    [
+      'C:\\data\\a?b\\mlflow.db',
+      'backend',
+      /--backend-store-uri 'C:\\data\\a\?b\\mlflow.db': a SQLite path cannot contain '\?'/,
+    ],
     ['file:///C:/data/a%3Fb/mlflow.db', 'backend', /a SQLite path cannot contain '\?'/],
     ['sqlite:///C:/data/a%3Fb/mlflow.db', 'backend', /a SQLite path cannot contain '%3F'/],
     ['sqlite:///D:/My%20Data/mlflow.db', 'registry', /--registry-store-uri .* cannot contain '%20'/],
@@ -237,7 +241,10 @@ describe('toStoreUri on POSIX', () => {
 
   it('decodes a file URI into the native local path', () => {
     expect(toStoreUri('file:///data/a%20b', 'backend', POSIX).localPath).toBe('/data/a b');
-    expect(toStoreUri('sqlite:///rel.db', 'backend', POSIX)).toMatchObject({ localPath: '/home/ana/proj/rel.db', localKind: 'sqlite' });
+    expect(toStoreUri('sqlite:///rel.db', 'backend', POSIX)).toMatchObject({
+      localPath: '/home/ana/proj/rel.db',
+      localKind: 'sqlite',
+    });
   });
 
   it.each([
