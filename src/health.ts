@@ -7,6 +7,7 @@ import { StackError } from './errors.js';
 import { request, type HttpRequest, type HttpResponse } from './http.js';
 import type { Plan } from './plan/plan.js';
 import type { ExitInfo } from './processes.js';
+import type { TlsTrust } from './tls.js';
 
 export function describeExit(e: ExitInfo): string {
   if (e.signal) return `${e.name} was killed by ${e.signal}`;
@@ -109,15 +110,28 @@ function expectStatus(name: string, res: HttpResponse | Error, want: number): Ch
   };
 }
 
+function expectRedirect(res: HttpResponse | Error, location: string): Check {
+  const name = 'plain HTTP -> 301 to https';
+  if (res instanceof Error) return { name, ok: false, detail: res.message };
+  const ok = res.status === 301 && res.headers.location === location;
+  return {
+    name,
+    ok,
+    detail: ok ? '301' : `got ${res.status} (Location ${res.headers.location ?? 'none'}), want 301 to ${location}`,
+  };
+}
+
 /**
  * Runs every check; the caller decides what a failed one means. The 401 checks are answered
  * by nginx alone. Only the API call reaches MLflow: each uvicorn worker loads its tracking
  * store on its first request, so every extra request at start-up costs a cold worker's load
  * (about a second on 2 cores) and proves nothing the API call does not.
  */
-export async function proveStack(plan: Plan, credential: Credential): Promise<Check[]> {
+export async function proveStack(plan: Plan, credential: Credential, trust?: TlsTrust): Promise<Check[]> {
   const host = connectHost(plan);
   const port = plan.listenPort;
+  // With TLS every request to nginx verifies its certificate (tls.ts decides how) before sending anything.
+  const tls = trust ? { tls: trust } : {};
   const hostHeader = new URL(plan.url).host;
   const attempt = (p: Promise<HttpResponse>) => p.catch((e: Error) => e);
   const api = '/api/2.0/mlflow/experiments/search?max_results=1';
@@ -125,7 +139,7 @@ export async function proveStack(plan: Plan, credential: Credential): Promise<Ch
   // First, without credentials: is the program on that port our nginx? Another local account
   // could have taken the port before nginx bound it (nginx then exits); credentials are sent
   // only to an answer that carries this run's instance id.
-  const first = await attempt(request({ host, port, path: '/', headers: { Host: hostHeader } }));
+  const first = await attempt(request({ host, port, path: '/', headers: { Host: hostHeader }, ...tls }));
   const anonymous = expectStatus('no credentials -> 401', first, 401);
   if (plan.instanceId && !(first instanceof Error) && first.headers['x-mlflow-secure-instance'] !== plan.instanceId) {
     return [
@@ -142,17 +156,24 @@ export async function proveStack(plan: Plan, credential: Credential): Promise<Ch
       expectStatus('MLflow /health (direct)', r, 200),
     ),
     Promise.resolve(anonymous),
-    attempt(request({ host, port, path: WRONG_PASSWORD_CHECK_PATH, headers: { Host: hostHeader }, auth: wrong })).then(
-      (r) => expectStatus('wrong password -> 401', r, 401),
-    ),
-    attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential })).then((r) =>
+    attempt(
+      request({ host, port, path: WRONG_PASSWORD_CHECK_PATH, headers: { Host: hostHeader }, auth: wrong, ...tls }),
+    ).then((r) => expectStatus('wrong password -> 401', r, 401)),
+    attempt(request({ host, port, path: api, headers: { Host: hostHeader }, auth: credential, ...tls })).then((r) =>
       expectStatus('API call through the proxy -> 200', r, 200),
     ),
   ];
+  // Plain HTTP to the HTTPS port: a redirect to the same place over https, and no credentials sent.
+  if (trust)
+    checks.push(
+      attempt(request({ host, port, path: '/', headers: { Host: hostHeader } })).then((r) =>
+        expectRedirect(r, `https://${hostHeader}/`),
+      ),
+    );
   for (const url of plan.publicUrls) {
     const publicHost = new URL(url).host;
     checks.push(
-      attempt(request({ host, port, path: api, headers: { Host: publicHost }, auth: credential })).then((r) =>
+      attempt(request({ host, port, path: api, headers: { Host: publicHost }, auth: credential, ...tls })).then((r) =>
         expectStatus(`API with Host ${publicHost} -> 200`, r, 200),
       ),
       attempt(
@@ -164,6 +185,7 @@ export async function proveStack(plan: Plan, credential: Credential): Promise<Ch
           headers: { Host: publicHost, Origin: url, 'Content-Type': 'application/json' },
           body: '{"max_results":1}',
           auth: credential,
+          ...tls,
         }),
       ).then((r) => expectStatus(`UI POST with Origin ${url} -> 200`, r, 200)),
     );

@@ -48,6 +48,16 @@ function stackOptions(cmd: Command): Command {
       '--server-name <names>',
       'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)',
     )
+    .option(
+      '--tls',
+      'serve HTTPS (plain HTTP on the port redirects) with a certificate from a local CA made on first use',
+    )
+    .option('--no-tls', 'plain HTTP (for restart: turn HTTPS off)')
+    .option(
+      '--tls-cert <file>',
+      'serve HTTPS with this PEM certificate (its chain after it), e.g. made by mkcert; needs --tls-key',
+    )
+    .option('--tls-key <file>', 'the unencrypted PEM private key of --tls-cert')
     .option('--user <name>', 'user to create when missing', 'admin')
     .addOption(
       new Option(
@@ -157,7 +167,7 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     program
       .command('env')
       .description(
-        'print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD for a shell (--save: keep them in a file)',
+        'print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD (with HTTPS also _SERVER_CERT_PATH) for a shell (--save: keep them in a file)',
       )
       .addOption(
         new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices([

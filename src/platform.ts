@@ -67,6 +67,12 @@ export interface Platform {
    * `%USERPROFILE%`, else `%HOMEDRIVE%%HOMEPATH%`. https://docs.python.org/3/library/os.path.html#os.path.expanduser
    */
   homeDir(env: NodeJS.ProcessEnv): string | undefined;
+  /**
+   * Where mkcert keeps its root CA (`rootCA.pem`), as mkcert's getCAROOT finds it: $CAROOT, else
+   * %LocalAppData%\\mkcert, $XDG_DATA_HOME/mkcert, ~/Library/Application Support/mkcert (macOS),
+   * ~/.local/share/mkcert. https://github.com/FiloSottile/mkcert/blob/master/main.go
+   */
+  mkcertCaRoot(env: NodeJS.ProcessEnv): string | undefined;
 }
 
 export type MlflowCandidate =
@@ -223,6 +229,15 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
       if (isWindows)
         return env.USERPROFILE || (env.HOMEPATH ? path.join(env.HOMEDRIVE ?? '', env.HOMEPATH) : undefined);
       return env.HOME || accountHome();
+    },
+    mkcertCaRoot(env) {
+      if (env.CAROOT) return env.CAROOT;
+      if (isWindows) return env.LOCALAPPDATA ? path.join(env.LOCALAPPDATA, 'mkcert') : undefined;
+      if (env.XDG_DATA_HOME) return path.join(env.XDG_DATA_HOME, 'mkcert');
+      if (!env.HOME) return undefined;
+      return name === 'darwin'
+        ? path.join(env.HOME, 'Library', 'Application Support', 'mkcert')
+        : path.join(env.HOME, '.local', 'share', 'mkcert');
     },
   };
 }

@@ -171,6 +171,13 @@ function recordSchema(maxPid: number) {
         serverNames: z.array(z.string().regex(/^(?:\*\.)?[A-Za-z0-9.:-]{1,253}$/, 'not a server name')).max(64),
         nginxWorkers: z.union([z.number().int().min(1).max(64), z.literal('auto')]),
         timeoutSeconds: z.number().min(1).max(3600),
+        /** HTTPS: a generated certificate, or the paths of the user's own (paths only; `up` checks the files again). */
+        tls: z
+          .union([
+            z.literal('generated'),
+            z.object({ cert: z.string().min(1).max(4096), key: z.string().min(1).max(4096) }),
+          ])
+          .optional(),
       })
       .optional(),
   });

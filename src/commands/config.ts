@@ -7,6 +7,7 @@ import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type StackOptions } from '../plan/settings.js';
 import { quoteBash, quotePowerShell } from '../plan/shell.js';
 import { discover } from '../discover.js';
+import { tlsPaths } from '../plan/tls.js';
 
 export async function config(o: StackOptions & { json?: boolean }, ctx: Context): Promise<number> {
   const { platform, out } = ctx;
@@ -45,6 +46,7 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
     nginxConfPath: plan.paths.nginxConf,
     nginxConf: plan.nginx.conf,
     passwordFile: plan.paths.htpasswd,
+    tls: settings.tls ? { ...settings.tls, folder: tlsPaths(settings.stateDir, platform).dir } : undefined,
     hashScheme: settings.hash,
     bcryptCost: settings.hash === 'bcrypt' ? settings.bcryptCost : undefined,
     defaultBcryptCost: DEFAULT_BCRYPT_COST,
@@ -62,6 +64,12 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   out.info(`# mlflow-secure plan (nothing started)`);
   out.info(`URL:            ${plan.url}${plan.publicUrls.length ? `  (also ${plan.publicUrls.join(', ')})` : ''}`);
   out.info(`user:           ${settings.user}`);
+  if (settings.tls) {
+    const t = tlsPaths(settings.stateDir, platform);
+    out.info(
+      `HTTPS:          ${settings.tls.kind === 'generated' ? `certificate from a local CA (${t.caCert}), made or renewed by up` : `${settings.tls.cert} (key ${settings.tls.key}), copied to ${t.dir} by up`}; plain HTTP on the port redirects`,
+    );
+  }
   out.info(
     `password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`,
   );

@@ -124,6 +124,15 @@ export async function doctor(
           : 'Use a port above 1023 on an address of this machine',
     });
   }
+  // HTTPS: the certificate nginx serves (or will serve) from this state folder, and how long it lasts.
+  const cert = await (await import('../tls.js')).describeServedCertificate(stateDir, platform).catch(() => undefined);
+  if (cert)
+    findings.push({
+      ok: cert.ok,
+      info: cert.ok,
+      what: cert.what,
+      fix: 'Start the stack again (mlflow-secure restart): up renews a generated certificate; renew your own --tls-cert',
+    });
   const writable = await firstExisting(stateDir).then((dir) =>
     fs.access(dir, constants.W_OK).then(
       () => true,

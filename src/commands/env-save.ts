@@ -20,8 +20,11 @@ import { needsPythonEscapes } from '../plan/dotenv.js';
 import { setLine, type Shell } from '../plan/shell.js';
 import { PASSWORD_ENV } from '../password.js';
 import { readUsers } from '../users.js';
+import type { EnvTls } from './env.js';
 
 const DOTENV_KEYS = ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD'] as const;
+/** Written with HTTPS, and removed by --forget whenever present. */
+const CERT_PATH_KEY = 'MLFLOW_TRACKING_SERVER_CERT_PATH';
 
 export interface SaveRequest {
   url: string;
@@ -33,6 +36,8 @@ export interface SaveRequest {
   htpasswd: string;
   shell: Shell;
   dotenv?: string;
+  /** With HTTPS: the CA certificate clients trust (env.ts). */
+  tls?: EnvTls;
 }
 
 /** A password is written to a file only once it is known to log in: a wrong one would sit there, failing later. */
@@ -66,18 +71,17 @@ export async function save(r: SaveRequest, ctx: Context): Promise<number> {
   if (r.dotenv !== undefined) {
     const file = platform.path.resolve(ctx.cwd, r.dotenv);
     const values = [r.url, r.user, password];
-    const saved = await saveDotenv(
-      file,
-      DOTENV_KEYS.map((key, i) => ({
-        key,
-        value: values[i]!,
-        what: key === 'MLFLOW_TRACKING_PASSWORD' ? 'password' : key,
-      })),
-      platform,
-    );
+    const entries: { key: string; value: string; what: string }[] = DOTENV_KEYS.map((key, i) => ({
+      key,
+      value: values[i]!,
+      what: key === 'MLFLOW_TRACKING_PASSWORD' ? 'password' : key,
+    }));
+    if (r.tls?.certPath !== undefined) entries.push({ key: CERT_PATH_KEY, value: r.tls.certPath, what: CERT_PATH_KEY });
+    const saved = await saveDotenv(file, entries, platform);
     out.note(
-      `${saved.created ? 'Wrote' : 'Updated'} ${file} (owner-only, 0600): ${DOTENV_KEYS.join(', ')} for user ${r.user}; other lines kept.`,
+      `${saved.created ? 'Wrote' : 'Updated'} ${file} (owner-only, 0600): ${entries.map((e) => e.key).join(', ')} for user ${r.user}; other lines kept.`,
     );
+    if (r.tls?.missing) out.note(`It has no ${CERT_PATH_KEY}: ${r.tls.missing}.`);
     noteMode(saved, ctx);
     out.note(
       `Load it with \`mlflow --env-file ${r.dotenv} <command>\` or python-dotenv's load_dotenv(); undo: mlflow-secure env --forget --dotenv ${r.dotenv}`,
@@ -105,9 +109,16 @@ export async function save(r: SaveRequest, ctx: Context): Promise<number> {
   out.note(
     "MLflow's Python client sends them to any tracking server it is pointed at, unless MLFLOW_TRACKING_USERNAME/_PASSWORD are set. Undo: mlflow-secure env --forget",
   );
-  out.note('The file holds no URL: clients still need MLFLOW_TRACKING_URI, set by the line on standard output.');
-  // Only the URL, on stdout: `eval "$(mlflow-secure env --save)"` sets it.
+  if (r.tls) {
+    // MLflow reads the CA path only from the environment: the credentials file has no key for it.
+    out.note(
+      `The file holds no URL and no CA: clients still need MLFLOW_TRACKING_URI and ${CERT_PATH_KEY}, set by the lines on standard output.`,
+    );
+    if (r.tls.missing) out.note(`${CERT_PATH_KEY}: ${r.tls.missing}.`);
+  } else out.note('The file holds no URL: clients still need MLFLOW_TRACKING_URI, set by the line on standard output.');
+  // Only the URL (and the CA path), on stdout: `eval "$(mlflow-secure env --save)"` sets them.
   out.printSecretOnce(setLine(r.shell, 'MLFLOW_TRACKING_URI', r.url));
+  if (r.tls?.certPath !== undefined) out.printSecretOnce(setLine(r.shell, CERT_PATH_KEY, r.tls.certPath));
   return ExitCode.ok;
 }
 
@@ -124,7 +135,11 @@ function reportForgotten(f: Forgotten, what: string, ctx: Context): void {
 
 export async function forget(dotenv: string | undefined, ctx: Context): Promise<number> {
   if (dotenv !== undefined) {
-    const f = await forgetDotenv(ctx.platform.path.resolve(ctx.cwd, dotenv), DOTENV_KEYS, ctx.platform);
+    const f = await forgetDotenv(
+      ctx.platform.path.resolve(ctx.cwd, dotenv),
+      [...DOTENV_KEYS, CERT_PATH_KEY],
+      ctx.platform,
+    );
     reportForgotten(f, DOTENV_KEYS.join(', '), ctx);
     return ExitCode.ok;
   }

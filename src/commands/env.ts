@@ -4,6 +4,7 @@ import { ExitCode, UserError } from '../errors.js';
 import { commentLine, setLine, SHELLS, type Shell } from '../plan/shell.js';
 import { PASSWORD_ENV } from '../password.js';
 import { runningStack, stackUrl } from '../running-stack.js';
+import type { StackRecord } from '../state.js';
 import { knownPassword, readUsers } from '../users.js';
 
 export interface EnvOptions {
@@ -17,6 +18,26 @@ export interface EnvOptions {
   dotenv?: string;
 }
 
+/** The variable MLflow's clients read for the CA certificate that verifies the server (passed to requests as `verify`). */
+export const CERT_PATH_ENV = 'MLFLOW_TRACKING_SERVER_CERT_PATH';
+
+/** With HTTPS: the CA certificate clients trust, or what to say when mlflow-secure does not know it. */
+export type EnvTls = { certPath: string; missing?: undefined } | { certPath?: undefined; missing: string };
+
+async function tlsFor(record: StackRecord, stateDir: string, ctx: Context): Promise<EnvTls | undefined> {
+  const { clientCaFor, tlsKindOf } = await import('../tls.js');
+  const kind = tlsKindOf(record);
+  if (!kind) return undefined;
+  const certPath = await clientCaFor(stateDir, kind, ctx.platform);
+  if (certPath) return { certPath };
+  return {
+    missing:
+      kind === 'generated'
+        ? `the local CA certificate is missing from ${stateDir}: restart the stack (mlflow-secure restart) to make it again`
+        : `set ${CERT_PATH_ENV} to the CA certificate that issued the stack's --tls-cert (unless a public CA issued it)`,
+  };
+}
+
 export async function env(o: EnvOptions, ctx: Context): Promise<number> {
   const shell = (o.shell ?? (ctx.platform.isWindows ? 'powershell' : 'bash')) as Shell;
   if (!SHELLS.includes(shell)) throw new UserError(`--shell must be one of ${SHELLS.join(', ')}, got '${o.shell}'`);
@@ -27,6 +48,7 @@ export async function env(o: EnvOptions, ctx: Context): Promise<number> {
   if (o.forget) return (await import('./env-save.js')).forget(o.dotenv, ctx);
   const { paths, record } = await runningStack(o.stateDir, 'env', ctx);
   const url = stackUrl(record, o.public);
+  const tls = await tlsFor(record, paths.stateDir, ctx);
   const fromEnv = ctx.env[PASSWORD_ENV];
   const password =
     fromEnv || (await knownPassword(paths.generatedPassword, record.user, (await readUsers(paths.htpasswd)) ?? []));
@@ -40,10 +62,13 @@ export async function env(o: EnvOptions, ctx: Context): Promise<number> {
         htpasswd: paths.htpasswd,
         shell,
         dotenv: o.dotenv,
+        tls,
       },
       ctx,
     );
   const lines = [setLine(shell, 'MLFLOW_TRACKING_URI', url), setLine(shell, 'MLFLOW_TRACKING_USERNAME', record.user)];
+  if (tls?.certPath !== undefined) lines.push(setLine(shell, CERT_PATH_ENV, tls.certPath));
+  else if (tls?.missing !== undefined) lines.push(commentLine(shell, tls.missing));
   if (password) lines.push(setLine(shell, 'MLFLOW_TRACKING_PASSWORD', password));
   else
     lines.push(

@@ -46,6 +46,14 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
       ? { nginxWorkers: String(record.options.nginxWorkers), timeout: String(record.options.timeoutSeconds) }
       : {}),
   };
+  // HTTPS stays on with the same certificate files (their paths only: up checks the files again);
+  // --no-tls turns it off, --tls-cert/--tls-key replace the files.
+  const tls = record.options?.tls;
+  if (tls && given.tls !== false) {
+    if (tls === 'generated') recorded.tls = true;
+    else if (given.tlsCert === undefined && given.tlsKey === undefined)
+      Object.assign(recorded, { tlsCert: tls.cert, tlsKey: tls.key });
+  }
   for (const [key, flag, uri] of stores) {
     if (given[key] !== undefined) continue;
     // A password in a store URI is never kept on disk: the record has it masked.

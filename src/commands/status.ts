@@ -7,6 +7,7 @@ import { request } from '../http.js';
 import { ownership } from '../processes.js';
 import { isLiveUp, stackTargets } from '../stack.js';
 import { readRecord, resolveStateDir, statePaths } from '../state.js';
+import { tlsKindOf, trustFromState, type TlsTrust } from '../tls.js';
 
 export interface Status {
   running: boolean;
@@ -40,7 +41,10 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
     });
   }
   const url = new URL(record.url);
-  const probe = (where: { host: string; port: number; socketPath?: string }, want: number) =>
+  // HTTPS: nginx is checked as clients check it, against the certificate in the state folder.
+  const tlsKind = tlsKindOf(record);
+  const trust = tlsKind ? await trustFromState(stateDir, tlsKind, ctx.platform) : undefined;
+  const probe = (where: { host: string; port: number; socketPath?: string; tls?: TlsTrust }, want: number) =>
     request({ ...where, path: want === 401 ? '/' : '/health', timeoutMs: 5_000 }).then(
       (r) => (r.status === want ? 'ok' : `unexpected ${r.status}`),
       (e: Error) => `unreachable (${e.message})`,
@@ -56,7 +60,18 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
         )
       : skipped,
     // Without credentials nginx must answer 401: it is up and auth holds.
-    running ? probe({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) }, 401) : skipped,
+    !running
+      ? skipped
+      : tlsKind && !trust
+        ? Promise.resolve(`not probed (no certificate in ${stateDir})`)
+        : probe(
+            {
+              host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+              port: Number(url.port),
+              ...(trust ? { tls: trust } : {}),
+            },
+            401,
+          ),
   ]);
   // Shown, never signalled: a foreground `up` that is gone (its terminal closed, or killed)
   // leaves the stack unsupervised.

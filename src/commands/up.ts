@@ -48,6 +48,7 @@ import {
 } from '../state.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
 import { discover } from '../discover.js';
+import type { PreparedTls } from '../tls.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -268,7 +269,14 @@ export function recordOf(
     artifactsDestination: maskUriCredentials(s.artifacts.uri),
     ...(mlflow ? { mlflow: { pid: mlflow.pid } } : {}),
     ...(nginx ? { nginx: { pid: nginx.pid } } : {}),
-    options: { serverNames: s.serverNames, nginxWorkers: s.nginxWorkers, timeoutSeconds: s.timeoutMs / 1000 },
+    options: {
+      serverNames: s.serverNames,
+      nginxWorkers: s.nginxWorkers,
+      timeoutSeconds: s.timeoutMs / 1000,
+      ...(s.tls
+        ? { tls: s.tls.kind === 'generated' ? ('generated' as const) : { cert: s.tls.cert, key: s.tls.key } }
+        : {}),
+    },
   };
 }
 
@@ -349,7 +357,7 @@ export function mlflowStartPhase(line: string): string | undefined {
 
 function printSummary(
   plan: Plan,
-  users: Users,
+  users: Users & { tls?: PreparedTls },
   versions: { mlflow: string; nginx: string },
   detached: boolean,
   ctx: Context,
@@ -369,12 +377,22 @@ function printSummary(
   const envHint = ctx.platform.isWindows
     ? 'mlflow-secure env | Out-String | Invoke-Expression'
     : 'eval "$(mlflow-secure env)"';
-  out.info(`  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD)`);
+  if (users.tls)
+    out.info(
+      `  CA:        ${users.tls.clientCa ?? 'the CA that issued --tls-cert (mlflow-secure did not find it)'}   (clients and browsers trust this)`,
+    );
+  out.info(
+    `  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD${users.tls?.clientCa ? ', _SERVER_CERT_PATH' : ''})`,
+  );
   out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
 }
 
 /** Under the state lock: claims the folder, writes nginx.conf (tested) and the password file. */
-async function claimStateFolder(plan: Plan, given: { password: string } | undefined, ctx: Context): Promise<Users> {
+async function claimStateFolder(
+  plan: Plan,
+  given: { password: string } | undefined,
+  ctx: Context,
+): Promise<Users & { tls?: PreparedTls }> {
   const { paths, settings } = plan;
   // No second `up` claims the folder and no `user` command edits the password file between our
   // read and our write. nginx -t runs before the password file changes, so a failure never
@@ -385,7 +403,13 @@ async function claimStateFolder(plan: Plan, given: { password: string } | undefi
     await fs.rm(paths.stopRequest, { force: true });
     const prepared = await prepareUsers(settings, paths, given, ctx);
     await writeRecord(paths.record, recordOf(plan, undefined, undefined, 'starting', process.pid));
+    let tls: PreparedTls | undefined;
     try {
+      // Certificates before nginx -t: nginx opens them while it tests the config.
+      if (settings.tls) {
+        const { certificateNamesFor, prepareTls } = await import('../tls.js');
+        tls = await prepareTls(settings.tls, certificateNamesFor(settings), paths.stateDir, ctx);
+      }
       await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
       await testNginxConf(plan);
       if (prepared.changed) await writeUsers(paths.htpasswd, prepared.entries);
@@ -395,7 +419,9 @@ async function claimStateFolder(plan: Plan, given: { password: string } | undefi
       await removeRecord(paths.record);
       throw error;
     }
-    return prepared;
+    for (const w of tls?.warnings ?? []) ctx.out.warn(w);
+    for (const n of tls?.notes ?? []) ctx.out.note(`${n}.`);
+    return { ...prepared, ...(tls ? { tls } : {}) };
   });
 }
 
@@ -436,6 +462,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   await checkStateEntries(paths);
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
+  // The user's certificate and key are checked before anyone is asked for a password.
+  if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
   // A terminal prompt only for a new user (an existing one keeps its password across restarts),
   // asked before the state lock is taken: nobody waits on a person typing.
   const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
@@ -556,7 +584,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       starting = false;
       debug('MLflow answers /health; nginx listens');
       progress.phase('Proving that the password is required and works');
-      const checks = await raceStop(proveStack(plan, users.probe), stop.stopped);
+      const checks = await raceStop(proveStack(plan, users.probe, users.tls?.trust), stop.stopped);
       debug('proved auth and an API call through the proxy');
       const failed = checks.filter((c) => !c.ok);
       if (failed.length > 0) {

@@ -11,6 +11,8 @@
  *   HTTP/1.1 upstream with keep-alive.
  * - no `return` where a request can arrive: it runs before auth and would answer everyone. The
  *   one `return` sits in a named location reached only after auth (current-user.ts).
+ * - with TLS: TLS 1.2 and 1.3 only, a shared session cache (a returning client skips the full
+ *   handshake), and plain HTTP on the same port answered with a redirect to https (tlsLines).
  */
 import { currentUserLocations, currentUserMap } from './current-user.js';
 
@@ -36,6 +38,8 @@ export interface NginxConfInput {
    * and Service, so only the engine's probes (and, in a cluster, other pods) reach it.
    */
   healthPort?: number;
+  /** HTTPS on the listen port: the certificate (chain first-to-last) and its key. */
+  tls?: { cert: string; key: string };
   paths: {
     pid: string;
     errorLog: string;
@@ -59,6 +63,25 @@ export function quote(value: string): string {
 
 export function listenAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The server block's TLS directives. A plain-HTTP request to an ssl port gets nginx's own status
+ * 497, which error_page turns into a redirect to the same host and port over https: one port, and
+ * an old http:// bookmark still lands on the UI. https://nginx.org/en/docs/http/ngx_http_ssl_module.html#errors
+ * No HSTS: it binds a host name on every port (https://www.rfc-editor.org/rfc/rfc6797#section-8.1),
+ * so for localhost it would force https on every other local server the browser visits there.
+ */
+export function tlsLines(tls: { cert: string; key: string }): string[] {
+  return [
+    `        ssl_certificate ${quote(tls.cert)};`,
+    `        ssl_certificate_key ${quote(tls.key)};`,
+    '        ssl_protocols TLSv1.2 TLSv1.3;',
+    '        ssl_session_cache shared:SSL:10m;',
+    '        ssl_session_timeout 1h;',
+    '        error_page 497 =301 https://$host:$server_port$request_uri;',
+    '',
+  ];
 }
 
 export function renderNginxConf(c: NginxConfInput): string {
@@ -97,9 +120,10 @@ export function renderNginxConf(c: NginxConfInput): string {
     '    }',
     '',
     '    server {',
-    `        listen ${listenAddress(c.listenHost, c.listenPort)};`,
+    `        listen ${listenAddress(c.listenHost, c.listenPort)}${c.tls ? ' ssl' : ''};`,
     `        server_name ${c.serverNames.length > 0 ? c.serverNames.map((n) => (n.includes(':') ? `[${n}]` : n)).join(' ') : '_'};`,
     '',
+    ...(c.tls ? tlsLines(c.tls) : []),
     ...(c.instanceId ? [`        add_header X-MLflow-Secure-Instance ${quote(c.instanceId)} always;`] : []),
     `        auth_basic ${quote(c.realm)};`,
     `        auth_basic_user_file ${quote(p.htpasswd)};`,

@@ -8,6 +8,7 @@ import { renderNginxConf } from './nginx-conf.js';
 import { quoteBash } from './shell.js';
 import type { Settings } from './settings.js';
 import { statePaths, type StatePaths } from '../state.js';
+import { tlsPaths } from './tls.js';
 
 export type { StatePaths };
 
@@ -100,9 +101,14 @@ export function allowedHostsFor(settings: Pick<Settings, 'host' | 'serverNames'>
 }
 
 /** Origins a browser sends for pages served under the public names (localhost always passes). */
-export function corsOriginsFor(settings: Pick<Settings, 'host' | 'serverNames'>, listenPort: number): string[] {
+export function corsOriginsFor(
+  settings: Pick<Settings, 'host' | 'serverNames'> & Partial<Pick<Settings, 'tls'>>,
+  listenPort: number,
+): string[] {
   const origins = publicNames(settings).flatMap((n) => {
     const h = hostForUrl(n);
+    // With TLS the page's origin is https://<name>:<port> (the port left out only at 443).
+    if (settings.tls) return [listenPort === 443 ? `https://${h}` : `https://${h}:${listenPort}`];
     return [listenPort === 80 ? `http://${h}` : `http://${h}:${listenPort}`, `https://${h}`];
   });
   return [...new Set(origins)];
@@ -131,7 +137,8 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const paths = statePaths(settings.stateDir, platform);
   const n = platform.toNginxPath;
   const localHost = WILDCARD_HOSTS.has(settings.host) ? (settings.host === '::' ? '::1' : '127.0.0.1') : settings.host;
-  const url = `http://${hostForUrl(localHost)}:${found.listenPort}`;
+  const scheme = settings.tls ? 'https' : 'http';
+  const url = `${scheme}://${hostForUrl(localHost)}:${found.listenPort}`;
   const allowedHosts = allowedHostsFor(settings);
   const corsOrigins = corsOriginsFor(settings, found.listenPort);
 
@@ -181,6 +188,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : []),
   ];
 
+  const tls = settings.tls ? tlsPaths(settings.stateDir, platform) : undefined;
   const conf = renderNginxConf({
     listenHost: settings.host,
     listenPort: found.listenPort,
@@ -190,6 +198,8 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
     instanceId: found.instanceId,
+    // nginx serves the copy in the state folder, whichever certificate it is (src/tls.ts).
+    ...(tls ? { tls: { cert: n(tls.serverCert), key: n(tls.serverKey) } } : {}),
     paths: {
       pid: n(paths.nginxPid),
       errorLog: n(paths.nginxErrorLog),
@@ -208,7 +218,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     paths,
     url,
     listenPort: found.listenPort,
-    publicUrls: settings.serverNames.map((name) => `http://${hostForUrl(name)}:${found.listenPort}`),
+    publicUrls: settings.serverNames.map((name) => `${scheme}://${hostForUrl(name)}:${found.listenPort}`),
     allowedHosts,
     corsOrigins,
     mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },

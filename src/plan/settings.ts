@@ -8,13 +8,14 @@ import type { HashScheme, Platform } from '../platform.js';
 import { DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST, validateUserName } from './htpasswd.js';
 import { resolveStateDir } from '../state.js';
 import { toStoreUri, type StoreUri } from './uri.js';
+import { resolveTls, type TlsOptions, type TlsSetting } from './tls.js';
 
 import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_TIMEOUT_SECONDS } from '../defaults.js';
 
 export { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_TIMEOUT_SECONDS } from '../defaults.js';
 
 /** The options `up` and `config` share, as commander hands them over (strings). */
-export interface StackOptions {
+export interface StackOptions extends TlsOptions {
   backendStoreUri?: string;
   registryStoreUri?: string;
   artifactsDestination?: string;
@@ -44,6 +45,8 @@ export interface Settings {
   stateDir: string;
   timeoutMs: number;
   nginxWorkers: number | 'auto';
+  /** HTTPS (--tls, --tls-cert/--tls-key), or undefined for plain HTTP. */
+  tls?: TlsSetting;
   warnings: string[];
 }
 
@@ -136,6 +139,7 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
     throw new UserError(`--timeout must be a number of seconds from 1 to 3600, got '${o.timeout}'`);
   }
   const workers = o.nginxWorkers ?? String(DEFAULT_NGINX_WORKERS);
+  const tls = resolveTls(o, ctx);
   return {
     backend,
     registry,
@@ -149,6 +153,7 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
     stateDir: resolveStateDir(o.stateDir, cwd, platform),
     timeoutMs: Math.round(timeoutSeconds * 1000),
     nginxWorkers: workers === 'auto' ? 'auto' : parseIntInRange(workers, '--nginx-workers', 1, 64),
+    ...(tls ? { tls } : {}),
     warnings,
   };
 }
