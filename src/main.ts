@@ -8,7 +8,14 @@ import { readFileSync } from 'node:fs';
 import type { Context } from './context.js';
 import { ExitCode, formatUserError, isUserError } from './errors.js';
 import { createOutput, safeWrite } from './log.js';
-import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT_SECONDS } from './defaults.js';
+import {
+  DEFAULT_JOBS,
+  DEFAULT_MLFLOW_WORKERS,
+  DEFAULT_NGINX_WORKERS,
+  DEFAULT_PORT,
+  DEFAULT_STATE_DIR,
+  DEFAULT_TIMEOUT_SECONDS,
+} from './defaults.js';
 import { binOnPath, selfCommand } from './invocation.js';
 import { getPlatform } from './platform.js';
 
@@ -67,6 +74,12 @@ function stackOptions(cmd: Command): Command {
     )
     .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
     .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
+    .option('--workers <n>', "MLflow's uvicorn worker processes (1-32)", String(DEFAULT_MLFLOW_WORKERS))
+    .option(
+      '--jobs <on|off>',
+      "MLflow's background jobs (GenAI scoring, evaluation, trace archival); on POSIX `on` puts MLflow on a loopback TCP port",
+      DEFAULT_JOBS ? 'on' : 'off',
+    )
     .option('--timeout <seconds>', 'how long to wait for readiness', String(DEFAULT_TIMEOUT_SECONDS))
     .option('--mlflow <path>', 'the mlflow executable or its virtual environment (env: MLFLOW_SECURE_MLFLOW)')
     .option('--nginx <path>', 'the nginx executable (env: MLFLOW_SECURE_NGINX)');

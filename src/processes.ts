@@ -305,11 +305,13 @@ export async function stopTree(
 /**
  * After TERM the group's workers finish their requests and exit; once only the leader is
  * left of a group that had others, everything that held data or a port is gone. The `mlflow`
- * CLI then spends about a second in interpreter teardown (measured with MLflow 3.17), so the
- * leader alone gets LEADER_TEARDOWN_MS before it is killed. A leader that never had children
- * gets the whole grace period. Returns false when the grace period ran out.
+ * CLI then spends about a second in interpreter teardown (measured with MLflow 3.17) that does
+ * nothing we need (it only waited for its server), so the leader alone gets LEADER_TEARDOWN_MS
+ * before it is killed: 300 ms made `down` of a stack that had served load take 1.5-1.6 s (npm
+ * run bench, "down, aged"). A leader that never had children gets the whole grace period.
+ * Returns false when the grace period ran out.
  */
-export const LEADER_TEARDOWN_MS = 300;
+export const LEADER_TEARDOWN_MS = 50;
 
 async function waitForGroupExit(
   target: { pid: number; group: boolean },

@@ -155,6 +155,8 @@ function recordSchema(maxPid: number) {
     port,
     /** The port in MLflow's argv: its TCP port (Windows), or the identity of its command line (Unix socket). */
     mlflowPort: port,
+    /** Whether MLflow listens on `<state>/mlflow.sock` (POSIX, --jobs off) or on 127.0.0.1:mlflowPort; absent: the platform's default. */
+    mlflowOnSocket: z.boolean().optional(),
     hash: z.enum(['bcrypt', 'apr1']),
     /** For display only, with any password masked. */
     backendStoreUri: z.string().max(4096),
@@ -171,6 +173,9 @@ function recordSchema(maxPid: number) {
         serverNames: z.array(z.string().regex(/^(?:\*\.)?[A-Za-z0-9.:-]{1,253}$/, 'not a server name')).max(64),
         nginxWorkers: z.union([z.number().int().min(1).max(64), z.literal('auto')]),
         timeoutSeconds: z.number().min(1).max(3600),
+        /** MLflow's worker count and job execution (optional: records of 0.1 before --workers). */
+        workers: z.number().int().min(1).max(32).optional(),
+        jobs: z.boolean().optional(),
         /** HTTPS: a generated certificate, or the paths of the user's own (paths only; `up` checks the files again). */
         tls: z
           .union([

@@ -36,7 +36,15 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
     registryStoreUri: mask(stores.registry),
     artifactsDestination: mask(stores.artifacts),
     fileStore: settings.backend.isFileStore,
-    mlflow: { file: plan.mlflow.file, args: shownArgs, env: shownEnv, port: plan.mlflow.port },
+    mlflow: {
+      file: plan.mlflow.file,
+      args: shownArgs,
+      env: shownEnv,
+      port: plan.mlflow.port,
+      socket: plan.mlflow.socket,
+      workers: settings.mlflowWorkers,
+      jobs: settings.jobs,
+    },
     nginx: {
       file: plan.nginx.file,
       args: plan.nginx.args,
@@ -77,7 +85,11 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   out.info(`registry store: ${mask(stores.registry)}`);
   out.info(`artifacts:      ${mask(stores.artifacts)} (served through MLflow)`);
   out.info('');
-  out.info(`MLflow (on 127.0.0.1 only):`);
+  const listens =
+    plan.mlflow.socket !== undefined ? `its Unix socket ${plan.mlflow.socket}` : `127.0.0.1:${plan.mlflow.port}`;
+  out.info(
+    `MLflow (${settings.mlflowWorkers} worker${settings.mlflowWorkers === 1 ? '' : 's'}, jobs ${settings.jobs ? 'on' : 'off'}; listens on ${listens} only):`,
+  );
   out.info(
     `  ${Object.entries(shownEnv)
       .map(([k, v]) => `${k}=${quote(v)}`)

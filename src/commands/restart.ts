@@ -45,6 +45,8 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
     ...(record.options
       ? { nginxWorkers: String(record.options.nginxWorkers), timeout: String(record.options.timeoutSeconds) }
       : {}),
+    ...(record.options?.workers !== undefined ? { workers: String(record.options.workers) } : {}),
+    ...(record.options?.jobs !== undefined ? { jobs: record.options.jobs ? 'on' : 'off' } : {}),
   };
   // HTTPS stays on with the same certificate files (their paths only: up checks the files again);
   // --no-tls turns it off, --tls-cert/--tls-key replace the files.

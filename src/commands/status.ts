@@ -55,7 +55,10 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
   const [mlflow, nginxAuth] = await Promise.all([
     running
       ? probe(
-          mlflowDirect({ port: record.mlflowPort, socket: ctx.platform.isWindows ? undefined : paths.mlflowSocket }),
+          mlflowDirect({
+            port: record.mlflowPort,
+            socket: (record.mlflowOnSocket ?? !ctx.platform.isWindows) ? paths.mlflowSocket : undefined,
+          }),
           200,
         )
       : skipped,

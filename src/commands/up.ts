@@ -263,6 +263,7 @@ export function recordOf(
     host: s.host,
     port: plan.listenPort,
     mlflowPort: plan.mlflow.port,
+    mlflowOnSocket: plan.mlflow.socket !== undefined,
     hash: s.hash,
     backendStoreUri: maskUriCredentials(s.backend.uri),
     registryStoreUri: maskUriCredentials(s.registry.uri),
@@ -272,6 +273,8 @@ export function recordOf(
     options: {
       serverNames: s.serverNames,
       nginxWorkers: s.nginxWorkers,
+      workers: s.mlflowWorkers,
+      jobs: s.jobs,
       timeoutSeconds: s.timeoutMs / 1000,
       ...(s.tls
         ? { tls: s.tls.kind === 'generated' ? ('generated' as const) : { cert: s.tls.cert, key: s.tls.key } }

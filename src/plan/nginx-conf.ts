@@ -56,6 +56,23 @@ export interface NginxConfInput {
 /** Proxy timeouts: long enough for multi-GB artifact transfers and slow searches. */
 export const PROXY_TIMEOUT_SECONDS = 3600;
 
+/**
+ * Buffers for streaming artifacts through nginx, in both directions. An unbuffered upload reaches
+ * MLflow in pieces of client_body_buffer_size (default 16k), and MLflow's Python pays per piece:
+ * for 1 GiB it spent 4.6-13 s of CPU behind nginx's default against 2.3-2.9 s when a client sent
+ * it 1 MiB writes directly, and the upload took 2-4x as long; with 1m, 3.0-3.3 s. nginx's own CPU
+ * per GiB halves too (uploads 0.8-1.0 s -> 0.5 s, downloads 0.9 s -> 0.55 s with these
+ * proxy_buffers). Measured with MLflow 3.17.2 and nginx 1.22.1 on 2 cores, CPU time from /proc.
+ * Allocated only while a request or response that large is in flight.
+ * https://nginx.org/en/docs/http/ngx_http_core_module.html#client_body_buffer_size
+ * https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_buffers
+ */
+export const ARTIFACT_BUFFERS: readonly (readonly [string, string])[] = [
+  ['client_body_buffer_size', '1m'],
+  ['proxy_buffers', '16 256k'],
+  ['proxy_busy_buffers_size', '512k'],
+];
+
 /** A quoted nginx string: paths with spaces (Windows "Program Files") must be quoted. */
 export function quote(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -131,6 +148,8 @@ export function renderNginxConf(c: NginxConfInput): string {
     '        # Artifacts are uploaded as one streamed PUT of the whole file.',
     '        client_max_body_size 0;',
     '        proxy_request_buffering off;',
+    '        # Large buffers for multi-GB artifacts: MLflow spends CPU on every piece it receives.',
+    ...ARTIFACT_BUFFERS.map(([name, value]) => `        ${name} ${value};`),
     '',
     '        location / {',
     '            proxy_pass http://mlflow;',

@@ -148,6 +148,8 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     ...found.mlflow.args,
     'ui',
     ...mlflowServerOptions({ host: '127.0.0.1', port: found.mlflowPort, allowedHosts, corsOrigins }),
+    '--workers',
+    String(settings.mlflowWorkers),
   ];
   const mlflowEnv: Record<string, string> = {
     [MARKER_ENV]: settings.stateDir,
@@ -161,10 +163,10 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   // POSIX: MLflow listens on a Unix socket inside the owner-only state folder, so no other local
   // account can reach it past nginx (a loopback TCP port is open to every user). uvicorn takes
   // --uds and then binds no TCP port; mlflow splits MLFLOW_UVICORN_OPTS like a POSIX shell.
-  // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then, so
-  // job execution is off (GenAI background jobs: online scoring, trace archival). nginx for
-  // Windows has no unix: upstreams: there MLflow keeps 127.0.0.1:<port>.
-  const socket = platform.isWindows ? undefined : paths.mlflowSocket;
+  // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then: with
+  // --jobs on MLflow keeps 127.0.0.1:<port> (settings.ts warns). nginx for Windows has no unix:
+  // upstreams: there MLflow keeps 127.0.0.1:<port> too.
+  const socket = platform.isWindows || settings.jobs ? undefined : paths.mlflowSocket;
   // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
   if (socket !== undefined && Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(
@@ -172,10 +174,10 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
       'Use a shorter --state-dir',
     );
   }
-  if (socket !== undefined) {
-    mlflowEnv.MLFLOW_UVICORN_OPTS = `--uds ${quoteBash(socket)}`;
-    mlflowEnv.MLFLOW_SERVER_ENABLE_JOB_EXECUTION = 'false';
-  }
+  if (socket !== undefined) mlflowEnv.MLFLOW_UVICORN_OPTS = `--uds ${quoteBash(socket)}`;
+  // Always explicit: an MLFLOW_SERVER_ENABLE_JOB_EXECUTION inherited from the shell must not
+  // contradict --jobs (MLflow's own default is on).
+  mlflowEnv.MLFLOW_SERVER_ENABLE_JOB_EXECUTION = settings.jobs ? 'true' : 'false';
 
   const [major, minor, patch] = found.nginxVersion;
   const hasErrorLogFlag = major > 1 || (major === 1 && (minor > 19 || (minor === 19 && patch >= 5)));

@@ -10,9 +10,23 @@ import { resolveStateDir } from '../state.js';
 import { toStoreUri, type StoreUri } from './uri.js';
 import { resolveTls, type TlsOptions, type TlsSetting } from './tls.js';
 
-import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_TIMEOUT_SECONDS } from '../defaults.js';
+import {
+  DEFAULT_JOBS,
+  DEFAULT_MLFLOW_WORKERS,
+  DEFAULT_NGINX_WORKERS,
+  DEFAULT_PORT,
+  DEFAULT_TIMEOUT_SECONDS,
+  MAX_MLFLOW_WORKERS,
+} from '../defaults.js';
 
-export { DEFAULT_NGINX_WORKERS, DEFAULT_PORT, DEFAULT_TIMEOUT_SECONDS } from '../defaults.js';
+export {
+  DEFAULT_JOBS,
+  DEFAULT_MLFLOW_WORKERS,
+  DEFAULT_NGINX_WORKERS,
+  DEFAULT_PORT,
+  DEFAULT_TIMEOUT_SECONDS,
+  MAX_MLFLOW_WORKERS,
+} from '../defaults.js';
 
 /** The options `up` and `config` share, as commander hands them over (strings). */
 export interface StackOptions extends TlsOptions {
@@ -28,6 +42,8 @@ export interface StackOptions extends TlsOptions {
   stateDir?: string;
   timeout?: string;
   nginxWorkers?: string;
+  workers?: string;
+  jobs?: string;
   mlflow?: string;
   nginx?: string;
 }
@@ -47,6 +63,10 @@ export interface Settings {
   nginxWorkers: number | 'auto';
   /** HTTPS (--tls, --tls-cert/--tls-key), or undefined for plain HTTP. */
   tls?: TlsSetting;
+  /** MLflow's uvicorn worker processes (`mlflow ui --workers`). */
+  mlflowWorkers: number;
+  /** MLflow's job execution (job runner and huey consumers); on POSIX it needs MLflow on TCP. */
+  jobs: boolean;
   warnings: string[];
 }
 
@@ -104,11 +124,44 @@ export function parseBcryptCost(value: string | undefined): number {
     : parseIntInRange(value, '--bcrypt-cost', MIN_BCRYPT_COST, MAX_BCRYPT_COST);
 }
 
-function parseIntInRange(value: string, flag: string, min: number, max: number): number {
+function parseIntInRange(value: string, flag: string, min: number, max: number, hint?: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max)
-    throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`);
+    throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`, hint);
   return n;
+}
+
+export function parseJobs(value: string | undefined): boolean {
+  if (value === undefined) return DEFAULT_JOBS;
+  if (value !== 'on' && value !== 'off')
+    throw new UserError(
+      `--jobs must be on or off, got '${value}'`,
+      "Try --jobs off (no background jobs; MLflow stays on its Unix socket) or --jobs on (MLflow's GenAI jobs)",
+    );
+  return value === 'on';
+}
+
+/**
+ * What `--jobs on` costs, said once by `up` (and `config`). MLflow hands its job runner
+ * MLFLOW_TRACKING_URI=http://<host>:<port> (mlflow/server/__init__.py, _run_server), a URL that
+ * Python's HTTP clients cannot point at a Unix socket: MLflow must listen on 127.0.0.1:<port>.
+ */
+function jobsWarnings(jobs: boolean, backend: StoreUri, platform: Platform): string[] {
+  if (!jobs) return [];
+  // mlflow/server/jobs/utils.py, _check_requirements: MLflow starts without jobs then, and says so in its log.
+  if (platform.isWindows)
+    return [
+      '--jobs on: MLflow does not run background jobs on Windows (it starts without them and says so in its log)',
+    ];
+  const warnings = [
+    '--jobs on: MLflow listens on a loopback TCP port instead of its Unix socket (its job runner calls it back over http://127.0.0.1:<port>), ' +
+      'so other accounts on this machine can reach MLflow past the password. Use --jobs off unless you need its background jobs',
+  ];
+  if (backend.isFileStore)
+    warnings.push(
+      '--jobs on: MLflow runs background jobs only with a database backend store; with the file store it starts without them',
+    );
+  return warnings;
 }
 
 export function parseHashScheme(value: string | undefined, platform: Platform): HashScheme {
@@ -140,6 +193,8 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
   }
   const workers = o.nginxWorkers ?? String(DEFAULT_NGINX_WORKERS);
   const tls = resolveTls(o, ctx);
+  const jobs = parseJobs(o.jobs);
+  warnings.push(...jobsWarnings(jobs, backend, platform));
   return {
     backend,
     registry,
@@ -154,6 +209,14 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
     timeoutMs: Math.round(timeoutSeconds * 1000),
     nginxWorkers: workers === 'auto' ? 'auto' : parseIntInRange(workers, '--nginx-workers', 1, 64),
     ...(tls ? { tls } : {}),
+    mlflowWorkers: parseIntInRange(
+      o.workers ?? String(DEFAULT_MLFLOW_WORKERS),
+      '--workers',
+      1,
+      MAX_MLFLOW_WORKERS,
+      `Try --workers ${DEFAULT_MLFLOW_WORKERS} (MLflow's uvicorn worker processes; each takes about 250-300 MiB)`,
+    ),
+    jobs,
     warnings,
   };
 }

@@ -148,6 +148,19 @@ describe('renderNginxConf', () => {
     expect(withHeader.indexOf('add_header')).toBeLessThan(withHeader.indexOf('location'));
   });
 
+  it('streams artifacts with large buffers at server level (every location inherits them), within what nginx accepts', () => {
+    const server = conf.slice(conf.indexOf('    server {'), conf.indexOf('        location /'));
+    // An unbuffered upload reaches MLflow in pieces of this size; MLflow's CPU per GiB grows as they shrink.
+    expect(server).toContain('client_body_buffer_size 1m;');
+    expect(server).toContain('proxy_buffers 16 256k;');
+    expect(server).toContain('proxy_busy_buffers_size 512k;');
+    // nginx -t refuses busy buffers that are not smaller than all proxy_buffers minus one.
+    const [count, size] = valueOf(conf, 'proxy_buffers')[0]!.split(' ');
+    const kib = (v: string) => Number(v.replace(/k$/, ''));
+    expect(kib(valueOf(conf, 'proxy_busy_buffers_size')[0]!)).toBeLessThan((Number(count) - 1) * kib(size!));
+    expect(kib(valueOf(conf, 'proxy_busy_buffers_size')[0]!)).toBeGreaterThanOrEqual(kib(size!));
+  });
+
   it('has balanced braces', () => {
     expect(conf.split('{').length).toBe(conf.split('}').length);
   });
@@ -260,6 +273,10 @@ describe('renderNginxConf', () => {
               # Artifacts are uploaded as one streamed PUT of the whole file.
               client_max_body_size 0;
               proxy_request_buffering off;
+              # Large buffers for multi-GB artifacts: MLflow spends CPU on every piece it receives.
+              client_body_buffer_size 1m;
+              proxy_buffers 16 256k;
+              proxy_busy_buffers_size 512k;
 
               location / {
                   proxy_pass http://mlflow;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildPlan, MARKER_ENV, MLFLOW_DEFAULT_ALLOWED_HOSTS, type Found } from '../../src/plan/plan.js';
 import { stateFolders } from '../../src/state.js';
-import { resolveSettings, type StackOptions } from '../../src/plan/settings.js';
+import { DEFAULT_MLFLOW_WORKERS, resolveSettings, type StackOptions } from '../../src/plan/settings.js';
 import { getPlatform, type Platform } from '../../src/platform.js';
 
 const linux = getPlatform('linux');
@@ -162,6 +162,50 @@ describe('buildPlan: MLflow', () => {
     expect(plan.mlflow.env[MARKER_ENV]).toBe('/home/ana/proj/.mlflow-secure');
     expect(plan.marker).toBe('/home/ana/proj/.mlflow-secure');
     expect(plan.mlflow.env.PYTHONUNBUFFERED).toBe('1');
+  });
+});
+
+describe('buildPlan: --workers and --jobs', () => {
+  it('passes the worker count to `mlflow ui --workers`, the default included', () => {
+    expect(argAfter(planFor().mlflow.args, '--workers')).toBe(String(DEFAULT_MLFLOW_WORKERS));
+    expect(argAfter(planFor({ workers: '1' }).mlflow.args, '--workers')).toBe('1');
+    expect(argAfter(planFor({ workers: '7' }, {}, win32).mlflow.args, '--workers')).toBe('7');
+    // The command line's identity for `down` stays `ui ... --port <n>`.
+    expect(argAfter(planFor({ workers: '1' }).mlflow.args, '--port')).toBe('5101');
+  });
+
+  it('POSIX, jobs off: the Unix socket, job execution explicitly off, nginx upstream unix:', () => {
+    const plan = planFor({ jobs: 'off', stateDir: '/home/ana/s' });
+    expect(plan.mlflow.socket).toBe('/home/ana/s/mlflow.sock');
+    expect(plan.mlflow.env.MLFLOW_UVICORN_OPTS).toBe("--uds '/home/ana/s/mlflow.sock'");
+    expect(plan.mlflow.env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION).toBe('false');
+    expect(plan.nginx.conf).toContain('server "unix:/home/ana/s/mlflow.sock";');
+  });
+
+  it('POSIX, jobs on: MLflow on 127.0.0.1:<port> (no --uds), job execution on, nginx upstream TCP', () => {
+    const plan = planFor({ jobs: 'on', stateDir: '/home/ana/s' }, { mlflowPort: 5333 });
+    expect(plan.mlflow.socket).toBeUndefined();
+    expect(plan.mlflow.env.MLFLOW_UVICORN_OPTS).toBeUndefined();
+    // Explicit, so an MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false in the shell cannot contradict --jobs on.
+    expect(plan.mlflow.env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION).toBe('true');
+    expect(argAfter(plan.mlflow.args, '--host')).toBe('127.0.0.1');
+    expect(argAfter(plan.mlflow.args, '--port')).toBe('5333');
+    expect(plan.nginx.conf).toContain('server 127.0.0.1:5333;');
+    expect(plan.nginx.conf).not.toContain('unix:');
+  });
+
+  it('POSIX, jobs on: a state folder too long for a socket is fine (no socket is made)', () => {
+    expect(planFor({ jobs: 'on', stateDir: `/home/ana/${'x'.repeat(100)}` }).mlflow.socket).toBeUndefined();
+  });
+
+  it('Windows: TCP whatever --jobs says; the job switch still reaches MLflow', () => {
+    for (const jobs of ['on', 'off'] as const) {
+      const plan = planFor({ jobs }, { mlflowPort: 5333 }, win32);
+      expect(plan.mlflow.socket, jobs).toBeUndefined();
+      expect(plan.mlflow.env.MLFLOW_UVICORN_OPTS, jobs).toBeUndefined();
+      expect(plan.mlflow.env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION, jobs).toBe(jobs === 'on' ? 'true' : 'false');
+      expect(plan.nginx.conf, jobs).toContain('server 127.0.0.1:5333;');
+    }
   });
 });
 

@@ -39,6 +39,14 @@ describe('restartOptions', () => {
     });
   });
 
+  it("keeps MLflow's worker count and job execution", () => {
+    const o = restartOptions({ ...record, options: { ...record.options!, workers: 1, jobs: true } }, {});
+    expect(o).toMatchObject({ workers: '1', jobs: 'on' });
+    expect(
+      restartOptions({ ...record, options: { ...record.options!, workers: 1, jobs: true } }, { jobs: 'off' }).jobs,
+    ).toBe('off');
+  });
+
   it('options typed now win; undefined ones do not erase the record', () => {
     const o = restartOptions(record, { port: '6000', nginxWorkers: '1', host: undefined });
     expect(o.port).toBe('6000');

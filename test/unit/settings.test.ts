@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { DEFAULT_BCRYPT_COST } from '../../src/plan/htpasswd.js';
 import {
+  DEFAULT_JOBS,
+  DEFAULT_MLFLOW_WORKERS,
   DEFAULT_NGINX_WORKERS,
   DEFAULT_PORT,
   DEFAULT_TIMEOUT_SECONDS,
@@ -50,6 +52,8 @@ describe('resolveSettings defaults', () => {
     expect(s.stateDir).toBe('/home/ana/proj/.mlflow-secure');
     expect(s.timeoutMs).toBe(DEFAULT_TIMEOUT_SECONDS * 1000);
     expect(s.nginxWorkers).toBe(DEFAULT_NGINX_WORKERS);
+    expect(s.mlflowWorkers).toBe(DEFAULT_MLFLOW_WORKERS);
+    expect(s.jobs).toBe(DEFAULT_JOBS);
     expect(s.warnings).toEqual([]);
   });
 
@@ -130,6 +134,47 @@ describe('resolveSettings with options', () => {
   });
 });
 
+describe('--workers and --jobs', () => {
+  it('defaults to fewer MLflow workers than MLflow (4) and no job execution, chosen by measurement', () => {
+    expect(DEFAULT_MLFLOW_WORKERS).toBeGreaterThanOrEqual(1);
+    expect(DEFAULT_MLFLOW_WORKERS).toBeLessThan(4);
+    expect(DEFAULT_JOBS).toBe(false);
+  });
+
+  it('takes 1 to 32 workers and on/off for jobs', () => {
+    expect(onLinux({ workers: '1' }).mlflowWorkers).toBe(1);
+    expect(onLinux({ workers: '32' }).mlflowWorkers).toBe(32);
+    expect(onLinux({ jobs: 'on' }).jobs).toBe(true);
+    expect(onLinux({ jobs: 'off' }).jobs).toBe(false);
+    expect(onWindows({ workers: '3', jobs: 'off' })).toMatchObject({ mlflowWorkers: 3, jobs: false, warnings: [] });
+  });
+
+  it('warns once that --jobs on puts MLflow on a loopback port other accounts can reach (POSIX)', () => {
+    const warnings = onLinux({ jobs: 'on' }).warnings;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/--jobs on.*TCP port.*other accounts.*past the password/);
+    expect(onLinux({ jobs: 'off' }).warnings).toEqual([]);
+    // MLflow runs jobs only with a database backend: the file store gets a second line.
+    expect(
+      onLinux({ jobs: 'on', backendStoreUri: '/home/ana/mlruns' }).warnings.some((w) =>
+        /--jobs on.*database backend/.test(w),
+      ),
+    ).toBe(true);
+  });
+
+  it('on Windows MLflow is on TCP anyway; --jobs on only warns that MLflow runs no jobs there', () => {
+    const warnings = onWindows({ jobs: 'on' }).warnings;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/--jobs on.*Windows/);
+    expect(warnings[0]).not.toMatch(/other accounts/);
+  });
+
+  it('a bad --workers value gets a hint that names the flag', () => {
+    expect(userErrorFrom(() => onLinux({ workers: '0' })).hint).toMatch(/--workers \d/);
+    expect(userErrorFrom(() => onLinux({ jobs: 'yes' })).hint).toMatch(/--jobs (on|off)/);
+  });
+});
+
 describe('bcrypt where nginx cannot verify it', () => {
   it('refuses bcrypt on Windows, explaining the crypt() fallback', () => {
     const error = userErrorFrom(() => onWindows({ hash: 'bcrypt' }));
@@ -181,6 +226,14 @@ describe('bad values name the flag and the value', () => {
     [{ nginxWorkers: '0' }, '--nginx-workers', '0'],
     [{ nginxWorkers: '65' }, '--nginx-workers', '65'],
     [{ nginxWorkers: 'two' }, '--nginx-workers', 'two'],
+    [{ workers: '0' }, '--workers', '0'],
+    [{ workers: '33' }, '--workers', '33'],
+    [{ workers: 'four' }, '--workers', 'four'],
+    [{ workers: '2.5' }, '--workers', '2.5'],
+    [{ workers: '-1' }, '--workers', '-1'],
+    [{ jobs: 'yes' }, '--jobs', 'yes'],
+    [{ jobs: 'ON' }, '--jobs', 'ON'],
+    [{ jobs: '' }, '--jobs', ''],
     [{ backendStoreUri: 'foo://x' }, '--backend-store-uri', 'foo://x'],
     [{ registryStoreUri: 'foo://x' }, '--registry-store-uri', 'foo://x'],
     [{ artifactsDestination: 'sqlite:///x.db' }, '--artifacts-destination', 'sqlite:///x.db'],

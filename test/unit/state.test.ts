@@ -174,6 +174,7 @@ describe('what up writes, readRecord accepts', () => {
         },
         { platform: getPlatform('linux'), cwd: '/home/ana/proj', o: { host: '0.0.0.0' } },
         { platform: getPlatform('win32'), cwd: 'C:\\Users\\Ana\\proj', o: { backendStoreUri: 'D:\\Work\\mlflow.db' } },
+        { platform: getPlatform('linux'), cwd: '/home/ana/proj', o: { jobs: 'on' } },
       ];
       for (const c of cases) {
         const settings = resolveSettings(c.o, { cwd: c.cwd, platform: c.platform });
@@ -199,6 +200,8 @@ describe('what up writes, readRecord accepts', () => {
           mlflowPort: 40123,
           supervisorPid: 4320,
         });
+        // Where status finds MLflow: its socket only on POSIX with jobs off.
+        expect(back?.mlflowOnSocket).toBe(!c.platform.isWindows && !('jobs' in c.o));
         expect(JSON.stringify(back)).not.toContain('pw-secret');
       }
     } finally {
