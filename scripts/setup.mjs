@@ -4,7 +4,8 @@
 //   1. npm packages (npm ci when node_modules is older than package-lock.json)
 //   2. the TypeScript build (when any file under src/ is newer than dist/)
 //   3. nginx from the OS packages (apt-get/dnf/brew; root or passwordless sudo needed on Linux)
-//   4. MLflow from PyPI into ./.venv, pinned by requirements.txt
+//   4. MLflow from PyPI into ./.venv, pinned by requirements.txt, with the store drivers the tests
+//      use (requirements-postgres.txt: psycopg; requirements-s3.txt: boto3)
 // Plain JavaScript on purpose: it runs before anything is installed or built.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -150,11 +151,14 @@ if (!findNginx()) {
   log(`nginx: installed (${findNginx()})`);
 } else log(`nginx: ok (${findNginx()})`);
 
-// 4. MLflow in ./.venv, pinned by requirements.txt.
+// 4. MLflow in ./.venv, pinned by requirements.txt, plus the PostgreSQL and S3 drivers.
 const venv = path.join(root, '.venv');
 const venvPython = windows ? path.join(venv, 'Scripts', 'python.exe') : path.join(venv, 'bin', 'python');
 const venvMlflow = windows ? path.join(venv, 'Scripts', 'mlflow.exe') : path.join(venv, 'bin', 'mlflow');
-const requirements = readFileSync(path.join(root, 'requirements.txt'), 'utf8');
+const requirementFiles = ['requirements.txt', 'requirements-postgres.txt', 'requirements-s3.txt'].map((f) =>
+  path.join(root, f),
+);
+const requirements = requirementFiles.map((f) => readFileSync(f, 'utf8')).join('');
 const venvStamp = path.join(venv, '.mlflow-secure-requirements');
 const current = existsSync(venvStamp) ? readFileSync(venvStamp, 'utf8') : '';
 if (!existsSync(venvMlflow) || current !== requirements) {
@@ -189,15 +193,16 @@ if (!existsSync(venvMlflow) || current !== requirements) {
     if (r.status !== 0)
       fail(`could not create ${venv}`, 'Install the venv module (Debian/Ubuntu: apt-get install python3-venv)');
   }
-  log(`installing MLflow into ${venv} (pip install -r requirements.txt; a few minutes the first time)...`);
+  log(
+    `installing MLflow into ${venv} (pip install -r requirements.txt -r requirements-postgres.txt -r requirements-s3.txt; a few minutes the first time)...`,
+  );
   const r = run(venvPython, [
     '-m',
     'pip',
     'install',
     '--quiet',
     '--disable-pip-version-check',
-    '-r',
-    path.join(root, 'requirements.txt'),
+    ...requirementFiles.flatMap((f) => ['-r', f]),
   ]);
   if (r.status !== 0) fail('pip could not install MLflow', 'Read the pip output above');
   writeFileSync(venvStamp, requirements);

@@ -213,12 +213,15 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     program
       .command('doctor')
       .description(
-        'check MLflow, nginx (version, hash schemes), the port and the state folder; say how to fix problems',
+        'check MLflow, nginx (version, hash schemes), the port, the state folder and the stores; say how to fix problems',
       )
       .option('--mlflow <path>', 'the mlflow executable')
       .option('--nginx <path>', 'the nginx executable')
       .option('--host <addr>', 'address to check', '127.0.0.1')
       .option('--port <n>', 'port to check', String(DEFAULT_PORT))
+      .option('--backend-store-uri <uri|path>', 'also check this store: its driver and a connection')
+      .option('--registry-store-uri <uri|path>', 'also check this store')
+      .option('--artifacts-destination <uri|path>', 'also check this destination (s3://: boto3 and the bucket)')
       .option('--json', 'as JSON'),
   ).action(function (this: Command) {
     return run(async () => (await import('./commands/doctor.js')).doctor(this.opts(), ctx))();
@@ -234,6 +237,10 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     .option(
       '--python <path>',
       'the Python (3.10+) to build it with (default: py -3 then python on Windows, else python3 then python)',
+    )
+    .option(
+      '--with <extras...>',
+      'also install drivers: postgres (psycopg, PostgreSQL backend store), s3 (boto3, S3 artifacts destination)',
     )
     .action(function (this: Command) {
       return run(async () => (await import('./commands/setup.js')).setup(this.opts(), ctx))();

@@ -16,6 +16,7 @@ import {
 } from '../tools.js';
 import { getStatus } from './status.js';
 import { currentUser } from '../discover.js';
+import { doctorStoreFindings } from '../store-check.js';
 
 interface Finding {
   ok: boolean;
@@ -26,7 +27,17 @@ interface Finding {
 }
 
 export async function doctor(
-  o: { stateDir?: string; nginx?: string; mlflow?: string; host?: string; port?: string; json?: boolean },
+  o: {
+    stateDir?: string;
+    nginx?: string;
+    mlflow?: string;
+    host?: string;
+    port?: string;
+    json?: boolean;
+    backendStoreUri?: string;
+    registryStoreUri?: string;
+    artifactsDestination?: string;
+  },
   ctx: Context,
 ): Promise<number> {
   const { platform, env, cwd, out } = ctx;
@@ -57,6 +68,7 @@ export async function doctor(
       fix: MLFLOW_INSTALL_HINT,
     });
   }
+  findings.push(...(await doctorStoreFindings(o, mlflow.found, ctx)));
 
   const nginx = await lookupNginx({ flag: o.nginx, env, platform });
   if (nginx.found) {

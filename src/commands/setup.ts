@@ -28,6 +28,7 @@ import {
   type MachineProbe,
 } from '../setup/nginx.js';
 import { choosePython } from '../setup/python.js';
+import { installExtras, parseExtras } from '../setup/extras.js';
 import { processRunner, type Runner } from '../setup/runner.js';
 
 export interface SetupOptions {
@@ -37,6 +38,8 @@ export interface SetupOptions {
   force?: boolean;
   /** The Python to build it with, instead of searching. */
   python?: string;
+  /** Drivers to add to the venv: postgres (psycopg 3), s3 (boto3). */
+  with?: string[];
 }
 
 /** What tests replace: the programs run, who we are, the package's folder, the file system's answers. */
@@ -66,6 +69,7 @@ export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {})
   const isExecutable = deps.isExecutable ?? executableTest(platform);
   const dataDir = platform.dataDir(env);
   if (!dataDir) throw new UserError(...NO_DATA_DIR[platform.isWindows ? 'win32' : 'posix']);
+  const extras = parseExtras(o.with);
   const pin = await readPin(deps.root ?? packageRoot);
   const venv = venvIn(dataDir, platform);
   const pythonCandidates = o.python ? [{ file: o.python, args: [] }] : platform.pythonCandidates;
@@ -89,6 +93,11 @@ export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {})
     // Two setups at once would build one venv twice over; the second waits, then says so.
     await withStateLock(dataDir, () => installMlflow({ venv, pin, python, platform, run, out }));
     out.info(`MLflow ${pin.version}: installed (${venv.mlflow})`);
+  }
+  if (extras.length > 0) {
+    const install = () =>
+      installExtras({ extras, venv, root: deps.root ?? packageRoot, run, out, check: o.check ?? false });
+    await (o.check ? install() : withStateLock(dataDir, install));
   }
 
   const findNginx = () => (deps.lookupNginx ?? lookupNginx)({ env, platform });

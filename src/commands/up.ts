@@ -49,6 +49,7 @@ import {
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
 import { discover } from '../discover.js';
 import type { PreparedTls } from '../tls.js';
+import { startStoreChecks } from '../store-check.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -455,6 +456,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const paths = statePaths(settings.stateDir, platform);
 
   progress.phase('Checking nginx, MLflow and the state folder');
+  // A database or S3 store is checked in MLflow's Python meanwhile (nothing runs for SQLite).
+  const stores = startStoreChecks(settings, o, ctx);
   const { found } = await discover(settings, o, ctx, true);
   debug('found nginx and MLflow, chose ports');
   await ensureStateDir(
@@ -470,6 +473,9 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   // A terminal prompt only for a new user (an existing one keeps its password across restarts),
   // asked before the state lock is taken: nobody waits on a person typing.
   const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
+  if (stores.pending) progress.phase(`Checking ${stores.pending}`);
+  await stores.verified();
+  debug('checked the stores');
   progress.done();
   const given = await obtainPassword({
     env: ctx.env,
@@ -503,6 +509,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const stopFollowing = [
     followFile(paths.mlflowLog, (line) => {
       if (starting) {
+        stores.onMlflowLine(line);
         const phase = mlflowStartPhase(line);
         if (phase) progress.phase(phase);
       }
@@ -566,15 +573,19 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       const listen = `tcp:${connectHost(plan)}:${plan.listenPort}`;
       await raceStop(
         Promise.all([
-          withLogTail(
-            waitReady({
-              resource: mlflowHealthResource(plan.mlflow),
-              exited: mlflow.exited,
-              timeoutMs: deadline,
-              what: 'MLflow',
-            }),
-            'mlflow',
-            paths.mlflowLog,
+          stores.explainExit(
+            withLogTail(
+              stores.orLoggedProblem(
+                waitReady({
+                  resource: mlflowHealthResource(plan.mlflow),
+                  exited: mlflow.exited,
+                  timeoutMs: deadline,
+                  what: 'MLflow',
+                }),
+              ),
+              'mlflow',
+              paths.mlflowLog,
+            ),
           ),
           withLogTail(
             waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }),

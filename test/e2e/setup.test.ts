@@ -94,6 +94,8 @@ describe('installed from a packed tarball: setup, then up', () => {
   it('the tarball ships the build and requirements.txt, and its bin runs from PATH', async () => {
     const listing = (await execa('tar', ['-tzf', tgz])).stdout.split('\n');
     expect(listing).toContain('package/requirements.txt');
+    expect(listing).toContain('package/requirements-postgres.txt');
+    expect(listing).toContain('package/requirements-s3.txt');
     expect(listing).toContain('package/dist/commands/setup.js');
     expect(listing.some((f) => f.startsWith('package/src/') || f.startsWith('package/test/'))).toBe(false);
     const r = await installed(['--version']);
@@ -173,6 +175,44 @@ describe('installed from a packed tarball: setup, then up', () => {
     expect(r.stdout).toContain(`ok  MLflow ${pinned} (${venv}/bin/mlflow)`);
     expect(r.exitCode, r.stdout).toBe(0);
   });
+
+  it("setup --with postgres,s3: the store checks name it for setup's venv; real pip adds psycopg and boto3; a second run runs no pip", async () => {
+    const port = String(await getPort({ host: '127.0.0.1' }));
+    const closed = await getPort({ host: '127.0.0.1' });
+    const stores = [
+      '--backend-store-uri',
+      `postgresql://mlflow:Db-pw-1234@127.0.0.1:${closed}/mlflow`,
+      '--artifacts-destination',
+      's3://bucket/x',
+    ];
+    const before = await installed(['doctor', '--port', port, ...stores], { timeoutMs: 180_000 });
+    expect(before.exitCode).toBe(1);
+    expect(before.stdout).toContain(
+      `fix: Install it: ${venv}/bin/python -m pip install "psycopg[binary]" (or: mlflow-secure setup --with postgres)`,
+    );
+    expect(before.stdout).toContain(
+      `fix: Install it: ${venv}/bin/python -m pip install boto3 (or: mlflow-secure setup --with s3)`,
+    );
+    expect(before.stdout).not.toContain('Db-pw-1234');
+
+    const r = await installed(['setup', '--with', 'postgres,s3'], { timeoutMs: 420_000 });
+    expect(r.exitCode, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stdout.split('\n').slice(0, 3)).toEqual([
+      `MLflow ${pinned}: already installed (${venv}/bin/mlflow)`,
+      `psycopg 3 (PostgreSQL backend store): installed (${venv})`,
+      `boto3 (S3 artifacts destination): installed (${venv})`,
+    ]);
+    // With the driver there, the check gets as far as the (closed) server.
+    const after = await installed(['doctor', '--port', port, ...stores.slice(0, 2)], { timeoutMs: 180_000 });
+    expect(after.stdout).toMatch(
+      /^FAIL {2}cannot reach the database server of the backend and registry store postgresql:\/\/mlflow:\*{8}@127\.0\.0\.1:\d+\/mlflow \(Connection refused\)$/m,
+    );
+
+    const again = await installed(['setup', '--with', 'postgres', '--with', 's3'], { env: { PIP_NO_INDEX: '1' } });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`psycopg 3 (PostgreSQL backend store): already installed (${venv})`);
+    expect(again.stdout).toContain(`boto3 (S3 artifacts destination): already installed (${venv})`);
+  }, 450_000);
 
   it('up -d runs that MLflow behind nginx, auth holds, and down stops it all', async () => {
     const stateDir = path.join(work, '.mlflow-secure');
