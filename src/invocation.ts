@@ -46,12 +46,11 @@ export function selfCommand(o: Invocation): string {
 /** Looks for the bin on PATH (the names npm writes: `mlflow-secure`, and `.cmd` on Windows). */
 export function binOnPath(env: NodeJS.ProcessEnv, platform: Platform): (name: string) => boolean {
   return (name) => {
-    const dirs = (env.PATH ?? env.Path ?? '').split(platform.isWindows ? ';' : ':').filter(Boolean);
     const names = platform.isWindows ? [`${name}.cmd`, `${name}.exe`, `${name}.ps1`] : [name];
-    return dirs.some((dir) =>
+    return platform.pathDirs(env).some((dir) =>
       names.some((n) => {
         try {
-          return statSync(platform.path.join(dir.replace(/^"(.*)"$/, '$1'), n)).isFile();
+          return statSync(platform.path.join(dir, n)).isFile();
         } catch {
           return false;
         }

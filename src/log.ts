@@ -23,6 +23,7 @@ export interface Output {
   readonly stdoutClosed: Promise<void>;
 }
 import { BIN_NAME, nameCommands } from './invocation.js';
+import { MASK } from './plan/secrets.js';
 
 type Stream = NodeJS.WritableStream;
 
@@ -85,8 +86,6 @@ export function unexpectedWriteFailure(stream: Stream): NodeJS.ErrnoException | 
   return failure && !READER_GONE.has(failure.code ?? '') ? failure : undefined;
 }
 
-const MASK = '********';
-
 /**
  * `self`: how the user runs mlflow-secure (invocation.ts); every `mlflow-secure <command>` in a
  * printed line is written that way, so a hint never names a command that is not installed.
@@ -94,9 +93,11 @@ const MASK = '********';
 export function createOutput(
   stdout: Stream = process.stdout,
   stderr: Stream = process.stderr,
-  o: { self?: string } = {},
+  o: { self?: string | (() => string) } = {},
 ): Output {
-  const self = o.self ?? BIN_NAME;
+  // Worked out on the first printed line (it may look on PATH), not on every start.
+  let self: string | undefined;
+  const selfName = () => (self ??= typeof o.self === 'function' ? o.self() : (o.self ?? BIN_NAME));
   const secrets = new Set<string>();
   const redact = (text: string): string => {
     let out = text;
@@ -106,7 +107,7 @@ export function createOutput(
   };
   const closed = guardStream(stdout).closed;
   guardStream(stderr);
-  const shown = (line: string) => nameCommands(redact(line), self);
+  const shown = (line: string) => nameCommands(redact(line), selfName());
   return {
     info: (line) => safeWrite(stdout, `${shown(line)}\n`),
     note: (line) => safeWrite(stderr, `${shown(line)}\n`),

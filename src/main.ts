@@ -279,7 +279,7 @@ export function defaultContext(): Context {
   const cwd = process.cwd();
   const env = process.env;
   const platform = getPlatform();
-  const self = selfCommand({ script: process.argv[1], env, cwd, platform, onPath: binOnPath(env, platform) });
+  const self = () => selfCommand({ script: process.argv[1], env, cwd, platform, onPath: binOnPath(env, platform) });
   return {
     cwd,
     env,

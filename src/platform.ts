@@ -22,6 +22,8 @@ export interface Platform {
   exeName(base: string): string;
   /** Extensions tried when looking a bare name up on PATH (PATHEXT on Windows). */
   executableExtensions(env: NodeJS.ProcessEnv): string[];
+  /** The folders of PATH (`Path` on Windows too), in order, without the quotes Windows allows. */
+  pathDirs(env: NodeJS.ProcessEnv): string[];
   /** Hash schemes this platform's nginx verifies, the default first. */
   readonly hashSchemes: readonly HashScheme[];
   /** Why a scheme is refused here, or undefined when nginx on this platform verifies it. */
@@ -160,6 +162,11 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
     isWindows,
     path,
     exeName,
+    pathDirs: (env) =>
+      (env.PATH ?? env.Path ?? '')
+        .split(isWindows ? ';' : ':')
+        .filter(Boolean)
+        .map((dir) => dir.replace(/^"(.*)"$/, '$1')),
     executableExtensions: (env) =>
       isWindows
         ? (env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD')

@@ -42,13 +42,12 @@ export async function findOnPath(
   platform: Platform,
   isExecutable = executableTest(platform),
 ): Promise<string | undefined> {
-  const pathVar = env.PATH ?? env.Path ?? '';
-  const dirs = pathVar.split(platform.isWindows ? ';' : ':').filter(Boolean);
+  const dirs = platform.pathDirs(env);
   const hasExt = platform.isWindows && /\.[^\\/.]+$/.test(name);
   const exts = hasExt ? [''] : platform.executableExtensions(env);
   for (const dir of dirs) {
     for (const ext of exts) {
-      const candidate = platform.path.join(dir.replace(/^"(.*)"$/, '$1'), name + ext);
+      const candidate = platform.path.join(dir, name + ext);
       if (await isExecutable(candidate)) return candidate;
     }
   }

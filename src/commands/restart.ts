@@ -12,6 +12,7 @@
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir } from '../files.js';
+import { MASK } from '../plan/secrets.js';
 import type { StackOptions } from '../plan/settings.js';
 import { ownership } from '../processes.js';
 import { stackTargets } from '../stack.js';
@@ -24,8 +25,6 @@ export interface RestartOptions extends StackOptions {
   passwordStdin?: boolean;
   quiet?: boolean;
 }
-
-const MASK = '********';
 
 /** The options `up` is given: the recorded ones, overridden by those typed now. Pure. */
 export function restartOptions(record: StackRecord, given: StackOptions): StackOptions {

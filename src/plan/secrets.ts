@@ -9,7 +9,8 @@
  * counts too. When in doubt this masks more, never less.
  */
 
-const MASK = '********';
+/** What stands for a secret everywhere mlflow-secure prints or records one. */
+export const MASK = '********';
 
 /** `scheme://` (`+driver` allowed), then a user name without `:` `/` or IPv6 brackets, then `:`. */
 const USER_PREFIX = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^:/[\]]*:/;
