@@ -7,6 +7,7 @@ import { constants, promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import nodePath from 'node:path';
 import { UserError } from './errors.js';
+import { ignoreStateDir } from './git-ignore.js';
 import type { Platform } from './platform.js';
 
 /**
@@ -161,12 +162,13 @@ export async function exists(file: string): Promise<boolean> {
 /**
  * Creates the state folder (owner-only, 0700) and `subdirs` inside it, then checks the state
  * folder is ours (checkStateDir). An existing folder of ours that is merely 0755 (older versions
- * made it so) is tightened to 0700. Returns the folders it created, so a failed start can remove
- * exactly those.
+ * made it so) is tightened to 0700. It gets a `.gitignore` when it has none (git-ignore.ts), an
+ * existing folder too. Returns the folders it created, so a failed start can remove exactly those.
  */
 export async function ensureStateDir(dir: string, subdirs: readonly string[], platform: Platform): Promise<string[]> {
   const created: string[] = [];
   let stat = await inspectStateDir(dir, platform);
+  const madeNow = !stat;
   if (!stat) {
     const first = await makeDirs(dir, 0o700, 'state');
     if (first !== undefined) created.push(first);
@@ -187,6 +189,7 @@ export async function ensureStateDir(dir: string, subdirs: readonly string[], pl
       `Run chmod 700 ${dir}, or choose another --state-dir`,
     );
   }
+  await ignoreStateDir(dir, madeNow);
   for (const sub of subdirs) {
     const first = await makeDirsInside(dir, sub);
     if (first !== undefined) created.push(first);

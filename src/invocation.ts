@@ -6,7 +6,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Platform } from './platform.js';
-import { quoteBash } from './plan/shell.js';
+import { quoteBash, quotePowerShell } from './plan/shell.js';
 
 export const BIN_NAME = 'mlflow-secure';
 
@@ -39,8 +39,25 @@ export function selfCommand(o: Invocation): string {
   const relative = platform.path.relative(o.cwd, script);
   const shown =
     relative !== '' && !relative.startsWith('..') && !platform.path.isAbsolute(relative) ? relative : script;
-  const quoted = /^[\w./\\:+-]+$/.test(shown) ? shown : platform.isWindows ? `"${shown}"` : quoteBash(shown);
-  return `node ${quoted}`;
+  return `node ${shellWord(shown, platform)}`;
+}
+
+/**
+ * One word for the shell the hints are written for (sh, bash, zsh; PowerShell on Windows), quoted
+ * only when it needs it. Windows: double quotes, which cmd.exe reads too, unless the word holds
+ * what PowerShell expands inside them (a backtick or `$`; a path cannot hold `"`).
+ */
+export function shellWord(value: string, platform: Platform): string {
+  if (platform.isWindows) {
+    if (/^[\w.\\/:+,@-]+$/.test(value)) return value;
+    return /[`$"]/.test(value) ? quotePowerShell(value) : `"${value}"`;
+  }
+  return /^[\w./:+,@-]+$/.test(value) ? value : quoteBash(value);
+}
+
+/** `--state-dir <dir>` as typed (relative stays relative, as the hints' own folder is), quoted for the shell. */
+export function stateDirArg(dir: string, platform: Platform): string {
+  return `--state-dir ${shellWord(dir, platform)}`;
 }
 
 /** Looks for the bin on PATH (the names npm writes: `mlflow-secure`, and `.cmd` on Windows). */
@@ -59,11 +76,23 @@ export function binOnPath(env: NodeJS.ProcessEnv, platform: Platform): (name: st
   };
 }
 
-const COMMANDS = 'up|down|status|ps|logs|user|config|env|doctor|setup|open|restart';
-/** `mlflow-secure <command>` as a word: not `.mlflow-secure/`, not `mlflow-secure-probe-...`. */
-const MENTION = new RegExp(`(?<![\\w./\\\\-])${BIN_NAME}(?= (?:${COMMANDS})\\b)`, 'g');
+const COMMANDS = 'user(?: (?:add|passwd|remove|list)\\b)?|up|down|status|ps|logs|config|env|doctor|setup|open|restart';
+/**
+ * `mlflow-secure <command>` as a word: not `.mlflow-secure/`, not `mlflow-secure-probe-...`. With
+ * `user`, its action too: a `--state-dir` reads best after `user add`.
+ */
+const MENTION = new RegExp(`(?<![\\w./\\\\-])${BIN_NAME} (${COMMANDS})\\b`, 'g');
 
-/** Rewrites every `mlflow-secure <command>` in a line the tool prints to the user's own command. */
-export function nameCommands(text: string, self: string): string {
-  return self === BIN_NAME ? text : text.replace(MENTION, self);
+/**
+ * Rewrites every `mlflow-secure <command>` in a line the tool prints to the user's own command.
+ * `stateDirArg` (stateDirArg's, when --state-dir was typed) goes after each command but `setup`,
+ * which has no state folder, so that a hint works as printed.
+ */
+export function nameCommands(text: string, self: string, stateDirArg?: string): string {
+  if (self === BIN_NAME && !stateDirArg) return text;
+  return text.replace(MENTION, (match: string, command: string, offset: number) => {
+    const given = text.startsWith(' --state-dir', offset + match.length);
+    const add = stateDirArg && command !== 'setup' && !given ? ` ${stateDirArg}` : '';
+    return `${self} ${command}${add}`;
+  });
 }

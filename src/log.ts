@@ -18,6 +18,8 @@ export interface Output {
   /** Write a line that deliberately contains a secret (a generated password, `env`). */
   printSecretOnce(line: string): void;
   addSecret(secret: string | undefined): void;
+  /** From now on every `mlflow-secure <command>` printed carries this `--state-dir <dir>` (invocation.ts). */
+  useStateDirArg(arg: string): void;
   redact(text: string): string;
   /** Settles when stdout can no longer be written (its terminal closed, its reader exited). */
   readonly stdoutClosed: Promise<void>;
@@ -107,7 +109,8 @@ export function createOutput(
   };
   const closed = guardStream(stdout).closed;
   guardStream(stderr);
-  const shown = (line: string) => nameCommands(redact(line), selfName());
+  let stateDirArg: string | undefined;
+  const shown = (line: string) => nameCommands(redact(line), selfName(), stateDirArg);
   return {
     info: (line) => safeWrite(stdout, `${shown(line)}\n`),
     note: (line) => safeWrite(stderr, `${shown(line)}\n`),
@@ -117,6 +120,9 @@ export function createOutput(
     addSecret(secret) {
       // Very short strings would mask innocent text; passwords are validated to be longer.
       if (secret && secret.length >= 4) secrets.add(secret);
+    },
+    useStateDirArg(arg) {
+      stateDirArg = arg;
     },
     redact,
     stdoutClosed: closed,

@@ -16,7 +16,7 @@ import {
   DEFAULT_STATE_DIR,
   DEFAULT_TIMEOUT_SECONDS,
 } from './defaults.js';
-import { binOnPath, selfCommand } from './invocation.js';
+import { binOnPath, selfCommand, stateDirArg } from './invocation.js';
 import { getPlatform } from './platform.js';
 
 function version(): string {
@@ -93,6 +93,12 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
     .exitOverride()
     .configureOutput({ writeOut: (s) => safeWrite(process.stdout, s), writeErr: (s) => safeWrite(ctx.stderr, s) });
   const run = (fn: () => Promise<number>) => async () => setCode(await fn());
+  // A typed --state-dir goes into every hint the command prints, so that each works as printed.
+  program.hook('preAction', (_program, action) => {
+    const dir: unknown = action.opts().stateDir;
+    if (action.getOptionValueSource('stateDir') === 'cli' && typeof dir === 'string')
+      ctx.out.useStateDirArg(stateDirArg(dir, ctx.platform));
+  });
 
   stackOptions(
     program

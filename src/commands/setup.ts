@@ -19,7 +19,7 @@ import {
   type IsExecutable,
   type Lookup,
 } from '../tools.js';
-import { inspectVenv, installMlflow, planMlflow, readPin, venvIn } from '../setup/mlflow.js';
+import { ignoreVenv, inspectVenv, installMlflow, planMlflow, readPin, venvIn } from '../setup/mlflow.js';
 import {
   describePlan,
   manualInstallError,
@@ -77,6 +77,7 @@ export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {})
   // MLflow first: it is the long part, and nginx's one command may need the user anyway.
   const mlflowPlan = planMlflow(await inspectVenv(venv, pin, run, isExecutable), pin, o.force ?? false);
   if (mlflowPlan.kind === 'installed') {
+    if (!o.check) await ignoreVenv(venv); // one made before setup wrote it
     out.info(`MLflow ${pin.version}: already installed (${venv.mlflow})`);
   } else if (o.check) {
     const how = mlflowPlan.reuse

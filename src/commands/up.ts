@@ -48,6 +48,7 @@ import {
 } from '../state.js';
 import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
 import { discover } from '../discover.js';
+import { stateDirGitWarnings } from '../git-ignore.js';
 import type { PreparedTls } from '../tls.js';
 import { startStoreChecks } from '../store-check.js';
 
@@ -465,6 +466,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     stateFolders(paths, platform).filter((d) => d !== paths.stateDir),
     platform,
   );
+  // Asked now, said before the summary: git answers long before MLflow does.
+  const inGit = stateDirGitWarnings(paths.stateDir, ctx);
   await checkStateEntries(paths);
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
@@ -626,6 +629,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     );
     const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
     progress.done();
+    for (const w of await inGit) out.warn(w);
     if (o.detach) {
       await record('running', null);
       await Promise.all(stopFollowing.map((f) => f()));

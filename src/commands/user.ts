@@ -6,6 +6,7 @@
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, ensureStateDir } from '../files.js';
+import { stateDirGitWarnings } from '../git-ignore.js';
 import { withStateLock } from '../lock.js';
 import {
   bcryptCostOf,
@@ -23,6 +24,13 @@ import { parseBcryptCost, parseHashScheme } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
 import { resolveStatePaths } from '../state.js';
 import { forgetGeneratedPassword, readUsers, requireUser, writeUsers } from '../users.js';
+
+/**
+ * There are no permissions behind the password (yet): whoever signs in is what MLflow calls an
+ * admin, whatever the UI's `users/current` says (plan/current-user.ts).
+ */
+const ADMIN_NOTE = (name: string) =>
+  `Every signed-in user is a full MLflow administrator: ${name} can create experiments with any artifact_location, change or delete every experiment, run and model, and store gateway keys (mlflow-secure has no per-user permissions yet).`;
 
 export interface UserOptions {
   stateDir?: string;
@@ -102,7 +110,9 @@ export async function user(action: string, name: string | undefined, o: UserOpti
   out.info(
     `${action === 'add' ? 'Added' : 'Changed the password of'} user '${name}' (${scheme}; in effect now, no restart needed).`,
   );
+  if (action === 'add') out.info(ADMIN_NOTE(name));
   if (!given) out.printSecretOnce(`Generated password for ${name}: ${password}   (shown once)`);
+  for (const w of await stateDirGitWarnings(paths.stateDir, ctx)) out.warn(w);
   return ExitCode.ok;
 }
 

@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import nodePath from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
+import { writeGitignore } from '../git-ignore.js';
 import type { Output } from '../log.js';
 import { SETUP_STAMP, type Platform } from '../platform.js';
 import type { IsExecutable } from '../tools.js';
@@ -125,6 +126,14 @@ function venvFailure(
   );
 }
 
+/**
+ * A `.gitignore` holding `*` in the venv, as Python 3.13's venv writes itself: a data folder
+ * inside a git work tree (a home folder kept in git) would otherwise list thousands of files.
+ */
+export async function ignoreVenv(venv: Venv): Promise<void> {
+  await writeGitignore(venv.dir, '# Written by mlflow-secure, as Python 3.13+ writes it into a new venv.\n*\n');
+}
+
 export interface InstallMlflow {
   venv: Venv;
   pin: Pin;
@@ -153,6 +162,7 @@ export async function installMlflow(o: InstallMlflow): Promise<void> {
       throw venvFailure(python, r, failure(r), platform);
     }
   }
+  await ignoreVenv(venv);
   out.note(
     `Installing MLflow ${pin.version} into ${venv.dir} with pip (a few minutes the first time; pip's output follows)`,
   );

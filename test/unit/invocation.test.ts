@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nameCommands, selfCommand, type Invocation } from '../../src/invocation.js';
+import { nameCommands, selfCommand, shellWord, stateDirArg, type Invocation } from '../../src/invocation.js';
 import { getPlatform } from '../../src/platform.js';
 import { progressMode } from '../../src/progress.js';
 
@@ -72,6 +72,46 @@ describe('nameCommands: hints rewritten to the working command', () => {
     const text = 'in /srv/.mlflow-secure/stack.json: user mlflow-secure-probe-1a2b, a hash mlflow-secure did not write';
     expect(nameCommands(text, 'npx mlflow-secure')).toBe(text);
     expect(nameCommands('mlflow-secure down', 'mlflow-secure')).toBe('mlflow-secure down');
+  });
+});
+
+describe('a --state-dir typed on the command line goes into every hint', () => {
+  const arg = stateDirArg('../other/my state', linux);
+  it("is quoted for the shell only when it needs it (sh; PowerShell's rules on Windows)", () => {
+    expect(arg).toBe("--state-dir '../other/my state'");
+    expect(stateDirArg('/srv/mlflow/.state', linux)).toBe('--state-dir /srv/mlflow/.state');
+    expect(shellWord("it's ~/x;rm -rf", linux)).toBe(`'it'\\''s ~/x;rm -rf'`);
+    expect(shellWord('a\\b', linux)).toBe(`'a\\b'`);
+    expect(stateDirArg('D:\\Work\\state', win)).toBe('--state-dir D:\\Work\\state');
+    expect(stateDirArg('C:\\My Work\\state', win)).toBe('--state-dir "C:\\My Work\\state"');
+    expect(shellWord('C:\\a`b c', win)).toBe("'C:\\a`b c'");
+  });
+  it('after the command (after `user <action>`), for every command but setup', () => {
+    expect(nameCommands('  stop:      mlflow-secure down', 'node dist/cli.js', arg)).toBe(
+      "  stop:      node dist/cli.js down --state-dir '../other/my state'",
+    );
+    expect(nameCommands('eval "$(mlflow-secure env)"', 'mlflow-secure', arg)).toBe(
+      `eval "$(mlflow-secure env --state-dir '../other/my state')"`,
+    );
+    expect(nameCommands('Read its log: mlflow-secure logs nginx', 'npx mlflow-secure', arg)).toBe(
+      "Read its log: npx mlflow-secure logs --state-dir '../other/my state' nginx",
+    );
+    expect(nameCommands('reset it: mlflow-secure user passwd bob --hash apr1', 'mlflow-secure', arg)).toBe(
+      "reset it: mlflow-secure user passwd --state-dir '../other/my state' bob --hash apr1",
+    );
+    expect(nameCommands('(mlflow-secure user list; user remove <name>)', 'mlflow-secure', arg)).toBe(
+      "(mlflow-secure user list --state-dir '../other/my state'; user remove <name>)",
+    );
+    expect(nameCommands('then run mlflow-secure setup again', 'mlflow-secure', arg)).toBe(
+      'then run mlflow-secure setup again',
+    );
+  });
+  it('not twice, and not into the state folder, the probe user or prose', () => {
+    expect(nameCommands('mlflow-secure down --state-dir x', 'mlflow-secure', arg)).toBe(
+      'mlflow-secure down --state-dir x',
+    );
+    const text = 'in /srv/.mlflow-secure/stack.json: user mlflow-secure-probe-1a2b, a hash mlflow-secure did not write';
+    expect(nameCommands(text, 'mlflow-secure', arg)).toBe(text);
   });
 });
 
