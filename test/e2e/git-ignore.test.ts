@@ -55,13 +55,13 @@ describe('the state folder in a git project', () => {
     const up = await cli(['up', '-d', '--port', 'auto'], { cwd }); // a generated password, kept in the folder
     expect(up.exitCode, up.stderr).toBe(0);
     expect(await readFile(path.join(stateDir, 'generated-password'), 'utf8')).toContain('password');
-    expect(await readFile(path.join(stateDir, '.gitignore'), 'utf8')).toMatch(/^\*$/m);
     expect(
       ofState(await git(cwd, 'status', '--porcelain', '--untracked-files=all', '--ignored=no'), '.mlflow-secure'),
     ).toEqual([]);
     await git(cwd, 'add', '-A');
     expect(ofState(await git(cwd, 'diff', '--cached', '--name-only'), '.mlflow-secure')).toEqual([]);
     expect(up.stderr).not.toMatch(/git (tracks|would add)/);
+    expect(await readFile(path.join(stateDir, '.gitignore'), 'utf8')).toMatch(/^\*$/m);
   });
 
   it('an older state folder gets its .gitignore at the next up; a state file git tracks gets a warning line', async () => {
@@ -70,7 +70,7 @@ describe('the state folder in a git project', () => {
     // The folder as an older mlflow-secure left it: no .gitignore, the password file committed.
     const add = await cli(['user', 'add', 'admin', '--password-stdin'], { cwd, input: PASSWORD });
     expect(add.exitCode, add.stderr).toBe(0);
-    await rm(path.join(stateDir, '.gitignore'));
+    await rm(path.join(stateDir, '.gitignore'), { force: true });
     await git(cwd, 'add', '.mlflow-secure');
     await git(cwd, 'commit', '-qm', 'oops');
     expect(await git(cwd, 'ls-files', '.mlflow-secure')).toBe('.mlflow-secure/htpasswd');
@@ -121,7 +121,6 @@ describe('hints after up --state-dir', () => {
     const url = (JSON.parse(await readFile(path.join(stateDir, 'stack.json'), 'utf8')) as { url: string }).url;
 
     const clients = hint('clients');
-    expect(clients).toContain(`--state-dir '../other'\\''s state'`);
     const env = await execa(
       'sh',
       ['-c', `${clients} && printf '%s\\n' "$MLFLOW_TRACKING_URI" "$MLFLOW_TRACKING_USERNAME"`],
@@ -134,6 +133,7 @@ describe('hints after up --state-dir', () => {
     );
     expect(env.exitCode, env.stderr).toBe(0);
     expect(env.stdout.split('\n')).toEqual([url, 'admin']);
+    expect(clients).toContain(`--state-dir '../other'\\''s state'`);
 
     const down = await execa('sh', ['-c', hint('stop')], { cwd, env: cleanEnv(), extendEnv: false, reject: false });
     expect(down.exitCode, down.stderr).toBe(0);
