@@ -19,7 +19,10 @@ import {
   type Run,
 } from '../../src/git-ignore.js';
 import { getPlatform } from '../../src/platform.js';
-import { ignoreVenv, venvIn } from '../../src/setup/mlflow.js';
+import { createOutput } from '../../src/log.js';
+import { ignoreVenv, installMlflow, venvIn } from '../../src/setup/mlflow.js';
+import type { Runner } from '../../src/setup/runner.js';
+import { sink } from './sink.js';
 import { statePaths } from '../../src/state.js';
 import { tlsPaths } from '../../src/plan/tls.js';
 
@@ -120,6 +123,24 @@ describe('ensureStateDir writes a .gitignore', () => {
 });
 
 describe("setup's venv", () => {
+  it('installMlflow leaves one in the venv it makes (Python 3.11 writes none)', async () => {
+    const venv = venvIn(tmp, linux);
+    const run: Runner = async (file, args) => {
+      if (args[1] === 'venv') await mkdir(args.at(-1)!, { recursive: true });
+      const stdout = file === venv.mlflow ? 'mlflow, version 3.17.2\n' : '';
+      return { exitCode: 0, stdout, stderr: '' };
+    };
+    await installMlflow({
+      venv,
+      pin: { file: 'requirements.txt', text: 'mlflow==3.17.2\n', version: '3.17.2' },
+      python: { file: '/usr/bin/python3.11', version: '3.11.7', via: 'python3' },
+      platform: linux,
+      run,
+      out: createOutput(sink().stream, sink().stream),
+    });
+    expect(await gitignoreOf(venv.dir)).toMatch(/^# .*\n\*\n$/);
+  });
+
   it('gets a `*` .gitignore when it has none; one Python 3.13 wrote is kept', async () => {
     const venv = venvIn(tmp, linux);
     await mkdir(venv.dir);
