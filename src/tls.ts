@@ -21,11 +21,16 @@ import {
   addDays,
   CA_CERT_DAYS,
   certificateNames,
+  describeConstraints,
+  encodeNameConstraints,
+  nameConstraintsFor,
   namesInSubjectAltName,
+  readNameConstraints,
   RENEW_DAYS_BEFORE,
   renewalReason,
   SERVER_CERT_DAYS,
   subjectAltNames,
+  uncoveredNames,
   tlsPaths,
   type TlsPaths,
   type TlsSetting,
@@ -113,8 +118,18 @@ export async function prepareTls(
     : prepareUserFiles(setting, paths, ctx, now);
 }
 
+/** The CA's Name Constraints, or undefined when it has none (or none this reader understands). */
+function constraintsOf(ca: X509Certificate): ReturnType<typeof readNameConstraints> {
+  try {
+    return readNameConstraints(new Uint8Array(ca.raw));
+  } catch {
+    return undefined;
+  }
+}
+
 async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: Date): Promise<PreparedTls> {
   const notes: string[] = [];
+  const warnings: string[] = [];
   let caPem = await readTextIfExists(paths.caCert);
   const caKeyPem = await readTextIfExists(paths.caKey, { ownerOnly: true });
   let ca = caPem !== undefined ? parseCert(caPem) : undefined;
@@ -125,18 +140,31 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
     ca.ca &&
     sameKey(ca.publicKey, createPublicKey(caKey)) &&
     new Date(ca.validTo).getTime() - now.getTime() > RENEW_DAYS_BEFORE * DAY_MS;
-  if (!caUsable) {
+  const constraints = caUsable ? constraintsOf(ca!) : undefined;
+  // A CA limited to other names cannot vouch for a new one (a --server-name added later, a renamed
+  // host): it is made again, and clients must trust the new one.
+  const uncovered = constraints ? uncoveredNames(constraints, names) : [];
+  if (!caUsable || uncovered.length > 0) {
     const hadCa = caPem !== undefined || caKeyPem !== undefined;
-    const made = await makeCa(await lazyX509(), now);
+    const made = await makeCa(await lazyX509(), names, now);
     await writeFileAtomic(paths.caKey, made.keyPem, 0o600);
     await writeFileAtomic(paths.caCert, made.certPem, 0o644);
     caPem = made.certPem;
     ca = new X509Certificate(made.certPem);
     caKey = createPrivateKey(made.keyPem);
     notes.push(
-      hadCa
-        ? `Made a new local CA (${paths.caCert}): the one on file was unusable; clients must trust the new one`
-        : `Made a local CA: ${paths.caCert}`,
+      uncovered.length > 0
+        ? `Made a new local CA (${paths.caCert}): the one on file may vouch only for the names it was made for, not ${uncovered.join(', ')}; browsers and clients that trusted the old one must trust the new one (and can drop the old)`
+        : hadCa
+          ? `Made a new local CA (${paths.caCert}): the one on file was unusable; clients must trust the new one`
+          : `Made a local CA: ${paths.caCert}`,
+    );
+    notes.push(
+      `Keep ${paths.caKey} private (out of git, backups and images): whoever has it can make certificates for ${describeConstraints(nameConstraintsFor(names))} that every browser or client trusting this CA accepts; its name constraints keep it from vouching for any other site`,
+    );
+  } else if (constraints === undefined) {
+    warnings.push(
+      `the local CA ${paths.caCert} has no name constraints (made by an earlier mlflow-secure): whoever has ${paths.caKey} can sign a certificate for any site, accepted wherever this CA is trusted. Renew it: stop the stack, delete ${paths.caCert} and ${paths.caKey}, run up --tls again, then trust the new CA and remove the old one from every browser or system store you imported it into`,
     );
   }
 
@@ -159,7 +187,7 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
       `Made a server certificate for ${names.join(', ')} (valid until ${date(addDays(now, SERVER_CERT_DAYS))}${existing ? `; ${reason}` : ''})`,
     );
   }
-  return { trust: { ca: caPem! }, clientCa: paths.caCert, notes, warnings: [] };
+  return { trust: { ca: caPem! }, clientCa: paths.caCert, notes, warnings };
 }
 
 type X509Lib = typeof import('@peculiar/x509');
@@ -183,7 +211,7 @@ async function exportKey(lib: X509Lib, key: webcrypto.CryptoKey): Promise<string
   return lib.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
 }
 
-async function makeCa(lib: X509Lib, now: Date): Promise<{ certPem: string; keyPem: string }> {
+async function makeCa(lib: X509Lib, names: readonly string[], now: Date): Promise<{ certPem: string; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   // A name that tells this CA from another machine's when someone has trusted several.
   const cert = await lib.X509CertificateGenerator.createSelfSigned({
@@ -199,10 +227,14 @@ async function makeCa(lib: X509Lib, now: Date): Promise<{ certPem: string; keyPe
       new lib.KeyUsagesExtension(lib.KeyUsageFlags.keyCertSign | lib.KeyUsageFlags.cRLSign, true),
       await lib.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await lib.AuthorityKeyIdentifierExtension.create(keys.publicKey),
+      // Critical, as RFC 5280 wants: a client that cannot read them must refuse the chain.
+      new lib.Extension(NAME_CONSTRAINTS_OID, true, encodeNameConstraints(nameConstraintsFor(names))),
     ],
   });
   return { certPem: cert.toString('pem') + '\n', keyPem: (await exportKey(lib, keys.privateKey)) + '\n' };
 }
+
+const NAME_CONSTRAINTS_OID = '2.5.29.30';
 
 async function makeServerCert(
   lib: X509Lib,

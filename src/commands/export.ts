@@ -16,7 +16,13 @@ import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, ensureWritableDirs, readTextIfExists } from '../files.js';
 import { renderHtpasswd } from '../plan/htpasswd.js';
 import { COMPOSE_FILE, COMPOSE_FILES, renderCompose } from '../plan/export-compose.js';
-import { KUBERNETES_FILES, renderKubernetes, SECRET_FILE, SECRET_KEYS } from '../plan/export-kubernetes.js';
+import {
+  FORMER_OBJECTS,
+  KUBERNETES_FILES,
+  renderKubernetes,
+  SECRET_FILE,
+  SECRET_KEYS,
+} from '../plan/export-kubernetes.js';
 import {
   IMAGES,
   mlflowImage,
@@ -251,6 +257,14 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
   };
   for (const secret of [input.postgresPassword, input.minioPassword]) if (secret) log.addSecret(secret);
   const files = options.target === 'compose' ? renderCompose(input) : renderKubernetes(input);
+  // nginx.yaml is what exports wrote before MLflow moved into nginx's pod.
+  const formerLayout =
+    options.target === 'kubernetes' &&
+    state === 'non-empty' &&
+    (await fs.lstat(platform.path.join(out, 'nginx.yaml')).then(
+      (s) => s.isFile(),
+      () => false,
+    ));
   await writeExport(out, state, files, options.target === 'compose' ? COMPOSE_FILES : KUBERNETES_FILES);
 
   const listed = files.map((f) => (f.secret ? `${f.path} (0600)` : f.path)).join(', ');
@@ -277,6 +291,10 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
       `Check: kubernetes-validate --strict ${platform.path.join(out, '*.yaml')}   (or kubectl apply --dry-run=server -f ${out})`,
     );
     log.info(`Apply: kubectl apply -f ${out}`);
+    if (formerLayout)
+      log.warn(
+        `MLflow now runs inside nginx's pod, on its loopback; kubectl apply leaves the objects of the earlier export, whose Service reaches MLflow without a password: kubectl delete ${FORMER_OBJECTS.join(' ')}`,
+      );
     log.info(
       `Reach: kubectl port-forward service/mlflow-secure ${input.port}:${input.port}   then open ${url('127.0.0.1')}`,
     );

@@ -9,6 +9,13 @@
  *   MINIO_ROOT_PASSWORD_FILE, MLflow's image runs as root and a two-line entrypoint reads the
  *   file into MLFLOW_BACKEND_STORE_URI, and nginx's master copies the password file where its
  *   workers (user nginx) read it on every request.
+ * - MLflow is reachable only through nginx: nginx runs in MLflow's network namespace
+ *   (`network_mode: service:mlflow`) and MLflow listens on its loopback, 127.0.0.1, which no other
+ *   container and no host process enters (a container's address on a bridge network is reachable
+ *   from the host, by every local account, and from every container on that network). The
+ *   published port is therefore declared on the mlflow service, the namespace's owner; nginx
+ *   listens on it. A re-created nginx joins MLflow's namespace anew; after MLflow's container is
+ *   re-created or restarted, nginx must be re-created too (`up -d --force-recreate nginx`).
  * - `$` is compose's interpolation character: every `$` meant for a shell is written `$$`.
  * - Only what docker-compose 1.29 (Debian 12's) and Compose v2 both read: no top-level `name`,
  *   no `configs` (1.29 ignores them outside swarm), nginx.conf as a read-only bind mount.
@@ -18,6 +25,7 @@ import {
   CONTAINER,
   CREATE_BUCKET_PY,
   DATABASE,
+  HEALTH_PY,
   IMAGES,
   MINIO_USER,
   mlflowCommand,
@@ -71,7 +79,7 @@ function healthcheck(test: string[], o: { interval: string; startPeriod: string;
 
 export function renderCompose(input: ExportInput): ExportFile[] {
   if (input.s3 && input.minioPassword === undefined) throw new Error('--s3 needs a MinIO password');
-  const nginxConf = containerNginxConf(input, SERVICE.mlflow);
+  const nginxConf = containerNginxConf(input);
   const mlflowSecrets = ['postgres_password', ...(input.s3 ? ['minio_password'] : [])];
 
   const services: Record<string, YamlValue> = {
@@ -133,24 +141,15 @@ export function renderCompose(input: ExportInput): ExportFile[] {
     command: mlflowCommand(input),
     environment: mlflowEnvironment(input, SERVICE.minio),
     secrets: mlflowSecrets,
+    ports: commented("nginx's public port: nginx runs in this service's network namespace, MLflow on its loopback.", [
+      `${listenAddress(input.host, input.port)}:${PORTS.nginx}`,
+    ]),
     ...(input.s3 ? {} : { volumes: [`mlflow-artifacts:${CONTAINER.artifacts}`] }),
     depends_on: {
       [SERVICE.postgres]: { condition: 'service_healthy' },
       ...(input.s3 ? { [SERVICE.bucket]: { condition: 'service_completed_successfully' } } : {}),
     },
-    // The image has Python but no curl. Host 127.0.0.1:5000 is among MLflow's allowed hosts.
-    healthcheck: healthcheck(
-      [
-        'CMD',
-        'python',
-        '-c',
-        `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${PORTS.mlflow}/health', timeout=5)`,
-      ],
-      {
-        interval: '10s',
-        startPeriod: '120s',
-      },
-    ),
+    healthcheck: healthcheck(['CMD', 'python', '-c', HEALTH_PY], { interval: '10s', startPeriod: '120s' }),
   };
   services[SERVICE.nginx] = {
     image: IMAGES.nginx,
@@ -163,7 +162,7 @@ export function renderCompose(input: ExportInput): ExportFile[] {
       ]),
     ),
     command: ['nginx', '-c', CONTAINER.nginxConf],
-    ports: [`${listenAddress(input.host, input.port)}:${PORTS.nginx}`],
+    network_mode: `service:${SERVICE.mlflow}`,
     volumes: [`./nginx.conf:${CONTAINER.nginxConf}:ro`],
     secrets: ['htpasswd'],
     depends_on: { [SERVICE.mlflow]: { condition: 'service_healthy' } },

@@ -10,12 +10,17 @@
  *   changed config rolls nginx (it reads the file only at start). The password file is a Secret
  *   volume, which the kubelet keeps in sync: nginx re-reads it on every request, so a new user
  *   works after `kubectl apply` of the Secret, without a restart.
- * - Probes. MLflow: GET /health on its port, with `Host: localhost` (MLflow checks Host against
- *   --allowed-hosts; a probe sends the pod's address). nginx: readiness is GET /healthz on the
- *   probe-only port 8081, which answers with MLflow's /health without a password (a probe cannot
- *   send one without putting it in the manifest, and the public port answers 401 to everything),
- *   so a Service sends traffic only to an nginx that reaches MLflow; liveness is a TCP connect on
- *   the public port, so nginx is not restarted while MLflow is down. Port 8081 is in no Service.
+ * - MLflow is reachable only through nginx: both run in one pod, MLflow listens on the pod's
+ *   loopback (127.0.0.1, which only the pod's own containers share) and has no Service. A Service
+ *   or NetworkPolicy would leave it to the cluster: any pod could reach a Service, and a policy
+ *   holds only where the CNI enforces policies. The price: a changed nginx.conf restarts MLflow.
+ * - Probes. MLflow: its /health on 127.0.0.1, from inside its container (`python -c`: the kubelet's
+ *   HTTP probes connect to the pod's address, where MLflow does not listen). nginx: readiness is
+ *   GET /healthz on the probe-only port 8081, which answers with MLflow's /health without a
+ *   password (a probe cannot send one without putting it in the manifest, and the public port
+ *   answers 401 to everything), so the Service sends traffic only to an nginx that reaches MLflow;
+ *   liveness is a TCP connect on the public port, so nginx is not restarted while MLflow is down.
+ *   Port 8081 is in no Service and serves nothing but /healthz.
  * - enableServiceLinks off: a Service named like `mlflow` would put MLFLOW_PORT=tcp://... into
  *   the pods' environment, a variable `mlflow server` reads as --port (mlflow/utils/cli_args.py).
  * - PostgreSQL is a StatefulSet with its own volume claim; MinIO too, with --s3.
@@ -27,6 +32,7 @@ import {
   CONTAINER,
   CREATE_BUCKET_PY,
   DATABASE,
+  HEALTH_PY,
   IMAGES,
   MINIO_USER,
   mlflowCommand,
@@ -47,14 +53,27 @@ export const SECRET_FILE = 'secret.yaml';
 /** Keys of the Secret's data. */
 export const SECRET_KEYS = { htpasswd: 'htpasswd', postgres: 'postgres-password', minio: 'minio-password' } as const;
 
-/** Every file a Kubernetes export can write: a re-export removes those it no longer writes. */
-export const KUBERNETES_FILES = [SECRET_FILE, 'nginx.yaml', 'mlflow.yaml', 'postgres.yaml', 'minio.yaml'] as const;
+/**
+ * Every file a Kubernetes export can write: a re-export removes those it no longer writes
+ * (nginx.yaml held nginx's own Deployment before MLflow moved into its pod).
+ */
+export const KUBERNETES_FILES = [SECRET_FILE, 'mlflow.yaml', 'nginx.yaml', 'postgres.yaml', 'minio.yaml'] as const;
+
+/**
+ * What exports before MLflow moved into nginx's pod created, and `kubectl apply` does not delete:
+ * the Service among them reaches MLflow without a password.
+ */
+export const FORMER_OBJECTS = [
+  'deployment/mlflow-secure-nginx',
+  'deployment/mlflow-secure-mlflow',
+  'service/mlflow-secure-mlflow',
+] as const;
 
 /** Names in the namespace; the front door is the Service `mlflow-secure`. */
 const NAME = {
   front: 'mlflow-secure',
-  nginx: 'mlflow-secure-nginx',
-  mlflow: 'mlflow-secure-mlflow',
+  server: 'mlflow-secure',
+  nginxConf: 'mlflow-secure-nginx',
   postgres: 'mlflow-secure-postgres',
   minio: 'mlflow-secure-minio',
   artifacts: 'mlflow-secure-artifacts',
@@ -199,120 +218,96 @@ function minio(): Manifest[] {
   ];
 }
 
-function mlflow(input: ExportInput): Manifest[] {
-  const health = {
-    httpGet: { path: '/health', port: PORTS.mlflow, httpHeaders: [{ name: 'Host', value: 'localhost' }] },
-  };
+/** nginx in front, MLflow beside it on the pod's loopback: one pod, one Service (nginx's public port). */
+function server(input: ExportInput, conf: string): Document[] {
+  const health = { exec: { command: ['python', '-c', HEALTH_PY] } };
   const s3Env = input.s3 ? [secretEnv('AWS_SECRET_ACCESS_KEY', SECRET_KEYS.minio)] : [];
   const storeUri = postgresUri(NAME.postgres, '$(MLFLOW_DB_PASSWORD)');
-  const manifests: Manifest[] = [service(NAME.mlflow, 'mlflow', PORTS.mlflow, PORTS.mlflow)];
-  if (!input.s3) {
-    manifests.push({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: metadata(NAME.artifacts, 'mlflow'),
-      spec: claim('50Gi'),
-    });
-  }
-  manifests.push({
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: metadata(NAME.mlflow, 'mlflow'),
-    spec: {
-      replicas: 1,
-      // The artifact volume is ReadWriteOnce: the old pod lets go before the new one starts.
-      strategy: input.s3 ? undefined : { type: 'Recreate' },
-      selector: { matchLabels: labels('mlflow') },
-      template: {
-        metadata: { labels: labels('mlflow') },
-        spec: podSpec({
-          initContainers: input.s3
-            ? [
-                commented(`Creates the bucket ${BUCKET} when missing (MLflow does not).`, {
-                  name: 'create-bucket',
-                  image: mlflowImage(input.mlflowVersion),
-                  command: ['python', '-c', CREATE_BUCKET_PY],
-                  env: [...env(mlflowEnvironment(input, NAME.minio)), ...s3Env],
-                }),
-              ]
-            : undefined,
-          containers: [
-            {
-              name: 'mlflow',
-              image: mlflowImage(input.mlflowVersion),
-              command: mlflowCommand(input),
-              env: [
-                ...env(mlflowEnvironment(input, NAME.minio)),
-                ...s3Env,
-                secretEnv('MLFLOW_DB_PASSWORD', SECRET_KEYS.postgres),
-                commented('$(MLFLOW_DB_PASSWORD) is expanded by the kubelet from the variable above.', {
-                  name: 'MLFLOW_BACKEND_STORE_URI',
-                  value: storeUri,
-                }),
-                { name: 'MLFLOW_REGISTRY_STORE_URI', value: storeUri },
-              ],
-              ports: [{ name: 'http', containerPort: PORTS.mlflow }],
-              // The first start creates the database schema: give it minutes before liveness counts.
-              startupProbe: { ...health, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 60 },
-              readinessProbe: { ...health, periodSeconds: 10, timeoutSeconds: 5 },
-              livenessProbe: { ...health, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
-              volumeMounts: input.s3 ? undefined : [{ name: 'artifacts', mountPath: CONTAINER.artifacts }],
-            },
-          ],
-          volumes: input.s3 ? undefined : [{ name: 'artifacts', persistentVolumeClaim: { claimName: NAME.artifacts } }],
-        }),
-      },
-    },
-  });
-  return manifests;
-}
-
-function nginx(input: ExportInput, conf: string): Document[] {
+  const mlflowContainer: Manifest = {
+    name: 'mlflow',
+    image: mlflowImage(input.mlflowVersion),
+    command: mlflowCommand(input),
+    env: [
+      ...env(mlflowEnvironment(input, NAME.minio)),
+      ...s3Env,
+      secretEnv('MLFLOW_DB_PASSWORD', SECRET_KEYS.postgres),
+      commented('$(MLFLOW_DB_PASSWORD) is expanded by the kubelet from the variable above.', {
+        name: 'MLFLOW_BACKEND_STORE_URI',
+        value: storeUri,
+      }),
+      { name: 'MLFLOW_REGISTRY_STORE_URI', value: storeUri },
+    ],
+    // The first start creates the database schema: give it minutes before liveness counts.
+    startupProbe: { ...health, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 60 },
+    readinessProbe: { ...health, periodSeconds: 10, timeoutSeconds: 5 },
+    livenessProbe: { ...health, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+    volumeMounts: input.s3 ? undefined : [{ name: 'artifacts', mountPath: CONTAINER.artifacts }],
+  };
+  const nginxContainer: Manifest = {
+    name: 'nginx',
+    image: IMAGES.nginx,
+    command: ['nginx', '-c', CONTAINER.nginxConf],
+    ports: [
+      { name: 'http', containerPort: PORTS.nginx },
+      { name: 'health', containerPort: PORTS.health },
+    ],
+    readinessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5 },
+    livenessProbe: { tcpSocket: { port: 'http' }, initialDelaySeconds: 10, periodSeconds: 20, timeoutSeconds: 5 },
+    volumeMounts: [
+      { name: 'config', mountPath: CONTAINER.nginxConfDir, readOnly: true },
+      { name: 'auth', mountPath: CONTAINER.authDir, readOnly: true },
+    ],
+  };
   return [
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(NAME.nginx, 'nginx'), data: { 'nginx.conf': conf } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(NAME.nginxConf, 'server'), data: { 'nginx.conf': conf } },
     commented(
-      'The front door: point an Ingress or a LoadBalancer here, or `kubectl port-forward`.',
-      service(NAME.front, 'nginx', input.port, 'http'),
+      'The front door, and the only way to MLflow: point an Ingress or a LoadBalancer here, or `kubectl port-forward`.',
+      service(NAME.front, 'server', input.port, 'http'),
     ),
+    ...(input.s3
+      ? []
+      : [
+          {
+            apiVersion: 'v1',
+            kind: 'PersistentVolumeClaim',
+            metadata: metadata(NAME.artifacts, 'server'),
+            spec: claim('50Gi'),
+          },
+        ]),
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: metadata(NAME.nginx, 'nginx'),
+      metadata: metadata(NAME.server, 'server'),
       spec: {
         replicas: 1,
-        selector: { matchLabels: labels('nginx') },
+        // The artifact volume is ReadWriteOnce: the old pod lets go before the new one starts.
+        strategy: input.s3 ? undefined : { type: 'Recreate' },
+        selector: { matchLabels: labels('server') },
         template: {
           metadata: {
-            labels: labels('nginx'),
+            labels: labels('server'),
             annotations: { 'mlflow-secure/nginx-conf-sha256': createHash('sha256').update(conf).digest('hex') },
           },
           spec: podSpec({
-            // The Secret volume's files get this group: nginx's workers (uid/gid 101) read the password file.
-            securityContext: { fsGroup: NGINX_GID },
+            // The Secret volume's files get this group: nginx's workers (uid/gid 101) read the password
+            // file. OnRootMismatch: the artifact volume is not re-chowned file by file at every start.
+            securityContext: { fsGroup: NGINX_GID, fsGroupChangePolicy: 'OnRootMismatch' },
+            initContainers: input.s3
+              ? [
+                  commented(`Creates the bucket ${BUCKET} when missing (MLflow does not).`, {
+                    name: 'create-bucket',
+                    image: mlflowImage(input.mlflowVersion),
+                    command: ['python', '-c', CREATE_BUCKET_PY],
+                    env: [...env(mlflowEnvironment(input, NAME.minio)), ...s3Env],
+                  }),
+                ]
+              : undefined,
             containers: [
-              {
-                name: 'nginx',
-                image: IMAGES.nginx,
-                command: ['nginx', '-c', CONTAINER.nginxConf],
-                ports: [
-                  { name: 'http', containerPort: PORTS.nginx },
-                  { name: 'health', containerPort: PORTS.health },
-                ],
-                readinessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5 },
-                livenessProbe: {
-                  tcpSocket: { port: 'http' },
-                  initialDelaySeconds: 10,
-                  periodSeconds: 20,
-                  timeoutSeconds: 5,
-                },
-                volumeMounts: [
-                  { name: 'config', mountPath: CONTAINER.nginxConfDir, readOnly: true },
-                  { name: 'auth', mountPath: CONTAINER.authDir, readOnly: true },
-                ],
-              },
+              nginxContainer,
+              commented('Listens on 127.0.0.1 only: reached by the nginx beside it, by nothing else.', mlflowContainer),
             ],
             volumes: [
-              { name: 'config', configMap: { name: NAME.nginx } },
+              { name: 'config', configMap: { name: NAME.nginxConf } },
               {
                 name: 'auth',
                 secret: {
@@ -321,6 +316,7 @@ function nginx(input: ExportInput, conf: string): Document[] {
                   defaultMode: MODE_0440,
                 },
               },
+              ...(input.s3 ? [] : [{ name: 'artifacts', persistentVolumeClaim: { claimName: NAME.artifacts } }]),
             ],
           }),
         },
@@ -349,11 +345,10 @@ export function renderKubernetes(input: ExportInput): ExportFile[] {
       true,
     ),
     file(
-      'nginx.yaml',
-      "nginx.conf, the front Service and nginx's Deployment",
-      nginx(input, containerNginxConf(input, NAME.mlflow)),
+      'mlflow.yaml',
+      'nginx.conf, the front Service and the Deployment: nginx in front of MLflow, in one pod',
+      server(input, containerNginxConf(input)),
     ),
-    file('mlflow.yaml', "MLflow's Service and Deployment", mlflow(input)),
     file('postgres.yaml', 'PostgreSQL, the tracking and registry store', postgres()),
     ...(input.s3 ? [file('minio.yaml', 'MinIO, the artifact store', minio())] : []),
   ];

@@ -5,8 +5,9 @@
  *
  * The same choices as `up`: MLflow's options come from plan.ts (mlflowServerOptions,
  * allowedHostsFor, corsOriginsFor) and nginx.conf from nginx-conf.ts's renderNginxConf; what an
- * engine needs differently (MLflow over TCP under its service name, paths inside the nginx
- * image, listening on every interface inside the container, a probe-only port) is a parameter.
+ * engine needs differently (paths inside the nginx image, nginx on every interface of its
+ * container, a probe-only port) is a parameter. Under both engines MLflow shares nginx's network
+ * namespace and listens on its loopback only: nothing but that nginx reaches it.
  */
 import { renderNginxConf } from './nginx-conf.js';
 import { allowedHostsFor, corsOriginsFor, mlflowServerOptions } from './plan.js';
@@ -81,12 +82,12 @@ export const CONTAINER = {
  * logs to the container's stdout and stderr, the temp folders the image creates, and the probe
  * port beside the public one.
  */
-export function containerNginxConf(input: ExportInput, mlflowHost: string): string {
+export function containerNginxConf(input: ExportInput): string {
   return renderNginxConf({
     listenHost: '0.0.0.0',
     listenPort: PORTS.nginx,
     serverNames: input.serverNames,
-    upstream: `${mlflowHost}:${PORTS.mlflow}`,
+    upstream: `${MLFLOW_LISTEN}:${PORTS.mlflow}`,
     workerProcesses: input.nginxWorkers,
     userDirective: 'user nginx;',
     realm: 'MLflow',
@@ -106,11 +107,17 @@ export function containerNginxConf(input: ExportInput, mlflowHost: string): stri
   });
 }
 
-/** MLflow's argv: `up`'s options, on every interface of its container, one worker by default. */
+/**
+ * Where MLflow listens: the loopback of the network namespace it shares with nginx (the pod's under
+ * Kubernetes, nginx's container's under compose), which no other container or host process enters.
+ */
+export const MLFLOW_LISTEN = '127.0.0.1';
+
+/** MLflow's argv: `up`'s options, on loopback only, one worker by default. */
 export function mlflowCommand(input: ExportInput): string[] {
   const names = { host: input.host, serverNames: input.serverNames };
   const options = mlflowServerOptions({
-    host: '0.0.0.0',
+    host: MLFLOW_LISTEN,
     port: PORTS.mlflow,
     allowedHosts: allowedHostsFor(names),
     corsOrigins: corsOriginsFor(names, input.port),
@@ -142,6 +149,17 @@ export function mlflowEnvironment(input: ExportInput, minioHost: string): Record
 export function postgresUri(host: string, password: string): string {
   return `postgresql://${DATABASE.user}:${password}@${host}:${PORTS.postgres}/${DATABASE.name}`;
 }
+
+/**
+ * A health probe run inside MLflow's container (its image has Python but no curl): MLflow listens
+ * on loopback only, where the kubelet's HTTP probes do not connect. Host `localhost` is always
+ * among MLflow's allowed hosts.
+ */
+export const HEALTH_PY = [
+  'import urllib.request',
+  `r = urllib.request.Request('http://${MLFLOW_LISTEN}:${PORTS.mlflow}/health', headers={'Host': 'localhost'})`,
+  'urllib.request.urlopen(r, timeout=5)',
+].join('\n');
 
 /**
  * Creates MLflow's bucket when missing, with the boto3 of MLflow's image: MLflow itself does not,

@@ -184,6 +184,31 @@ describe('env --save / --forget and open, on real MLflow and nginx', () => {
     expect(await readFile(dotenv, 'utf8')).toBe('DEBUG=1\n');
   });
 
+  it("env --save --dotenv over the issue's lone-CR .env: python-dotenv's dotenv_values gives our URI, user and password", async () => {
+    const dotenv = path.join(cwd, 'cr.env');
+    await writeFile(
+      dotenv,
+      'MLFLOW_TRACKING_USERNAME=old\nPROJECT=demo\rMLFLOW_TRACKING_URI=http://attacker.example:8000\n',
+    );
+    const r = await cli(['env', '--save', '--dotenv', 'cr.env'], { cwd, env: env() });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const read = await execa(
+      venvPython,
+      [
+        '-c',
+        'import json, sys\nfrom dotenv import dotenv_values\nprint(json.dumps(dotenv_values(sys.argv[1])))',
+        dotenv,
+      ],
+      { env: { PATH: process.env.PATH ?? '' }, extendEnv: false },
+    );
+    expect(JSON.parse(read.stdout)).toEqual({
+      PROJECT: 'demo',
+      MLFLOW_TRACKING_URI: url,
+      MLFLOW_TRACKING_USERNAME: 'admin',
+      MLFLOW_TRACKING_PASSWORD: PASSWORD,
+    });
+  });
+
   it('refuses a wrong MLFLOW_SECURE_PASSWORD and a linked credentials file in one line, writing nothing and showing no password', async () => {
     const wrong = `${PASSWORD}-wrong`;
     const bad = await cli(['env', '--save'], { cwd, env: env({ MLFLOW_SECURE_PASSWORD: wrong }) });

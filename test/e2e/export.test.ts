@@ -130,11 +130,11 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
 
   it('writes manifests that kubernetes-validate accepts, strictly, for Kubernetes 1.30 and the newest it knows (and refuses a broken one)', async () => {
     const validate = await kubernetesValidate();
-    expect(await walk(kubeDir)).toEqual(['minio.yaml', 'mlflow.yaml', 'nginx.yaml', 'postgres.yaml', 'secret.yaml']);
-    // Each resource is reported as passed: 10 with MinIO; 9 without (MLflow gets a volume claim).
+    expect(await walk(kubeDir)).toEqual(['minio.yaml', 'mlflow.yaml', 'postgres.yaml', 'secret.yaml']);
+    // Each resource is reported as passed: 8 with MinIO; 7 without (MLflow gets a volume claim).
     for (const [dir, resources] of [
-      [kubeDir, 10],
-      [path.join(cwd, 'plain-k8s'), 9],
+      [kubeDir, 8],
+      [path.join(cwd, 'plain-k8s'), 7],
     ] as const) {
       const files = (await walk(dir)).map((f) => path.join(dir, f));
       for (const version of [['-k', '1.30.0'], []]) {
@@ -143,8 +143,8 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
         expect(r.stdout.match(/ passed for resource /g), r.stdout).toHaveLength(resources);
       }
     }
-    const broken = path.join(cwd, 'broken-nginx.yaml');
-    const text = await readFile(path.join(kubeDir, 'nginx.yaml'), 'utf8');
+    const broken = path.join(cwd, 'broken-mlflow.yaml');
+    const text = await readFile(path.join(kubeDir, 'mlflow.yaml'), 'utf8');
     await writeFile(
       broken,
       text.replace('          livenessProbe:\n', '          livenessProbe:\n            notAProbeField: 1\n'),
@@ -199,7 +199,7 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
       expect(await mode(path.join(composeDir, f)), f).toBe(0o600);
     expect(await mode(path.join(composeDir, 'secrets'))).toBe(0o700);
     expect(await mode(path.join(kubeDir, 'secret.yaml'))).toBe(0o600);
-    expect(await mode(path.join(kubeDir, 'nginx.yaml'))).toBe(0o644);
+    expect(await mode(path.join(kubeDir, 'mlflow.yaml'))).toBe(0o644);
   });
 
   it('refuses a non-empty --out without --force, and changes nothing there', async () => {
@@ -225,8 +225,15 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     expect(after.get('NOTES.md')).toBe('mine\n');
     expect(after.has('secrets/minio_password')).toBe(false);
     expect(after.get('compose.yaml')).not.toContain('minio');
+    // An export of the former layout (nginx.yaml, MLflow with a Service of its own) is replaced, and
+    // what kubectl apply would leave running is named.
+    await writeFile(path.join(kubeDir, 'nginx.yaml'), 'kind: Deployment\n');
     const k = await cli(['export', 'kubernetes', '--out', 'k8s', '--force', '--s3'], { cwd });
     expect(k.exitCode, k.stderr).toBe(0);
+    expect(await walk(kubeDir)).toEqual(['minio.yaml', 'mlflow.yaml', 'postgres.yaml', 'secret.yaml']);
+    expect(k.stderr).toContain(
+      'kubectl delete deployment/mlflow-secure-nginx deployment/mlflow-secure-mlflow service/mlflow-secure-mlflow',
+    );
     const pg = (text: string) => /^ {2}postgres-password: (.+)$/m.exec(text)?.[1];
     expect(pg(await readFile(path.join(kubeDir, 'secret.yaml'), 'utf8'))).toBe(pg(beforeKube.get('secret.yaml')!));
   });
@@ -274,7 +281,7 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
         conf = conf.replaceAll(from, to);
       };
       replace('user nginx;\n', process.getuid?.() === 0 ? 'user root;\n' : '');
-      replace('server mlflow:5000;', `server unix:${path.join(stateDir, 'mlflow.sock')};`);
+      replace('server 127.0.0.1:5000;', `server unix:${path.join(stateDir, 'mlflow.sock')};`);
       replace('listen 0.0.0.0:8080;', `listen 127.0.0.1:${publicPort};`);
       replace('listen 0.0.0.0:8081;', `listen 127.0.0.1:${probePort};`);
       replace('"/etc/nginx/auth/htpasswd"', JSON.stringify(path.join(composeDir, 'secrets', 'htpasswd')));

@@ -369,6 +369,45 @@ describe('up --tls: HTTPS with a generated local CA', () => {
     const s = await cli(['status'], { cwd });
     expect(s.exitCode, s.stdout).toBe(0);
   });
+
+  it("a later --server-name outside the CA's name constraints gets a new CA, said in one line; nginx and the real client verify under it", async () => {
+    const ca = path.join(tlsDir(), 'ca.pem');
+    const fingerprint = async () => (await execa('openssl', ['x509', '-in', ca, '-noout', '-fingerprint'])).stdout;
+    const before = await fingerprint();
+    expect((await cli(['down'], { cwd })).exitCode).toBe(0);
+    const r = await cli(['up', '-d', '--tls', '--port', String(port), '--server-name', 'mlflow.test,later.test'], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: PASSWORD, HOME: home },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const record = await readStackRecord(stateDir);
+    groups.push(record.mlflow.pid, record.nginx.pid);
+    expect(r.stderr).toContain(
+      `Made a new local CA (${ca}): the one on file may vouch only for the names it was made for, not later.test; browsers and clients that trusted the old one must trust the new one (and can drop the old).`,
+    );
+    expect(r.stderr).toContain(`Keep ${path.join(tlsDir(), 'ca-key.pem')} private`);
+    expect(await fingerprint()).not.toBe(before);
+    const constraints = await execa('openssl', ['x509', '-in', ca, '-noout', '-ext', 'nameConstraints']);
+    expect(constraints.stdout).toMatch(/critical[\s\S]*DNS:mlflow\.test[\s\S]*DNS:later\.test/);
+    // The client's MLFLOW_TRACKING_SERVER_CERT_PATH is the same path: it verifies the new chain as it is.
+    const login = await python(CLIENT, [], { ...exported, HOME: home });
+    expect(login.exitCode, login.stderr).toBe(0);
+    const s = await execa(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${port}`,
+        '-servername',
+        'later.test',
+        '-verify_hostname',
+        'later.test',
+      ].concat(['-CAfile', ca, '-verify_return_error', '-brief']),
+      { input: '', reject: false, timeout: 30_000 },
+    );
+    expect(s.exitCode, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/Verification: OK/);
+  });
 });
 
 describe.skipIf(mkcertSkip !== undefined)(

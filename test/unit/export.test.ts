@@ -8,7 +8,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateStoreSecret, pinnedMlflowVersion, resolveExportOptions } from '../../src/commands/export.js';
 import { escapeCompose, renderCompose } from '../../src/plan/export-compose.js';
 import { renderKubernetes, SECRET_NAME } from '../../src/plan/export-kubernetes.js';
-import { containerNginxConf, mlflowImage, STORE_SECRET, type ExportInput } from '../../src/plan/export-stack.js';
+import {
+  containerNginxConf,
+  HEALTH_PY,
+  mlflowImage,
+  STORE_SECRET,
+  type ExportInput,
+} from '../../src/plan/export-stack.js';
 import { renderNginxConf } from '../../src/plan/nginx-conf.js';
 import { allowedHostsFor, corsOriginsFor, mlflowServerOptions } from '../../src/plan/plan.js';
 import { userErrorFrom } from './user-error.js';
@@ -76,7 +82,7 @@ const upConf = () =>
   });
 
 describe('the nginx.conf an export writes', () => {
-  const conf = containerNginxConf(input(), 'mlflow');
+  const conf = containerNginxConf(input());
 
   it("keeps up's public server: the same proxy location, auth for the whole server", () => {
     expect(block(conf, '        location / {')).toBe(block(upConf(), '        location / {'));
@@ -93,11 +99,9 @@ describe('the nginx.conf an export writes', () => {
     ]);
   });
 
-  it('reaches MLflow over TCP by its service name and listens on every interface of its container', () => {
-    expect(conf).toContain('        server mlflow:5000;');
-    expect(containerNginxConf(input({ target: 'kubernetes' }), 'mlflow-secure-mlflow')).toContain(
-      '        server mlflow-secure-mlflow:5000;',
-    );
+  it('reaches MLflow on the loopback it shares with it and listens on every interface of its container', () => {
+    expect(conf).toContain('        server 127.0.0.1:5000;');
+    expect(containerNginxConf(input({ target: 'kubernetes' }))).toContain('        server 127.0.0.1:5000;');
     expect(conf).toContain('        listen 0.0.0.0:8080;');
     expect(conf.split('\n')[1]).toBe('user nginx;');
     expect(conf.split('\n')[0]).toBe(
@@ -143,7 +147,7 @@ describe('renderCompose', () => {
     ]);
     expect(out.get('secrets/htpasswd')!.content).toBe(HTPASSWD);
     expect(out.get('secrets/postgres_password')!.content).toBe(PG);
-    expect(out.get('nginx.conf')!.content).toBe(containerNginxConf(input(), 'mlflow'));
+    expect(out.get('nginx.conf')!.content).toBe(containerNginxConf(input()));
     expect([...s3.keys()]).toContain('secrets/minio_password');
   });
 
@@ -174,12 +178,29 @@ describe('renderCompose', () => {
     expect(compose.services.nginx.depends_on).toEqual({ mlflow: { condition: 'service_healthy' } });
   });
 
+  it("keeps MLflow unreachable but through nginx: MLflow on loopback, nginx in MLflow's network namespace, only nginx's port published", () => {
+    for (const c of [compose, s3Compose]) {
+      const mlflow = c.services.mlflow as Obj;
+      expect(mlflow.command[mlflow.command.indexOf('--host') + 1]).toBe('127.0.0.1');
+      expect(c.services.nginx.network_mode).toBe('service:mlflow');
+      expect(c.services.nginx.ports).toBeUndefined();
+      expect(mlflow.ports).toEqual(['127.0.0.1:5000:8080']);
+      // No other service publishes or shares MLflow's namespace; none joins a network of its own.
+      for (const [name, service] of Object.entries(c.services as Record<string, Obj>)) {
+        if (name !== 'mlflow') expect(service.ports, name).toBeUndefined();
+        if (name !== 'nginx') expect(service.network_mode, name).toBeUndefined();
+        expect(service.networks, name).toBeUndefined();
+      }
+      expect(c.services.mlflow.healthcheck.test).toEqual(['CMD', 'python', '-c', HEALTH_PY]);
+    }
+  });
+
   it("runs the official MLflow image of the pinned version with up's options", () => {
     expect(compose.services.mlflow.image).toBe(mlflowImage(version));
     expect(compose.services.mlflow.image).toMatch(/^ghcr\.io\/mlflow\/mlflow:v\d+\.\d+\.\d+-full$/);
     const names = { host: '127.0.0.1', serverNames: ['mlflow.example.com'] };
     const options = mlflowServerOptions({
-      host: '0.0.0.0',
+      host: '127.0.0.1',
       port: 5000,
       allowedHosts: allowedHostsFor(names),
       corsOrigins: corsOriginsFor(names, 5000),
@@ -230,7 +251,6 @@ describe('renderCompose', () => {
     expect(script).toContain('install -m 0440 -o root -g nginx /run/secrets/htpasswd /etc/nginx/auth/htpasswd');
     expect(compose.services.nginx.command).toEqual(['nginx', '-c', '/etc/nginx/mlflow-secure/nginx.conf']);
     expect(compose.services.nginx.volumes).toEqual(['./nginx.conf:/etc/nginx/mlflow-secure/nginx.conf:ro']);
-    expect(compose.services.nginx.ports).toEqual(['127.0.0.1:5000:8080']);
     const [kind, check] = compose.services.nginx.healthcheck.test as string[];
     expect(kind).toBe('CMD-SHELL');
     expect(check).toContain('http://127.0.0.1:8081/healthz');
@@ -241,7 +261,7 @@ describe('renderCompose', () => {
 
   it('publishes on the --host and --port given, IPv6 in brackets', () => {
     const c = yaml.load(renderCompose(input({ host: '::1', port: 8443 }))[0]!.content) as Obj;
-    expect(c.services.nginx.ports).toEqual(['[::1]:8443:8080']);
+    expect(c.services.mlflow.ports).toEqual(['[::1]:8443:8080']);
   });
 
   it('with --s3: MinIO with its password from a secret, a one-shot bucket creator, MLflow on s3://mlflow', () => {
@@ -275,21 +295,61 @@ describe('renderKubernetes', () => {
     list.find((d) => d.kind === kind && d.metadata.name === name)!;
   const s3 = files(renderKubernetes(input({ target: 'kubernetes', host: '0.0.0.0', s3: true })));
 
+  const server = (list = all()) => find('Deployment', 'mlflow-secure', list).spec.template;
+  const container = (name: string, list = all()) =>
+    (server(list).spec.containers as Obj[]).find((c) => c.name === name)!;
+
   it('writes the Secret (owner-only) apart from the other manifests', () => {
-    expect([...out.keys()]).toEqual(['secret.yaml', 'nginx.yaml', 'mlflow.yaml', 'postgres.yaml']);
+    expect([...out.keys()]).toEqual(['secret.yaml', 'mlflow.yaml', 'postgres.yaml']);
     expect([...out].filter(([, f]) => f.secret).map(([p]) => p)).toEqual(['secret.yaml']);
-    expect([...s3.keys()]).toEqual(['secret.yaml', 'nginx.yaml', 'mlflow.yaml', 'postgres.yaml', 'minio.yaml']);
+    expect([...s3.keys()]).toEqual(['secret.yaml', 'mlflow.yaml', 'postgres.yaml', 'minio.yaml']);
     expect(all().map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
       'Secret/mlflow-secure',
       'ConfigMap/mlflow-secure-nginx',
       'Service/mlflow-secure',
-      'Deployment/mlflow-secure-nginx',
-      'Service/mlflow-secure-mlflow',
       'PersistentVolumeClaim/mlflow-secure-artifacts',
-      'Deployment/mlflow-secure-mlflow',
+      'Deployment/mlflow-secure',
       'Service/mlflow-secure-postgres',
       'StatefulSet/mlflow-secure-postgres',
     ]);
+  });
+
+  it("keeps MLflow unreachable but through nginx: in nginx's pod on 127.0.0.1, no Service of its own, no port", () => {
+    for (const list of [all(), [...s3.keys()].flatMap((f) => docs(f, s3))]) {
+      // Whatever the names: no Service selects a pod whose MLflow container it could reach.
+      const pods = list.filter((d) => ['Deployment', 'StatefulSet'].includes(d.kind));
+      for (const svc of list.filter((d) => d.kind === 'Service')) {
+        const selector = Object.entries(svc.spec.selector as Record<string, string>);
+        for (const pod of pods.filter((p) =>
+          selector.every(([k, v]) => (p.spec.template.metadata.labels as Record<string, string>)[k] === v),
+        )) {
+          const images = (pod.spec.template.spec.containers as Obj[]).map((c) => c.image as string);
+          if (images.some((i) => i.includes('mlflow/mlflow')))
+            expect(`${svc.metadata.name} -> ${svc.spec.ports.map((p: Obj) => p.targetPort).join(',')}`).toBe(
+              'mlflow-secure -> http',
+            );
+        }
+      }
+      const mlflow = container('mlflow', list);
+      expect(mlflow.command[mlflow.command.indexOf('--host') + 1]).toBe('127.0.0.1');
+      expect(mlflow.ports).toBeUndefined();
+      expect(container('nginx', list)).toBeDefined();
+      const podLabels = server(list).metadata.labels as Record<string, string>;
+      // Every Service that selects the pod MLflow runs in targets nginx's public port only.
+      const selecting = list.filter(
+        (d) =>
+          d.kind === 'Service' &&
+          Object.entries(d.spec.selector as Record<string, string>).every(([k, v]) => podLabels[k] === v),
+      );
+      expect(selecting.map((d) => d.metadata.name)).toEqual(['mlflow-secure']);
+      expect(selecting[0]!.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['http']);
+      expect(container('nginx', list).ports.find((p: Obj) => p.name === 'http').containerPort).toBe(8080);
+      // No pod but this one runs MLflow's image as a server.
+      const images = list
+        .filter((d) => ['Deployment', 'StatefulSet'].includes(d.kind))
+        .flatMap((d) => (d.spec.template.spec.containers as Obj[]).map((c) => `${d.metadata.name}/${c.image}`));
+      expect(images.filter((i) => i.includes('mlflow/mlflow'))).toEqual([`mlflow-secure/${mlflowImage(version)}`]);
+    }
   });
 
   it('keeps the password file and store passwords in the Secret, base64, and nowhere else', () => {
@@ -306,7 +366,7 @@ describe('renderKubernetes', () => {
   });
 
   it("builds MLflow's store URI in the kubelet from the Secret (a dependent variable)", () => {
-    const env = find('Deployment', 'mlflow-secure-mlflow').spec.template.spec.containers[0].env as Obj[];
+    const env = container('mlflow').env as Obj[];
     const names = env.map((e) => e.name);
     const uri = 'postgresql://mlflow:$(MLFLOW_DB_PASSWORD)@mlflow-secure-postgres:5432/mlflow';
     expect(env.find((e) => e.name === 'MLFLOW_DB_PASSWORD')).toEqual({
@@ -324,16 +384,16 @@ describe('renderKubernetes', () => {
     });
   });
 
-  it("probes MLflow's /health with an allowed Host; nginx's readiness on the probe port, its liveness by TCP", () => {
-    const mlflow = find('Deployment', 'mlflow-secure-mlflow').spec.template.spec.containers[0];
-    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
-      expect(mlflow[probe].httpGet, probe).toEqual({
-        path: '/health',
-        port: 5000,
-        httpHeaders: [{ name: 'Host', value: 'localhost' }],
-      });
-    }
-    const nginx = find('Deployment', 'mlflow-secure-nginx').spec.template.spec.containers[0];
+  it("probes MLflow's /health on loopback from inside its container; nginx's readiness on the probe port, its liveness by TCP", () => {
+    const mlflow = container('mlflow');
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe'])
+      expect(mlflow[probe].exec, probe).toEqual({ command: ['python', '-c', HEALTH_PY] });
+    expect(HEALTH_PY).toContain("'http://127.0.0.1:5000/health', headers={'Host': 'localhost'}");
+    execFileSync(path.join(root, '.venv', 'bin', 'python'), [
+      '-c',
+      `import ast; ast.parse(${JSON.stringify(HEALTH_PY)})`,
+    ]);
+    const nginx = container('nginx');
     expect(nginx.ports).toEqual([
       { name: 'http', containerPort: 8080 },
       { name: 'health', containerPort: 8081 },
@@ -347,21 +407,28 @@ describe('renderKubernetes', () => {
     for (const s of services) for (const p of s.spec.ports) expect([8081, 'health']).not.toContain(p.targetPort);
     const front = find('Service', 'mlflow-secure');
     expect(front.spec.ports).toEqual([{ name: 'http', port: 5000, targetPort: 'http', protocol: 'TCP' }]);
-    expect(front.spec.selector).toEqual(find('Deployment', 'mlflow-secure-nginx').spec.template.metadata.labels);
+    expect(front.spec.selector).toEqual(server().metadata.labels);
   });
 
-  it('mounts nginx.conf from a ConfigMap (its hash rolls nginx) and the password file from the Secret, readable by group nginx', () => {
+  it('mounts nginx.conf from a ConfigMap (its hash rolls the pod), the password file from the Secret (group nginx), the artifact claim in MLflow only', () => {
     const map = find('ConfigMap', 'mlflow-secure-nginx');
-    expect(map.data['nginx.conf']).toBe(containerNginxConf(input({ target: 'kubernetes' }), 'mlflow-secure-mlflow'));
-    const pod = find('Deployment', 'mlflow-secure-nginx').spec.template;
+    expect(map.data['nginx.conf']).toBe(containerNginxConf(input({ target: 'kubernetes' })));
+    const pod = server();
     expect(pod.metadata.annotations['mlflow-secure/nginx-conf-sha256']).toBe(
       createHash('sha256').update(map.data['nginx.conf']).digest('hex'),
     );
-    expect(pod.spec.securityContext).toEqual({ fsGroup: 101 });
+    expect(pod.spec.securityContext).toEqual({ fsGroup: 101, fsGroupChangePolicy: 'OnRootMismatch' });
     expect(pod.spec.volumes).toContainEqual({
       name: 'auth',
       secret: { secretName: SECRET_NAME, items: [{ key: 'htpasswd', path: 'htpasswd' }], defaultMode: 0o440 },
     });
+    expect(pod.spec.volumes).toContainEqual({
+      name: 'artifacts',
+      persistentVolumeClaim: { claimName: 'mlflow-secure-artifacts' },
+    });
+    expect(container('mlflow').volumeMounts).toEqual([{ name: 'artifacts', mountPath: '/mlartifacts' }]);
+    expect(container('nginx').volumeMounts.map((m: Obj) => m.name)).toEqual(['config', 'auth']);
+    expect(find('Deployment', 'mlflow-secure').spec.strategy).toEqual({ type: 'Recreate' });
   });
 
   it('turns service links off in every pod (a Service named like mlflow would set MLFLOW_PORT)', () => {
@@ -375,15 +442,15 @@ describe('renderKubernetes', () => {
   it('with --s3: MinIO as a StatefulSet, the bucket made by an init container, no artifact volume', () => {
     const list = [...s3.keys()].flatMap((f) => docs(f, s3));
     expect(find('StatefulSet', 'mlflow-secure-minio', list)).toBeDefined();
-    const pod = find('Deployment', 'mlflow-secure-mlflow', list).spec;
+    const pod = find('Deployment', 'mlflow-secure', list).spec;
     expect(pod.strategy).toBeUndefined();
     expect(pod.template.spec.initContainers.map((c: Obj) => c.name)).toEqual(['create-bucket']);
-    expect(pod.template.spec.volumes).toBeUndefined();
+    expect(pod.template.spec.volumes.map((v: Obj) => v.name)).toEqual(['config', 'auth']);
     expect(list.filter((d) => d.kind === 'PersistentVolumeClaim')).toEqual([]);
   });
 
-  it('renders the whole nginx.yaml', () => {
-    expect(out.get('nginx.yaml')!.content).toMatchSnapshot();
+  it('renders the whole mlflow.yaml', () => {
+    expect(out.get('mlflow.yaml')!.content).toMatchSnapshot();
   });
 });
 

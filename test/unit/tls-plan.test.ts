@@ -5,13 +5,19 @@ import { renderNginxConf, type NginxConfInput } from '../../src/plan/nginx-conf.
 import { buildPlan, type Found } from '../../src/plan/plan.js';
 import { resolveSettings, type StackOptions } from '../../src/plan/settings.js';
 import {
+  addressOctets,
   canonicalName,
   certificateNames,
+  describeConstraints,
+  encodeNameConstraints,
+  nameConstraintsFor,
   namesInSubjectAltName,
+  readNameConstraints,
   renewalReason,
   resolveTls,
   subjectAltNames,
   tlsPaths,
+  uncoveredNames,
 } from '../../src/plan/tls.js';
 import { getPlatform, type Platform } from '../../src/platform.js';
 import type { StackRecord } from '../../src/state.js';
@@ -92,6 +98,61 @@ describe('certificate names', () => {
       ),
     ).toEqual(['localhost', '127.0.0.1', '::1', '*.ml.example.com']);
     expect(namesInSubjectAltName(undefined)).toEqual([]);
+  });
+});
+
+describe('name constraints of a generated CA', () => {
+  const names = [
+    'localhost',
+    '127.0.0.1',
+    '::1',
+    'box',
+    'mlflow.example.com',
+    '*.ml.example.com',
+    '192.0.2.7',
+    '2001:db8::1',
+    '127.0.0.2',
+  ];
+
+  it('permits the DNS names (a wildcard by its parent, nothing twice), loopback and each other address', () => {
+    const c = nameConstraintsFor(names);
+    expect(c.dns).toEqual(['localhost', 'box', 'mlflow.example.com', 'ml.example.com']);
+    expect(describeConstraints(c)).toBe(
+      'localhost, box, mlflow.example.com, ml.example.com, 127.0.0.0/8, ::1/128, 192.0.2.7/32, 2001:db8::1/128',
+    );
+    expect(nameConstraintsFor(['sub.example.com', 'example.com', 'a.sub.example.com']).dns).toEqual([
+      'sub.example.com',
+      'example.com',
+    ]);
+  });
+
+  it('says which names they do not cover (a later --server-name, another address)', () => {
+    const c = nameConstraintsFor(names);
+    expect(uncoveredNames(c, names)).toEqual([]);
+    expect(uncoveredNames(c, ['x.mlflow.example.com', 'MLFLOW.example.com', '127.8.9.10', '[::1]'])).toEqual([]);
+    expect(
+      uncoveredNames(c, ['accounts.google.com', 'example.com', 'xmlflow.example.com', '192.0.2.8', '::2', '10.0.0.1']),
+    ).toEqual(['accounts.google.com', 'example.com', 'xmlflow.example.com', '192.0.2.8', '::2', '10.0.0.1']);
+  });
+
+  it('reads back what it encodes, inside a certificate-shaped DER, and IPv6 in every written form', () => {
+    const c = nameConstraintsFor(names);
+    const value = [...encodeNameConstraints(c)];
+    const tlv = (tag: number, content: number[]) => {
+      const n = content.length;
+      return [tag, ...(n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 255]), ...content];
+    };
+    const ext = tlv(0x30, [...tlv(0x06, [0x55, 0x1d, 0x1e]), ...tlv(0x01, [0xff]), ...tlv(0x04, value)]);
+    const other = tlv(0x30, [...tlv(0x06, [0x55, 0x1d, 0x13]), ...tlv(0x04, [0x30, 0x00])]);
+    const tbs = tlv(0x30, [...tlv(0x02, [1]), ...tlv(0x30, []), ...tlv(0xa3, tlv(0x30, [...other, ...ext]))]);
+    const cert = Uint8Array.from(tlv(0x30, [...tbs, ...tlv(0x30, []), ...tlv(0x03, [0])]));
+    expect(readNameConstraints(cert)).toEqual({ ...c, critical: true, excluded: false, otherTypes: false });
+    const without = Uint8Array.from(tlv(0x30, [...tlv(0x30, [...tlv(0x02, [1]), ...tlv(0xa3, tlv(0x30, other))])]));
+    expect(readNameConstraints(without)).toBeUndefined();
+    expect(() => readNameConstraints(cert.subarray(0, 40))).toThrow(/DER/);
+    for (const form of ['::ffff:192.0.2.1', '0:0:0:0:0:ffff:c000:201', '::FFFF:C000:0201'])
+      expect(addressOctets(form)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 192, 0, 2, 1]);
+    expect(addressOctets('2001:db8::1')).toEqual([0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -38,6 +39,32 @@ async function newState(name: string): Promise<string> {
 const mode = async (file: string) => ((await stat(file)).mode & 0o777).toString(8);
 const readCert = async (file: string) => new X509Certificate(await readFile(file));
 
+function openssl(args: string[]): string {
+  return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** `openssl verify` of `cert` against `ca` alone, for a TLS server. */
+function verify(ca: string, cert: string): { ok: boolean; output: string } {
+  const r = spawnSync('openssl', ['verify', '-CAfile', ca, '-purpose', 'sslserver', cert], { encoding: 'utf8' });
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`.trim() };
+}
+
+let rogues = 0;
+/** A server certificate for `san` signed with the CA's key, as anyone holding that key could make one. */
+async function signWithCa(p: { caCert: string; caKey: string; dir: string }, san: string): Promise<string> {
+  const base = path.join(p.dir, `rogue-${++rogues}`);
+  openssl([
+    'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=rogue',
+    '-keyout', `${base}-key.pem`, '-out', `${base}.csr`,
+  ]); // prettier-ignore
+  await writeFile(`${base}.ext`, `subjectAltName=${san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
+  openssl([
+    'x509', '-req', '-in', `${base}.csr`, '-CA', p.caCert, '-CAkey', p.caKey, '-set_serial', String(1000 + rogues),
+    '-days', '30', '-extfile', `${base}.ext`, '-out', `${base}.pem`,
+  ]); // prettier-ignore
+  return `${base}.pem`;
+}
+
 async function rejection(p: Promise<unknown>): Promise<UserError> {
   const error = await p.then(
     () => undefined,
@@ -64,7 +91,7 @@ describe('prepareTls: the generated local CA and server certificate', () => {
     expect(await mode(p.caCert)).toBe('644');
     expect(await mode(p.serverCert)).toBe('644');
     expect(first.notes.join('\n')).toMatch(
-      /Made a local CA.*\n.*Made a server certificate for localhost, 127\.0\.0\.1/,
+      /Made a local CA.*\n.*Keep .*ca-key\.pem private .*localhost, mlflow\.example\.com, ml\.example\.com, 127\.0\.0\.0\/8, ::1\/128 .*\n.*Made a server certificate for localhost, 127\.0\.0\.1/,
     );
     expect(first.clientCa).toBe(p.caCert);
     expect(first.trust).toEqual({ ca: await readFile(p.caCert, 'utf8') });
@@ -117,27 +144,47 @@ describe('prepareTls: the generated local CA and server certificate', () => {
     expect([(await readCert(p.caCert)).fingerprint256, (await readCert(p.serverCert)).fingerprint256]).toEqual(before);
   });
 
-  it('makes a new server certificate under the same CA when the names change or the end nears', async () => {
+  it('gives the CA critical Name Constraints: the DNS names (a wildcard by its parent), loopback, nothing else', () => {
+    const text = openssl(['x509', '-noout', '-ext', 'nameConstraints', '-in', tlsPaths(state, platform).caCert]);
+    expect(text.replace(/\s+/g, ' ').trim()).toBe(
+      'X509v3 Name Constraints: critical Permitted: DNS:localhost DNS:mlflow.example.com DNS:ml.example.com IP:127.0.0.0/255.0.0.0 IP:0:0:0:0:0:0:0:1/FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF',
+    );
+  });
+
+  it("refuses (openssl verify) a certificate for another site signed with the CA's key; the server certificate verifies", async () => {
+    const p = tlsPaths(state, platform);
+    expect(verify(p.caCert, p.serverCert)).toEqual({ ok: true, output: `${p.serverCert}: OK` });
+    for (const san of ['DNS:accounts.google.com', 'DNS:evil.localhost.example', 'IP:10.0.0.1', 'IP:::2']) {
+      const rogue = await signWithCa(p, san);
+      const r = verify(p.caCert, rogue);
+      expect(r.ok, `${san}: ${r.output}`).toBe(false);
+      expect(r.output).toMatch(/permitted subtree violation/);
+    }
+    // Names under a constrained one are the CA's to vouch for, as RFC 5280 says.
+    expect(verify(p.caCert, await signWithCa(p, 'DNS:x.ml.example.com')).ok).toBe(true);
+  });
+
+  it('makes a new server certificate under the same CA when the names change within its constraints, or the end nears', async () => {
     const p = tlsPaths(state, platform);
     const ca = (await readCert(p.caCert)).fingerprint256;
     const server = (await readCert(p.serverCert)).fingerprint256;
     const renamed = await prepareTls(
       { kind: 'generated' },
-      ['localhost', '127.0.0.1', '::1', 'new.example.com'],
+      ['localhost', '127.0.0.1', '::1', 'new.mlflow.example.com'],
       state,
       ctx,
     );
     expect(renamed.notes).toEqual([
       expect.stringMatching(
-        /^Made a server certificate for localhost, 127\.0\.0\.1, ::1, new\.example\.com .*the names changed/,
+        /^Made a server certificate for localhost, 127\.0\.0\.1, ::1, new\.mlflow\.example\.com .*the names changed/,
       ),
     ]);
     const renamedFp = (await readCert(p.serverCert)).fingerprint256;
     expect(renamedFp).not.toBe(server);
-    expect((await readCert(p.serverCert)).checkHost('new.example.com')).toBe('new.example.com');
+    expect((await readCert(p.serverCert)).checkHost('new.mlflow.example.com')).toBe('new.mlflow.example.com');
     const later = await prepareTls(
       { kind: 'generated' },
-      ['localhost', '127.0.0.1', '::1', 'new.example.com'],
+      ['localhost', '127.0.0.1', '::1', 'new.mlflow.example.com'],
       state,
       ctx,
       new Date(now.getTime() + 380 * DAY),
@@ -145,6 +192,47 @@ describe('prepareTls: the generated local CA and server certificate', () => {
     expect(later.notes).toEqual([expect.stringMatching(/; it expires \d{4}-/)]);
     expect((await readCert(p.serverCert)).fingerprint256).not.toBe(renamedFp);
     expect((await readCert(p.caCert)).fingerprint256).toBe(ca);
+  });
+
+  it('makes a new CA, saying so, for a name its constraints do not cover (a --server-name added later)', async () => {
+    const p = tlsPaths(state, platform);
+    const ca = (await readCert(p.caCert)).fingerprint256;
+    const names = ['localhost', '127.0.0.1', '::1', 'mlflow.example.com', 'added.example.org', '192.0.2.7'];
+    const r = await prepareTls({ kind: 'generated' }, names, state, ctx);
+    expect(r.notes[0]).toBe(
+      `Made a new local CA (${p.caCert}): the one on file may vouch only for the names it was made for, not added.example.org, 192.0.2.7; browsers and clients that trusted the old one must trust the new one (and can drop the old)`,
+    );
+    expect(r.notes[2]).toMatch(/^Made a server certificate for .*added\.example\.org/);
+    expect((await readCert(p.caCert)).fingerprint256).not.toBe(ca);
+    expect(verify(p.caCert, p.serverCert).ok).toBe(true);
+    expect(openssl(['x509', '-noout', '-ext', 'nameConstraints', '-in', p.caCert])).toMatch(
+      /DNS:added\.example\.org[\s\S]*IP:192\.0\.2\.7\/255\.255\.255\.255/,
+    );
+  });
+
+  it('keeps a CA without Name Constraints (made before they were), warning in one line how to renew it', async () => {
+    const old = await newState('unconstrained');
+    const p = tlsPaths(old, platform);
+    await mkdir(p.dir, { mode: 0o700 });
+    openssl([
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650',
+      '-subj', '/CN=mlflow-secure local CA old', '-keyout', p.caKey, '-out', p.caCert,
+      '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    ]); // prettier-ignore
+    await chmod(p.caKey, 0o600);
+    const before = (await readCert(p.caCert)).fingerprint256;
+    const r = await prepareTls({ kind: 'generated' }, NAMES, old, ctx);
+    expect((await readCert(p.caCert)).fingerprint256).toBe(before);
+    expect(r.warnings).toEqual([
+      `the local CA ${p.caCert} has no name constraints (made by an earlier mlflow-secure): whoever has ${p.caKey} can sign a certificate for any site, accepted wherever this CA is trusted. Renew it: stop the stack, delete ${p.caCert} and ${p.caKey}, run up --tls again, then trust the new CA and remove the old one from every browser or system store you imported it into`,
+    ]);
+    expect(verify(p.caCert, p.serverCert).ok).toBe(true);
+    // Renewed as it says: a constrained CA, and no warning.
+    await rm(p.caCert);
+    await rm(p.caKey);
+    const renewed = await prepareTls({ kind: 'generated' }, NAMES, old, ctx);
+    expect(renewed.warnings).toEqual([]);
+    expect(verify(p.caCert, await signWithCa(p, 'DNS:accounts.google.com')).ok).toBe(false);
   });
 
   it('refuses a CA key that others can read (not written by mlflow-secure, or changed since)', async () => {
