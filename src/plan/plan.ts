@@ -38,7 +38,7 @@ export interface Plan {
   listenPort: number;
   /** Where clients reach it by the public names (`--server-name`). */
   publicUrls: string[];
-  /** Allowed Host header patterns and CORS origins handed to MLflow. */
+  /** Host header patterns and CORS origins handed to MLflow (allowedHostsFor, corsOriginsFor). */
   allowedHosts: string[];
   corsOrigins: string[];
   /**
@@ -57,25 +57,8 @@ export const MARKER_ENV = 'MLFLOW_SECURE_STATE_DIR';
 
 export const MAX_SOCKET_PATH_BYTES = 103;
 
-/**
- * MLflow's own defaults for --allowed-hosts (mlflow/server/security_utils.py): giving the
- * flag replaces them, so they are repeated here before the user's names.
- */
-export const MLFLOW_DEFAULT_ALLOWED_HOSTS: readonly string[] = [
-  'localhost',
-  '127.0.0.1',
-  '[::1]',
-  '0.0.0.0',
-  'localhost:*',
-  '127.0.0.1:*',
-  '[[]::1]:*',
-  '0.0.0.0:*',
-  '192.168.*',
-  '10.*',
-  ...Array.from({ length: 16 }, (_, i) => `172.${16 + i}.*`),
-  'fc00:*',
-  'fd00:*',
-];
+/** The loopback names every stack answers to, whatever --host says. */
+export const LOOPBACK_NAMES: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '*']);
 
@@ -83,35 +66,71 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-/** Names clients may put in Host besides MLflow's defaults: --server-name, and a specific --host. */
+/** Names clients may put in Host besides the loopback ones: --server-name, and a specific --host. */
 export function publicNames(settings: Pick<Settings, 'host' | 'serverNames'>): string[] {
   const names = [...settings.serverNames];
   if (!WILDCARD_HOSTS.has(settings.host) && !names.includes(settings.host)) names.push(settings.host);
   return names;
 }
 
+/**
+ * MLflow's --allowed-hosts: the stack's own names only, each bare and with any port. nginx passes
+ * the client's Host on as it came ($http_host), and MLflow compares a pattern without `*` to it
+ * exactly, port included, and one with `*` by fnmatch (is_allowed_host_header in
+ * mlflow/server/security_utils.py). Giving the flag replaces MLflow's defaults, which add
+ * `10.*`, `192.168.*`, `172.16.*`...: as fnmatch patterns they also admit names such as
+ * `10.attacker.example`, which a DNS-rebinding page can send. `<name>:*` cannot grow into another
+ * name: a browser puts only a port after the colon. Browsers send Host in lower case; the exact
+ * comparison is case-sensitive, so a name typed in capitals is listed in lower case too.
+ */
 export function allowedHostsFor(settings: Pick<Settings, 'host' | 'serverNames'>): string[] {
-  const extra = publicNames(settings).flatMap((n) => {
-    const h = hostForUrl(n);
-    // fnmatch treats '[' as a class: escape it as MLflow does for [::1].
-    const pattern = h.replace('[', '[[]');
-    return [h, `${pattern}:*`];
-  });
-  return [...new Set([...MLFLOW_DEFAULT_ALLOWED_HOSTS, ...extra])];
+  const names = [...LOOPBACK_NAMES, ...publicNames(settings)].flatMap((n) => [n, n.toLowerCase()]);
+  return [
+    ...new Set(
+      names.flatMap((n) => {
+        const h = hostForUrl(n);
+        // fnmatch reads '[' as the start of a class: `[[]` is a literal '[' (MLflow writes [::1] so).
+        return [h, `${h.replace('[', '[[]')}:*`];
+      }),
+    ),
+  ];
 }
 
-/** Origins a browser sends for pages served under the public names (localhost always passes). */
+/**
+ * MLflow's --cors-allowed-origins: the origins of pages served under the public names (MLflow
+ * lets http://localhost, 127.0.0.1 and [::1] on any port through by itself). Without TLS also
+ * https://<name>, for a TLS proxy in front on 443.
+ */
 export function corsOriginsFor(
   settings: Pick<Settings, 'host' | 'serverNames'> & Partial<Pick<Settings, 'tls'>>,
   listenPort: number,
 ): string[] {
+  // Browsers serialise an origin's host in lower case, and MLflow compares origins exactly.
   const origins = publicNames(settings).flatMap((n) => {
-    const h = hostForUrl(n);
+    const h = hostForUrl(n.toLowerCase());
     // With TLS the page's origin is https://<name>:<port> (the port left out only at 443).
     if (settings.tls) return [listenPort === 443 ? `https://${h}` : `https://${h}:${listenPort}`];
     return [listenPort === 80 ? `http://${h}` : `http://${h}:${listenPort}`, `https://${h}`];
   });
   return [...new Set(origins)];
+}
+
+/**
+ * Origins whose CORS preflights nginx lets through to MLflow without a password (nginx-conf.ts):
+ * the stack's own pages, i.e. the CORS origins above and, over plain HTTP, the loopback URLs on
+ * the listen port (MLflow allows those by itself). A page on any other local port (MLflow would
+ * allow http://localhost:3000 too) still gets 401 on its preflight, as before. A wildcard server
+ * name's origin is left out: MLflow's preflight answer (Starlette's CORSMiddleware) compares
+ * origins exactly, so it would refuse every real origin under it anyway.
+ */
+export function preflightOriginsFor(
+  settings: Pick<Settings, 'host' | 'serverNames'> & Partial<Pick<Settings, 'tls'>>,
+  listenPort: number,
+): string[] {
+  const loopback = settings.tls
+    ? []
+    : LOOPBACK_NAMES.map((n) => `http://${hostForUrl(n)}${listenPort === 80 ? '' : `:${listenPort}`}`);
+  return [...new Set([...corsOriginsFor(settings, listenPort).filter((o) => !o.includes('*')), ...loopback])];
 }
 
 /** `mlflow server`'s options after the subcommand; `up` and `export` share them. */
@@ -199,6 +218,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     workerProcesses: settings.nginxWorkers,
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
+    preflightOrigins: preflightOriginsFor(settings, found.listenPort),
     instanceId: found.instanceId,
     // nginx serves the copy in the state folder, whichever certificate it is (src/tls.ts).
     ...(tls ? { tls: { cert: n(tls.serverCert), key: n(tls.serverKey) } } : {}),

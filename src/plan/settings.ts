@@ -164,6 +164,21 @@ function jobsWarnings(jobs: boolean, backend: StoreUri, platform: Platform): str
   return warnings;
 }
 
+/**
+ * Listening on every interface, without a name to answer to: MLflow's Host check admits only the
+ * stack's own names (plan.ts, allowedHostsFor), so a client that comes by an address or a name
+ * of this machine gets 403 "Invalid Host header" until that is a --server-name.
+ */
+function wildcardHostWarnings(host: string, serverNames: readonly string[], port: string): string[] {
+  if ((host !== '0.0.0.0' && host !== '::') || serverNames.length > 0) return [];
+  const p = port === 'auto' ? '<port>' : port;
+  return [
+    `--host ${host} without --server-name: MLflow answers only to localhost, 127.0.0.1 and [::1], so a client that opens ` +
+      `http://192.168.1.5:${p} or http://my-laptop:${p} gets 403 "Invalid Host header". List each address or name clients use, ` +
+      'e.g. --server-name 192.168.1.5,my-laptop',
+  ];
+}
+
 export function parseHashScheme(value: string | undefined, platform: Platform): HashScheme {
   const scheme = value ?? platform.hashSchemes[0]!;
   if (scheme !== 'bcrypt' && scheme !== 'apr1') throw new UserError(`--hash must be bcrypt or apr1, got '${scheme}'`);
@@ -195,13 +210,17 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
   const tls = resolveTls(o, ctx);
   const jobs = parseJobs(o.jobs);
   warnings.push(...jobsWarnings(jobs, backend, platform));
+  const host = parseHost(o.host ?? '127.0.0.1');
+  const port = parsePort(o.port ?? String(DEFAULT_PORT));
+  const serverNames = parseServerNames(o.serverName);
+  warnings.push(...wildcardHostWarnings(host, serverNames, String(port)));
   return {
     backend,
     registry,
     artifacts,
-    host: parseHost(o.host ?? '127.0.0.1'),
-    port: parsePort(o.port ?? String(DEFAULT_PORT)),
-    serverNames: parseServerNames(o.serverName),
+    host,
+    port,
+    serverNames,
     user: validateUserName(o.user ?? 'admin', '--user'),
     hash: parseHashScheme(o.hash, platform),
     bcryptCost: parseBcryptCost(o.bcryptCost),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildPlan, MARKER_ENV, MLFLOW_DEFAULT_ALLOWED_HOSTS, type Found } from '../../src/plan/plan.js';
+import { buildPlan, MARKER_ENV, type Found } from '../../src/plan/plan.js';
 import { stateFolders } from '../../src/state.js';
 import { DEFAULT_MLFLOW_WORKERS, resolveSettings, type StackOptions } from '../../src/plan/settings.js';
 import { getPlatform, type Platform } from '../../src/platform.js';
@@ -99,38 +99,76 @@ describe('buildPlan: MLflow', () => {
     expect(env.MLFLOW_UVICORN_OPTS).toBeUndefined();
   });
 
-  it('allows MLflow default hosts plus every --server-name, plain and with any port', () => {
+  it("allows the loopback names and every --server-name, plain and with any port, and nothing of MLflow's private ranges", () => {
     const plan = planFor({ serverName: 'mlflow.example.com,mlflow', host: '0.0.0.0' });
     const hosts = argAfter(plan.mlflow.args, '--allowed-hosts').split(',');
     expect(hosts).toEqual(plan.allowedHosts);
-    for (const h of MLFLOW_DEFAULT_ALLOWED_HOSTS) expect(hosts).toContain(h);
-    for (const h of [
+    expect(hosts).toEqual([
       'localhost',
-      '127.0.0.1',
-      '[::1]',
       'localhost:*',
+      '127.0.0.1',
       '127.0.0.1:*',
+      '[::1]',
       '[[]::1]:*',
-      '192.168.*',
-      '10.*',
-      '172.16.*',
-      '172.31.*',
-    ]) {
-      expect(hosts).toContain(h);
-    }
+      'mlflow.example.com',
+      'mlflow.example.com:*',
+      'mlflow',
+      'mlflow:*',
+    ]);
+  });
+
+  // MLflow compares a pattern with `*` by fnmatch, any other exactly (is_allowed_host_header in
+  // mlflow/server/security_utils.py); this is that rule, to check what the patterns admit.
+  const fnmatch = (pattern: string) =>
+    new RegExp(
+      `^${pattern
+        .split('[[]')
+        .map((part) =>
+          part
+            .split('*')
+            .map((t) => t.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*'),
+        )
+        .join('\\[')}$`,
+    );
+  const admits = (patterns: readonly string[], host: string) =>
+    patterns.some((p) => (p.includes('*') ? fnmatch(p).test(host) : p === host));
+
+  it.each([
+    ['10.attacker.example', false],
+    ['10.attacker.example:5000', false],
+    ['10.0.0.5:5000', false],
+    ['192.168.1.20', false],
+    ['172.16.0.1:5000', false],
+    ['fd00::1', false],
+    ['0.0.0.0:5000', false],
+    ['evil.example', false],
+    ['localhost.evil.example', false],
+    ['mlflow.example.com.evil.example', false],
+    ['localhost', true],
+    ['localhost:5000', true],
+    ['127.0.0.1:5101', true],
+    ['[::1]:5000', true],
+    ['mlflow.example.com', true],
+    ['mlflow.example.com:8080', true],
+    ['x.lab.example.com:5000', true],
+  ] as const)('admits Host %s: %s', (host, admitted) => {
+    const hosts = planFor({ serverName: 'mlflow.example.com,*.lab.example.com', host: '0.0.0.0' }).allowedHosts;
+    expect(admits(hosts, host)).toBe(admitted);
+  });
+
+  it('lists a name typed in capitals in lower case too, as browsers send it', () => {
+    const hosts = planFor({ serverName: 'MLflow.Example.com' }).allowedHosts;
     expect(hosts).toContain('mlflow.example.com');
     expect(hosts).toContain('mlflow.example.com:*');
-    expect(hosts).toContain('mlflow');
-    expect(hosts).toContain('mlflow:*');
-    expect(new Set(hosts).size).toBe(hosts.length);
-    // A wildcard listen address is not a name clients send.
-    expect(hosts).not.toContain('0.0.0.0:5000');
+    expect(planFor({ serverName: 'MLflow.Example.com' }).corsOrigins).toContain('http://mlflow.example.com:5000');
   });
 
   it('allows a specific --host as a Host header too', () => {
     const hosts = planFor({ host: '192.168.1.5' }).allowedHosts;
     expect(hosts).toContain('192.168.1.5');
     expect(hosts).toContain('192.168.1.5:*');
+    expect(hosts).not.toContain('192.168.*');
   });
 
   it('lists each public name as a CORS origin with the listen port', () => {
@@ -140,6 +178,28 @@ describe('buildPlan: MLflow', () => {
     expect(origins).toContain('http://mlflow.example.com:8080');
     expect(origins).toContain('http://mlflow:8080');
     expect(origins.every((o) => /^https?:\/\/[^/]+$/.test(o))).toBe(true);
+  });
+
+  it("lets through nginx without a password only preflights of the stack's own origins", () => {
+    const conf = planFor({ serverName: 'mlflow.example.com,*.lab.example.com' }, { listenPort: 8080 }).nginx.conf;
+    expect(conf).toContain('auth_basic $mlflow_secure_auth;');
+    const listed = [...conf.matchAll(/^ {8}"(https?:\/\/[^"]+)" 1;$/gm)].map((m) => m[1]);
+    expect(listed).toEqual([
+      'http://mlflow.example.com:8080',
+      'https://mlflow.example.com',
+      'http://127.0.0.1:8080',
+      'https://127.0.0.1',
+      'http://localhost:8080',
+      'http://[::1]:8080',
+    ]);
+    // MLflow's preflight answer compares origins exactly: a wildcard name's origin would never pass.
+    expect(conf).not.toContain('lab.example.com:8080" 1');
+    // With TLS every page is https: http origins and the loopback ones MLflow does not allow are left out.
+    const tls = planFor({ serverName: 'mlflow.example.com', tls: true }, { listenPort: 8443 }).nginx.conf;
+    expect([...tls.matchAll(/^ {8}"(https?:\/\/[^"]+)" 1;$/gm)].map((m) => m[1])).toEqual([
+      'https://mlflow.example.com:8443',
+      'https://127.0.0.1:8443',
+    ]);
   });
 
   it('writes port 80 origins without the port, as browsers send them', () => {
@@ -266,7 +326,9 @@ describe('buildPlan: nginx', () => {
       'D:/My State/logs/nginx-error.log',
     ]);
     expect(plan.nginx.conf).not.toContain('\\');
-    const quoted = [...plan.nginx.conf.matchAll(/"([^"]*)"/g)].map((m) => m[1] ?? '').filter((s) => s.includes('/'));
+    const quoted = [...plan.nginx.conf.matchAll(/"([^"]*)"/g)]
+      .map((m) => m[1] ?? '')
+      .filter((s) => s.includes('/') && !/^https?:\/\//.test(s));
     expect(quoted).toEqual([
       'D:/My State/nginx/logs/nginx.pid',
       'D:/My State/logs/nginx-error.log',

@@ -271,6 +271,26 @@ describe('parsePort', () => {
   });
 });
 
+describe('--host on every interface', () => {
+  it.each(['0.0.0.0', '::'])(
+    '%s without --server-name: says that clients coming by an address or name need one',
+    (host) => {
+      const warnings = onLinux({ host, port: '8080' }).warnings;
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^--host \S+ without --server-name: MLflow answers only to localhost/);
+      expect(warnings[0]).toContain('http://192.168.1.5:8080');
+      expect(warnings[0]).toContain('403 "Invalid Host header"');
+      expect(warnings[0]).toContain('--server-name 192.168.1.5,my-laptop');
+    },
+  );
+
+  it('says nothing with a --server-name, or on a specific address', () => {
+    expect(onLinux({ host: '0.0.0.0', serverName: 'mlflow.lan' }).warnings).toEqual([]);
+    expect(onLinux({ host: '192.168.1.5' }).warnings).toEqual([]);
+    expect(onLinux({ host: '0.0.0.0', port: 'auto' }).warnings[0]).toContain('http://my-laptop:<port>');
+  });
+});
+
 describe('parseHost', () => {
   it.each([
     ['127.0.0.1', '127.0.0.1'],
