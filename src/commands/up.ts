@@ -29,7 +29,7 @@ import {
   verifyPassword,
   type HtpasswdEntry,
 } from '../plan/htpasswd.js';
-import { buildPlan, MARKER_ENV, type Plan } from '../plan/plan.js';
+import { buildPlan, MARKER_ENV, mlflowWorkingDir, type Plan } from '../plan/plan.js';
 import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
@@ -50,6 +50,7 @@ import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '..
 import { discover } from '../discover.js';
 import type { PreparedTls } from '../tls.js';
 import { startStoreChecks } from '../store-check.js';
+import { checkMlflowWorkingDir } from '../python-cwd.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -462,10 +463,11 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   debug('found nginx and MLflow, chose ports');
   await ensureStateDir(
     paths.stateDir,
-    stateFolders(paths, platform).filter((d) => d !== paths.stateDir),
+    [...stateFolders(paths, platform).filter((d) => d !== paths.stateDir), mlflowWorkingDir(paths.stateDir, platform)],
     platform,
   );
   await checkStateEntries(paths);
+  await checkMlflowWorkingDir(mlflowWorkingDir(paths.stateDir, platform));
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
   // The user's certificate and key are checked before anyone is asked for a password.
@@ -551,7 +553,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
         file: plan.mlflow.file,
         args: plan.mlflow.args,
         env: plan.mlflow.env,
-        cwd: ctx.cwd,
+        cwd: plan.mlflow.cwd,
         logFile: paths.mlflowLog,
         platform,
       });
