@@ -74,10 +74,8 @@ describe('Python never imports from the folder mlflow-secure runs in', () => {
 
   afterAll(async () => {
     if (!tmp) return;
-    if (record) {
-      await cli(['down'], { cwd: work });
-      expect(await waitForNoStackProcesses(stateDir, [record.mlflow.pid, record.nginx.pid])).toEqual([]);
-    }
+    await cli(['down'], { cwd: work });
+    expect(await waitForNoStackProcesses(stateDir, record ? [record.mlflow.pid, record.nginx.pid] : [])).toEqual([]);
     await removeDir(tmp);
   });
 
@@ -158,6 +156,20 @@ describe('Python never imports from the folder mlflow-secure runs in', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await waitForNoStackProcesses(stateDir, [record!.mlflow.pid, record!.nginx.pid])).toEqual([]);
     record = undefined;
+    expect(await planted()).toEqual([]);
+  });
+
+  it("up refuses a json.py planted in MLflow's working folder (a cloned repo can ship .mlflow-secure/), in one line", async () => {
+    const plantedFile = path.join(stateDir, 'mlflow-cwd', 'json.py');
+    await writeFile(plantedFile, plantedModule(markers));
+    const r = await cli(['up', '-d', '--port', 'auto'], { cwd: work, env: { MLFLOW_SECURE_PASSWORD: PASSWORD } });
+    expect(r.exitCode).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(errors).toEqual([
+      `error: ${plantedFile} is a file in MLflow's working folder, which Python would import from. Move it out of ${path.dirname(plantedFile)} (mlflow-secure never puts files there), then run up again`,
+    ]);
+    expect(await waitForNoStackProcesses(stateDir)).toEqual([]);
+    expect((await stat(plantedFile)).isFile()).toBe(true);
     expect(await planted()).toEqual([]);
   });
 });
