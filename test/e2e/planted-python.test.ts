@@ -124,12 +124,17 @@ describe('Python never imports from the folder mlflow-secure runs in', () => {
     const client = path.join(tmp, 'client');
     await mkdir(client, { recursive: true });
     const script = [
-      'import mlflow, os',
+      'import json, mlflow',
       'exp = mlflow.create_experiment("relative-location", artifact_location="rel/x")',
       'with mlflow.start_run(experiment_id=exp) as run:',
       '    mlflow.log_text("hello", "hello.txt")',
-      'print(mlflow.get_experiment(exp).artifact_location)',
-      'print(run.info.artifact_uri)',
+      'relative = [mlflow.get_experiment(exp).artifact_location, run.info.artifact_uri]',
+      // What the README advises instead: a proxied location, inside the artifacts destination.
+      'proxied = mlflow.create_experiment("proxied-location", artifact_location="mlflow-artifacts:/rel/y")',
+      'with mlflow.start_run(experiment_id=proxied) as run:',
+      '    mlflow.log_text("hello", "hello.txt")',
+      // MLflow prints "View run ..." lines too: the answer is the line that starts with RESULT.
+      'print("RESULT " + json.dumps(relative + [run.info.run_id]))',
     ].join('\n');
     const r = await execa(venvPython, ['-c', script], {
       cwd: client,
@@ -141,12 +146,15 @@ describe('Python never imports from the folder mlflow-secure runs in', () => {
       reject: false,
     });
     expect(r.exitCode, r.stderr).toBe(0);
-    const [location, artifactUri] = r.stdout.trim().split('\n').slice(-2);
+    const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    const [location, artifactUri, proxiedRun] = JSON.parse(line!.slice(7)) as string[];
     const expected = path.join(stateDir, 'mlflow-cwd', 'rel', 'x');
     expect(location).toBe(expected);
     expect(artifactUri?.startsWith(`${expected}/`)).toBe(true);
     expect((await stat(path.join(artifactUri!, 'hello.txt'))).isFile()).toBe(true);
     await expect(stat(path.join(work, 'rel'))).rejects.toThrow(/ENOENT/);
+    const proxied = path.join(work, 'mlartifacts', 'rel', 'y', proxiedRun!, 'artifacts', 'hello.txt');
+    expect((await stat(proxied)).isFile()).toBe(true);
     expect(await planted()).toEqual([]);
   });
 
