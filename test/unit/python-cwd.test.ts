@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readdir, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkMlflowWorkingDir, withEmptyDir } from '../../src/python-cwd.js';
 import { processRunner } from '../../src/setup/runner.js';
+import { mlflowVersion } from '../../src/tools.js';
 
 describe("checkMlflowWorkingDir: nothing in MLflow's working folder that Python would import", () => {
   let dir: string;
@@ -61,5 +62,22 @@ describe('withEmptyDir and the setup runner', () => {
     expect(where).not.toBe(process.cwd());
     const own = await run(pwd[0] as string, pwd[1] as string[], { timeoutMs: 10_000, cwd: os.homedir() });
     expect(own.stdout.trim()).toBe(os.homedir());
+  });
+});
+
+describe.skipIf(process.platform === 'win32')('mlflowVersion', () => {
+  it('asks `mlflow --version` in an empty folder of its own (py -m mlflow would import from it)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlflow-secure-unit-'));
+    try {
+      const fake = path.join(dir, 'mlflow');
+      await writeFile(fake, '#!/bin/sh\necho "mlflow, version $(pwd)"\n');
+      await chmod(fake, 0o755);
+      const where = await mlflowVersion({ file: fake, args: [] });
+      expect(path.dirname(where)).toBe(await realpath(os.tmpdir()));
+      expect(where).not.toBe(process.cwd());
+      expect(where).not.toBe(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
