@@ -26,6 +26,7 @@ import {
 } from './plan/store-checks.js';
 import { maskUriCredentials, uriSecrets } from './plan/secrets.js';
 import { executableTest, lookupMlflow, type IsExecutable } from './tools.js';
+import { withEmptyDir } from './python-cwd.js';
 
 /** One check's bound. libpq gives up on a silent host after PGCONNECT_TIMEOUT (10 s here), boto3 after 2 x 5 s. */
 export const CHECK_TIMEOUT_MS = 45_000;
@@ -133,15 +134,19 @@ export async function runStoreChecks(
   }
   const run = deps.run ?? runOnce;
   const c = explainContext(python, ctx);
-  const results = await Promise.all(
-    checks.map(async (check) => {
-      const script = check.kind === 'sql' ? SQL_CHECK_SCRIPT : S3_CHECK_SCRIPT;
-      const r = await run(python.file, [...python.args, '-c', script], {
-        timeoutMs: CHECK_TIMEOUT_MS,
-        env: childEnv(ctx.env, check.uri),
-      });
-      return interpret(check, r, python, c);
-    }),
+  // Never in the user's folder: `python -c` imports from its working folder (python-cwd.ts).
+  const results = await withEmptyDir((cwd) =>
+    Promise.all(
+      checks.map(async (check) => {
+        const script = check.kind === 'sql' ? SQL_CHECK_SCRIPT : S3_CHECK_SCRIPT;
+        const r = await run(python.file, [...python.args, '-c', script], {
+          timeoutMs: CHECK_TIMEOUT_MS,
+          env: childEnv(ctx.env, check.uri),
+          cwd,
+        });
+        return interpret(check, r, python, c);
+      }),
+    ),
   );
   return { python, results };
 }

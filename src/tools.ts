@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import nodePath from 'node:path';
 import { UserError } from './errors.js';
 import { runOnce } from './processes.js';
+import { withEmptyDir } from './python-cwd.js';
 import type { CommandSpec, Platform } from './platform.js';
 
 /** The folder holding package.json (this file is src/tools.ts or dist/tools.js). */
@@ -187,7 +188,10 @@ export async function nginxVersion(nginx: string): Promise<[number, number, numb
 }
 
 export async function mlflowVersion(mlflow: CommandSpec): Promise<string> {
-  const result = await runOnce(mlflow.file, [...mlflow.args, '--version'], { timeoutMs: 60_000 });
+  // `py -m mlflow` would import from the working folder: never the user's (python-cwd.ts).
+  const result = await withEmptyDir((cwd) =>
+    runOnce(mlflow.file, [...mlflow.args, '--version'], { timeoutMs: 60_000, cwd }),
+  );
   const m = /version\s+(\S+)/.exec(result.stdout);
   if (result.exitCode !== 0 || !m) {
     const why = result.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? 'no version printed';

@@ -42,6 +42,7 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
       env: shownEnv,
       port: plan.mlflow.port,
       socket: plan.mlflow.socket,
+      cwd: plan.mlflow.cwd,
       workers: settings.mlflowWorkers,
       jobs: settings.jobs,
     },

@@ -29,7 +29,7 @@ import {
   verifyPassword,
   type HtpasswdEntry,
 } from '../plan/htpasswd.js';
-import { buildPlan, MARKER_ENV, type Plan } from '../plan/plan.js';
+import { buildPlan, MARKER_ENV, mlflowWorkingDir, type Plan } from '../plan/plan.js';
 import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
@@ -51,6 +51,7 @@ import { discover } from '../discover.js';
 import { stateDirGitWarnings } from '../git-ignore.js';
 import type { PreparedTls } from '../tls.js';
 import { startStoreChecks } from '../store-check.js';
+import { checkMlflowWorkingDir } from '../python-cwd.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -463,12 +464,13 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   debug('found nginx and MLflow, chose ports');
   await ensureStateDir(
     paths.stateDir,
-    stateFolders(paths, platform).filter((d) => d !== paths.stateDir),
+    [...stateFolders(paths, platform).filter((d) => d !== paths.stateDir), mlflowWorkingDir(paths.stateDir, platform)],
     platform,
   );
   // Asked now, said before the summary: git answers long before MLflow does.
   const inGit = stateDirGitWarnings(paths.stateDir, ctx);
   await checkStateEntries(paths);
+  await checkMlflowWorkingDir(mlflowWorkingDir(paths.stateDir, platform));
   await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
   // The user's certificate and key are checked before anyone is asked for a password.
@@ -554,7 +556,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
         file: plan.mlflow.file,
         args: plan.mlflow.args,
         env: plan.mlflow.env,
-        cwd: ctx.cwd,
+        cwd: plan.mlflow.cwd,
         logFile: paths.mlflowLog,
         platform,
       });

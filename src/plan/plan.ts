@@ -45,7 +45,7 @@ export interface Plan {
    * MLflow's argv and environment. `port` is in its argv on every platform (its command line's
    * identity); it listens there only where `socket` is undefined (Windows).
    */
-  mlflow: CommandSpec & { port: number; socket?: string; env: Record<string, string> };
+  mlflow: CommandSpec & { port: number; socket?: string; env: Record<string, string>; cwd: string };
   nginx: CommandSpec & { testArgs: string[]; quitArgs: string[]; conf: string };
   /** Written into children's environment: lets `down` and the tests recognise our processes. */
   marker: string;
@@ -54,6 +54,16 @@ export interface Plan {
 }
 
 export const MARKER_ENV = 'MLFLOW_SECURE_STATE_DIR';
+
+/**
+ * MLflow's working folder: never the user's folder, whose json.py would run in every uvicorn
+ * worker (see python-cwd.ts). Every store URI is absolute; a client's relative experiment
+ * artifact_location resolves here (MLflow's resolve_uri_if_local). Not the artifacts
+ * destination: anyone signed in can PUT a json.py there through the artifacts API.
+ */
+export function mlflowWorkingDir(stateDir: string, platform: Platform): string {
+  return platform.path.join(stateDir, 'mlflow-cwd');
+}
 
 export const MAX_SOCKET_PATH_BYTES = 103;
 
@@ -243,7 +253,14 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     publicUrls: settings.serverNames.map((name) => `${scheme}://${hostForUrl(name)}:${found.listenPort}`),
     allowedHosts,
     corsOrigins,
-    mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },
+    mlflow: {
+      file: found.mlflow.file,
+      args: mlflowArgs,
+      port: found.mlflowPort,
+      socket,
+      env: mlflowEnv,
+      cwd: mlflowWorkingDir(settings.stateDir, platform),
+    },
     nginx: {
       file: found.nginx,
       args: baseArgs,

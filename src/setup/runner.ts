@@ -3,14 +3,22 @@
  * tests fake them and check the exact commands, and the real one is processes.ts's runOnce.
  */
 import { runOnce, type RunResult } from '../processes.js';
+import { withEmptyDir } from '../python-cwd.js';
 
 export type { RunOptions, RunResult } from '../processes.js';
 
 export type Runner = typeof runOnce;
 
-/** The real runner: processes.ts's runOnce, in `baseEnv` unless a run gives its own. */
+/**
+ * The real runner: processes.ts's runOnce, in `baseEnv` unless a run gives its own, and in an
+ * empty folder of its own unless it gives a `cwd`: Python (`-c`, `-m pip`, `-m venv`) imports
+ * from its working folder, which must never be the user's (python-cwd.ts).
+ */
 export function processRunner(baseEnv: NodeJS.ProcessEnv): Runner {
-  return (file, args, o) => runOnce(file, args, { ...o, env: o.env ?? baseEnv });
+  return (file, args, o) =>
+    o.cwd !== undefined
+      ? runOnce(file, args, { ...o, env: o.env ?? baseEnv })
+      : withEmptyDir((cwd) => runOnce(file, args, { ...o, env: o.env ?? baseEnv, cwd }));
 }
 
 /** The last non-empty line a failed child printed, for a one-line error. */

@@ -79,6 +79,12 @@ describe('buildPlan: MLflow', () => {
     expect(argAfter(planFor({ host: '192.168.1.5' }).mlflow.args, '--host')).toBe('127.0.0.1');
   });
 
+  it("runs MLflow in <state>/mlflow-cwd, never in the user's folder (Python imports from its working folder)", () => {
+    expect(planFor().mlflow.cwd).toBe('/home/ana/proj/.mlflow-secure/mlflow-cwd');
+    expect(planFor({ stateDir: '/srv/state' }).mlflow.cwd).toBe('/srv/state/mlflow-cwd');
+    expect(planFor({}, {}, win32).mlflow.cwd).toBe('C:\\Users\\Ana\\proj\\.mlflow-secure\\mlflow-cwd');
+  });
+
   it('puts the interpreter arguments (python -m mlflow) before `ui`', () => {
     const plan = planFor({}, { mlflow: { file: 'C:\\Python\\python.exe', args: ['-m', 'mlflow'] } }, win32);
     expect(plan.mlflow.file).toBe('C:\\Python\\python.exe');

@@ -4,6 +4,9 @@
  * answer from the check or line from MLflow's log means, as one line with the password masked.
  * The real runs against PostgreSQL and moto are test/e2e/postgres.test.ts and s3.test.ts.
  */
+import { readdir, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createOutput } from '../../src/log.js';
 import { getPlatform } from '../../src/platform.js';
@@ -393,6 +396,20 @@ describe('runStoreChecks and startStoreChecks (the check programs faked)', () =>
       expect(s.env.MLFLOW_SECURE_PASSWORD).toBeUndefined();
       expect(s.env.PGCONNECT_TIMEOUT).toBe('10');
     }
+  });
+
+  it("runs the checks in an empty folder of their own, never in the user's folder, and removes it", async () => {
+    const dirs: string[] = [];
+    const run = async (_file: string, _args: readonly string[], o: { cwd?: string }): Promise<RunResult> => {
+      dirs.push(o.cwd!);
+      expect(await readdir(o.cwd!)).toEqual([]);
+      return { exitCode: 0, stdout: '{"ok": true}\n', stderr: '' };
+    };
+    await runStoreChecks([pgCheck, s3Check], found, ctx, { run, isExecutable });
+    expect(dirs).toHaveLength(2);
+    expect(path.dirname(dirs[0]!)).toBe(os.tmpdir());
+    expect(dirs[0]).not.toBe(process.cwd());
+    await expect(stat(dirs[0]!)).rejects.toThrow(/ENOENT/);
   });
 
   it('a check that times out is a problem; one that crashes is only said (it never blocks a start)', async () => {
