@@ -25,6 +25,7 @@ export const STATE_ENTRIES = [
   'mlflow.sock',
   'lock',
   'stopping',
+  'mlflow-cwd',
 ] as const;
 
 /** What writeFileAtomic leaves behind when it dies between write and rename: `<name>.<12 hex>.tmp`. */

@@ -25,6 +25,7 @@ import type { Runner } from '../../src/setup/runner.js';
 import { sink } from './sink.js';
 import { statePaths } from '../../src/state.js';
 import { tlsPaths } from '../../src/plan/tls.js';
+import { mlflowWorkingDir } from '../../src/plan/plan.js';
 
 const linux = getPlatform('linux');
 const win32 = getPlatform('win32');
@@ -57,6 +58,7 @@ describe('STATE_ENTRIES: every name at the top of a state folder', () => {
         typeof p === 'string' ? [p] : Object.values(p),
       ),
       tlsPaths(dir, linux).dir,
+      mlflowWorkingDir(dir, linux),
       path.join(dir, 'lock'),
     ]
       .filter((p) => p !== dir)
