@@ -165,8 +165,8 @@ export interface ProcessImage {
 
 /**
  * What `restart` runs again is taken from here, never from the record: on Linux the kernel's
- * view of the process, on Windows Win32_Process (one PowerShell call). Elsewhere nothing (a
- * space-joined `ps` line cannot be split back into paths).
+ * view of the process, on Windows Win32_Process (one PowerShell call), elsewhere `ps`'s line
+ * split at blanks (a path with a blank in it then fails the caller's checks: refused, not guessed).
  */
 export async function readProcessImage(pid: number, platform: Platform = getPlatform()): Promise<ProcessImage> {
   if (platform.name === 'linux') {
@@ -184,7 +184,10 @@ export async function readProcessImage(pid: number, platform: Platform = getPlat
     ]);
     return { argv, executable, cwd };
   }
-  if (!platform.isWindows) return {};
+  if (!platform.isWindows) {
+    const line = await readCommandLine(pid, platform);
+    return line === undefined ? {} : { argv: line.split(/\s+/) };
+  }
   const query =
     `$p = Get-CimInstance Win32_Process -Filter "ProcessId=${pid}"; ` +
     `[Console]::Out.WriteLine($p.ExecutablePath); [Console]::Out.WriteLine($p.CommandLine)`;

@@ -107,6 +107,16 @@ export function mlflowFileOf(image: Pick<ProcessImage, 'argv' | 'executable'>, w
   return before[before.length - 1];
 }
 
+/**
+ * The nginx a verified master runs, as `--nginx` takes it: the system's executable path, else
+ * (macOS) the program named in the title nginx gives its master, `nginx: master process <file> ...`.
+ */
+export function nginxFileOf(image: Pick<ProcessImage, 'argv' | 'executable'>): string | undefined {
+  if (image.executable !== undefined) return image.executable;
+  const m = /^nginx: master process (\S+)/.exec((image.argv ?? []).join(' '));
+  return m?.[1];
+}
+
 /** What `restart` runs again: the programs of the verified running stack, as `--mlflow`/`--nginx` values. */
 export interface RunningPrograms {
   mlflow: string;
@@ -141,7 +151,7 @@ export async function runningPrograms(
         'nginx',
         '--nginx',
         record.nginx && nginxTarget(record.nginx.pid, paths, platform),
-        (image) => image.executable,
+        nginxFileOf,
         ctx,
       ),
   ]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { restartOptions } from '../../src/commands/restart.js';
-import { mlflowFileOf, splitWindowsCommandLine } from '../../src/running-stack.js';
+import { mlflowFileOf, nginxFileOf, splitWindowsCommandLine } from '../../src/running-stack.js';
 import type { StackRecord } from '../../src/state.js';
 import { userErrorFrom } from './user-error.js';
 
@@ -123,5 +123,15 @@ describe('splitWindowsCommandLine', () => {
       '',
     ]);
     expect(splitWindowsCommandLine('   ')).toEqual([]);
+  });
+});
+
+describe('nginxFileOf', () => {
+  it("the system's executable path; else (macOS) the file in the master's title", () => {
+    const title = ['nginx:', 'master', 'process', '/opt/homebrew/bin/nginx', '-p', '/s/nginx/', '-c', '/s/nginx.conf'];
+    expect(nginxFileOf({ argv: title, executable: '/usr/sbin/nginx' })).toBe('/usr/sbin/nginx');
+    expect(nginxFileOf({ argv: title })).toBe('/opt/homebrew/bin/nginx');
+    expect(nginxFileOf({ argv: ['nginx: worker process'] })).toBeUndefined();
+    expect(nginxFileOf({})).toBeUndefined();
   });
 });
