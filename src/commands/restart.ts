@@ -125,9 +125,8 @@ async function checkBeforeDown(
   requireFound(await lookupMlflow({ flag: options.mlflow, env, cwd: ctx.cwd, platform }), 'MLflow', platform);
   await nginxVersion(nginx);
   if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
-  // The running nginx holds its own port: only another one can be checked now.
-  if (settings.port !== 'auto' && (settings.port !== record.port || settings.host !== record.host))
-    await chooseListenPort(settings.host, settings.port);
+  // The running nginx holds its own port (on any address, for the system): only another port can be checked now.
+  if (settings.port !== 'auto' && settings.port !== record.port) await chooseListenPort(settings.host, settings.port);
   if (o.backendStoreUri !== undefined || o.registryStoreUri !== undefined || o.artifactsDestination !== undefined) {
     await checkLocalStores(settings);
     await startStoreChecks(settings, options, ctx).verified();

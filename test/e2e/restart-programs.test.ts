@@ -6,6 +6,7 @@
  */
 import { chmod, copyFile, mkdir, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
@@ -98,7 +99,7 @@ describe('restart keeps the programs the running stack runs', () => {
     expect(await serves(after.port)).toBe(200);
   });
 
-  it('a wrong password, or an option up would refuse: one line before down, the stack keeps serving', async () => {
+  it('a wrong password, an option up would refuse, a busy new port: one line before down, the stack keeps serving', async () => {
     const before = await readStackRecord(stateDir);
     const wrong = await cli(['restart', '--password-stdin'], { cwd, env, input: 'not-the-password\n' });
     expect(wrong.exitCode).toBe(1);
@@ -106,6 +107,13 @@ describe('restart keeps the programs the running stack runs', () => {
     const bad = await cli(['restart', '--nginx-workers', 'lots'], { cwd, env });
     expect(bad.exitCode).toBe(1);
     expect(oneLine(bad)).toMatch(/^error: .*--nginx-workers/);
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as AddressInfo).port;
+    const taken = await cli(['restart', '--port', String(busyPort)], { cwd, env });
+    busy.close();
+    expect(taken.exitCode).toBe(1);
+    expect(oneLine(taken)).toMatch(new RegExp(`^error: port ${busyPort} on 127\\.0\\.0\\.1 is already in use`));
     const after = await readStackRecord(stateDir);
     expect([after.mlflow.pid, after.nginx.pid]).toEqual([before.mlflow.pid, before.nginx.pid]);
     expect(await serves(after.port)).toBe(200);
