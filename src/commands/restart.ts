@@ -93,6 +93,11 @@ export async function restart(o: RestartOptions, ctx: Context): Promise<number> 
       'Start one with: mlflow-secure up (its options are then kept for restart)',
     );
   }
+  // MLFLOW_SECURE_DEBUG=1: what the checks before `down` cost, in ms since the command started (as up's phases).
+  const debug = (name: string) => {
+    if (ctx.env.MLFLOW_SECURE_DEBUG) ctx.out.note(`[${Math.round(performance.now())} ms] ${name}`);
+  };
+  debug('found the running stack');
   const { foreground, passwordStdin: _passwordStdin, quiet, ...stack } = o;
   const options: UpOptions = {
     ...restartOptions(record, stack),
@@ -102,6 +107,7 @@ export async function restart(o: RestartOptions, ctx: Context): Promise<number> 
     quiet,
   };
   options.asked = await checkBeforeDown(options, o, record, paths, ctx);
+  debug('read its programs and checked what up needs');
   const stopped = await down({ stateDir: paths.stateDir }, ctx);
   if (stopped !== ExitCode.ok) return stopped;
   return up(options, ctx);
