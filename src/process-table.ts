@@ -150,3 +150,55 @@ export async function liveGroupMembers(
     .filter((f) => Number(f[1]) === pgid && !(f[2] ?? '').startsWith('Z'))
     .map((f) => Number(f[0]));
 }
+
+/** What a running process was started as: its argument vector and the executable the system ran. */
+export interface ProcessImage {
+  /** Linux: the argument vector, exactly (/proc/<pid>/cmdline split at its NULs). */
+  argv?: string[];
+  /** Windows: the command line, one string (the program splits it). */
+  commandLine?: string;
+  /** The executable's full path as the system knows it (Linux /proc/<pid>/exe, Windows ExecutablePath). */
+  executable?: string;
+  /** Linux: the process's working folder, for a relative path in its argv. */
+  cwd?: string;
+}
+
+/**
+ * What `restart` runs again is taken from here, never from the record: on Linux the kernel's
+ * view of the process, on Windows Win32_Process (one PowerShell call), elsewhere `ps`'s line
+ * split at blanks (a path with a blank in it then fails the caller's checks: refused, not guessed).
+ */
+export async function readProcessImage(pid: number, platform: Platform = getPlatform()): Promise<ProcessImage> {
+  if (platform.name === 'linux') {
+    const [argv, executable, cwd] = await Promise.all([
+      fs.readFile(`/proc/${pid}/cmdline`, 'utf8').then(
+        (raw) => raw.replace(/\0$/, '').split('\0'),
+        () => undefined,
+      ),
+      // A replaced binary reads "<path> (deleted)": the path still names where it was.
+      fs.readlink(`/proc/${pid}/exe`).then(
+        (p) => p.replace(/ \(deleted\)$/, ''),
+        () => undefined,
+      ),
+      fs.readlink(`/proc/${pid}/cwd`).catch(() => undefined),
+    ]);
+    return { argv, executable, cwd };
+  }
+  if (!platform.isWindows) {
+    const line = await readCommandLine(pid, platform);
+    return line === undefined ? {} : { argv: line.split(/\s+/) };
+  }
+  const query =
+    `$p = Get-CimInstance Win32_Process -Filter "ProcessId=${pid}"; ` +
+    `[Console]::Out.WriteLine($p.ExecutablePath); [Console]::Out.WriteLine($p.CommandLine)`;
+  const r = await runOnce('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', query], {
+    timeoutMs: 15_000,
+  }).catch(() => undefined);
+  if (r?.exitCode !== 0) return {};
+  const [executable = '', ...rest] = r.stdout.split(/\r?\n/);
+  const commandLine = rest.join(' ').trim();
+  return {
+    ...(executable.trim() ? { executable: executable.trim() } : {}),
+    ...(commandLine ? { commandLine } : {}),
+  };
+}

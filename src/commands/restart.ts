@@ -6,17 +6,27 @@
  * Only a stack verified running from this folder is restarted: the record's option values then
  * come from our own `up`. A record nobody verified (a stack.json that came with a cloned
  * repository) could otherwise choose the store URIs MLflow writes to. Even so the values are
- * validated again as if typed, and no program path is taken from the record (nginx and MLflow
- * are looked up as `up` always does).
+ * validated again as if typed, and no program path is taken from the record: MLflow and nginx
+ * are the ones the verified processes run (running-stack.ts), unless --mlflow/--nginx say else.
+ *
+ * Everything `up` could refuse for a reason known now is checked before `down`: a restart that
+ * cannot start again leaves the running stack alone.
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir } from '../files.js';
+import { checkCreatable, checkStateDir } from '../files.js';
+import { validatePassword, verifyPassword } from '../plan/htpasswd.js';
 import { MASK } from '../plan/secrets.js';
-import type { StackOptions } from '../plan/settings.js';
+import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
+import { obtainPassword } from '../password.js';
+import { chooseListenPort } from '../ports.js';
 import { ownership } from '../processes.js';
+import { runningPrograms } from '../running-stack.js';
 import { stackTargets } from '../stack.js';
-import { readRecord, resolveStatePaths, type StackRecord } from '../state.js';
+import { readRecord, resolveStatePaths, type StackRecord, type StatePaths } from '../state.js';
+import { startStoreChecks } from '../store-check.js';
+import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../tools.js';
+import { readUsers } from '../users.js';
 import { down } from './down.js';
 import { up, type UpOptions } from './up.js';
 
@@ -83,15 +93,76 @@ export async function restart(o: RestartOptions, ctx: Context): Promise<number> 
       'Start one with: mlflow-secure up (its options are then kept for restart)',
     );
   }
-  const { foreground, passwordStdin, quiet, ...stack } = o;
+  // MLFLOW_SECURE_DEBUG=1: what the checks before `down` cost, in ms since the command started (as up's phases).
+  const debug = (name: string) => {
+    if (ctx.env.MLFLOW_SECURE_DEBUG) ctx.out.note(`[${Math.round(performance.now())} ms] ${name}`);
+  };
+  debug('found the running stack');
+  const { foreground, passwordStdin: _passwordStdin, quiet, ...stack } = o;
   const options: UpOptions = {
     ...restartOptions(record, stack),
+    ...(await runningPrograms(record, paths, { mlflow: o.mlflow, nginx: o.nginx }, ctx)),
     stateDir: paths.stateDir,
     detach: !foreground,
-    passwordStdin,
     quiet,
   };
+  options.asked = await checkBeforeDown(options, o, record, paths, ctx);
+  debug('read its programs and checked what up needs');
   const stopped = await down({ stateDir: paths.stateDir }, ctx);
   if (stopped !== ExitCode.ok) return stopped;
   return up(options, ctx);
+}
+
+/**
+ * What `up` would refuse, asked while the old stack still runs: the options, the two programs,
+ * the TLS files, a new port, new stores, and last the password (nobody types before a refusal).
+ * Returns the password, read once: `up` must not read stdin or prompt again.
+ */
+async function checkBeforeDown(
+  options: UpOptions,
+  o: RestartOptions,
+  record: StackRecord,
+  paths: StatePaths,
+  ctx: Context,
+): Promise<{ password?: string }> {
+  const { platform, env } = ctx;
+  const settings = resolveSettings(options, ctx);
+  const nginx = requireFound(await lookupNginx({ flag: options.nginx, env, platform }), 'nginx', platform);
+  requireFound(await lookupMlflow({ flag: options.mlflow, env, cwd: ctx.cwd, platform }), 'MLflow', platform);
+  await nginxVersion(nginx);
+  if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
+  // The running nginx holds its own port (on any address, for the system): only another port can be checked now.
+  if (settings.port !== 'auto' && settings.port !== record.port) await chooseListenPort(settings.host, settings.port);
+  if (o.backendStoreUri !== undefined || o.registryStoreUri !== undefined || o.artifactsDestination !== undefined) {
+    await checkLocalStores(settings);
+    await startStoreChecks(settings, options, ctx).verified();
+  }
+  const entries = (await readUsers(paths.htpasswd)) ?? [];
+  const existing = entries.find((e) => e.user === settings.user);
+  const given = await obtainPassword({
+    env,
+    passwordStdin: o.passwordStdin === true,
+    stdin: ctx.stdin,
+    stderr: ctx.stderr,
+    prompt: !existing,
+    user: settings.user,
+  });
+  if (!given) return {};
+  ctx.out.addSecret(given.password);
+  if (!existing) return { password: validatePassword(given.password, settings.hash) };
+  if (!verifyPassword(given.password, existing.hash))
+    throw new UserError(
+      `user '${settings.user}' already exists in ${paths.htpasswd} with a different password; nothing was stopped`,
+      `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``,
+    );
+  return { password: given.password };
+}
+
+async function checkLocalStores(settings: Settings): Promise<void> {
+  const stores = [
+    ['backend store', settings.backend],
+    ['registry store', settings.registry],
+    ['artifacts destination', settings.artifacts],
+  ] as const;
+  for (const [what, store] of stores) if (store.localPath) await checkCreatable(store.localPath, what);
 }

@@ -60,6 +60,8 @@ export interface UpOptions extends StackOptions {
   quiet?: boolean;
   /** Open the UI in the default browser once the stack is up. */
   open?: boolean;
+  /** `restart` asked for the password before it stopped the old stack (`{}`: none was given). */
+  asked?: { password?: string };
 }
 
 class Interrupted extends Error {
@@ -482,14 +484,18 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   await stores.verified();
   debug('checked the stores');
   progress.done();
-  const given = await obtainPassword({
-    env: ctx.env,
-    passwordStdin: o.passwordStdin === true,
-    stdin: ctx.stdin,
-    stderr: ctx.stderr,
-    prompt: !existing,
-    user: settings.user,
-  });
+  const given = o.asked
+    ? o.asked.password !== undefined
+      ? { password: o.asked.password }
+      : undefined
+    : await obtainPassword({
+        env: ctx.env,
+        passwordStdin: o.passwordStdin === true,
+        stdin: ctx.stdin,
+        stderr: ctx.stderr,
+        prompt: !existing,
+        user: settings.user,
+      });
   if (given) out.addSecret(given.password);
 
   // From the claim on, a signal (a closed terminal, Ctrl+C) must clean up, not kill us midway.

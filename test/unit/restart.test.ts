@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { restartOptions } from '../../src/commands/restart.js';
+import { mlflowFileOf, nginxFileOf, splitWindowsCommandLine } from '../../src/running-stack.js';
 import type { StackRecord } from '../../src/state.js';
 import { userErrorFrom } from './user-error.js';
 
@@ -70,5 +71,67 @@ describe('restartOptions', () => {
     expect(restartOptions(withSecret, { backendStoreUri: 'postgresql://ml:pw@db/ml' }).backendStoreUri).toBe(
       'postgresql://ml:pw@db/ml',
     );
+  });
+});
+
+describe('mlflowFileOf: the MLflow a verified leader was started from', () => {
+  const ours = ['ui', '--serve-artifacts', '--host', '127.0.0.1', '--port', '40000'];
+  it('a console script: the kernel runs <interpreter> <script> ui ...; the script is what up ran', () => {
+    expect(
+      mlflowFileOf(
+        { argv: ['/p/.venv/bin/python', '/p/tools/mlflow', ...ours], executable: '/usr/bin/python3.11' },
+        false,
+      ),
+    ).toBe('/p/tools/mlflow');
+    // `#!/usr/bin/env python3` and pip's `#!/bin/sh` trampoline for long paths end the same way.
+    expect(mlflowFileOf({ argv: ['python3', 'venv/bin/mlflow', ...ours] }, false)).toBe('venv/bin/mlflow');
+  });
+  it('a lone program: the executable the system ran', () => {
+    expect(mlflowFileOf({ argv: ['mlflow', ...ours], executable: '/opt/mlflow/bin/mlflow' }, false)).toBe(
+      '/opt/mlflow/bin/mlflow',
+    );
+    expect(
+      mlflowFileOf({ argv: ['C:\\v\\Scripts\\mlflow.exe', ...ours], executable: 'C:\\v\\Scripts\\mlflow.exe' }, true),
+    ).toBe('C:\\v\\Scripts\\mlflow.exe');
+  });
+  it('nothing that --mlflow could take: undefined', () => {
+    expect(
+      mlflowFileOf({ argv: ['C:\\Windows\\py.exe', '-m', 'mlflow', ...ours], executable: 'C:\\Windows\\py.exe' }, true),
+    ).toBeUndefined();
+    expect(mlflowFileOf({ argv: ['/usr/bin/python3', '-m', 'mlflow', ...ours] }, false)).toBeUndefined();
+    // Not started by up: no `ui --serve-artifacts`, or `ui` first.
+    expect(mlflowFileOf({ argv: ['/x/mlflow', 'ui', '--port', '40000'] }, false)).toBeUndefined();
+    expect(mlflowFileOf({ argv: ours }, false)).toBeUndefined();
+    expect(mlflowFileOf({}, false)).toBeUndefined();
+  });
+});
+
+describe('splitWindowsCommandLine', () => {
+  it('splits as the C runtime does', () => {
+    expect(splitWindowsCommandLine('"C:\\Program Files\\ml\\Scripts\\mlflow.exe" ui --serve-artifacts')).toEqual([
+      'C:\\Program Files\\ml\\Scripts\\mlflow.exe',
+      'ui',
+      '--serve-artifacts',
+    ]);
+    expect(splitWindowsCommandLine('C:\\v\\mlflow.exe  ui "a b" a\\\\"b c" d\\"e f\\\\g ""')).toEqual([
+      'C:\\v\\mlflow.exe',
+      'ui',
+      'a b',
+      'a\\b c',
+      'd"e',
+      'f\\\\g',
+      '',
+    ]);
+    expect(splitWindowsCommandLine('   ')).toEqual([]);
+  });
+});
+
+describe('nginxFileOf', () => {
+  it("the system's executable path; else (macOS) the file in the master's title", () => {
+    const title = ['nginx:', 'master', 'process', '/opt/homebrew/bin/nginx', '-p', '/s/nginx/', '-c', '/s/nginx.conf'];
+    expect(nginxFileOf({ argv: title, executable: '/usr/sbin/nginx' })).toBe('/usr/sbin/nginx');
+    expect(nginxFileOf({ argv: title })).toBe('/opt/homebrew/bin/nginx');
+    expect(nginxFileOf({ argv: ['nginx: worker process'] })).toBeUndefined();
+    expect(nginxFileOf({})).toBeUndefined();
   });
 });
