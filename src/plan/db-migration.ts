@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { Platform } from '../platform.js';
-import { maskUriCredentials } from './secrets.js';
+import { MASK, maskUriCredentials } from './secrets.js';
 import type { Settings } from './settings.js';
 import { quoteBash } from './shell.js';
 
@@ -132,10 +132,15 @@ export function backupsToRemove(
 
 /** A URI without its password, its `+driver`, for a dump tool to take. */
 function uriForTools(uri: string): string {
-  return maskUriCredentials(uri)
+  const masked = maskUriCredentials(uri);
+  return masked
     .replace(/^([a-z]+)\+[a-z0-9_]+:/i, '$1:')
-    .replace(/:\*\*\*@/, '@')
-    .replace(/^postgres:/i, 'postgresql:');
+    .replace(/^postgres:/i, 'postgresql:')
+    .replace(`:${MASK}@`, '@')
+    .replace(
+      new RegExp(`([?&])(?:password|passwd|pwd)=${MASK.replace(/\*/g, '\\*')}(&|$)`, 'i'),
+      (_m, a: string, b: string) => (b ? a : ''),
+    );
 }
 
 /**
