@@ -52,7 +52,8 @@ export interface MigrationDeps {
 }
 
 type Probed =
-  { target: MigrationTarget; verdict: Verdict; mlflow: string } | { target: MigrationTarget; notChecked: string };
+  | { target: MigrationTarget; verdict: Verdict; mlflow: string; python: CommandSpec }
+  | { target: MigrationTarget; notChecked: string };
 
 function describe(target: MigrationTarget): string {
   return `the ${target.role} ${target.kind === 'sqlite' ? target.path : maskUriCredentials(target.uri)}`;
@@ -103,7 +104,7 @@ async function probeTargets(
       };
       const r = await runScript(python, vars, ctx, PROBE_TIMEOUT_MS, run);
       const answer = parseAnswer(r.stdout, ProbeAnswer);
-      if (answer?.ok) return { target, verdict: verdictOf(answer), mlflow: mlflowName(answer.version) };
+      if (answer?.ok) return { target, verdict: verdictOf(answer), mlflow: mlflowName(answer.version), python };
       return {
         target,
         notChecked: `could not read the schema revision of ${describe(target)} (${whyNot(r, answer)})`,
@@ -143,7 +144,12 @@ export function startMigrationCheck(
         }).then((lookup) => (lookup.found ? probeTargets(targets, lookup.found, ctx, deps) : []));
   // Settles only through verified(); a failed `up` before that must not leave a rejection unheard.
   probed.catch(() => undefined);
-  let pending: { target: Extract<MigrationTarget, { kind: 'sqlite' }>; verdict: Verdict; mlflow: string }[] = [];
+  let pending: {
+    target: Extract<MigrationTarget, { kind: 'sqlite' }>;
+    verdict: Verdict;
+    mlflow: string;
+    python: CommandSpec;
+  }[] = [];
   return {
     async verified() {
       const results = await probed;
@@ -156,7 +162,7 @@ export function startMigrationCheck(
         const { target, verdict } = p;
         if (verdict.action === 'unknown') ctx.out.warn(unknownLine(p, verdict.revision));
         if (verdict.action !== 'migrate') continue;
-        if (target.kind === 'sqlite') pending.push({ target, verdict, mlflow: p.mlflow });
+        if (target.kind === 'sqlite') pending.push({ target, verdict, mlflow: p.mlflow, python: p.python });
         else if (!o.migrate) {
           const r = refusal(target, verdict, p.mlflow);
           throw new UserError(r.message, r.hint);
@@ -167,9 +173,9 @@ export function startMigrationCheck(
       }
     },
     async beforeMlflowStarts() {
-      for (const { target, verdict, mlflow } of pending) {
+      for (const { target, verdict, mlflow, python } of pending) {
         if (verdict.action !== 'migrate') continue;
-        const path = await backupSqlite(target, verdict.revision, o, ctx, deps);
+        const path = await backupSqlite(target, verdict.revision, python, ctx, deps);
         ctx.out.note(backupLine(target, verdict, path, mlflow));
       }
     },
@@ -180,7 +186,7 @@ export function startMigrationCheck(
 async function backupSqlite(
   target: Extract<MigrationTarget, { kind: 'sqlite' }>,
   revision: string,
-  o: Pick<StackOptions, 'mlflow'>,
+  python: CommandSpec,
   ctx: Context,
   deps: MigrationDeps,
 ): Promise<string> {
@@ -202,9 +208,6 @@ async function backupSqlite(
   } catch (e) {
     throw failed((e as Error).message);
   }
-  const lookup = await lookupMlflow({ flag: o.mlflow, env: ctx.env, cwd: ctx.cwd, platform });
-  const python = lookup.found ? await findMlflowPython(lookup.found, platform, deps.isExecutable) : undefined;
-  if (!python) throw failed("MLflow's Python was not found");
   const file = platform.path.join(
     folder,
     backupFileName(target.path, revision, (deps.now ?? (() => new Date()))(), platform),

@@ -4,6 +4,9 @@
  * and `up`'s refusal without --migrate (the probe faked). The real runs are
  * test/e2e/db-migration.test.ts.
  */
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import nodePath from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startMigrationCheck } from '../../src/db-migration.js';
 import { UserError } from '../../src/errors.js';
@@ -234,5 +237,75 @@ describe('startMigrationCheck (the probe faked)', () => {
     });
     await none.verified();
     expect(runs).toBe(0);
+  });
+
+  it('a SQLite database behind MLflow: copied before MLflow starts, one line, the oldest copies go; a failed copy stops up', async () => {
+    const dir = await mkdtemp(nodePath.join(os.tmpdir(), 'db-migration-unit-'));
+    try {
+      const db = nodePath.join(dir, 'mlflow.db');
+      await writeFile(db, '');
+      const folder = `${db}.backups`;
+      const now = () => new Date('2026-12-01T23:59:54.233Z');
+      const copy = nodePath.join(folder, 'mlflow-20261201T235954-233Z-17e22815139b.db');
+      const runs: (NodeJS.ProcessEnv | undefined)[] = [];
+      const run = async (_f: string, _a: readonly string[], o: { env?: NodeJS.ProcessEnv }): Promise<RunResult> => {
+        runs.push(o.env);
+        if (o.env?.MLFLOW_SECURE_DB_ACTION === 'probe') return { exitCode: 0, stdout: behind, stderr: '' };
+        await writeFile(o.env!.MLFLOW_SECURE_DB_BACKUP!, 'copy');
+        const answer = { ok: true, path: o.env!.MLFLOW_SECURE_DB_BACKUP, bytes: 4, revision: '17e22815139b' };
+        return { exitCode: 0, stdout: JSON.stringify(answer), stderr: '' };
+      };
+      const { ctx, err } = context();
+      const check = startMigrationCheck(settings({ backendStoreUri: db }), { mlflow: '/srv/venv/bin/mlflow' }, ctx, {
+        isExecutable,
+        run,
+        now,
+      });
+      await check.verified();
+      expect(runs).toHaveLength(1);
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(folder);
+      for (const t of ['20240101T000000-000Z', '20250101T000000-000Z', '20260101T000000-000Z'])
+        await writeFile(nodePath.join(folder, `mlflow-${t}-aaa.db`), 'old');
+      await check.beforeMlflowStarts();
+      expect(runs.at(-1)).toMatchObject({ MLFLOW_SECURE_DB_PATH: db, MLFLOW_SECURE_DB_BACKUP: copy });
+      expect(err.text()).toBe(
+        `Before MLflow 3.17.2 migrates ${db} (schema 17e22815139b -> dc11669786a5), a copy was kept: ${copy} (the last 3 are kept).\n`,
+      );
+      expect((await readdir(folder)).sort()).toEqual(
+        [
+          '.gitignore',
+          'mlflow-20250101T000000-000Z-aaa.db',
+          'mlflow-20260101T000000-000Z-aaa.db',
+          'mlflow-20261201T235954-233Z-17e22815139b.db',
+        ].sort(),
+      );
+
+      const full = context();
+      const failing = startMigrationCheck(
+        settings({ backendStoreUri: db }),
+        { mlflow: '/srv/venv/bin/mlflow' },
+        full.ctx,
+        {
+          isExecutable,
+          now,
+          run: async (_f, _a, o) =>
+            o.env?.MLFLOW_SECURE_DB_ACTION === 'probe'
+              ? { exitCode: 0, stdout: behind, stderr: '' }
+              : {
+                  exitCode: 0,
+                  stdout:
+                    '{"ok": false, "kind": "backup", "type": "OSError", "message": "[Errno 28] No space left on device"}',
+                  stderr: '',
+                },
+        },
+      );
+      await failing.verified();
+      await expect(failing.beforeMlflowStarts()).rejects.toThrow(
+        `could not keep a copy of ${db} before MLflow migrates it (OSError: [Errno 28] No space left on device); nothing was started`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
