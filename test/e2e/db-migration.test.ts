@@ -66,6 +66,27 @@ describe('the probe script in MLflow’s Python', () => {
       await removeDir(dir);
     }
   });
+
+  it('a copy includes what is still only in the -wal file, taken while a writer holds the database open', async () => {
+    const dir = await tempDir();
+    try {
+      const db = path.join(dir, 'wal.db');
+      const copy = path.join(dir, 'copy.db');
+      const r = JSON.parse(await fixture('walcopy', SCRIPT, db, copy)) as {
+        answer: unknown;
+        rows: string[];
+        wal_bytes: number;
+        plain_tables: string[];
+      };
+      expect(r.plain_tables).toEqual([]);
+      expect(r.wal_bytes).toBeGreaterThan(0);
+      expect(r.answer).toMatchObject({ ok: true, path: copy, revision: 'abc123' });
+      expect(r.rows).toEqual(['in-the-wal']);
+      expect(await fs.readdir(dir)).not.toContain('copy.db.partial');
+    } finally {
+      await removeDir(dir);
+    }
+  });
 });
 
 describe('up on a database MLflow would migrate', () => {
