@@ -10,13 +10,20 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, removeDir, root, stackProcesses, tempDir, venvPython } from './helpers.js';
+import { findInitdb, startPgCluster, type PgCluster } from './store-servers.js';
+
+const initdb = await findInitdb();
 
 const SCRIPT = path.join(root, 'python', 'db_migration.py');
 const FIXTURE = path.join(root, 'test', 'fixtures', 'db_schema.py');
 const PASSWORD = `dbmig-${Math.random().toString(36).slice(2)}-Pw`;
 
 async function fixture(...args: string[]): Promise<string> {
-  const r = await execa(venvPython, ['-I', FIXTURE, ...args], { reject: false, timeout: 120_000 });
+  return fixtureWith({}, ...args);
+}
+
+async function fixtureWith(env: Record<string, string>, ...args: string[]): Promise<string> {
+  const r = await execa(venvPython, ['-I', FIXTURE, ...args], { env, reject: false, timeout: 120_000 });
   if (r.exitCode !== 0) throw new Error(`db_schema.py ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.trim();
 }
@@ -161,5 +168,63 @@ describe('up on a database MLflow would migrate', () => {
     expect(up.stderr).not.toContain('a copy was kept');
     expect((await fs.readdir(backups)).sort()).toEqual(before);
     expect(await stackProcesses(path.join(cwd, '.mlflow-secure'))).toEqual([]);
+  });
+});
+
+describe.skipIf(!initdb)('up on a PostgreSQL database MLflow would migrate (a real cluster)', () => {
+  const DB_PASSWORD = `Pg-${Math.random().toString(36).slice(2)}-s3cret`;
+  let cluster: PgCluster;
+  let cwd: string;
+  let uri: string;
+  let head: string;
+  let old: string;
+  beforeAll(async () => {
+    cluster = await startPgCluster(initdb!);
+    await cluster.psql(
+      [`CREATE ROLE mlflow LOGIN PASSWORD '${DB_PASSWORD}';`, 'CREATE DATABASE mlflow OWNER mlflow;'].join('\n'),
+    );
+    uri = `postgresql://mlflow:${DB_PASSWORD}@127.0.0.1:${cluster.port}/mlflow`;
+    cwd = await tempDir();
+    const env = { FIXTURE_DB_URI: uri };
+    await fixtureWith(env, 'create', 'env', path.join(cwd, 'x'));
+    head = await fixtureWith(env, 'revision', 'env');
+    await fixtureWith(env, 'downgrade', 'env', '3');
+    old = await fixtureWith(env, 'revision', 'env');
+  }, 180_000);
+  afterAll(async () => {
+    if (cwd) {
+      await cli(['down'], { cwd });
+      await removeDir(cwd);
+    }
+    await cluster?.stop();
+  });
+
+  it('doctor and up name the pg_dump to run (no password) and refuse; up --migrate lets MLflow migrate it', async () => {
+    expect(old).not.toBe(head);
+    const masked = `postgresql://mlflow:********@127.0.0.1:${cluster.port}/mlflow`;
+    const dump = `pg_dump --format=custom --file=mlflow-${old}.dump postgresql://mlflow@127.0.0.1:${cluster.port}/mlflow`;
+    const doctor = await cli(['doctor', '--backend-store-uri', uri], { cwd });
+    expect(doctor.stdout).toContain(
+      `FAIL  a migration is pending: MLflow 3.17.2 would migrate the backend and registry store ${masked} from schema revision ${old} to ${head}`,
+    );
+    expect(doctor.stdout).toContain(`fix: Back it up first (${dump}), then run again with --migrate`);
+
+    const args = ['up', '-d', '--port', 'auto', '--workers', '1', '--jobs', 'off', '--backend-store-uri', uri];
+    const refused = await cli(args, { cwd, env: { MLFLOW_SECURE_PASSWORD: 'pg-admin-Pw-12345' } });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr.trim().split('\n').at(-1)).toBe(
+      `error: MLflow 3.17.2 would migrate the backend and registry store ${masked} from schema revision ${old} to ${head}, and an older MLflow cannot use it after that. Back it up first (${dump}), then run again with --migrate`,
+    );
+    expect(`${doctor.stdout}${doctor.stderr}${refused.stdout}${refused.stderr}`).not.toContain(DB_PASSWORD);
+    expect(await stackProcesses(path.join(cwd, '.mlflow-secure'))).toEqual([]);
+    expect(await fixtureWith({ FIXTURE_DB_URI: uri }, 'revision', 'env')).toBe(old);
+
+    const migrated = await cli([...args, '--migrate'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'pg-admin-Pw-12345' } });
+    await cli(['down'], { cwd });
+    expect(migrated.exitCode, migrated.stderr).toBe(0);
+    expect(migrated.stderr).toContain(
+      `MLflow 3.17.2 migrates the backend and registry store ${masked} from schema revision ${old} to ${head} (--migrate).`,
+    );
+    expect(await fixtureWith({ FIXTURE_DB_URI: uri }, 'revision', 'env')).toBe(head);
   });
 });
