@@ -281,3 +281,38 @@ export async function doctorMigrationFindings(
   }
   return findings;
 }
+
+/**
+ * `restart`, before it stops the running stack: the same refusal `up` would make for a server
+ * database the (perhaps upgraded) MLflow would migrate, so that a refused restart leaves the
+ * stack running. Silent otherwise: `up` says everything else.
+ */
+export async function refuseMigrationBeforeRestart(
+  o: StackOptions & { migrate?: boolean },
+  ctx: Context,
+  deps: MigrationDeps = {},
+): Promise<void> {
+  if (o.migrate) return;
+  let settings: Settings;
+  try {
+    settings = resolveSettings(o, ctx);
+  } catch (error) {
+    if (error instanceof UserError) return;
+    throw error;
+  }
+  const targets = migrationTargets(settings).filter((t) => t.kind === 'server');
+  if (targets.length === 0) return;
+  const lookup = await lookupMlflow({
+    flag: o.mlflow,
+    env: ctx.env,
+    cwd: ctx.cwd,
+    platform: ctx.platform,
+    ...(deps.isExecutable ? { isExecutable: deps.isExecutable } : {}),
+  });
+  if (!lookup.found) return;
+  for (const p of await probeTargets(targets, lookup.found, ctx, deps)) {
+    if ('notChecked' in p || p.target.kind !== 'server' || p.verdict.action !== 'migrate') continue;
+    const r = refusal(p.target, p.verdict, p.mlflow);
+    throw new UserError(`${r.message}; the running stack was left as it is`, r.hint);
+  }
+}

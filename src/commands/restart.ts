@@ -17,11 +17,13 @@ import type { StackOptions } from '../plan/settings.js';
 import { ownership } from '../processes.js';
 import { stackTargets } from '../stack.js';
 import { readRecord, resolveStatePaths, type StackRecord } from '../state.js';
+import { refuseMigrationBeforeRestart } from '../db-migration.js';
 import { down } from './down.js';
 import { up, type UpOptions } from './up.js';
 
 export interface RestartOptions extends StackOptions {
   foreground?: boolean;
+  migrate?: boolean;
   passwordStdin?: boolean;
   quiet?: boolean;
 }
@@ -83,14 +85,16 @@ export async function restart(o: RestartOptions, ctx: Context): Promise<number> 
       'Start one with: mlflow-secure up (its options are then kept for restart)',
     );
   }
-  const { foreground, passwordStdin, quiet, ...stack } = o;
+  const { foreground, passwordStdin, quiet, migrate, ...stack } = o;
   const options: UpOptions = {
     ...restartOptions(record, stack),
+    migrate,
     stateDir: paths.stateDir,
     detach: !foreground,
     passwordStdin,
     quiet,
   };
+  await refuseMigrationBeforeRestart(options, ctx);
   const stopped = await down({ stateDir: paths.stateDir }, ctx);
   if (stopped !== ExitCode.ok) return stopped;
   return up(options, ctx);

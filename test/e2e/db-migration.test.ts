@@ -220,11 +220,35 @@ describe.skipIf(!initdb)('up on a PostgreSQL database MLflow would migrate (a re
     expect(await fixtureWith({ FIXTURE_DB_URI: uri }, 'revision', 'env')).toBe(old);
 
     const migrated = await cli([...args, '--migrate'], { cwd, env: { MLFLOW_SECURE_PASSWORD: 'pg-admin-Pw-12345' } });
-    await cli(['down'], { cwd });
     expect(migrated.exitCode, migrated.stderr).toBe(0);
     expect(migrated.stderr).toContain(
       `MLflow 3.17.2 migrates the backend and registry store ${masked} from schema revision ${old} to ${head} (--migrate).`,
     );
+    expect(await fixtureWith({ FIXTURE_DB_URI: uri }, 'revision', 'env')).toBe(head);
+  });
+
+  it('restart refuses before it stops the running stack; restart --migrate goes ahead', async () => {
+    // As if the MLflow in the venv had been upgraded under the running stack: its database is behind again.
+    await fixtureWith({ FIXTURE_DB_URI: uri }, 'downgrade', 'env', '1');
+    const behind = await fixtureWith({ FIXTURE_DB_URI: uri }, 'revision', 'env');
+    expect(behind).not.toBe(head);
+    const stateDir = path.join(cwd, '.mlflow-secure');
+    const running = (await stackProcesses(stateDir)).map((p) => p.pid).sort();
+    expect(running.length).toBeGreaterThan(0);
+    const refused = await cli(['restart', '--backend-store-uri', uri, '--registry-store-uri', uri], { cwd });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr.trim().split('\n').at(-1)).toMatch(
+      new RegExp(
+        `^error: MLflow 3\\.17\\.2 would migrate .* from schema revision ${behind} to ${head}, and an older MLflow cannot use it after that; the running stack was left as it is\\. Back it up first \\(pg_dump .*\\), then run again with --migrate$`,
+      ),
+    );
+    expect(refused.stderr).not.toContain(DB_PASSWORD);
+    expect((await stackProcesses(stateDir)).map((p) => p.pid).sort()).toEqual(running);
+    const restarted = await cli(['restart', '--backend-store-uri', uri, '--registry-store-uri', uri, '--migrate'], {
+      cwd,
+    });
+    await cli(['down'], { cwd });
+    expect(restarted.exitCode, restarted.stderr).toBe(0);
     expect(await fixtureWith({ FIXTURE_DB_URI: uri }, 'revision', 'env')).toBe(head);
   });
 });
