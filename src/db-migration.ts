@@ -84,11 +84,24 @@ function whyNot(r: RunResult, answer: { message?: string; type?: string } | unde
 }
 
 async function probeTargets(
-  targets: MigrationTarget[],
+  given: MigrationTarget[],
   mlflow: CommandSpec,
   ctx: Pick<Context, 'env' | 'platform'>,
   deps: MigrationDeps,
 ): Promise<Probed[]> {
+  // A SQLite file that is not there yet is a new database: nothing to read, no Python started.
+  const present = await Promise.all(
+    given.map(
+      (t) =>
+        t.kind !== 'sqlite' ||
+        fs.stat(t.path).then(
+          (st) => st.isFile(),
+          () => false,
+        ),
+    ),
+  );
+  const targets = given.filter((_, i) => present[i]);
+  if (targets.length === 0) return [];
   const python = await findMlflowPython(mlflow, ctx.platform, deps.isExecutable);
   if (!python)
     return targets.map((target) => ({

@@ -220,7 +220,7 @@ describe('startMigrationCheck (the probe faked)', () => {
     }
   });
 
-  it('a probe that cannot run is a warning, never a refusal; a file store runs no probe', async () => {
+  it('a probe that cannot run is a warning, never a refusal; a file store or a new SQLite file runs no probe', async () => {
     const { ctx, err } = context();
     const check = startMigrationCheck(settings({ backendStoreUri: PG }), { mlflow: '/srv/venv/bin/mlflow' }, ctx, {
       isExecutable,
@@ -236,6 +236,12 @@ describe('startMigrationCheck (the probe faked)', () => {
       run: async () => (runs++, { exitCode: 0, stdout: '', stderr: '' }),
     });
     await none.verified();
+    // A SQLite file that is not there yet is a new database: no Python is started for it.
+    const fresh = startMigrationCheck(settings({ backendStoreUri: '/nonexistent/new.db' }), {}, context().ctx, {
+      isExecutable,
+      run: async () => (runs++, { exitCode: 0, stdout: '', stderr: '' }),
+    });
+    await fresh.verified();
     expect(runs).toBe(0);
   });
 
