@@ -29,6 +29,9 @@ function version(): string {
   }
 }
 
+const MIGRATE_HELP =
+  'let MLflow migrate a server database (PostgreSQL, MySQL) to its schema; a SQLite one is copied first, always';
+
 function stateDirOption(cmd: Command): Command {
   return cmd.option(
     '--state-dir <dir>',
@@ -112,7 +115,8 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       )
       .option('--dry-run', 'print the plan and start nothing (same as `mlflow-secure config`)')
       .option('--json', 'with --dry-run: the plan as JSON')
-      .option('--open', 'open the URL in the default browser once the stack is up'),
+      .option('--open', 'open the URL in the default browser once the stack is up')
+      .option('--migrate', MIGRATE_HELP),
   ).action(function (this: Command) {
     const o = this.opts();
     return run(async () =>
@@ -126,7 +130,8 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .description('down, then up -d with the options the running stack was started with (options given here win)')
       .option('--foreground', 'supervise the new stack here, like up without -d')
       .option('--password-stdin', 'read the password from standard input')
-      .option('-q, --quiet', 'no progress line while starting'),
+      .option('-q, --quiet', 'no progress line while starting')
+      .option('--migrate', MIGRATE_HELP),
   ).action(function (this: Command) {
     // Only what was typed overrides the record: commander's defaults must not.
     const typed = Object.fromEntries(

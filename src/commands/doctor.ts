@@ -17,6 +17,7 @@ import {
 import { getStatus } from './status.js';
 import { currentUser } from '../discover.js';
 import { doctorStoreFindings } from '../store-check.js';
+import { doctorMigrationFindings } from '../db-migration.js';
 
 interface Finding {
   ok: boolean;
@@ -69,6 +70,8 @@ export async function doctor(
     });
   }
   findings.push(...(await doctorStoreFindings(o, mlflow.found, ctx)));
+  // A database MLflow would migrate on the next start (the default ./mlflow.db, or the one given).
+  findings.push(...(await doctorMigrationFindings(o, mlflow.found, ctx)));
 
   const nginx = await lookupNginx({ flag: o.nginx, env, platform });
   if (nginx.found) {

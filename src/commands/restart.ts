@@ -27,11 +27,13 @@ import { readRecord, resolveStatePaths, type StackRecord, type StatePaths } from
 import { startStoreChecks } from '../store-check.js';
 import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../tools.js';
 import { readUsers } from '../users.js';
+import { refuseMigrationBeforeRestart } from '../db-migration.js';
 import { down } from './down.js';
 import { up, type UpOptions } from './up.js';
 
 export interface RestartOptions extends StackOptions {
   foreground?: boolean;
+  migrate?: boolean;
   passwordStdin?: boolean;
   quiet?: boolean;
 }
@@ -98,15 +100,17 @@ export async function restart(o: RestartOptions, ctx: Context): Promise<number> 
     if (ctx.env.MLFLOW_SECURE_DEBUG) ctx.out.note(`[${Math.round(performance.now())} ms] ${name}`);
   };
   debug('found the running stack');
-  const { foreground, passwordStdin: _passwordStdin, quiet, ...stack } = o;
+  const { foreground, passwordStdin: _passwordStdin, quiet, migrate, ...stack } = o;
   const options: UpOptions = {
     ...restartOptions(record, stack),
     ...(await runningPrograms(record, paths, { mlflow: o.mlflow, nginx: o.nginx }, ctx)),
+    migrate,
     stateDir: paths.stateDir,
     detach: !foreground,
     quiet,
   };
   options.asked = await checkBeforeDown(options, o, record, paths, ctx);
+  await refuseMigrationBeforeRestart(options, ctx);
   debug('read its programs and checked what up needs');
   const stopped = await down({ stateDir: paths.stateDir }, ctx);
   if (stopped !== ExitCode.ok) return stopped;

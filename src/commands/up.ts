@@ -52,6 +52,7 @@ import { stateDirGitWarnings } from '../git-ignore.js';
 import type { PreparedTls } from '../tls.js';
 import { startStoreChecks } from '../store-check.js';
 import { checkMlflowWorkingDir } from '../python-cwd.js';
+import { startMigrationCheck } from '../db-migration.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -62,6 +63,8 @@ export interface UpOptions extends StackOptions {
   open?: boolean;
   /** `restart` asked for the password before it stopped the old stack (`{}`: none was given). */
   asked?: { password?: string };
+  /** Let MLflow migrate a server database to its schema (a SQLite one is copied first, always). */
+  migrate?: boolean;
 }
 
 class Interrupted extends Error {
@@ -462,6 +465,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   progress.phase('Checking nginx, MLflow and the state folder');
   // A database or S3 store is checked in MLflow's Python meanwhile (nothing runs for SQLite).
   const stores = startStoreChecks(settings, o, ctx);
+  // Whether MLflow would migrate its database, read meanwhile (python/db_migration.py).
+  const migration = startMigrationCheck(settings, o, ctx);
   const { found } = await discover(settings, o, ctx, true);
   debug('found nginx and MLflow, chose ports');
   await ensureStateDir(
@@ -482,6 +487,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
   if (stores.pending) progress.phase(`Checking ${stores.pending}`);
   await stores.verified();
+  await migration.verified();
   debug('checked the stores');
   progress.done();
   const given = o.asked
@@ -556,6 +562,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       // A signal that came during the claim: stop before starting anything.
       const early = signals.received();
       if (early !== undefined) throw new Interrupted(early);
+      await migration.beforeMlflowStarts();
       progress.phase('Starting MLflow and nginx');
       mlflow = await startProcess({
         name: 'mlflow',
