@@ -82,7 +82,11 @@ function stackOptions(cmd: Command): Command {
     )
     .option('--timeout <seconds>', 'how long to wait for readiness', String(DEFAULT_TIMEOUT_SECONDS))
     .option('--mlflow <path>', 'the mlflow executable or its virtual environment (env: MLFLOW_SECURE_MLFLOW)')
-    .option('--nginx <path>', 'the nginx executable (env: MLFLOW_SECURE_NGINX)');
+    .option('--nginx <path>', 'the nginx executable (env: MLFLOW_SECURE_NGINX)')
+    .option(
+      '--upstream <url>',
+      'put the password in front of an MLflow you already run (http(s)://host:port); starts nginx only',
+    );
 }
 
 export function createProgram(ctx: Context, setCode: (code: number) => void): Command {

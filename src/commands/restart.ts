@@ -55,8 +55,10 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
     else if (given.tlsCert === undefined && given.tlsKey === undefined)
       Object.assign(recorded, { tlsCert: tls.cert, tlsKey: tls.key });
   }
+  // --upstream: the user's MLflow keeps its stores; it is checked again (answers, is MLflow) by up.
+  if (record.upstream) recorded.upstream = record.upstream;
   for (const [key, flag, uri] of stores) {
-    if (given[key] !== undefined) continue;
+    if (given[key] !== undefined || recorded.upstream !== undefined) continue;
     // A password in a store URI is never kept on disk: the record has it masked.
     if (uri.includes(MASK))
       throw new UserError(

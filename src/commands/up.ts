@@ -50,6 +50,7 @@ import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '..
 import { discover } from '../discover.js';
 import type { PreparedTls } from '../tls.js';
 import { startStoreChecks } from '../store-check.js';
+import { checkUpstream, watchUpstream } from '../upstream.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -265,10 +266,12 @@ export function recordOf(
     port: plan.listenPort,
     mlflowPort: plan.mlflow.port,
     mlflowOnSocket: plan.mlflow.socket !== undefined,
+    ...(plan.upstream ? { upstream: plan.upstream.url } : {}),
     hash: s.hash,
-    backendStoreUri: maskUriCredentials(s.backend.uri),
-    registryStoreUri: maskUriCredentials(s.registry.uri),
-    artifactsDestination: maskUriCredentials(s.artifacts.uri),
+    // --upstream: the user's MLflow chose its stores; none is known here.
+    backendStoreUri: s.upstream ? '' : maskUriCredentials(s.backend.uri),
+    registryStoreUri: s.upstream ? '' : maskUriCredentials(s.registry.uri),
+    artifactsDestination: s.upstream ? '' : maskUriCredentials(s.artifacts.uri),
     ...(mlflow ? { mlflow: { pid: mlflow.pid } } : {}),
     ...(nginx ? { nginx: { pid: nginx.pid } } : {}),
     options: {
@@ -368,7 +371,11 @@ function printSummary(
 ): void {
   const { out } = ctx;
   const s = plan.settings;
-  out.info(`MLflow ${versions.mlflow} is up behind nginx ${versions.nginx}, password required.`);
+  out.info(
+    plan.upstream
+      ? `Your MLflow ${versions.mlflow} at ${plan.upstream.url} is behind nginx ${versions.nginx}, password required.`
+      : `MLflow ${versions.mlflow} is up behind nginx ${versions.nginx}, password required.`,
+  );
   out.info(`  URL:       ${plan.url}`);
   for (const u of plan.publicUrls) out.info(`  also:      ${u}`);
   out.info(`  user:      ${s.user}`);
@@ -388,7 +395,9 @@ function printSummary(
   out.info(
     `  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD${users.tls?.clientCa ? ', _SERVER_CERT_PATH' : ''})`,
   );
-  out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
+  out.info(
+    `  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}${plan.upstream ? '   (stops nginx only; your MLflow keeps running)' : ''}`,
+  );
 }
 
 /** Under the state lock: claims the folder, writes nginx.conf (tested) and the password file. */
@@ -466,8 +475,11 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     platform,
   );
   await checkStateEntries(paths);
-  await checkStores(settings);
+  if (!settings.upstream) await checkStores(settings);
   const plan = buildPlan(settings, found, platform);
+  // --upstream: before anything is written or started, the URL must answer and be MLflow.
+  const upstreamVersion = plan.upstream ? await checkUpstream(plan.upstream) : undefined;
+  if (plan.upstream) debug(`MLflow ${upstreamVersion} answers at ${plan.upstream.url}`);
   // The user's certificate and key are checked before anyone is asked for a password.
   if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
   // A terminal prompt only for a new user (an existing one keeps its password across restarts),
@@ -506,16 +518,18 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     },
   };
   let starting = true;
-  const stopFollowing = [
-    followFile(paths.mlflowLog, (line) => {
-      if (starting) {
-        stores.onMlflowLine(line);
-        const phase = mlflowStartPhase(line);
-        if (phase) progress.phase(phase);
-      }
-      if (!o.detach) out.info(`mlflow | ${line}`);
-    }),
-  ];
+  const stopFollowing = plan.upstream
+    ? []
+    : [
+        followFile(paths.mlflowLog, (line) => {
+          if (starting) {
+            stores.onMlflowLine(line);
+            const phase = mlflowStartPhase(line);
+            if (phase) progress.phase(phase);
+          }
+          if (!o.detach) out.info(`mlflow | ${line}`);
+        }),
+      ];
   if (!o.detach) {
     stopFollowing.push(followFile(paths.nginxErrorLog, (line) => out.info(`nginx  | ${labelNginxLogLine(line)}`)));
     // Nowhere to print once the terminal or the pipe is gone: stop reading the logs.
@@ -545,16 +559,17 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       // A signal that came during the claim: stop before starting anything.
       const early = signals.received();
       if (early !== undefined) throw new Interrupted(early);
-      progress.phase('Starting MLflow and nginx');
-      mlflow = await startProcess({
-        name: 'mlflow',
-        file: plan.mlflow.file,
-        args: plan.mlflow.args,
-        env: plan.mlflow.env,
-        cwd: ctx.cwd,
-        logFile: paths.mlflowLog,
-        platform,
-      });
+      progress.phase(plan.upstream ? 'Starting nginx' : 'Starting MLflow and nginx');
+      if (!plan.upstream)
+        mlflow = await startProcess({
+          name: 'mlflow',
+          file: plan.mlflow.file,
+          args: plan.mlflow.args,
+          env: plan.mlflow.env,
+          cwd: ctx.cwd,
+          logFile: paths.mlflowLog,
+          platform,
+        });
       await record('starting', process.pid);
       nginx = await startProcess({
         name: 'nginx',
@@ -573,20 +588,23 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       const listen = `tcp:${connectHost(plan)}:${plan.listenPort}`;
       await raceStop(
         Promise.all([
-          stores.explainExit(
-            withLogTail(
-              stores.orLoggedProblem(
-                waitReady({
-                  resource: mlflowHealthResource(plan.mlflow),
-                  exited: mlflow.exited,
-                  timeoutMs: deadline,
-                  what: 'MLflow',
-                }),
+          // --upstream: the user's MLflow was checked before nginx started.
+          !mlflow
+            ? undefined
+            : stores.explainExit(
+                withLogTail(
+                  stores.orLoggedProblem(
+                    waitReady({
+                      resource: mlflowHealthResource(plan.mlflow),
+                      exited: mlflow!.exited,
+                      timeoutMs: deadline,
+                      what: 'MLflow',
+                    }),
+                  ),
+                  'mlflow',
+                  paths.mlflowLog,
+                ),
               ),
-              'mlflow',
-              paths.mlflowLog,
-            ),
-          ),
           withLogTail(
             waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }),
             'nginx',
@@ -620,16 +638,18 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       return ExitCode.interrupted;
     }
 
-    const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then(
-      (r) => r.body.trim(),
-      () => '?',
-    );
+    const mlflowVer =
+      upstreamVersion ??
+      (await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then(
+        (r) => r.body.trim(),
+        () => '?',
+      ));
     const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
     progress.done();
     if (o.detach) {
       await record('running', null);
       await Promise.all(stopFollowing.map((f) => f()));
-      mlflow.detach();
+      mlflow?.detach();
       nginx.detach();
       keepRunning = true;
       printSummary(plan, users, versions, true, ctx);
@@ -642,15 +662,29 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     requested.dispose();
     printSummary(plan, users, versions, false, ctx);
     if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
+    // The user's MLflow going away is said, not a reason to stop: they may be restarting it.
+    const stopWatching = plan.upstream
+      ? watchUpstream(plan.upstream, (answers, detail) =>
+          answers
+            ? out.note(`Your MLflow at ${plan.upstream!.url} answers again.`)
+            : out.warn(
+                `your MLflow at ${plan.upstream!.url} stopped answering (${detail}): requests through nginx get 502 until it is back`,
+              ),
+        )
+      : () => undefined;
     const outcome = await Promise.race([
       stop.stopped.then((signal) => ({ signal })),
-      mlflow.exited.then((exit) => ({ exit })),
+      ...(mlflow ? [mlflow.exited.then((exit) => ({ exit }))] : []),
       nginx.exited.then((exit) => ({ exit })),
-    ]);
+    ]).finally(stopWatching);
     if ('signal' in outcome) {
       out.note(`Stopping (${outcome.signal})...`);
       await cleanup();
-      out.note('Stopped MLflow and nginx.');
+      out.note(
+        plan.upstream
+          ? `Stopped nginx (your MLflow at ${plan.upstream.url} keeps running).`
+          : 'Stopped MLflow and nginx.',
+      );
       return ExitCode.ok;
     }
     // `down` leaves a stop request before it stops the processes, and removes the record last:

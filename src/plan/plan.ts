@@ -9,6 +9,7 @@ import { quoteBash } from './shell.js';
 import type { Settings } from './settings.js';
 import { statePaths, type StatePaths } from '../state.js';
 import { tlsPaths } from './tls.js';
+import type { Upstream } from './upstream.js';
 
 export type { StatePaths };
 
@@ -51,6 +52,8 @@ export interface Plan {
   marker: string;
   /** See Found.instanceId; '' when none. */
   instanceId: string;
+  /** --upstream: the MLflow nginx fronts; `mlflow` above is then not started. */
+  upstream?: Upstream;
 }
 
 export const MARKER_ENV = 'MLFLOW_SECURE_STATE_DIR';
@@ -166,7 +169,8 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then: with
   // --jobs on MLflow keeps 127.0.0.1:<port> (settings.ts warns). nginx for Windows has no unix:
   // upstreams: there MLflow keeps 127.0.0.1:<port> too.
-  const socket = platform.isWindows || settings.jobs ? undefined : paths.mlflowSocket;
+  const upstream = settings.upstream;
+  const socket = platform.isWindows || settings.jobs || upstream ? undefined : paths.mlflowSocket;
   // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
   if (socket !== undefined && Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(
@@ -195,7 +199,22 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     listenHost: settings.host,
     listenPort: found.listenPort,
     serverNames: settings.serverNames,
-    upstream: socket !== undefined ? `unix:${n(socket)}` : `127.0.0.1:${found.mlflowPort}`,
+    upstream: upstream
+      ? upstream.hostHeader
+      : socket !== undefined
+        ? `unix:${n(socket)}`
+        : `127.0.0.1:${found.mlflowPort}`,
+    ...(upstream
+      ? {
+          external: {
+            hostHeader: upstream.hostHeader,
+            tls: upstream.scheme === 'https',
+            serverName: upstream.host,
+            origins: corsOrigins,
+            origin: upstream.url,
+          },
+        }
+      : {}),
     workerProcesses: settings.nginxWorkers,
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
@@ -223,7 +242,13 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     publicUrls: settings.serverNames.map((name) => `${scheme}://${hostForUrl(name)}:${found.listenPort}`),
     allowedHosts,
     corsOrigins,
-    mlflow: { file: found.mlflow.file, args: mlflowArgs, port: found.mlflowPort, socket, env: mlflowEnv },
+    mlflow: {
+      file: found.mlflow.file,
+      args: mlflowArgs,
+      port: upstream ? upstream.port : found.mlflowPort,
+      socket,
+      env: mlflowEnv,
+    },
     nginx: {
       file: found.nginx,
       args: baseArgs,
@@ -233,5 +258,6 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     },
     marker: settings.stateDir,
     instanceId: found.instanceId ?? '',
+    ...(upstream ? { upstream } : {}),
   };
 }
