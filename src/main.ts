@@ -73,7 +73,10 @@ function stackOptions(cmd: Command): Command {
       ).choices(['bcrypt', 'apr1']),
     )
     .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
-    .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
+    .option(
+      '--nginx-workers <n|auto>',
+      `nginx worker processes (default: ${DEFAULT_NGINX_WORKERS}; 1 on Windows, where nginx serves with one)`,
+    )
     .option('--workers <n>', "MLflow's uvicorn worker processes (1-32)", String(DEFAULT_MLFLOW_WORKERS))
     .option(
       '--jobs <on|off>',

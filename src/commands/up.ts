@@ -545,8 +545,9 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const cleanup = () =>
     (cleaned ??= (async () => {
       const targets = [
-        ...(mlflow ? [mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform)] : []),
-        ...(nginx ? [nginxTarget(nginx.pid, paths, platform)] : []),
+        // Our own children: ours even where the process table tells nothing (Windows under Wine).
+        ...(mlflow ? [{ ...mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform), known: true }] : []),
+        ...(nginx ? [{ ...nginxTarget(nginx.pid, paths, platform, plan.nginx.file), known: true }] : []),
       ];
       await stopStack(targets, paths, platform);
       await Promise.all(stopFollowing.map((f) => f()));

@@ -260,3 +260,12 @@ function healthServer(listenHost: string, port: number): string[] {
     '    }',
   ];
 }
+
+/**
+ * The pid in nginx's pid file, exactly as nginx writes it: `<pid>\n`, and on Windows `<pid>\r\n`
+ * (ngx_create_pidfile writes NGX_LINEFEED, CRLF there). Anything else: undefined.
+ */
+export function parseNginxPidFile(text: string): number | undefined {
+  const m = /^([1-9]\d{0,9})\r?\n$/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}

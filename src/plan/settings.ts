@@ -196,7 +196,9 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
   if (!/^\d+(\.\d+)?$/.test(timeout) || timeoutSeconds < 1 || timeoutSeconds > 3600) {
     throw new UserError(`--timeout must be a number of seconds from 1 to 3600, got '${o.timeout}'`);
   }
-  const workers = o.nginxWorkers ?? String(DEFAULT_NGINX_WORKERS);
+  // nginx for Windows serves with one worker (https://nginx.org/en/docs/windows.html: "only one of
+  // them actually does any work"; under Wine a second cannot even bind): more only when asked.
+  const workers = o.nginxWorkers ?? String(platform.isWindows ? 1 : DEFAULT_NGINX_WORKERS);
   const tls = resolveTls(o, ctx);
   const jobs = parseJobs(o.jobs);
   const upstream = o.upstream !== undefined ? resolveUpstream(o) : undefined;
