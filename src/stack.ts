@@ -11,7 +11,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import type { Platform } from './platform.js';
 import { readCommandLine, type GroupMember } from './process-table.js';
-import { MARKER_ENV } from './plan/plan.js';
+import { MARKER_ENV, nginxLocation } from './plan/plan.js';
 import { parseNginxPidFile } from './plan/nginx-conf.js';
 import { readTextIfExists } from './files.js';
 import {
@@ -53,7 +53,7 @@ export function mlflowTarget(pid: number, mlflowPort: number, stateDir: string, 
 
 export function nginxTarget(
   pid: number,
-  paths: Pick<StatePaths, 'nginxConf'>,
+  paths: Pick<StatePaths, 'stateDir' | 'nginxPrefix' | 'nginxConf' | 'nginxErrorLog'>,
   platform: Platform,
   executable?: string,
 ): StopTarget & { executable?: string } {
@@ -64,7 +64,7 @@ export function nginxTarget(
     ...(executable !== undefined ? { executable } : {}),
     pid,
     group: platform.usesProcessGroups,
-    identity: ['-c', platform.toNginxPath(paths.nginxConf)],
+    identity: nginxLocation(paths, platform).identity,
     images: ['nginx.exe'],
     // nginx renames its children `nginx: worker process` (and cache manager/loader).
     isMember: (m: GroupMember) => /^nginx: /.test(m.command),
@@ -115,8 +115,8 @@ async function quitNginx(
   if (parseNginxPidFile(pidFile ?? '') !== t.pid) return 'sent';
   const exe = executableOf((await readCommandLine(t.pid, platform)) ?? '') ?? (t as { executable?: string }).executable;
   if (exe && /(^|[\\/])nginx\.exe$/i.test(exe)) {
-    const n = platform.toNginxPath;
-    await runOnce(exe, ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), '-s', 'quit'], { timeoutMs });
+    const where = nginxLocation(paths, platform, false).args;
+    await runOnce(exe, [...where, '-s', 'quit'], { timeoutMs, cwd: paths.nginxPrefix });
   }
   return 'sent';
 }

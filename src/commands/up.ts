@@ -232,7 +232,8 @@ async function removeTemporaryUser(paths: StatePaths, probe: Credential): Promis
 }
 
 async function testNginxConf(plan: Plan): Promise<void> {
-  const r = await runOnce(plan.nginx.file, plan.nginx.testArgs, { timeoutMs: 30_000 });
+  // In nginx's prefix, as it runs: its argv may name the state folder relative to it (plan.ts).
+  const r = await runOnce(plan.nginx.file, plan.nginx.testArgs, { timeoutMs: 30_000, cwd: plan.paths.nginxPrefix });
   if (r.exitCode !== 0) {
     const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => /emerg|alert|crit|error/.test(l));
     throw new StackError(

@@ -145,6 +145,9 @@ export function renderNginxConf(c: NginxConfInput): string {
     '    tcp_nodelay on;',
     '    keepalive_timeout 65s;',
     '',
+    // The origin map's keys are long: nginx.exe's default bucket (32, its cache line) cannot hold
+    // them. Set before the first map, or nginx calls it a duplicate.
+    ...(c.external?.origins.length ? ['    map_hash_bucket_size 128;'] : []),
     ...currentUserMap(),
     '',
     ...(c.external ? originMap(c.external) : []),

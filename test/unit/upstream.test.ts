@@ -121,6 +121,8 @@ describe('settings and plan with --upstream', () => {
       ].join('\n'),
     );
     expect(conf).toContain('            proxy_set_header Origin $mlflow_secure_origin;');
+    // Before the first map (nginx refuses it after one), and big enough for nginx.exe (its default is 32).
+    expect(conf.indexOf('    map_hash_bucket_size 128;')).toBeLessThan(conf.indexOf('    map '));
     expect(planFor({ upstream: 'http://127.0.0.1:5001' }).nginx.conf).toContain(
       '        "http://127.0.0.1:5000" "http://127.0.0.1:5001";',
     );

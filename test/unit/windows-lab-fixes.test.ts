@@ -13,6 +13,8 @@ import { parseNginxPidFile } from '../../src/plan/nginx-conf.js';
 import { buildPlan, type Found } from '../../src/plan/plan.js';
 import { resolveSettings } from '../../src/plan/settings.js';
 import { getPlatform } from '../../src/platform.js';
+import { commandLineMatches } from '../../src/processes.js';
+import { nginxTarget } from '../../src/stack.js';
 
 const errno = (code: string) => Object.assign(new Error(`${code}: operation not permitted, rename`), { code });
 
@@ -128,5 +130,84 @@ describe('nginx workers on Windows', () => {
   });
   it('more only when asked', () => {
     expect(confFor('win32', '2')).toMatch(/^worker_processes 2;$/m);
+  });
+});
+
+describe('nginx.exe and a non-ASCII state folder', () => {
+  const win = getPlatform('win32');
+  const linux = getPlatform('linux');
+  const found: Found = {
+    mlflow: { file: 'mlflow.exe', args: [] },
+    nginx: 'C:\\nginx\\nginx.exe',
+    nginxVersion: [1, 22, 1],
+    mlflowPort: 5101,
+    listenPort: 5000,
+    who: { uid: -1, username: 'ana' },
+  };
+  const planIn = (platform: typeof win, stateDir: string) =>
+    buildPlan(resolveSettings({ stateDir }, { cwd: stateDir, platform }), found, platform);
+
+  it('an ASCII folder keeps absolute paths in argv and nginx.conf (as before)', () => {
+    const plan = planIn(win, 'C:\\Users\\Ana Lopez\\proj\\.mlflow-secure');
+    expect(plan.nginx.args).toEqual([
+      '-p',
+      'C:/Users/Ana Lopez/proj/.mlflow-secure/nginx/',
+      '-c',
+      'C:/Users/Ana Lopez/proj/.mlflow-secure/nginx.conf',
+      '-e',
+      'C:/Users/Ana Lopez/proj/.mlflow-secure/logs/nginx-error.log',
+    ]);
+    expect(plan.nginx.conf).toContain(
+      'client_body_temp_path "C:/Users/Ana Lopez/proj/.mlflow-secure/nginx/temp/client_body";',
+    );
+    expect(nginxTarget(1234, plan.paths, win).identity).toEqual([
+      '-c',
+      'C:/Users/Ana Lopez/proj/.mlflow-secure/nginx.conf',
+    ]);
+  });
+
+  it('a non-ASCII folder: argv relative to the prefix plus an ASCII id of the folder; ANSI-called paths relative', () => {
+    const plan = planIn(win, 'C:\\Users\\Ana López\\proj\\.mlflow-secure');
+    const id = plan.nginx.args.at(-1)!;
+    expect(id).toMatch(/^env MLFLOW_SECURE_STATE_ID=[0-9a-f]{16};$/);
+    expect(plan.nginx.args.slice(0, 7)).toEqual([
+      '-p',
+      './',
+      '-c',
+      '../nginx.conf',
+      '-e',
+      '../logs/nginx-error.log',
+      '-g',
+    ]);
+    expect(plan.nginx.args.join(' ')).toMatch(/^[\x20-\x7e]+$/);
+    const conf = plan.nginx.conf;
+    expect(conf).toContain('pid "logs/nginx.pid";');
+    expect(conf).toContain('error_log "../logs/nginx-error.log" warn;');
+    expect(conf).toContain('access_log "../logs/nginx-access.log";');
+    expect(conf).toContain('scgi_temp_path "temp/scgi";');
+    expect(conf).toContain('auth_basic_user_file "C:/Users/Ana López/proj/.mlflow-secure/htpasswd";');
+    // The identity names this folder: another folder's id differs.
+    const target = nginxTarget(1234, plan.paths, win);
+    expect(target.identity).toEqual(['-c', '../nginx.conf', id.slice(4)]);
+    const other = planIn(win, 'C:\\Users\\Ana López\\other\\.mlflow-secure');
+    expect(nginxTarget(1234, other.paths, win).identity).not.toEqual(target.identity);
+    // As Windows quotes it on the command line, the identity matches.
+    expect(
+      commandLineMatches(
+        `"C:\\nginx\\nginx.exe" -p ./ -c ../nginx.conf -e ../logs/nginx-error.log -g "${id}"`,
+        target.identity,
+      ),
+    ).toBe(true);
+  });
+
+  it('POSIX is unchanged by a non-ASCII folder', () => {
+    const plan = planIn(linux, '/home/ana/Ana López/.mlflow-secure');
+    expect(plan.nginx.args.slice(0, 4)).toEqual([
+      '-p',
+      '/home/ana/Ana López/.mlflow-secure/nginx/',
+      '-c',
+      '/home/ana/Ana López/.mlflow-secure/nginx.conf',
+    ]);
+    expect(plan.nginx.conf).toContain('pid "/home/ana/Ana López/.mlflow-secure/nginx/logs/nginx.pid";');
   });
 });
