@@ -71,6 +71,14 @@ describe('up --upstream: nginx only, in front of an MLflow that already runs', (
       } finally {
         other.close();
       }
+      // The plan says so too: no stores and no MLflow command, only where nginx proxies.
+      const config = await cli(['config', '--upstream', 'http://127.0.0.1:5001'], { cwd });
+      expect(config.exitCode, config.stderr).toBe(0);
+      expect(config.stdout).toMatch(/^MLflow: {9}yours, at http:\/\/127\.0\.0\.1:5001 \(--upstream: not started/m);
+      expect(config.stdout).not.toMatch(/backend store:|mlflow ui/);
+      expect(config.stdout).toContain('proxy_set_header Host "127.0.0.1:5001";');
+      const json = await cli(['config', '--json', '--upstream', 'http://127.0.0.1:5001'], { cwd });
+      expect((JSON.parse(json.stdout) as { upstream: string }).upstream).toBe('http://127.0.0.1:5001');
       // Nothing was started or recorded.
       expect(existsSync(path.join(cwd, '.mlflow-secure', 'stack.json'))).toBe(false);
       expect(existsSync(path.join(cwd, '.mlflow-secure', 'htpasswd'))).toBe(false);

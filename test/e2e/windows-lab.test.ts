@@ -20,7 +20,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -232,6 +232,68 @@ describe.skipIf(reason !== undefined)(
       expect(results.filter((s) => s !== 200)).toEqual([]);
       expect(results.length).toBeGreaterThanOrEqual(200);
       for (let i = 1; i <= 8; i++) expect(await curlStatus(port, `lab${i}:lab-user-pw-${i}`), `lab${i}`).toBe('200');
+    });
+
+    it('the password file replaced 200 times by node.exe while nginx.exe reads it: the retry absorbs every EPERM', async () => {
+      // writeFileAtomic itself, in the Windows build of Node: the rename user add, up and restart use.
+      const script = path.join(work, 'replace-htpasswd.mjs');
+      await writeFile(
+        script,
+        [
+          "import { readFileSync } from 'node:fs';",
+          "import { pathToFileURL } from 'node:url';",
+          'const [files, htpasswd] = process.argv.slice(2);',
+          'const { writeFileAtomic } = await import(pathToFileURL(files).href);',
+          "const text = readFileSync(htpasswd, 'utf8');",
+          'const codes = {};',
+          'let failed = 0;',
+          'for (let i = 0; i < 200; i++) {',
+          '  await writeFileAtomic(htpasswd, text, 0o600, { onRetry: (code) => { codes[code] = (codes[code] ?? 0) + 1; } })',
+          '    .catch((e) => { failed++; console.error(e.message); });',
+          '}',
+          'console.log(JSON.stringify({ codes, failed }));',
+        ].join('\n'),
+      );
+      let replacing = true;
+      const results: number[] = [];
+      const load = async () => {
+        while (replacing) {
+          results.push(
+            await request({
+              host: '127.0.0.1',
+              port,
+              path: '/health',
+              auth: { user: 'lab1', password: 'lab-user-pw-1' },
+            }).then(
+              (x) => x.status,
+              () => 0,
+            ),
+          );
+        }
+      };
+      const loaders = Promise.all([load(), load(), load(), load()]);
+      let r: WineRun;
+      try {
+        r = (await runUnderWine(
+          [
+            toWinePath(script),
+            toWinePath(path.join(root, 'dist', 'files.js')),
+            toWinePath(path.join(stateDir, 'htpasswd')),
+          ],
+          { cwd, timeoutMs: 180_000 },
+        )) as WineRun;
+      } finally {
+        replacing = false;
+      }
+      await loaders;
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim()) as { codes: Record<string, number>; failed: number };
+      const retries = Object.values(out.codes).reduce((a, b) => a + b, 0);
+      figures.push(
+        `200 htpasswd replacements by node.exe under ${results.length} requests: ${retries} rename retries ${JSON.stringify(out.codes)}`,
+      );
+      expect(out.failed).toBe(0);
+      expect(results.filter((x) => x !== 200)).toEqual([]);
     });
 
     it('status, logs nginx, env --shell powershell and cmd', async () => {
