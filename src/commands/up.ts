@@ -598,7 +598,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
                   stores.orLoggedProblem(
                     waitReady({
                       resource: mlflowHealthResource(plan.mlflow),
-                      exited: mlflow!.exited,
+                      exited: mlflow.exited,
                       timeoutMs: deadline,
                       what: 'MLflow',
                     }),
