@@ -519,18 +519,17 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     },
   };
   let starting = true;
-  const stopFollowing = plan.upstream
-    ? []
-    : [
-        followFile(paths.mlflowLog, (line) => {
-          if (starting) {
-            stores.onMlflowLine(line);
-            const phase = mlflowStartPhase(line);
-            if (phase) progress.phase(phase);
-          }
-          if (!o.detach) out.info(`mlflow | ${line}`);
-        }),
-      ];
+  // With --upstream nothing writes MLflow's log here: following it costs a stat per poll.
+  const stopFollowing = [
+    followFile(paths.mlflowLog, (line) => {
+      if (starting) {
+        stores.onMlflowLine(line);
+        const phase = mlflowStartPhase(line);
+        if (phase) progress.phase(phase);
+      }
+      if (!o.detach) out.info(`mlflow | ${line}`);
+    }),
+  ];
   if (!o.detach) {
     stopFollowing.push(followFile(paths.nginxErrorLog, (line) => out.info(`nginx  | ${labelNginxLogLine(line)}`)));
     // Nowhere to print once the terminal or the pipe is gone: stop reading the logs.
