@@ -144,7 +144,8 @@ export function startMigrationCheck(
   ctx: Context,
   deps: MigrationDeps = {},
 ): UpMigration {
-  const targets = migrationTargets(settings);
+  // --upstream: the user's MLflow owns its database; ours starts none.
+  const targets = settings.upstream ? [] : migrationTargets(settings);
   const probed: Promise<Probed[]> =
     targets.length === 0
       ? Promise.resolve([])

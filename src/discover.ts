@@ -32,7 +32,10 @@ export async function discover(
   const { env, platform, cwd } = ctx;
   const notes: string[] = [];
   const nginxLookup = await lookupNginx({ flag: options.nginx, env, platform });
-  const mlflowLookup = await lookupMlflow({ flag: options.mlflow, env, cwd, platform });
+  // --upstream: the user's MLflow already runs; none is looked for or started.
+  const mlflowLookup = settings.upstream
+    ? { found: { file: platform.exeName('mlflow'), args: [] }, searched: [] }
+    : await lookupMlflow({ flag: options.mlflow, env, cwd, platform });
   let nginx: string;
   let version: Found['nginxVersion'];
   if (strict) {

@@ -15,15 +15,83 @@ import type { Platform } from './platform.js';
  * password file on every request) never see a half-written file. `mode` applies from the
  * first byte: a secret is never readable by others, not even briefly.
  */
-export async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string,
+  mode = 0o644,
+  o: RenameRetryOptions = {},
+): Promise<void> {
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await fs.writeFile(temp, data, { mode, flag: 'wx' });
     await fs.chmod(temp, mode); // the umask may have cleared bits of `mode`
-    await fs.rename(temp, file);
+    await renameWithRetry(temp, file, o);
   } catch (error) {
     await fs.rm(temp, { force: true });
     throw error;
+  }
+}
+
+export interface RenameRetryOptions {
+  /** Retry transient rename failures (default: on Windows only). */
+  windows?: boolean;
+  rename?: (from: string, to: string) => Promise<void>;
+  sleep?: (ms: number) => Promise<void>;
+  /** Total time allowed for retries (default RENAME_RETRY_MS). */
+  limitMs?: number;
+  /** Called once per failed attempt that is retried (MLFLOW_SECURE_DEBUG counts them). */
+  onRetry?: (code: string, attempt: number) => void;
+}
+
+/**
+ * How long a rename over a file that Windows reports busy is retried. On Windows a rename fails
+ * with EPERM/EACCES/EBUSY while another process has the target open without FILE_SHARE_DELETE
+ * (an antivirus or indexer scanning it; under Wine, nginx.exe reading the password file: 4-6 in
+ * 200 renames, each gone on the next try). graceful-fs retries up to 60 s; 10 s here is
+ * more than any scan of a file this small takes, and short enough that a file really held open
+ * (an editor) ends in one line instead of a minute's silence.
+ */
+export const RENAME_RETRY_MS = 10_000;
+const RETRIED_RENAME_CODES = new Set(['EPERM', 'EACCES', 'EBUSY']);
+
+/** MLFLOW_SECURE_DEBUG=1: one stderr line per retried rename (the lab counts them), else nothing. */
+const debugRetry =
+  (to: string) =>
+  (code: string, attempt: number): void => {
+    if (!process.env.MLFLOW_SECURE_DEBUG) return;
+    try {
+      process.stderr.write(`[debug] rename over ${to} failed with ${code} (attempt ${attempt}); retrying\n`);
+    } catch {
+      // nowhere to say it
+    }
+  };
+
+/** fs.rename, retried with a backoff (10 ms doubling to 500 ms) on Windows' transient codes. */
+export async function renameWithRetry(from: string, to: string, o: RenameRetryOptions = {}): Promise<void> {
+  const rename = o.rename ?? fs.rename;
+  const windows = o.windows ?? process.platform === 'win32';
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const limit = o.limitMs ?? RENAME_RETRY_MS;
+  let waited = 0;
+  let delay = 10;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await rename(from, to);
+      return;
+    } catch (error) {
+      const code = errorCode(error);
+      if (!windows || !RETRIED_RENAME_CODES.has(code)) throw error;
+      if (waited >= limit)
+        throw new UserError(
+          `cannot replace ${to}: Windows kept it locked for ${Math.round(limit / 1000)} s (${code})`,
+          'Another program holds it open (an editor, an antivirus scan): close it and try again',
+        );
+      (o.onRetry ?? debugRetry(to))(code, attempt);
+      const wait = Math.min(delay, limit - waited);
+      await sleep(wait);
+      waited += wait;
+      delay = Math.min(delay * 2, 500);
+    }
   }
 }
 

@@ -152,9 +152,14 @@ export async function proveStack(plan: Plan, credential: Credential, trust?: Tls
   }
   if (!anonymous.ok) return [anonymous];
   const checks: Promise<Check>[] = [
-    attempt(request({ ...mlflowDirect(plan.mlflow), path: '/health' })).then((r) =>
-      expectStatus('MLflow /health (direct)', r, 200),
-    ),
+    // --upstream: the user's MLflow is proven through nginx (its own address was checked before nginx started).
+    plan.upstream
+      ? attempt(request({ host, port, path: '/health', headers: { Host: hostHeader }, auth: credential, ...tls })).then(
+          (r) => expectStatus(`MLflow /health through nginx (${plan.upstream!.url})`, r, 200),
+        )
+      : attempt(request({ ...mlflowDirect(plan.mlflow), path: '/health' })).then((r) =>
+          expectStatus('MLflow /health (direct)', r, 200),
+        ),
     Promise.resolve(anonymous),
     attempt(
       request({ host, port, path: WRONG_PASSWORD_CHECK_PATH, headers: { Host: hostHeader }, auth: wrong, ...tls }),

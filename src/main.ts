@@ -76,7 +76,10 @@ function stackOptions(cmd: Command): Command {
       ).choices(['bcrypt', 'apr1']),
     )
     .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
-    .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
+    .option(
+      '--nginx-workers <n|auto>',
+      `nginx worker processes (default: ${DEFAULT_NGINX_WORKERS}; 1 on Windows, where nginx serves with one)`,
+    )
     .option('--workers <n>', "MLflow's uvicorn worker processes (1-32)", String(DEFAULT_MLFLOW_WORKERS))
     .option(
       '--jobs <on|off>',
@@ -85,7 +88,11 @@ function stackOptions(cmd: Command): Command {
     )
     .option('--timeout <seconds>', 'how long to wait for readiness', String(DEFAULT_TIMEOUT_SECONDS))
     .option('--mlflow <path>', 'the mlflow executable or its virtual environment (env: MLFLOW_SECURE_MLFLOW)')
-    .option('--nginx <path>', 'the nginx executable (env: MLFLOW_SECURE_NGINX)');
+    .option('--nginx <path>', 'the nginx executable (env: MLFLOW_SECURE_NGINX)')
+    .option(
+      '--upstream <url>',
+      'put the password in front of an MLflow you already run (http(s)://host:port); starts nginx only',
+    );
 }
 
 export function createProgram(ctx: Context, setCode: (code: number) => void): Command {

@@ -213,6 +213,11 @@ export interface StopTarget {
   images?: string[];
   /** Whether a member of the group counts as ours, for a group whose leader is gone (orphans). */
   isMember?: (member: GroupMember) => boolean;
+  /**
+   * Started by this very process (up cleaning up after itself): ours even where nothing of it can
+   * be read (Windows without PowerShell or tasklist output, as under Wine).
+   */
+  known?: boolean;
 }
 
 async function isZombie(pid: number, platform: Platform): Promise<boolean> {
@@ -267,7 +272,7 @@ export async function ownership(target: StopTarget, platform: Platform): Promise
   if (seen.image !== undefined && target.images !== undefined) {
     return target.images.some((i) => i.toLowerCase() === seen.image!.toLowerCase()) ? 'ours' : 'not-ours';
   }
-  return 'unverified';
+  return target.known ? 'ours' : 'unverified';
 }
 
 export type TreeKill = (pid: number, signal: string, callback: (error?: Error) => void) => void;

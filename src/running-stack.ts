@@ -119,7 +119,8 @@ export function nginxFileOf(image: Pick<ProcessImage, 'argv' | 'executable'>): s
 
 /** What `restart` runs again: the programs of the verified running stack, as `--mlflow`/`--nginx` values. */
 export interface RunningPrograms {
-  mlflow: string;
+  /** Undefined for an `--upstream` stack: the user's MLflow is not ours to start. */
+  mlflow?: string;
   nginx: string;
 }
 
@@ -131,7 +132,7 @@ export interface RunningPrograms {
  * pick another MLflow (a `./.venv` a cloned repository brought) without a word.
  */
 export async function runningPrograms(
-  record: Pick<StackRecord, 'mlflow' | 'nginx' | 'mlflowPort'>,
+  record: Pick<StackRecord, 'mlflow' | 'nginx' | 'mlflowPort' | 'upstream'>,
   paths: StatePaths,
   given: { mlflow?: string; nginx?: string },
   ctx: Context,
@@ -139,13 +140,15 @@ export async function runningPrograms(
   const { platform } = ctx;
   const [mlflow, nginx] = await Promise.all([
     given.mlflow ??
-      runningProgram(
-        'MLflow',
-        '--mlflow',
-        record.mlflow && mlflowTarget(record.mlflow.pid, record.mlflowPort, paths.stateDir, platform),
-        (image) => mlflowFileOf(image, platform.isWindows),
-        ctx,
-      ),
+      (record.upstream !== undefined
+        ? undefined
+        : runningProgram(
+            'MLflow',
+            '--mlflow',
+            record.mlflow && mlflowTarget(record.mlflow.pid, record.mlflowPort, paths.stateDir, platform),
+            (image) => mlflowFileOf(image, platform.isWindows),
+            ctx,
+          )),
     given.nginx ??
       runningProgram(
         'nginx',
@@ -155,7 +158,7 @@ export async function runningPrograms(
         ctx,
       ),
   ]);
-  return { mlflow, nginx };
+  return mlflow === undefined ? { nginx } : { mlflow, nginx };
 }
 
 async function runningProgram(

@@ -11,7 +11,9 @@
 import { promises as fs, type Stats } from 'node:fs';
 import type { Platform } from './platform.js';
 import { readCommandLine, type GroupMember } from './process-table.js';
-import { MARKER_ENV } from './plan/plan.js';
+import { MARKER_ENV, nginxLocation } from './plan/plan.js';
+import { parseNginxPidFile } from './plan/nginx-conf.js';
+import { readTextIfExists } from './files.js';
 import {
   isAlive,
   isLive,
@@ -49,12 +51,20 @@ export function mlflowTarget(pid: number, mlflowPort: number, stateDir: string, 
   };
 }
 
-export function nginxTarget(pid: number, paths: Pick<StatePaths, 'nginxConf'>, platform: Platform): StopTarget {
+export function nginxTarget(
+  pid: number,
+  paths: Pick<StatePaths, 'stateDir' | 'nginxPrefix' | 'nginxConf' | 'nginxErrorLog'>,
+  platform: Platform,
+  executable?: string,
+): StopTarget & { executable?: string } {
   return {
     name: 'nginx',
+    // Windows: the nginx.exe for `-s quit` when the live process's command line cannot be read
+    // (the one `up` started, or the one it would find; never a path from the record).
+    ...(executable !== undefined ? { executable } : {}),
     pid,
     group: platform.usesProcessGroups,
-    identity: ['-c', platform.toNginxPath(paths.nginxConf)],
+    identity: nginxLocation(paths, platform).identity,
     images: ['nginx.exe'],
     // nginx renames its children `nginx: worker process` (and cache manager/loader).
     isMember: (m: GroupMember) => /^nginx: /.test(m.command),
@@ -65,10 +75,11 @@ export function stackTargets(
   record: Pick<StackRecord, 'mlflow' | 'nginx' | 'mlflowPort'>,
   paths: StatePaths,
   platform: Platform,
+  nginxExecutable?: string,
 ): StopTarget[] {
   const targets: StopTarget[] = [];
   if (record.mlflow) targets.push(mlflowTarget(record.mlflow.pid, record.mlflowPort, paths.stateDir, platform));
-  if (record.nginx) targets.push(nginxTarget(record.nginx.pid, paths, platform));
+  if (record.nginx) targets.push(nginxTarget(record.nginx.pid, paths, platform, nginxExecutable));
   return targets;
 }
 
@@ -98,10 +109,14 @@ async function quitNginx(
       return (error as NodeJS.ErrnoException).code === 'EPERM' ? 'denied' : 'sent';
     }
   }
-  const exe = executableOf((await readCommandLine(t.pid, platform)) ?? '');
+  // `-s quit` signals the master named in the pid file (the event ngx_quit_<pid>, which only an
+  // nginx master creates): only when that is the verified pid.
+  const pidFile = await readTextIfExists(paths.nginxPid).catch(() => undefined);
+  if (parseNginxPidFile(pidFile ?? '') !== t.pid) return 'sent';
+  const exe = executableOf((await readCommandLine(t.pid, platform)) ?? '') ?? (t as { executable?: string }).executable;
   if (exe && /(^|[\\/])nginx\.exe$/i.test(exe)) {
-    const n = platform.toNginxPath;
-    await runOnce(exe, ['-p', `${n(paths.nginxPrefix)}/`, '-c', n(paths.nginxConf), '-s', 'quit'], { timeoutMs });
+    const where = nginxLocation(paths, platform, false).args;
+    await runOnce(exe, [...where, '-s', 'quit'], { timeoutMs, cwd: paths.nginxPrefix });
   }
   return 'sent';
 }
@@ -120,6 +135,14 @@ export async function stopStack(
     targets.map(async (t): Promise<Stopped> => {
       const name = t.name as Stopped['name'];
       const owner = await ownership(t, platform);
+      // Windows where nothing of the process can be read (no PowerShell, an empty tasklist: Wine):
+      // the graceful `nginx.exe -s quit` with this folder's -p/-c is still safe, since it reaches
+      // only the nginx master named in this folder's pid file; nothing is killed on such a guess.
+      if (owner === 'unverified' && name === 'nginx' && platform.isWindows) {
+        await quitNginx(t, paths, platform, graceMs);
+        const gone = await waitUntilGone(t, Math.min(graceMs, 2_000), platform);
+        return { name, pid: t.pid, result: gone ? 'stopped' : 'unverified' };
+      }
       if (owner !== 'ours') return { name, pid: t.pid, result: owner };
       // A master killed by hand leaves workers that no quit reaches: straight to the group stop.
       if (name === 'nginx' && (await isLive(t.pid, platform))) {

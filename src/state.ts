@@ -157,6 +157,18 @@ function recordSchema(maxPid: number) {
     mlflowPort: port,
     /** Whether MLflow listens on `<state>/mlflow.sock` (POSIX, --jobs off) or on 127.0.0.1:mlflowPort; absent: the platform's default. */
     mlflowOnSocket: z.boolean().optional(),
+    /**
+     * `up --upstream`: the user's MLflow (no `mlflow` pid then; `down` never signals it). Data only:
+     * validated as a URL here and again as --upstream by restart, probed only while this folder's
+     * nginx runs, and never a command, a pid or a path.
+     */
+    upstream: z
+      .string()
+      .regex(
+        /^https?:\/\/(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):\d{1,5}$/,
+        'not a plain http(s)://host:port URL',
+      )
+      .optional(),
     hash: z.enum(['bcrypt', 'apr1']),
     /** For display only, with any password masked. */
     backendStoreUri: z.string().max(4096),

@@ -61,6 +61,7 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
     defaultBcryptCost: DEFAULT_BCRYPT_COST,
     allowedHosts: plan.allowedHosts,
     corsAllowedOrigins: plan.corsOrigins,
+    ...(plan.upstream ? { upstream: plan.upstream.url } : {}),
     platform: platform.name,
     warnings: settings.warnings,
     notes,
@@ -82,20 +83,25 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
   out.info(
     `password file:  ${plan.paths.htpasswd}  (${settings.hash}${settings.hash === 'bcrypt' ? `, cost ${settings.bcryptCost}` : ''}, mode 0600)`,
   );
-  out.info(`backend store:  ${mask(stores.backend)}`);
-  out.info(`registry store: ${mask(stores.registry)}`);
-  out.info(`artifacts:      ${mask(stores.artifacts)} (served through MLflow)`);
-  out.info('');
-  const listens =
-    plan.mlflow.socket !== undefined ? `its Unix socket ${plan.mlflow.socket}` : `127.0.0.1:${plan.mlflow.port}`;
-  out.info(
-    `MLflow (${settings.mlflowWorkers} worker${settings.mlflowWorkers === 1 ? '' : 's'}, jobs ${settings.jobs ? 'on' : 'off'}; listens on ${listens} only):`,
-  );
-  out.info(
-    `  ${Object.entries(shownEnv)
-      .map(([k, v]) => `${k}=${quote(v)}`)
-      .join(' ')} ${argv(plan.mlflow.file, shownArgs)}`,
-  );
+  if (plan.upstream) {
+    // --upstream: the user's MLflow; nothing of it is started, so no stores and no MLflow command.
+    out.info(`MLflow:         yours, at ${plan.upstream.url} (--upstream: not started or stopped by mlflow-secure)`);
+  } else {
+    out.info(`backend store:  ${mask(stores.backend)}`);
+    out.info(`registry store: ${mask(stores.registry)}`);
+    out.info(`artifacts:      ${mask(stores.artifacts)} (served through MLflow)`);
+    out.info('');
+    const listens =
+      plan.mlflow.socket !== undefined ? `its Unix socket ${plan.mlflow.socket}` : `127.0.0.1:${plan.mlflow.port}`;
+    out.info(
+      `MLflow (${settings.mlflowWorkers} worker${settings.mlflowWorkers === 1 ? '' : 's'}, jobs ${settings.jobs ? 'on' : 'off'}; listens on ${listens} only):`,
+    );
+    out.info(
+      `  ${Object.entries(shownEnv)
+        .map(([k, v]) => `${k}=${quote(v)}`)
+        .join(' ')} ${argv(plan.mlflow.file, shownArgs)}`,
+    );
+  }
   out.info(`nginx:`);
   out.info(`  ${argv(plan.nginx.file, plan.nginx.args)}`);
   out.info(`  test: ${argv(plan.nginx.file, plan.nginx.testArgs)}`);

@@ -42,7 +42,11 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
       while (Date.now() < deadline && isAlive(record.supervisorPid!)) await new Promise((r) => setTimeout(r, 100));
       record = (await readRecord(paths.record, platform.name)) ?? { ...record, mlflow: undefined, nginx: undefined };
     }
-    const stopped = await stopStack(stackTargets(record, paths, platform), paths, platform);
+    // Windows: the nginx.exe `up` would find, for `-s quit` where the process's command line is unreadable.
+    const nginxExe = platform.isWindows
+      ? (await (await import('../tools.js')).lookupNginx({ env: ctx.env, platform })).found
+      : undefined;
+    const stopped = await stopStack(stackTargets(record, paths, platform, nginxExe), paths, platform);
     let unresolved = false;
     for (const s of stopped) {
       if (s.result === 'stopped') out.info(`Stopped ${s.name} (pid ${s.pid}).`);

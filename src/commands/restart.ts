@@ -67,8 +67,10 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
     else if (given.tlsCert === undefined && given.tlsKey === undefined)
       Object.assign(recorded, { tlsCert: tls.cert, tlsKey: tls.key });
   }
+  // --upstream: the user's MLflow keeps its stores; it is checked again (answers, is MLflow) by up.
+  if (record.upstream) recorded.upstream = record.upstream;
   for (const [key, flag, uri] of stores) {
-    if (given[key] !== undefined) continue;
+    if (given[key] !== undefined || recorded.upstream !== undefined) continue;
     // A password in a store URI is never kept on disk: the record has it masked.
     if (uri.includes(MASK))
       throw new UserError(
@@ -132,7 +134,8 @@ async function checkBeforeDown(
   const { platform, env } = ctx;
   const settings = resolveSettings(options, ctx);
   const nginx = requireFound(await lookupNginx({ flag: options.nginx, env, platform }), 'nginx', platform);
-  requireFound(await lookupMlflow({ flag: options.mlflow, env, cwd: ctx.cwd, platform }), 'MLflow', platform);
+  if (!settings.upstream)
+    requireFound(await lookupMlflow({ flag: options.mlflow, env, cwd: ctx.cwd, platform }), 'MLflow', platform);
   await nginxVersion(nginx);
   if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
   // The running nginx holds its own port (on any address, for the system): only another port can be checked now.

@@ -8,6 +8,8 @@ import { ownership } from '../processes.js';
 import { isLiveUp, stackTargets } from '../stack.js';
 import { readRecord, resolveStateDir, statePaths } from '../state.js';
 import { tlsKindOf, trustFromState, type TlsTrust } from '../tls.js';
+import { parseUpstream } from '../plan/upstream.js';
+import { getFromUpstream } from '../upstream.js';
 
 export interface Status {
   running: boolean;
@@ -21,6 +23,8 @@ export interface Status {
   /** A foreground `up` recorded as supervising the stack: is it still there? */
   supervisor?: 'running' | 'gone';
   processes: { name: string; pid: number; running: boolean; verified: boolean }[];
+  /** `up --upstream`: the user's MLflow, which nginx fronts (not started or stopped by mlflow-secure). */
+  upstream?: string;
   health: { mlflow?: string; nginxAuth?: string };
 }
 
@@ -52,16 +56,22 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
   const running = processes.length > 0 && processes.every((p) => p.running);
   // Probed only when this folder's processes run: a planted record's URL is never contacted.
   const skipped = Promise.resolve('not probed (not running)');
+  const upstream = record.upstream !== undefined ? parseUpstream(record.upstream) : undefined;
   const [mlflow, nginxAuth] = await Promise.all([
-    running
-      ? probe(
-          mlflowDirect({
-            port: record.mlflowPort,
-            socket: (record.mlflowOnSocket ?? !ctx.platform.isWindows) ? paths.mlflowSocket : undefined,
-          }),
-          200,
+    running && upstream
+      ? getFromUpstream(upstream, '/health').then(
+          (r) => (r.status === 200 ? 'ok' : `unexpected ${r.status}`),
+          (e: Error) => `unreachable (${(e as NodeJS.ErrnoException).code ?? e.message})`,
         )
-      : skipped,
+      : running
+        ? probe(
+            mlflowDirect({
+              port: record.mlflowPort,
+              socket: (record.mlflowOnSocket ?? !ctx.platform.isWindows) ? paths.mlflowSocket : undefined,
+            }),
+            200,
+          )
+        : skipped,
     // Without credentials nginx must answer 401: it is up and auth holds.
     !running
       ? skipped
@@ -92,6 +102,7 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
     supervisorPid: record.supervisorPid,
     supervisor,
     processes,
+    ...(record.upstream ? { upstream: record.upstream } : {}),
     health: { mlflow, nginxAuth },
   };
 }
@@ -110,12 +121,13 @@ export async function status(o: { stateDir?: string; json?: boolean }, ctx: Cont
           : 'NOT running (stale record)';
     ctx.out.info(`${state}: ${s.url}${s.publicUrls?.length ? ` (also ${s.publicUrls.join(', ')})` : ''}`);
     ctx.out.info(`  user:    ${s.user}`);
+    if (s.upstream) ctx.out.info(`  mlflow   ${s.upstream} (yours: --upstream; not started or stopped here)`);
     for (const p of s.processes)
       ctx.out.info(
         `  ${p.name.padEnd(7)}  pid ${p.pid}  ${p.running ? 'running' : 'gone'}${p.verified ? '' : ' (could not read its command line to confirm it is ours)'}`,
       );
     ctx.out.info(
-      `  health:  MLflow /health ${s.health.mlflow}; nginx without credentials -> 401 ${s.health.nginxAuth}`,
+      `  health:  MLflow${s.upstream ? ` at ${s.upstream}` : ''} /health ${s.health.mlflow}; nginx without credentials -> 401 ${s.health.nginxAuth}`,
     );
     if (s.supervisor === 'gone') {
       ctx.out.info(

@@ -53,6 +53,7 @@ import type { PreparedTls } from '../tls.js';
 import { startStoreChecks } from '../store-check.js';
 import { checkMlflowWorkingDir } from '../python-cwd.js';
 import { startMigrationCheck } from '../db-migration.js';
+import { checkUpstream, watchUpstream } from '../upstream.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -238,7 +239,8 @@ async function removeTemporaryUser(paths: StatePaths, probe: Credential): Promis
 }
 
 async function testNginxConf(plan: Plan): Promise<void> {
-  const r = await runOnce(plan.nginx.file, plan.nginx.testArgs, { timeoutMs: 30_000 });
+  // In nginx's prefix, as it runs: its argv may name the state folder relative to it (plan.ts).
+  const r = await runOnce(plan.nginx.file, plan.nginx.testArgs, { timeoutMs: 30_000, cwd: plan.paths.nginxPrefix });
   if (r.exitCode !== 0) {
     const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => /emerg|alert|crit|error/.test(l));
     throw new StackError(
@@ -272,10 +274,12 @@ export function recordOf(
     port: plan.listenPort,
     mlflowPort: plan.mlflow.port,
     mlflowOnSocket: plan.mlflow.socket !== undefined,
+    ...(plan.upstream ? { upstream: plan.upstream.url } : {}),
     hash: s.hash,
-    backendStoreUri: maskUriCredentials(s.backend.uri),
-    registryStoreUri: maskUriCredentials(s.registry.uri),
-    artifactsDestination: maskUriCredentials(s.artifacts.uri),
+    // --upstream: the user's MLflow chose its stores; none is known here.
+    backendStoreUri: s.upstream ? '' : maskUriCredentials(s.backend.uri),
+    registryStoreUri: s.upstream ? '' : maskUriCredentials(s.registry.uri),
+    artifactsDestination: s.upstream ? '' : maskUriCredentials(s.artifacts.uri),
     ...(mlflow ? { mlflow: { pid: mlflow.pid } } : {}),
     ...(nginx ? { nginx: { pid: nginx.pid } } : {}),
     options: {
@@ -375,7 +379,11 @@ function printSummary(
 ): void {
   const { out } = ctx;
   const s = plan.settings;
-  out.info(`MLflow ${versions.mlflow} is up behind nginx ${versions.nginx}, password required.`);
+  out.info(
+    plan.upstream
+      ? `Your MLflow ${versions.mlflow} at ${plan.upstream.url} is behind nginx ${versions.nginx}, password required.`
+      : `MLflow ${versions.mlflow} is up behind nginx ${versions.nginx}, password required.`,
+  );
   out.info(`  URL:       ${plan.url}`);
   for (const u of plan.publicUrls) out.info(`  also:      ${u}`);
   out.info(`  user:      ${s.user}`);
@@ -395,7 +403,9 @@ function printSummary(
   out.info(
     `  clients:   ${envHint}   (sets MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD${users.tls?.clientCa ? ', _SERVER_CERT_PATH' : ''})`,
   );
-  out.info(`  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}`);
+  out.info(
+    `  stop:      mlflow-secure down${detached ? '' : '   (or Ctrl+C here)'}${plan.upstream ? '   (stops nginx only; your MLflow keeps running)' : ''}`,
+  );
 }
 
 /** Under the state lock: claims the folder, writes nginx.conf (tested) and the password file. */
@@ -477,9 +487,14 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   // Asked now, said before the summary: git answers long before MLflow does.
   const inGit = stateDirGitWarnings(paths.stateDir, ctx);
   await checkStateEntries(paths);
-  await checkMlflowWorkingDir(mlflowWorkingDir(paths.stateDir, platform));
-  await checkStores(settings);
+  if (!settings.upstream) {
+    await checkMlflowWorkingDir(mlflowWorkingDir(paths.stateDir, platform));
+    await checkStores(settings);
+  }
   const plan = buildPlan(settings, found, platform);
+  // --upstream: before anything is written or started, the URL must answer and be MLflow.
+  const upstreamVersion = plan.upstream ? await checkUpstream(plan.upstream) : undefined;
+  if (plan.upstream) debug(`MLflow ${upstreamVersion} answers at ${plan.upstream.url}`);
   // The user's certificate and key are checked before anyone is asked for a password.
   if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
   // A terminal prompt only for a new user (an existing one keeps its password across restarts),
@@ -523,6 +538,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     },
   };
   let starting = true;
+  // With --upstream nothing writes MLflow's log here: following it costs a stat per poll.
   const stopFollowing = [
     followFile(paths.mlflowLog, (line) => {
       if (starting) {
@@ -548,8 +564,9 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const cleanup = () =>
     (cleaned ??= (async () => {
       const targets = [
-        ...(mlflow ? [mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform)] : []),
-        ...(nginx ? [nginxTarget(nginx.pid, paths, platform)] : []),
+        // Our own children: ours even where the process table tells nothing (Windows under Wine).
+        ...(mlflow ? [{ ...mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform), known: true }] : []),
+        ...(nginx ? [{ ...nginxTarget(nginx.pid, paths, platform, plan.nginx.file), known: true }] : []),
       ];
       await stopStack(targets, paths, platform);
       await Promise.all(stopFollowing.map((f) => f()));
@@ -563,16 +580,17 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       const early = signals.received();
       if (early !== undefined) throw new Interrupted(early);
       await migration.beforeMlflowStarts();
-      progress.phase('Starting MLflow and nginx');
-      mlflow = await startProcess({
-        name: 'mlflow',
-        file: plan.mlflow.file,
-        args: plan.mlflow.args,
-        env: plan.mlflow.env,
-        cwd: plan.mlflow.cwd,
-        logFile: paths.mlflowLog,
-        platform,
-      });
+      progress.phase(plan.upstream ? 'Starting nginx' : 'Starting MLflow and nginx');
+      if (!plan.upstream)
+        mlflow = await startProcess({
+          name: 'mlflow',
+          file: plan.mlflow.file,
+          args: plan.mlflow.args,
+          env: plan.mlflow.env,
+          cwd: plan.mlflow.cwd,
+          logFile: paths.mlflowLog,
+          platform,
+        });
       await record('starting', process.pid);
       nginx = await startProcess({
         name: 'nginx',
@@ -591,20 +609,23 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       const listen = `tcp:${connectHost(plan)}:${plan.listenPort}`;
       await raceStop(
         Promise.all([
-          stores.explainExit(
-            withLogTail(
-              stores.orLoggedProblem(
-                waitReady({
-                  resource: mlflowHealthResource(plan.mlflow),
-                  exited: mlflow.exited,
-                  timeoutMs: deadline,
-                  what: 'MLflow',
-                }),
+          // --upstream: the user's MLflow was checked before nginx started.
+          !mlflow
+            ? undefined
+            : stores.explainExit(
+                withLogTail(
+                  stores.orLoggedProblem(
+                    waitReady({
+                      resource: mlflowHealthResource(plan.mlflow),
+                      exited: mlflow.exited,
+                      timeoutMs: deadline,
+                      what: 'MLflow',
+                    }),
+                  ),
+                  'mlflow',
+                  paths.mlflowLog,
+                ),
               ),
-              'mlflow',
-              paths.mlflowLog,
-            ),
-          ),
           withLogTail(
             waitReady({ resource: listen, exited: nginx.exited, timeoutMs: deadline, what: 'nginx' }),
             'nginx',
@@ -638,17 +659,19 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       return ExitCode.interrupted;
     }
 
-    const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then(
-      (r) => r.body.trim(),
-      () => '?',
-    );
+    const mlflowVer =
+      upstreamVersion ??
+      (await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then(
+        (r) => r.body.trim(),
+        () => '?',
+      ));
     const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
     progress.done();
     for (const w of await inGit) out.warn(w);
     if (o.detach) {
       await record('running', null);
       await Promise.all(stopFollowing.map((f) => f()));
-      mlflow.detach();
+      mlflow?.detach();
       nginx.detach();
       keepRunning = true;
       printSummary(plan, users, versions, true, ctx);
@@ -661,15 +684,29 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     requested.dispose();
     printSummary(plan, users, versions, false, ctx);
     if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
+    // The user's MLflow going away is said, not a reason to stop: they may be restarting it.
+    const stopWatching = plan.upstream
+      ? watchUpstream(plan.upstream, (answers, detail) =>
+          answers
+            ? out.note(`Your MLflow at ${plan.upstream!.url} answers again.`)
+            : out.warn(
+                `your MLflow at ${plan.upstream!.url} stopped answering (${detail}): requests through nginx get 502 until it is back`,
+              ),
+        )
+      : () => undefined;
     const outcome = await Promise.race([
       stop.stopped.then((signal) => ({ signal })),
-      mlflow.exited.then((exit) => ({ exit })),
+      ...(mlflow ? [mlflow.exited.then((exit) => ({ exit }))] : []),
       nginx.exited.then((exit) => ({ exit })),
-    ]);
+    ]).finally(stopWatching);
     if ('signal' in outcome) {
       out.note(`Stopping (${outcome.signal})...`);
       await cleanup();
-      out.note('Stopped MLflow and nginx.');
+      out.note(
+        plan.upstream
+          ? `Stopped nginx (your MLflow at ${plan.upstream.url} keeps running).`
+          : 'Stopped MLflow and nginx.',
+      );
       return ExitCode.ok;
     }
     // `down` leaves a stop request before it stops the processes, and removes the record last:

@@ -21,8 +21,24 @@ export interface NginxConfInput {
   listenPort: number;
   /** Public names; empty means any name (`_`). */
   serverNames: readonly string[];
-  /** `127.0.0.1:<port>` or `unix:<socket path>`. */
+  /** `127.0.0.1:<port>`, `unix:<socket path>`, or an --upstream's `host:port`. */
   upstream: string;
+  /**
+   * An MLflow mlflow-secure did not start (--upstream): the Host header it is sent (the address
+   * its --allowed-hosts knows, not the client's), and whether it speaks HTTPS (its name then goes
+   * in SNI). Absent: MLflow is ours and accepts the client's Host.
+   */
+  external?: {
+    hostHeader: string;
+    tls: boolean;
+    serverName: string;
+    /**
+     * The page origins of our public names, each sent on as the upstream's own origin: the UI's
+     * POSTs from a --server-name pass that MLflow's CORS check, any other Origin reaches it as sent.
+     */
+    origins: readonly string[];
+    origin: string;
+  };
   workerProcesses: number | 'auto';
   /** `user ...;` when the master runs as root (Platform.nginxUserDirective). */
   userDirective?: string;
@@ -180,6 +196,9 @@ export function renderNginxConf(c: NginxConfInput): string {
     "    # Request lines and headers up to 32 KiB go on to MLflow, which answers them itself (nginx's default: 8 KiB).",
     `    large_client_header_buffers ${LARGE_CLIENT_HEADER_BUFFERS};`,
     '',
+    // The origin map's keys are long: nginx.exe's default bucket (32, its cache line) cannot hold
+    // them. Set before the first map, or nginx calls it a duplicate.
+    ...(c.external?.origins.length ? ['    map_hash_bucket_size 128;'] : []),
     ...currentUserMap(),
     '',
     ...(preflights
@@ -189,6 +208,7 @@ export function renderNginxConf(c: NginxConfInput): string {
           '',
         ]
       : []),
+    ...(c.external ? originMap(c.external) : []),
     '    upstream mlflow {',
     `        server ${c.upstream.startsWith('unix:') ? quote(c.upstream) : c.upstream};`,
     '        keepalive 32;',
@@ -210,11 +230,10 @@ export function renderNginxConf(c: NginxConfInput): string {
     ...ARTIFACT_BUFFERS.map(([name, value]) => `        ${name} ${value};`),
     '',
     '        location / {',
-    '            proxy_pass http://mlflow;',
+    `            proxy_pass ${c.external?.tls ? 'https' : 'http'}://mlflow;`,
     '            proxy_http_version 1.1;',
     '            proxy_set_header Connection "";',
-    '            # MLflow checks Host against --allowed-hosts: pass what the client sent.',
-    '            proxy_set_header Host $http_host;',
+    ...hostLines(c.external),
     '            proxy_set_header X-Real-IP $remote_addr;',
     '            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
     '            proxy_set_header X-Forwarded-Proto $scheme;',
@@ -235,6 +254,43 @@ export function renderNginxConf(c: NginxConfInput): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/**
+ * MLflow checks Host against --allowed-hosts. Ours is started knowing the public names: it gets
+ * what the client sent. One the user runs (--upstream) knows only where the user reaches it.
+ * An HTTPS upstream gets its name in SNI; its certificate is not verified (nginx's default).
+ */
+function hostLines(external: NginxConfInput['external']): string[] {
+  if (!external)
+    return [
+      '            # MLflow checks Host against --allowed-hosts: pass what the client sent.',
+      '            proxy_set_header Host $http_host;',
+    ];
+  return [
+    '            # Your MLflow checks Host against its --allowed-hosts: send the address it runs at.',
+    `            proxy_set_header Host ${quote(external.hostHeader)};`,
+    ...(external.tls
+      ? ['            proxy_ssl_server_name on;', `            proxy_ssl_name ${quote(external.serverName)};`]
+      : []),
+    ...originHeader(external),
+  ];
+}
+
+function originHeader(external: NonNullable<NginxConfInput['external']>): string[] {
+  return external.origins.length > 0 ? ['            proxy_set_header Origin $mlflow_secure_origin;'] : [];
+}
+
+/** Our public origins -> the upstream's origin; every other Origin (none included) unchanged. */
+function originMap(external: NonNullable<NginxConfInput['external']>): string[] {
+  if (external.origins.length === 0) return [];
+  return [
+    '    map $http_origin $mlflow_secure_origin {',
+    '        default $http_origin;',
+    ...external.origins.map((o) => `        ${quote(o)} ${quote(external.origin)};`),
+    '    }',
+    '',
+  ];
 }
 
 /**
@@ -264,4 +320,13 @@ function healthServer(listenHost: string, port: number): string[] {
     '        }',
     '    }',
   ];
+}
+
+/**
+ * The pid in nginx's pid file, exactly as nginx writes it: `<pid>\n`, and on Windows `<pid>\r\n`
+ * (ngx_create_pidfile writes NGX_LINEFEED, CRLF there). Anything else: undefined.
+ */
+export function parseNginxPidFile(text: string): number | undefined {
+  const m = /^([1-9]\d{0,9})\r?\n$/.exec(text);
+  return m ? Number(m[1]) : undefined;
 }

@@ -2,6 +2,7 @@
  * Settings + what was found on the machine -> the full plan: MLflow's argv and environment,
  * nginx's argv and config text, the state folder's layout, URLs. Pure.
  */
+import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { CommandSpec, Platform } from '../platform.js';
 import { renderNginxConf } from './nginx-conf.js';
@@ -9,6 +10,7 @@ import { quoteBash } from './shell.js';
 import type { Settings } from './settings.js';
 import { statePaths, type StatePaths } from '../state.js';
 import { tlsPaths } from './tls.js';
+import type { Upstream } from './upstream.js';
 
 export type { StatePaths };
 
@@ -51,6 +53,8 @@ export interface Plan {
   marker: string;
   /** See Found.instanceId; '' when none. */
   instanceId: string;
+  /** --upstream: the MLflow nginx fronts; `mlflow` above is then not started. */
+  upstream?: Upstream;
 }
 
 export const MARKER_ENV = 'MLFLOW_SECURE_STATE_DIR';
@@ -162,6 +166,60 @@ export function mlflowServerOptions(o: {
   ];
 }
 
+/**
+ * nginx's -p/-c (and -e) for this state folder, and the words of its command line that identify
+ * it. The prefix must end with a separator; nginx joins it with relative paths as-is.
+ * nginx.exe reads its argv in the ANSI code page and then takes the bytes as UTF-8, so a non-ASCII
+ * path there fails (`CreateFile() "Z:/.../Ana L?pez/..." failed (1113: No Unicode translation)`,
+ * nginx 1.22.1 under Wine). On Windows such a state folder is passed relative to the prefix,
+ * where nginx runs (`up` starts it there; `-s quit` and `-t` run there too), with an ASCII id of
+ * the folder in a `-g "env ...;"` directive as the identity. Paths inside nginx.conf are read as
+ * UTF-8 and stay absolute.
+ */
+export function nginxLocation(
+  paths: Pick<StatePaths, 'stateDir' | 'nginxPrefix' | 'nginxConf' | 'nginxErrorLog'>,
+  platform: Platform,
+  hasErrorLogFlag = true,
+): { args: string[]; identity: string[] } {
+  const n = platform.toNginxPath;
+  if (!relativeToPrefix(paths.stateDir, platform)) {
+    const conf = n(paths.nginxConf);
+    const args = [
+      '-p',
+      `${n(paths.nginxPrefix)}/`,
+      '-c',
+      conf,
+      ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : []),
+    ];
+    return { args, identity: ['-c', conf] };
+  }
+  const id = `${STATE_ID_ENV}=${createHash('sha256').update(paths.stateDir).digest('hex').slice(0, 16)}`;
+  const args = [
+    '-p',
+    './',
+    '-c',
+    '../nginx.conf',
+    ...(hasErrorLogFlag ? ['-e', '../logs/nginx-error.log'] : []),
+    '-g',
+    `env ${id};`,
+  ];
+  return { args, identity: ['-c', '../nginx.conf', `${id};`] };
+}
+
+/**
+ * Windows, a state folder whose path is not ASCII: nginx.exe's argv is relative to its prefix
+ * (nginxLocation), and so is every path in nginx.conf that nginx.exe hands to an ANSI Windows
+ * call: CreateDirectory for the temp folders (`"Z:/.../Ana LA3pez/..." failed (3: Path not
+ * found)` under Wine), DeleteFile for the pid file, and the logs with them. Files it opens with
+ * ngx_open_file (CreateFileW: the password file) take the UTF-8 path as it is.
+ */
+export function relativeToPrefix(stateDir: string, platform: Platform): boolean {
+  return platform.isWindows && !/^[\x20-\x7e]*$/.test(stateDir);
+}
+
+/** See nginxLocation: names the state folder (a hash of its path) in nginx.exe's argv. */
+export const STATE_ID_ENV = 'MLFLOW_SECURE_STATE_ID';
+
 export function buildPlan(settings: Settings, found: Found, platform: Platform): Plan {
   const paths = statePaths(settings.stateDir, platform);
   const n = platform.toNginxPath;
@@ -195,7 +253,8 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then: with
   // --jobs on MLflow keeps 127.0.0.1:<port> (settings.ts warns). nginx for Windows has no unix:
   // upstreams: there MLflow keeps 127.0.0.1:<port> too.
-  const socket = platform.isWindows || settings.jobs ? undefined : paths.mlflowSocket;
+  const upstream = settings.upstream;
+  const socket = platform.isWindows || settings.jobs || upstream ? undefined : paths.mlflowSocket;
   // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
   if (socket !== undefined && Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(
@@ -210,21 +269,33 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
 
   const [major, minor, patch] = found.nginxVersion;
   const hasErrorLogFlag = major > 1 || (major === 1 && (minor > 19 || (minor === 19 && patch >= 5)));
-  // The prefix must end with a separator; nginx joins it with relative paths as-is.
-  const baseArgs = [
-    '-p',
-    `${n(paths.nginxPrefix)}/`,
-    '-c',
-    n(paths.nginxConf),
-    ...(hasErrorLogFlag ? ['-e', n(paths.nginxErrorLog)] : []),
-  ];
+  const baseArgs = nginxLocation(paths, platform, hasErrorLogFlag).args;
 
+  // Paths nginx.exe passes to ANSI calls, relative to its prefix where the folder is not ASCII.
+  const p = relativeToPrefix(paths.stateDir, platform)
+    ? (file: string) => n(platform.path.relative(paths.nginxPrefix, file))
+    : n;
   const tls = settings.tls ? tlsPaths(settings.stateDir, platform) : undefined;
   const conf = renderNginxConf({
     listenHost: settings.host,
     listenPort: found.listenPort,
     serverNames: settings.serverNames,
-    upstream: socket !== undefined ? `unix:${n(socket)}` : `127.0.0.1:${found.mlflowPort}`,
+    upstream: upstream
+      ? upstream.hostHeader
+      : socket !== undefined
+        ? `unix:${n(socket)}`
+        : `127.0.0.1:${found.mlflowPort}`,
+    ...(upstream
+      ? {
+          external: {
+            hostHeader: upstream.hostHeader,
+            tls: upstream.scheme === 'https',
+            serverName: upstream.host,
+            origins: corsOrigins,
+            origin: upstream.url,
+          },
+        }
+      : {}),
     workerProcesses: settings.nginxWorkers,
     userDirective: platform.nginxUserDirective(found.who),
     realm: 'MLflow',
@@ -233,15 +304,15 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     // nginx serves the copy in the state folder, whichever certificate it is (src/tls.ts).
     ...(tls ? { tls: { cert: n(tls.serverCert), key: n(tls.serverKey) } } : {}),
     paths: {
-      pid: n(paths.nginxPid),
-      errorLog: n(paths.nginxErrorLog),
-      accessLog: n(paths.nginxAccessLog),
+      pid: p(paths.nginxPid),
+      errorLog: p(paths.nginxErrorLog),
+      accessLog: p(paths.nginxAccessLog),
       htpasswd: n(paths.htpasswd),
-      clientBodyTemp: n(paths.tempDirs.clientBody),
-      proxyTemp: n(paths.tempDirs.proxy),
-      fastcgiTemp: n(paths.tempDirs.fastcgi),
-      uwsgiTemp: n(paths.tempDirs.uwsgi),
-      scgiTemp: n(paths.tempDirs.scgi),
+      clientBodyTemp: p(paths.tempDirs.clientBody),
+      proxyTemp: p(paths.tempDirs.proxy),
+      fastcgiTemp: p(paths.tempDirs.fastcgi),
+      uwsgiTemp: p(paths.tempDirs.uwsgi),
+      scgiTemp: p(paths.tempDirs.scgi),
     },
   });
 
@@ -256,7 +327,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     mlflow: {
       file: found.mlflow.file,
       args: mlflowArgs,
-      port: found.mlflowPort,
+      port: upstream ? upstream.port : found.mlflowPort,
       socket,
       env: mlflowEnv,
       cwd: mlflowWorkingDir(settings.stateDir, platform),
@@ -270,5 +341,6 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     },
     marker: settings.stateDir,
     instanceId: found.instanceId ?? '',
+    ...(upstream ? { upstream } : {}),
   };
 }

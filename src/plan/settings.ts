@@ -9,6 +9,7 @@ import { DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST, validateUserName
 import { resolveStateDir } from '../state.js';
 import { toStoreUri, type StoreUri } from './uri.js';
 import { resolveTls, type TlsOptions, type TlsSetting } from './tls.js';
+import { parseUpstream, upstreamWarning, type Upstream } from './upstream.js';
 
 import {
   DEFAULT_JOBS,
@@ -46,6 +47,8 @@ export interface StackOptions extends TlsOptions {
   jobs?: string;
   mlflow?: string;
   nginx?: string;
+  /** An MLflow that already runs (`http(s)://host:port`): nginx only is started, in front of it. */
+  upstream?: string;
 }
 
 export interface Settings {
@@ -67,6 +70,8 @@ export interface Settings {
   mlflowWorkers: number;
   /** MLflow's job execution (job runner and huey consumers); on POSIX it needs MLflow on TCP. */
   jobs: boolean;
+  /** --upstream: the user's MLflow; mlflow-secure then starts nginx only. */
+  upstream?: Upstream;
   warnings: string[];
 }
 
@@ -206,10 +211,14 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
   if (!/^\d+(\.\d+)?$/.test(timeout) || timeoutSeconds < 1 || timeoutSeconds > 3600) {
     throw new UserError(`--timeout must be a number of seconds from 1 to 3600, got '${o.timeout}'`);
   }
-  const workers = o.nginxWorkers ?? String(DEFAULT_NGINX_WORKERS);
+  // nginx for Windows serves with one worker (https://nginx.org/en/docs/windows.html: "only one of
+  // them actually does any work"; under Wine a second cannot even bind): more only when asked.
+  const workers = o.nginxWorkers ?? String(platform.isWindows ? 1 : DEFAULT_NGINX_WORKERS);
   const tls = resolveTls(o, ctx);
   const jobs = parseJobs(o.jobs);
-  warnings.push(...jobsWarnings(jobs, backend, platform));
+  const upstream = o.upstream !== undefined ? resolveUpstream(o) : undefined;
+  if (upstream) warnings.push(upstreamWarning(upstream));
+  else warnings.push(...jobsWarnings(jobs, backend, platform));
   const host = parseHost(o.host ?? '127.0.0.1');
   const port = parsePort(o.port ?? String(DEFAULT_PORT));
   const serverNames = parseServerNames(o.serverName);
@@ -236,6 +245,24 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
       `Try --workers ${DEFAULT_MLFLOW_WORKERS} (MLflow's uvicorn worker processes; each takes about 250-300 MiB)`,
     ),
     jobs,
+    ...(upstream ? { upstream } : {}),
     warnings,
   };
+}
+
+/** --upstream, and the options that only make sense when mlflow-secure starts MLflow itself. */
+function resolveUpstream(o: StackOptions): Upstream {
+  const upstream = parseUpstream(o.upstream!);
+  const conflicting = [
+    ['--backend-store-uri', o.backendStoreUri],
+    ['--registry-store-uri', o.registryStoreUri],
+    ['--artifacts-destination', o.artifactsDestination],
+    ['--mlflow', o.mlflow],
+  ].find(([, v]) => v !== undefined);
+  if (conflicting)
+    throw new UserError(
+      `${conflicting[0]} has no effect with --upstream: the MLflow at ${upstream.url} already chose it`,
+      `Leave out ${conflicting[0]}, or leave out --upstream to let mlflow-secure start MLflow`,
+    );
+  return upstream;
 }

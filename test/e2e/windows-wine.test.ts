@@ -124,16 +124,26 @@ describe.skipIf(reason !== undefined)(
       expect(plan.mlflow.env.MLFLOW_UVICORN_OPTS).toBeUndefined();
       expect(plan.nginxConf).toContain(`server 127.0.0.1:${plan.mlflow.port};`);
       expect(plan.mlflow.env.MLFLOW_ALLOW_FILE_STORE).toBe('true');
-      expect(plan.nginx.args.slice(0, 4)).toEqual([
+      // nginx.exe reads argv in the ANSI code page: a non-ASCII state folder is named relative to
+      // nginx's prefix (where it runs), with the folder's id as the command line's identity.
+      expect(plan.nginx.args).toEqual([
         '-p',
-        'C:/Users/Ana López/proj/.mlflow-secure/nginx/',
+        './',
         '-c',
-        'C:/Users/Ana López/proj/.mlflow-secure/nginx.conf',
+        '../nginx.conf',
+        '-e',
+        '../logs/nginx-error.log',
+        '-g',
+        expect.stringMatching(/^env MLFLOW_SECURE_STATE_ID=[0-9a-f]{16};$/),
       ]);
       expect(plan.nginx.quitArgs.slice(-2)).toEqual(['-s', 'quit']);
       const conf: string = plan.nginxConf;
       expect(conf).not.toContain('\\');
-      expect(conf).toContain('pid "C:/Users/Ana López/proj/.mlflow-secure/nginx/logs/nginx.pid";');
+      expect(conf).toMatch(/^worker_processes 1;$/m);
+      // Paths nginx.exe hands to ANSI calls (CreateDirectory, DeleteFile) relative to its prefix;
+      // files it opens with CreateFileW by their UTF-8 path.
+      expect(conf).toContain('pid "logs/nginx.pid";');
+      expect(conf).toContain('client_body_temp_path "temp/client_body";');
       expect(conf).toContain('auth_basic_user_file "C:/Users/Ana López/proj/.mlflow-secure/htpasswd";');
       expect(conf).not.toMatch(/^\s*user /m);
       expect(plan.warnings.join('\n')).toMatch(/deprecated file store/);
