@@ -106,7 +106,8 @@ describe('settings and plan with --upstream', () => {
     expect(conf).not.toContain('proxy_set_header Host $http_host;');
     // Everything else is the usual server: auth on, Authorization stripped, the public name kept.
     expect(conf).toContain('server_name mlflow.example.com;');
-    expect(conf).toContain('auth_basic "MLflow";');
+    expect(conf).toContain('auth_basic $mlflow_secure_auth;');
+    expect(conf).toContain('default "MLflow";');
     expect(conf).toContain('proxy_set_header Authorization "";');
     expect(conf).toContain('proxy_set_header X-Forwarded-Host $http_host;');
     expect(conf).not.toContain('proxy_ssl');
