@@ -17,6 +17,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
 import { cli, readStackRecord, removeDir, root, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
@@ -106,14 +107,28 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
       'secrets/postgres_password',
     ]);
     for (const [dir, services] of [
-      [composeDir, ['minio', 'minio-bucket', 'mlflow', 'nginx', 'postgres']],
-      [path.join(cwd, 'plain-compose'), ['mlflow', 'nginx', 'postgres']],
+      [composeDir, ['minio', 'minio-bucket', 'mlflow', 'mlflow-secure', 'nginx', 'postgres']],
+      [path.join(cwd, 'plain-compose'), ['mlflow', 'mlflow-secure', 'nginx', 'postgres']],
     ] as const) {
       const ok = await execa('docker-compose', ['-f', 'compose.yaml', 'config', '-q'], { cwd: dir, reject: false });
       expect(ok.exitCode, ok.stderr).toBe(0);
       expect(ok.stderr).toBe('');
       const listed = await execa('docker-compose', ['-f', 'compose.yaml', 'config', '--services'], { cwd: dir });
       expect(listed.stdout.split('\n').sort()).toEqual(services);
+      // As docker-compose resolves it: nginx and MLflow in the holder's namespace, the holder alone publishing.
+      const resolved = yaml.load(
+        (await execa('docker-compose', ['-f', 'compose.yaml', 'config'], { cwd: dir })).stdout,
+      ) as {
+        services: Record<string, { network_mode?: string; ports?: unknown[] }>;
+      };
+      const joined = Object.entries(resolved.services)
+        .filter(([, svc]) => svc.network_mode !== undefined)
+        .map(([name, svc]) => `${name} ${svc.network_mode}`)
+        .sort();
+      expect(joined).toEqual(['mlflow service:mlflow-secure', 'nginx service:mlflow-secure']);
+      expect(Object.keys(resolved.services).filter((name) => resolved.services[name]!.ports)).toEqual([
+        'mlflow-secure',
+      ]);
     }
     // The check can fail: the same file with an unknown key in a service is refused.
     const broken = path.join(cwd, 'broken-compose');
@@ -340,6 +355,36 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
         ).status,
       ).toBe(403);
       expect((await request({ host: '127.0.0.1', port: probePort, path: '/health' })).status).toBe(403);
+    });
+
+    it("passes a CORS preflight of the stack's own page to MLflow without a password, and nothing else", async () => {
+      const route = '/api/2.0/mlflow/experiments/create';
+      const preflight = (origin: string, extra: Record<string, string> = {}) =>
+        request({
+          host: '127.0.0.1',
+          port: publicPort,
+          method: 'OPTIONS',
+          path: route,
+          headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', ...extra },
+        });
+      // The export's own origin (loopback on its published port 5000): MLflow's CORS answer.
+      const ok = await preflight('http://localhost:5000');
+      expect(ok.status, ok.body).toBe(200);
+      expect(ok.headers['access-control-allow-origin']).toBe('http://localhost:5000');
+      // Any other origin, or anything but a bare preflight, still needs the password.
+      expect((await preflight('http://localhost:3000')).status).toBe(401);
+      expect((await preflight('http://attacker.example')).status).toBe(401);
+      expect(
+        (
+          await request({
+            host: '127.0.0.1',
+            port: publicPort,
+            method: 'OPTIONS',
+            path: route,
+            headers: { Origin: 'http://localhost:5000' },
+          })
+        ).status,
+      ).toBe(401);
     });
 
     it('asks for a password on the public port: 401 without or with a wrong one, MLflow with the right one', async () => {
