@@ -267,6 +267,13 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
       (s) => s.isFile(),
       () => false,
     ));
+  // Exports before the holder service had nginx join MLflow's namespace, MLflow publishing the port.
+  const formerCompose =
+    options.target === 'compose' &&
+    state === 'non-empty' &&
+    /^\s*network_mode: "?service:mlflow"?\s*$/m.test(
+      (await readTextIfExists(platform.path.join(out, COMPOSE_FILE))) ?? '',
+    );
   await writeExport(out, state, files, options.target === 'compose' ? COMPOSE_FILES : KUBERNETES_FILES);
 
   const listed = files.map((f) => (f.secret ? `${f.path} (0600)` : f.path)).join(', ');
@@ -281,6 +288,10 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
     log.info(
       `Check: cd ${out} && docker compose config --quiet   (docker-compose 1.29: docker-compose -f ${COMPOSE_FILE} config -q)`,
     );
+    if (formerCompose)
+      log.warn(
+        `The published port moves from the mlflow service to ${FRONT_NAME}, which now holds nginx's and MLflow's network: run \`docker compose down\` (volumes are kept) before \`docker compose up -d\`, or the old mlflow container still holds the port.`,
+      );
     log.info(`Start: cd ${out} && docker compose up -d   then open ${url(input.host)}`);
     log.info(
       'A changed user list reaches nginx with a new export and `docker compose up -d --force-recreate nginx`; MLflow keeps running.',

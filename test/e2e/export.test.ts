@@ -232,9 +232,18 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     const before = await contents(composeDir);
     const beforeKube = await contents(kubeDir);
     await writeFile(path.join(composeDir, 'NOTES.md'), 'mine\n');
+    // An export of the former layout (nginx in MLflow's namespace, the port on mlflow): the port moves.
+    await writeFile(
+      path.join(composeDir, 'compose.yaml'),
+      before.get('compose.yaml')!.replaceAll('"service:mlflow-secure"', '"service:mlflow"'),
+    );
     const r = await cli(['export', 'compose', '--force'], { cwd });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/Kept the PostgreSQL password/);
+    expect(r.stderr).toMatch(/The published port moves .* run `docker compose down` \(volumes are kept\)/);
+    const again = await cli(['export', 'compose', '--force'], { cwd });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/published port moves/);
     const after = await contents(composeDir);
     expect(after.get('secrets/postgres_password')).toBe(before.get('secrets/postgres_password'));
     expect(after.get('NOTES.md')).toBe('mine\n');
