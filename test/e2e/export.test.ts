@@ -278,6 +278,81 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     }
   });
 
+  describe("the exported Kubernetes MLflow argv on the real MLflow: the Service's names pass its Host check, others do not", () => {
+    let mlflow: ChildProcess | undefined;
+    let port: number;
+
+    beforeAll(async () => {
+      const docs = yaml.loadAll(await readFile(path.join(kubeDir, 'mlflow.yaml'), 'utf8')) as {
+        kind: string;
+        spec: { template: { spec: { containers: { name: string; command: string[] }[] } } };
+      }[];
+      const deployment = docs.find((d) => d.kind === 'Deployment')!;
+      const command = deployment.spec.template.spec.containers.find((c) => c.name === 'mlflow')!.command;
+      expect(command.slice(0, 2)).toEqual(['mlflow', 'server']);
+      port = await getPort({ host: '127.0.0.1' });
+      const args = command.slice(1);
+      expect(args[args.indexOf('--port') + 1]).toBe('5000');
+      args[args.indexOf('--port') + 1] = String(port);
+      const work = path.join(cwd, 'k8s-mlflow');
+      await mkdir(work, { recursive: true });
+      // Its own process group: the whole tree (CLI, uvicorn, worker) is stopped together.
+      mlflow = spawn(path.join(root, '.venv', 'bin', 'mlflow'), args, {
+        cwd: work,
+        detached: true,
+        stdio: 'ignore',
+        env: {
+          PATH: process.env.PATH,
+          HOME: work,
+          MLFLOW_BACKEND_STORE_URI: `sqlite:///${path.join(work, 'mlflow.db')}`,
+          MLFLOW_ARTIFACTS_DESTINATION: path.join(work, 'artifacts'),
+          MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+        },
+      });
+      const deadline = Date.now() + 150_000;
+      for (;;) {
+        const r = await request({ host: '127.0.0.1', port, path: '/health' }).catch(() => undefined);
+        if (r?.status === 200) break;
+        if (Date.now() > deadline || mlflow.exitCode !== null) throw new Error('MLflow did not start');
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    });
+
+    afterAll(async () => {
+      if (mlflow?.pid && mlflow.exitCode === null) {
+        const exited = new Promise((resolve) => mlflow!.once('exit', resolve));
+        process.kill(-mlflow.pid, 'SIGTERM');
+        const timer = setTimeout(() => process.kill(-mlflow!.pid!, 'SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    });
+
+    it('answers pods that use the Service name, and refuses a public name built on it', async () => {
+      const status = async (host: string) =>
+        (
+          await request({
+            host: '127.0.0.1',
+            port,
+            path: '/api/2.0/mlflow/experiments/search?max_results=1',
+            headers: { Host: host },
+          })
+        ).status;
+      for (const host of [
+        'mlflow-secure',
+        'mlflow-secure.team-a.svc:5000',
+        'mlflow-secure.team-a.svc.cluster.local:5000',
+      ])
+        expect(await status(host), host).toBe(200);
+      for (const host of [
+        'mlflow-secure.attacker.example',
+        'mlflow-secure.team-a.svc.attacker.example:5000',
+        'mlflow-secure.team-a',
+      ])
+        expect(await status(host), host).toBe(403);
+    });
+  });
+
   describe('the exported nginx.conf on the real nginx, in front of the real MLflow', () => {
     let stateDir: string;
     let groups: number[] = [];
