@@ -4,8 +4,8 @@
  * renderers (export-compose.ts, export-kubernetes.ts) only say how each engine runs these.
  *
  * The same choices as `up`: MLflow's options come from plan.ts (mlflowServerOptions,
- * allowedHostsFor, corsOriginsFor) and nginx.conf from nginx-conf.ts's renderNginxConf; what an
- * engine needs differently (paths inside the nginx image, nginx on every interface of its
+ * allowedHostsFor, corsOriginsFor), nginx.conf from nginx-conf.ts's renderNginxConf with
+ * preflightOriginsFor's origins; what an engine needs differently (paths inside the nginx image, nginx on every interface of its
  * container, a probe-only port, the names clients inside the engine use) is a parameter. Under
  * both engines MLflow shares a network namespace with nginx alone and listens on its loopback
  * only: nothing but that nginx reaches it.

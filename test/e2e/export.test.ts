@@ -7,7 +7,10 @@
  *   store passwords only in compose's owner-only secret files), and secrets are owner-only;
  * - an existing --out is refused without --force, and --force keeps the store passwords;
  * - the exported nginx.conf runs on the real nginx in front of the real MLflow (started by `up`):
- *   the probe port answers MLflow's /health without a password, the public port asks for one.
+ *   the probe port answers MLflow's /health without a password, the public port asks for one,
+ *   except on a CORS preflight of the stack's own origin;
+ * - the exported Kubernetes MLflow argv, run by the real MLflow, admits the front Service's names
+ *   in Host and refuses public names built on them.
  * Skipped, saying why, where docker-compose is absent; .ci/run installs it. kubernetes-validate
  * is installed from PyPI into a venv cached at node_modules/.cache/mlflow-secure/ on first use.
  */
