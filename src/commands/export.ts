@@ -24,8 +24,10 @@ import {
   SECRET_KEYS,
 } from '../plan/export-kubernetes.js';
 import {
+  FRONT_NAME,
   IMAGES,
   mlflowImage,
+  PORTS,
   STORE_SECRET,
   type ExportFile,
   type ExportInput,
@@ -265,10 +267,17 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
       (s) => s.isFile(),
       () => false,
     ));
+  // Exports before the holder service had nginx join MLflow's namespace, MLflow publishing the port.
+  const formerCompose =
+    options.target === 'compose' &&
+    state === 'non-empty' &&
+    /^\s*network_mode: "?service:mlflow"?\s*$/m.test(
+      (await readTextIfExists(platform.path.join(out, COMPOSE_FILE))) ?? '',
+    );
   await writeExport(out, state, files, options.target === 'compose' ? COMPOSE_FILES : KUBERNETES_FILES);
 
   const listed = files.map((f) => (f.secret ? `${f.path} (0600)` : f.path)).join(', ');
-  const images = `MLflow ${input.mlflowVersion} (${mlflowImage(input.mlflowVersion)}), nginx (${IMAGES.nginx}), PostgreSQL (${IMAGES.postgres})${input.s3 ? `, MinIO (${IMAGES.minio})` : ''}`;
+  const images = `MLflow ${input.mlflowVersion} (${mlflowImage(input.mlflowVersion)}), nginx (${IMAGES.nginx}), PostgreSQL (${IMAGES.postgres})${input.s3 ? `, MinIO (${IMAGES.minio})` : ''}${options.target === 'compose' ? `, pause (${IMAGES.pause})` : ''}`;
   const users = entries.map((e) => JSON.stringify(e.user)).join(', ');
   const url = (host: string) => `http://${host.includes(':') ? `[${host}]` : host}:${input.port}`;
   if (kept.postgres)
@@ -279,8 +288,15 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
     log.info(
       `Check: cd ${out} && docker compose config --quiet   (docker-compose 1.29: docker-compose -f ${COMPOSE_FILE} config -q)`,
     );
+    if (formerCompose)
+      log.warn(
+        `The published port moves from the mlflow service to ${FRONT_NAME}, which now holds nginx's and MLflow's network: run \`docker compose down\` (volumes are kept) before \`docker compose up -d\`, or the old mlflow container still holds the port.`,
+      );
     log.info(`Start: cd ${out} && docker compose up -d   then open ${url(input.host)}`);
-    log.info('A changed user list reaches nginx with a new export and `docker compose up -d --force-recreate nginx`.');
+    log.info(
+      'A changed user list reaches nginx with a new export and `docker compose up -d --force-recreate nginx`; MLflow keeps running.',
+    );
+    log.info(`Containers on the project's network reach it at http://${FRONT_NAME}:${PORTS.nginx}.`);
   } else {
     log.info(`Wrote Kubernetes manifests to ${out}: ${listed}`);
     log.info(`Stack: ${images}. Users who can log in: ${users} (from ${paths.htpasswd}).`);
@@ -296,8 +312,9 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
         `MLflow now runs inside nginx's pod, on its loopback; kubectl apply leaves the objects of the earlier export, whose Service reaches MLflow without a password: kubectl delete ${FORMER_OBJECTS.join(' ')}`,
       );
     log.info(
-      `Reach: kubectl port-forward service/mlflow-secure ${input.port}:${input.port}   then open ${url('127.0.0.1')}`,
+      `Reach: kubectl port-forward service/${FRONT_NAME} ${input.port}:${input.port}   then open ${url('127.0.0.1')}`,
     );
+    log.info(`Pods reach it at http://${FRONT_NAME}.<namespace>.svc:${input.port} (or .svc.cluster.local).`);
   }
   return ExitCode.ok;
 }

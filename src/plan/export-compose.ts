@@ -9,13 +9,18 @@
  *   MINIO_ROOT_PASSWORD_FILE, MLflow's image runs as root and a two-line entrypoint reads the
  *   file into MLFLOW_BACKEND_STORE_URI, and nginx's master copies the password file where its
  *   workers (user nginx) read it on every request.
- * - MLflow is reachable only through nginx: nginx runs in MLflow's network namespace
- *   (`network_mode: service:mlflow`) and MLflow listens on its loopback, 127.0.0.1, which no other
- *   container and no host process enters (a container's address on a bridge network is reachable
- *   from the host, by every local account, and from every container on that network). The
- *   published port is therefore declared on the mlflow service, the namespace's owner; nginx
- *   listens on it. A re-created nginx joins MLflow's namespace anew; after MLflow's container is
- *   re-created or restarted, nginx must be re-created too (`up -d --force-recreate nginx`).
+ * - MLflow is reachable only through nginx: nginx and MLflow share one network namespace, and
+ *   MLflow listens on its loopback, 127.0.0.1, which no other container and no host process enters
+ *   (a container's address on a bridge network is reachable from the host, by every local account,
+ *   and from every container on that network). The namespace belongs to a third service, as a
+ *   Kubernetes pod's belongs to its pause container: Docker gives a restarted or re-created
+ *   container a new namespace, and one that joined the old namespace keeps the dead one, so
+ *   neither nginx (re-created for every new user list) nor MLflow (restarted when it fails) may
+ *   own it. The holder runs `pause`, which does nothing and so never fails; it is on the project
+ *   network (nginx and MLflow share its resolv.conf and Docker's DNS, and reach `postgres` by
+ *   name), and it publishes nginx's port. Its restart policy only brings it back with the daemon
+ *   (a reboot); Docker releases with moby/moby#50327 (2025) start it before the containers that
+ *   join it, older ones may need `docker compose up -d` once after a reboot.
  * - `$` is compose's interpolation character: every `$` meant for a shell is written `$$`.
  * - Only what docker-compose 1.29 (Debian 12's) and Compose v2 both read: no top-level `name`,
  *   no `configs` (1.29 ignores them outside swarm), nginx.conf as a read-only bind mount.
@@ -25,6 +30,7 @@ import {
   CONTAINER,
   CREATE_BUCKET_PY,
   DATABASE,
+  FRONT_NAME,
   HEALTH_PY,
   IMAGES,
   MINIO_USER,
@@ -52,6 +58,8 @@ export const COMPOSE_FILES = [
 ] as const;
 
 const SERVICE = {
+  /** Holds nginx's and MLflow's network namespace; other containers of the project reach nginx by this name. */
+  holder: FRONT_NAME,
   nginx: 'nginx',
   mlflow: 'mlflow',
   postgres: 'postgres',
@@ -123,6 +131,15 @@ export function renderCompose(input: ExportInput): ExportFile[] {
       depends_on: { [SERVICE.minio]: { condition: 'service_healthy' } },
     });
   }
+  services[SERVICE.holder] = commented(
+    "Holds nginx's and MLflow's network namespace and publishes nginx's port; runs nothing else, so it never fails.",
+    {
+      image: IMAGES.pause,
+      restart: 'unless-stopped',
+      ports: [`${listenAddress(input.host, input.port)}:${PORTS.nginx}`],
+    },
+  );
+  const inNamespace = `service:${SERVICE.holder}`;
   services[SERVICE.mlflow] = {
     image: mlflowImage(input.mlflowVersion),
     restart: 'unless-stopped',
@@ -141,11 +158,10 @@ export function renderCompose(input: ExportInput): ExportFile[] {
     command: mlflowCommand(input),
     environment: mlflowEnvironment(input, SERVICE.minio),
     secrets: mlflowSecrets,
-    ports: commented("nginx's public port: nginx runs in this service's network namespace, MLflow on its loopback.", [
-      `${listenAddress(input.host, input.port)}:${PORTS.nginx}`,
-    ]),
+    network_mode: commented('MLflow listens on the loopback of this namespace, which only nginx shares.', inNamespace),
     ...(input.s3 ? {} : { volumes: [`mlflow-artifacts:${CONTAINER.artifacts}`] }),
     depends_on: {
+      [SERVICE.holder]: { condition: 'service_started' },
       [SERVICE.postgres]: { condition: 'service_healthy' },
       ...(input.s3 ? { [SERVICE.bucket]: { condition: 'service_completed_successfully' } } : {}),
     },
@@ -162,10 +178,13 @@ export function renderCompose(input: ExportInput): ExportFile[] {
       ]),
     ),
     command: ['nginx', '-c', CONTAINER.nginxConf],
-    network_mode: `service:${SERVICE.mlflow}`,
+    network_mode: inNamespace,
     volumes: [`./nginx.conf:${CONTAINER.nginxConf}:ro`],
     secrets: ['htpasswd'],
-    depends_on: { [SERVICE.mlflow]: { condition: 'service_healthy' } },
+    depends_on: {
+      [SERVICE.holder]: { condition: 'service_started' },
+      [SERVICE.mlflow]: { condition: 'service_healthy' },
+    },
     healthcheck: commented(
       'Healthy = MLflow answers through nginx (the probe-only port) and the public port asks for a password (401).',
       healthcheck(

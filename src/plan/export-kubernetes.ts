@@ -32,6 +32,7 @@ import {
   CONTAINER,
   CREATE_BUCKET_PY,
   DATABASE,
+  FRONT_NAME,
   HEALTH_PY,
   IMAGES,
   MINIO_USER,
@@ -71,8 +72,8 @@ export const FORMER_OBJECTS = [
 
 /** Names in the namespace; the front door is the Service `mlflow-secure`. */
 const NAME = {
-  front: 'mlflow-secure',
-  server: 'mlflow-secure',
+  front: FRONT_NAME,
+  server: FRONT_NAME,
   nginxConf: 'mlflow-secure-nginx',
   postgres: 'mlflow-secure-postgres',
   minio: 'mlflow-secure-minio',

@@ -4,13 +4,14 @@
  * renderers (export-compose.ts, export-kubernetes.ts) only say how each engine runs these.
  *
  * The same choices as `up`: MLflow's options come from plan.ts (mlflowServerOptions,
- * allowedHostsFor, corsOriginsFor) and nginx.conf from nginx-conf.ts's renderNginxConf; what an
- * engine needs differently (paths inside the nginx image, nginx on every interface of its
- * container, a probe-only port) is a parameter. Under both engines MLflow shares nginx's network
- * namespace and listens on its loopback only: nothing but that nginx reaches it.
+ * allowedHostsFor, corsOriginsFor), nginx.conf from nginx-conf.ts's renderNginxConf with
+ * preflightOriginsFor's origins; what an engine needs differently (paths inside the nginx image, nginx on every interface of its
+ * container, a probe-only port, the names clients inside the engine use) is a parameter. Under
+ * both engines MLflow shares a network namespace with nginx alone and listens on its loopback
+ * only: nothing but that nginx reaches it.
  */
 import { renderNginxConf } from './nginx-conf.js';
-import { allowedHostsFor, corsOriginsFor, mlflowServerOptions } from './plan.js';
+import { allowedHostsFor, corsOriginsFor, mlflowServerOptions, preflightOriginsFor } from './plan.js';
 
 export type ExportTarget = 'compose' | 'kubernetes';
 
@@ -47,9 +48,12 @@ export interface ExportFile {
  * `postgresql://` needs psycopg under MLflow 3.17's SQLAlchemy 2.1 (mlflow/mlflow docker/README.md:
  * "This image contains only the core MLflow package"; `-full` adds "Database drivers (MySQL,
  * PostgreSQL, SQL Server)" and "AWS S3"). The MinIO tag is the last image MinIO published.
+ * `pause` is Kubernetes' pod sandbox (the tag kubelets of 1.33-1.36 use): it holds compose's network
+ * namespace and does nothing else.
  */
 export const IMAGES = {
   nginx: 'nginx:1.28',
+  pause: 'registry.k8s.io/pause:3.10.2',
   postgres: 'postgres:17',
   minio: 'minio/minio:RELEASE.2025-09-07T16-13-09Z',
 } as const;
@@ -78,9 +82,31 @@ export const CONTAINER = {
 } as const;
 
 /**
+ * The front door's name inside the engine: compose's namespace holder (a service name on the
+ * project network) and Kubernetes' front Service. Clients there send it as Host.
+ */
+export const FRONT_NAME = 'mlflow-secure';
+
+/**
+ * The names clients inside the engine reach nginx by, and the port they put after them. compose:
+ * the holder's service name, which Docker's DNS resolves on the project network, on nginx's
+ * container port. Kubernetes: the front Service as pods resolve it (`<name>`, `<name>.<ns>.svc`,
+ * `<name>.<ns>.svc.cluster.local`; the namespace is the user's, hence `*`) on the Service's port.
+ * fnmatch's `*` also crosses dots, so every pattern ends in `.svc` or `.svc.cluster.local`, names no
+ * public domain has: never `<name>.*`, which `mlflow-secure.attacker.example` would match (so the
+ * short `<name>.<ns>` stays out, and so does a cluster domain other than cluster.local).
+ */
+export function internalNames(input: Pick<ExportInput, 'target' | 'port'>): { names: string[]; port: number } {
+  if (input.target === 'compose') return { names: [FRONT_NAME], port: PORTS.nginx };
+  return { names: [FRONT_NAME, `${FRONT_NAME}.*.svc`, `${FRONT_NAME}.*.svc.cluster.local`], port: input.port };
+}
+
+/**
  * nginx.conf for the official nginx image: its `nginx` user (uid and gid 101) for the workers,
  * logs to the container's stdout and stderr, the temp folders the image creates, and the probe
- * port beside the public one.
+ * port beside the public one. CORS preflights of the stack's pages pass as under `up`, for the
+ * public names on the published (compose) or Service (Kubernetes) port; the internal names are
+ * left out: a page served under one is MLflow's own UI, whose requests are same-origin.
  */
 export function containerNginxConf(input: ExportInput): string {
   return renderNginxConf({
@@ -91,6 +117,7 @@ export function containerNginxConf(input: ExportInput): string {
     workerProcesses: input.nginxWorkers,
     userDirective: 'user nginx;',
     realm: 'MLflow',
+    preflightOrigins: preflightOriginsFor({ host: input.host, serverNames: input.serverNames }, input.port),
     writtenBy: `mlflow-secure export ${input.target}`,
     healthPort: PORTS.health,
     paths: {
@@ -109,18 +136,28 @@ export function containerNginxConf(input: ExportInput): string {
 
 /**
  * Where MLflow listens: the loopback of the network namespace it shares with nginx (the pod's under
- * Kubernetes, nginx's container's under compose), which no other container or host process enters.
+ * Kubernetes, the holder container's under compose), which no other container or host process enters.
  */
 export const MLFLOW_LISTEN = '127.0.0.1';
 
-/** MLflow's argv: `up`'s options, on loopback only, one worker by default. */
+/**
+ * MLflow's argv: `up`'s options, on loopback only, one worker by default. Its Host and Origin
+ * checks admit the internal names too (nginx passes Host on as it came): each with any port, and
+ * the origins of the UI served under them, whose POSTs carry an Origin.
+ */
 export function mlflowCommand(input: ExportInput): string[] {
   const names = { host: input.host, serverNames: input.serverNames };
+  const internal = internalNames(input);
   const options = mlflowServerOptions({
     host: MLFLOW_LISTEN,
     port: PORTS.mlflow,
-    allowedHosts: allowedHostsFor(names),
-    corsOrigins: corsOriginsFor(names, input.port),
+    allowedHosts: allowedHostsFor({ ...names, serverNames: [...input.serverNames, ...internal.names] }),
+    corsOrigins: [
+      ...new Set([
+        ...corsOriginsFor(names, input.port),
+        ...corsOriginsFor({ host: '0.0.0.0', serverNames: internal.names }, internal.port),
+      ]),
+    ],
   });
   return ['mlflow', 'server', ...options, '--workers', String(input.mlflowWorkers)];
 }

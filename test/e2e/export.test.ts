@@ -7,7 +7,10 @@
  *   store passwords only in compose's owner-only secret files), and secrets are owner-only;
  * - an existing --out is refused without --force, and --force keeps the store passwords;
  * - the exported nginx.conf runs on the real nginx in front of the real MLflow (started by `up`):
- *   the probe port answers MLflow's /health without a password, the public port asks for one.
+ *   the probe port answers MLflow's /health without a password, the public port asks for one,
+ *   except on a CORS preflight of the stack's own origin;
+ * - the exported Kubernetes MLflow argv, run by the real MLflow, admits the front Service's names
+ *   in Host and refuses public names built on them.
  * Skipped, saying why, where docker-compose is absent; .ci/run installs it. kubernetes-validate
  * is installed from PyPI into a venv cached at node_modules/.cache/mlflow-secure/ on first use.
  */
@@ -17,6 +20,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/http.js';
 import { cli, readStackRecord, removeDir, root, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
@@ -106,14 +110,28 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
       'secrets/postgres_password',
     ]);
     for (const [dir, services] of [
-      [composeDir, ['minio', 'minio-bucket', 'mlflow', 'nginx', 'postgres']],
-      [path.join(cwd, 'plain-compose'), ['mlflow', 'nginx', 'postgres']],
+      [composeDir, ['minio', 'minio-bucket', 'mlflow', 'mlflow-secure', 'nginx', 'postgres']],
+      [path.join(cwd, 'plain-compose'), ['mlflow', 'mlflow-secure', 'nginx', 'postgres']],
     ] as const) {
       const ok = await execa('docker-compose', ['-f', 'compose.yaml', 'config', '-q'], { cwd: dir, reject: false });
       expect(ok.exitCode, ok.stderr).toBe(0);
       expect(ok.stderr).toBe('');
       const listed = await execa('docker-compose', ['-f', 'compose.yaml', 'config', '--services'], { cwd: dir });
       expect(listed.stdout.split('\n').sort()).toEqual(services);
+      // As docker-compose resolves it: nginx and MLflow in the holder's namespace, the holder alone publishing.
+      const resolved = yaml.load(
+        (await execa('docker-compose', ['-f', 'compose.yaml', 'config'], { cwd: dir })).stdout,
+      ) as {
+        services: Record<string, { network_mode?: string; ports?: unknown[] }>;
+      };
+      const joined = Object.entries(resolved.services)
+        .filter(([, svc]) => svc.network_mode !== undefined)
+        .map(([name, svc]) => `${name} ${svc.network_mode}`)
+        .sort();
+      expect(joined).toEqual(['mlflow service:mlflow-secure', 'nginx service:mlflow-secure']);
+      expect(Object.keys(resolved.services).filter((name) => resolved.services[name]!.ports)).toEqual([
+        'mlflow-secure',
+      ]);
     }
     // The check can fail: the same file with an unknown key in a service is refused.
     const broken = path.join(cwd, 'broken-compose');
@@ -217,9 +235,18 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     const before = await contents(composeDir);
     const beforeKube = await contents(kubeDir);
     await writeFile(path.join(composeDir, 'NOTES.md'), 'mine\n');
+    // An export of the former layout (nginx in MLflow's namespace, the port on mlflow): the port moves.
+    await writeFile(
+      path.join(composeDir, 'compose.yaml'),
+      before.get('compose.yaml')!.replaceAll('"service:mlflow-secure"', '"service:mlflow"'),
+    );
     const r = await cli(['export', 'compose', '--force'], { cwd });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/Kept the PostgreSQL password/);
+    expect(r.stderr).toMatch(/The published port moves .* run `docker compose down` \(volumes are kept\)/);
+    const again = await cli(['export', 'compose', '--force'], { cwd });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/published port moves/);
     const after = await contents(composeDir);
     expect(after.get('secrets/postgres_password')).toBe(before.get('secrets/postgres_password'));
     expect(after.get('NOTES.md')).toBe('mine\n');
@@ -252,6 +279,81 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
     } finally {
       await removeDir(empty);
     }
+  });
+
+  describe("the exported Kubernetes MLflow argv on the real MLflow: the Service's names pass its Host check, others do not", () => {
+    let mlflow: ChildProcess | undefined;
+    let port: number;
+
+    beforeAll(async () => {
+      const docs = yaml.loadAll(await readFile(path.join(kubeDir, 'mlflow.yaml'), 'utf8')) as {
+        kind: string;
+        spec: { template: { spec: { containers: { name: string; command: string[] }[] } } };
+      }[];
+      const deployment = docs.find((d) => d.kind === 'Deployment')!;
+      const command = deployment.spec.template.spec.containers.find((c) => c.name === 'mlflow')!.command;
+      expect(command.slice(0, 2)).toEqual(['mlflow', 'server']);
+      port = await getPort({ host: '127.0.0.1' });
+      const args = command.slice(1);
+      expect(args[args.indexOf('--port') + 1]).toBe('5000');
+      args[args.indexOf('--port') + 1] = String(port);
+      const work = path.join(cwd, 'k8s-mlflow');
+      await mkdir(work, { recursive: true });
+      // Its own process group: the whole tree (CLI, uvicorn, worker) is stopped together.
+      mlflow = spawn(path.join(root, '.venv', 'bin', 'mlflow'), args, {
+        cwd: work,
+        detached: true,
+        stdio: 'ignore',
+        env: {
+          PATH: process.env.PATH,
+          HOME: work,
+          MLFLOW_BACKEND_STORE_URI: `sqlite:///${path.join(work, 'mlflow.db')}`,
+          MLFLOW_ARTIFACTS_DESTINATION: path.join(work, 'artifacts'),
+          MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+        },
+      });
+      const deadline = Date.now() + 150_000;
+      for (;;) {
+        const r = await request({ host: '127.0.0.1', port, path: '/health' }).catch(() => undefined);
+        if (r?.status === 200) break;
+        if (Date.now() > deadline || mlflow.exitCode !== null) throw new Error('MLflow did not start');
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    });
+
+    afterAll(async () => {
+      if (mlflow?.pid && mlflow.exitCode === null) {
+        const exited = new Promise((resolve) => mlflow!.once('exit', resolve));
+        process.kill(-mlflow.pid, 'SIGTERM');
+        const timer = setTimeout(() => process.kill(-mlflow!.pid!, 'SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    });
+
+    it('answers pods that use the Service name, and refuses a public name built on it', async () => {
+      const status = async (host: string) =>
+        (
+          await request({
+            host: '127.0.0.1',
+            port,
+            path: '/api/2.0/mlflow/experiments/search?max_results=1',
+            headers: { Host: host },
+          })
+        ).status;
+      for (const host of [
+        'mlflow-secure',
+        'mlflow-secure.team-a.svc:5000',
+        'mlflow-secure.team-a.svc.cluster.local:5000',
+      ])
+        expect(await status(host), host).toBe(200);
+      for (const host of [
+        'mlflow-secure.attacker.example',
+        'mlflow-secure.team-a.svc.attacker.example:5000',
+        'mlflow-secure.team-a',
+      ])
+        expect(await status(host), host).toBe(403);
+    });
   });
 
   describe('the exported nginx.conf on the real nginx, in front of the real MLflow', () => {
@@ -340,6 +442,36 @@ describe.skipIf(missing !== undefined)(`export compose|kubernetes${missing ? ` (
         ).status,
       ).toBe(403);
       expect((await request({ host: '127.0.0.1', port: probePort, path: '/health' })).status).toBe(403);
+    });
+
+    it("passes a CORS preflight of the stack's own page to MLflow without a password, and nothing else", async () => {
+      const route = '/api/2.0/mlflow/experiments/create';
+      const preflight = (origin: string, extra: Record<string, string> = {}) =>
+        request({
+          host: '127.0.0.1',
+          port: publicPort,
+          method: 'OPTIONS',
+          path: route,
+          headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', ...extra },
+        });
+      // The export's own origin (loopback on its published port 5000): MLflow's CORS answer.
+      const ok = await preflight('http://localhost:5000');
+      expect(ok.status, ok.body).toBe(200);
+      expect(ok.headers['access-control-allow-origin']).toBe('http://localhost:5000');
+      // Any other origin, or anything but a bare preflight, still needs the password.
+      expect((await preflight('http://localhost:3000')).status).toBe(401);
+      expect((await preflight('http://attacker.example')).status).toBe(401);
+      expect(
+        (
+          await request({
+            host: '127.0.0.1',
+            port: publicPort,
+            method: 'OPTIONS',
+            path: route,
+            headers: { Origin: 'http://localhost:5000' },
+          })
+        ).status,
+      ).toBe(401);
     });
 
     it('asks for a password on the public port: 401 without or with a wrong one, MLflow with the right one', async () => {

@@ -11,12 +11,13 @@ import { renderKubernetes, SECRET_NAME } from '../../src/plan/export-kubernetes.
 import {
   containerNginxConf,
   HEALTH_PY,
+  IMAGES,
   mlflowImage,
   STORE_SECRET,
   type ExportInput,
 } from '../../src/plan/export-stack.js';
 import { renderNginxConf } from '../../src/plan/nginx-conf.js';
-import { allowedHostsFor, corsOriginsFor, mlflowServerOptions } from '../../src/plan/plan.js';
+import { allowedHostsFor, corsOriginsFor, mlflowServerOptions, preflightOriginsFor } from '../../src/plan/plan.js';
 import { userErrorFrom } from './user-error.js';
 
 const PG = 'pgPASSWORD_aaaaaaaaaaaaaaaaaaaaaa';
@@ -60,7 +61,42 @@ function block(conf: string, head: string): string {
   return conf.slice(start, end + indent + 2);
 }
 
-const upConf = () =>
+/** The value of `flag` in an argv. */
+function flagValue(argv: string[], flag: string): string[] {
+  const i = argv.indexOf(flag);
+  expect(i, flag).toBeGreaterThan(0);
+  return argv[i + 1]!.split(',');
+}
+
+/**
+ * MLflow's own checks (mlflow/server/security_utils.py, from ./.venv) on MLflow's argv: which Host
+ * headers pass --allowed-hosts, and which Origins of a POST to the API pass --cors-allowed-origins.
+ */
+function mlflowAdmits(
+  argv: string[],
+  o: { hosts: string[]; origins: string[] },
+): { hosts: string[]; origins: string[] } {
+  const script = [
+    'import json, sys',
+    'from mlflow.server.security_utils import is_allowed_host_header, should_block_cors_request',
+    'a = json.load(sys.stdin)',
+    "print(json.dumps({'hosts': [h for h in a['hosts'] if is_allowed_host_header(a['allowed'], h)],",
+    "  'origins': [x for x in a['origins'] if not should_block_cors_request(x, 'POST', a['cors'])]}))",
+  ].join('\n');
+  const stdin = JSON.stringify({
+    ...o,
+    allowed: flagValue(argv, '--allowed-hosts'),
+    cors: flagValue(argv, '--cors-allowed-origins'),
+  });
+  const out = execFileSync(path.join(root, '.venv', 'bin', 'python'), ['-I', '-c', script], {
+    input: stdin,
+    encoding: 'utf8',
+    cwd: os.tmpdir(),
+  });
+  return JSON.parse(out) as { hosts: string[]; origins: string[] };
+}
+
+const upConf = (o: { preflightOrigins?: string[] } = {}) =>
   renderNginxConf({
     listenHost: '127.0.0.1',
     listenPort: 5000,
@@ -68,6 +104,7 @@ const upConf = () =>
     upstream: 'unix:/home/ana/.mlflow-secure/mlflow.sock',
     workerProcesses: 2,
     realm: 'MLflow',
+    ...o,
     paths: {
       pid: '/s/pid',
       errorLog: '/s/e',
@@ -87,7 +124,7 @@ describe('the nginx.conf an export writes', () => {
   it("keeps up's public server: the same proxy location, auth for the whole server", () => {
     expect(block(conf, '        location / {')).toBe(block(upConf(), '        location / {'));
     const server = block(conf, '    server {');
-    expect(server).toContain('auth_basic "MLflow";');
+    expect(server).toContain('auth_basic $mlflow_secure_auth;');
     expect(server).toContain('auth_basic_user_file "/etc/nginx/auth/htpasswd";');
     expect(server).toContain('client_max_body_size 0;');
     // `location /`, and the signed-in user's answer (users/current) as up has it.
@@ -97,6 +134,23 @@ describe('the nginx.conf an export writes', () => {
       'location = /api/2.0/mlflow/users/current',
       'location @mlflow_secure_current_user',
     ]);
+  });
+
+  it("lets CORS preflights of the stack's own pages through to MLflow as up does (browsers send no password there)", () => {
+    const names = { host: '127.0.0.1', serverNames: ['mlflow.example.com'] };
+    const origins = preflightOriginsFor(names, 5000);
+    expect(origins).toContain('http://mlflow.example.com:5000');
+    expect(origins).toContain('http://localhost:5000');
+    // The same map up renders for these origins, and auth_basic reads it.
+    const upText = upConf({ preflightOrigins: origins });
+    const maps = (t: string) => t.slice(t.indexOf('    map $http_origin'), t.indexOf('    upstream mlflow {'));
+    expect(maps(conf)).toBe(maps(upText));
+    expect(maps(conf)).toContain('        "http://mlflow.example.com:5000" 1;');
+    expect(block(conf, '    server {')).toContain('auth_basic $mlflow_secure_auth;');
+    // Kubernetes: the Service's port, where port-forward's loopback URLs land too.
+    const k8s = containerNginxConf(input({ target: 'kubernetes', host: '0.0.0.0', port: 80 }));
+    expect(maps(k8s)).toContain('        "http://mlflow.example.com" 1;');
+    expect(maps(k8s)).toContain('        "http://127.0.0.1" 1;');
   });
 
   it('reaches MLflow on the loopback it shares with it and listens on every interface of its container', () => {
@@ -164,7 +218,7 @@ describe('renderCompose', () => {
   });
 
   it('runs PostgreSQL with its password from the secret file, MLflow after it is healthy', () => {
-    expect(Object.keys(compose.services)).toEqual(['postgres', 'mlflow', 'nginx']);
+    expect(Object.keys(compose.services)).toEqual(['postgres', 'mlflow-secure', 'mlflow', 'nginx']);
     expect(compose.services.postgres.environment).toEqual({
       POSTGRES_USER: 'mlflow',
       POSTGRES_DB: 'mlflow',
@@ -174,36 +228,74 @@ describe('renderCompose', () => {
       htpasswd: { file: './secrets/htpasswd' },
       postgres_password: { file: './secrets/postgres_password' },
     });
-    expect(compose.services.mlflow.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
-    expect(compose.services.nginx.depends_on).toEqual({ mlflow: { condition: 'service_healthy' } });
+    expect(compose.services.mlflow.depends_on).toEqual({
+      'mlflow-secure': { condition: 'service_started' },
+      postgres: { condition: 'service_healthy' },
+    });
   });
 
-  it("keeps MLflow unreachable but through nginx: MLflow on loopback, nginx in MLflow's network namespace, only nginx's port published", () => {
+  it("keeps MLflow unreachable but through nginx: MLflow on loopback, in a namespace it shares with nginx alone, only nginx's port published", () => {
     for (const c of [compose, s3Compose]) {
       const mlflow = c.services.mlflow as Obj;
       expect(mlflow.command[mlflow.command.indexOf('--host') + 1]).toBe('127.0.0.1');
-      expect(c.services.nginx.network_mode).toBe('service:mlflow');
-      expect(c.services.nginx.ports).toBeUndefined();
-      expect(mlflow.ports).toEqual(['127.0.0.1:5000:8080']);
-      // No other service publishes or shares MLflow's namespace; none joins a network of its own.
+      // Exactly nginx and MLflow join the holder's namespace, which publishes nginx's port.
+      const joined = Object.entries(c.services as Record<string, Obj>)
+        .filter(([, service]) => service.network_mode !== undefined)
+        .map(([name, service]) => `${name} ${service.network_mode}`);
+      expect(joined).toEqual(['mlflow service:mlflow-secure', 'nginx service:mlflow-secure']);
+      expect(c.services['mlflow-secure'].ports).toEqual(['127.0.0.1:5000:8080']);
       for (const [name, service] of Object.entries(c.services as Record<string, Obj>)) {
-        if (name !== 'mlflow') expect(service.ports, name).toBeUndefined();
-        if (name !== 'nginx') expect(service.network_mode, name).toBeUndefined();
+        if (name !== 'mlflow-secure') expect(service.ports, name).toBeUndefined();
         expect(service.networks, name).toBeUndefined();
       }
       expect(c.services.mlflow.healthcheck.test).toEqual(['CMD', 'python', '-c', HEALTH_PY]);
     }
   });
 
+  it('holds the namespace in a pause container, so nginx and MLflow can each restart or be re-created alone', () => {
+    // Docker gives a restarted container a new namespace; one that joined the old one keeps the
+    // dead one. The holder runs nothing that can fail, so it never restarts on its own.
+    for (const c of [compose, s3Compose]) {
+      const holder = c.services['mlflow-secure'] as Obj;
+      expect(holder.image).toBe(IMAGES.pause);
+      expect(IMAGES.pause).toMatch(/^registry\.k8s\.io\/pause:\d+\.\d+(\.\d+)?$/);
+      expect(Object.keys(holder).sort()).toEqual(['image', 'ports', 'restart']);
+      expect(holder.restart).toBe('unless-stopped');
+      // Neither nginx nor MLflow owns the namespace the other is in.
+      expect(c.services.mlflow.network_mode).not.toBe('service:nginx');
+      expect(c.services.nginx.network_mode).not.toBe('service:mlflow');
+      expect(c.services.mlflow.depends_on['mlflow-secure']).toEqual({ condition: 'service_started' });
+      expect(c.services.nginx.depends_on).toEqual({
+        'mlflow-secure': { condition: 'service_started' },
+        mlflow: { condition: 'service_healthy' },
+      });
+    }
+  });
+
+  it("lets containers of the project reach nginx by the holder's service name: MLflow admits its Host and Origin, nothing wider", () => {
+    const argv = compose.services.mlflow.command as string[];
+    const hosts = ['mlflow-secure', 'mlflow-secure:8080', 'mlflow.example.com:5000', 'localhost:5000'];
+    const refused = ['mlflow-secure.attacker.example', 'mlflow-secure.attacker.example:8080', '10.attacker.example'];
+    const origins = ['http://mlflow-secure:8080', 'http://mlflow.example.com:5000'];
+    expect(
+      mlflowAdmits(argv, { hosts: [...hosts, ...refused], origins: [...origins, 'http://attacker.example'] }),
+    ).toEqual({
+      hosts,
+      origins,
+    });
+  });
+
   it("runs the official MLflow image of the pinned version with up's options", () => {
     expect(compose.services.mlflow.image).toBe(mlflowImage(version));
     expect(compose.services.mlflow.image).toMatch(/^ghcr\.io\/mlflow\/mlflow:v\d+\.\d+\.\d+-full$/);
     const names = { host: '127.0.0.1', serverNames: ['mlflow.example.com'] };
+    // Besides up's names: the holder's service name, on nginx's port inside the project network.
+    const internal = { host: '0.0.0.0', serverNames: ['mlflow-secure'] };
     const options = mlflowServerOptions({
       host: '127.0.0.1',
       port: 5000,
-      allowedHosts: allowedHostsFor(names),
-      corsOrigins: corsOriginsFor(names, 5000),
+      allowedHosts: allowedHostsFor({ ...names, serverNames: [...names.serverNames, 'mlflow-secure'] }),
+      corsOrigins: [...corsOriginsFor(names, 5000), ...corsOriginsFor(internal, 8080)],
     });
     expect(compose.services.mlflow.command).toEqual(['mlflow', 'server', ...options, '--workers', '1']);
     expect(compose.services.mlflow.command).toContain('--serve-artifacts');
@@ -261,11 +353,18 @@ describe('renderCompose', () => {
 
   it('publishes on the --host and --port given, IPv6 in brackets', () => {
     const c = yaml.load(renderCompose(input({ host: '::1', port: 8443 }))[0]!.content) as Obj;
-    expect(c.services.mlflow.ports).toEqual(['[::1]:8443:8080']);
+    expect(c.services['mlflow-secure'].ports).toEqual(['[::1]:8443:8080']);
   });
 
   it('with --s3: MinIO with its password from a secret, a one-shot bucket creator, MLflow on s3://mlflow', () => {
-    expect(Object.keys(s3Compose.services)).toEqual(['postgres', 'minio', 'minio-bucket', 'mlflow', 'nginx']);
+    expect(Object.keys(s3Compose.services)).toEqual([
+      'postgres',
+      'minio',
+      'minio-bucket',
+      'mlflow-secure',
+      'mlflow',
+      'nginx',
+    ]);
     expect(s3Compose.services.minio.environment).toEqual({
       MINIO_ROOT_USER: 'mlflow',
       MINIO_ROOT_PASSWORD_FILE: 'minio_password',
@@ -352,6 +451,34 @@ describe('renderKubernetes', () => {
     }
   });
 
+  it("admits the front Service's names in MLflow's Host and Origin checks, as pods use them, and no public name that could match", () => {
+    const argv = container('mlflow').command as string[];
+    const names = ['mlflow-secure', 'mlflow-secure.team-a.svc', 'mlflow-secure.team-a.svc.cluster.local'];
+    const hosts = [...names, ...names.map((n) => `${n}:5000`), 'mlflow-secure.x.svc:80', 'mlflow.example.com:5000'];
+    const refused = [
+      'mlflow-secure.attacker.example',
+      'mlflow-secure.attacker.example:5000',
+      'mlflow-secure.team-a.svc.attacker.example',
+      'mlflow-secure.team-a.svc.cluster.local.attacker.example:5000',
+      'mlflow-secure.team-a',
+      'other.team-a.svc',
+      '10.attacker.example',
+    ];
+    const origins = names.map((n) => `http://${n}:5000`);
+    const otherOrigins = ['http://mlflow-secure.attacker.example:5000', 'http://attacker.example'];
+    expect(mlflowAdmits(argv, { hosts: [...hosts, ...refused], origins: [...origins, ...otherOrigins] })).toEqual({
+      hosts,
+      origins,
+    });
+    // Beyond a port (`:*`, where a browser puts only digits), a wildcard stays inside .svc names.
+    const wild = new Set(
+      flagValue(argv, '--allowed-hosts')
+        .map((p) => p.replace(/:\*$/, ''))
+        .filter((p) => p.includes('*')),
+    );
+    expect([...wild]).toEqual(['mlflow-secure.*.svc', 'mlflow-secure.*.svc.cluster.local']);
+  });
+
   it('keeps the password file and store passwords in the Secret, base64, and nowhere else', () => {
     const data = find('Secret', SECRET_NAME, docs('secret.yaml', s3)).data as Record<string, string>;
     const decoded = Object.fromEntries(
@@ -412,7 +539,7 @@ describe('renderKubernetes', () => {
 
   it('mounts nginx.conf from a ConfigMap (its hash rolls the pod), the password file from the Secret (group nginx), the artifact claim in MLflow only', () => {
     const map = find('ConfigMap', 'mlflow-secure-nginx');
-    expect(map.data['nginx.conf']).toBe(containerNginxConf(input({ target: 'kubernetes' })));
+    expect(map.data['nginx.conf']).toBe(containerNginxConf(input({ target: 'kubernetes', host: '0.0.0.0' })));
     const pod = server();
     expect(pod.metadata.annotations['mlflow-secure/nginx-conf-sha256']).toBe(
       createHash('sha256').update(map.data['nginx.conf']).digest('hex'),
