@@ -11,6 +11,11 @@
 export interface Output {
   /** Normal output (results, URLs): stdout. */
   info(line: string): void;
+  /**
+   * A `--json` answer on stdout: each string in it is redacted and its commands named as info's
+   * are, before it is serialised (a hint's quoted `--state-dir` would otherwise break the JSON).
+   */
+  json(value: unknown): void;
   /** Progress and warnings: stderr, so stdout stays clean for `--json` and `env`. */
   note(line: string): void;
   warn(line: string): void;
@@ -113,6 +118,8 @@ export function createOutput(
   const shown = (line: string) => nameCommands(redact(line), selfName(), stateDirArg);
   return {
     info: (line) => safeWrite(stdout, `${shown(line)}\n`),
+    json: (value) =>
+      safeWrite(stdout, `${JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? shown(v) : v), 2)}\n`),
     note: (line) => safeWrite(stderr, `${shown(line)}\n`),
     warn: (line) => safeWrite(stderr, `warning: ${shown(line)}\n`),
     error: (line) => safeWrite(stderr, `error: ${shown(line)}\n`),

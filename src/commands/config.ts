@@ -67,7 +67,7 @@ export async function config(o: StackOptions & { json?: boolean }, ctx: Context)
     notes,
   };
   if (o.json) {
-    out.info(JSON.stringify(summary, null, 2));
+    out.json(summary);
     return ExitCode.ok;
   }
   for (const w of settings.warnings) out.warn(w);

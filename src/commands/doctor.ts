@@ -160,7 +160,7 @@ export async function doctor(
     fix: 'Choose another with --state-dir, or fix its permissions',
   });
 
-  if (o.json) out.info(JSON.stringify(findings, null, 2));
+  if (o.json) out.json(findings);
   else
     for (const f of findings)
       out.info(`${f.info ? 'i' : f.ok ? 'ok' : 'FAIL'}  ${f.what}${!f.ok && f.fix ? `\n      fix: ${f.fix}` : ''}`);

@@ -109,7 +109,7 @@ export async function getStatus(stateDir: string, ctx: Context): Promise<Status>
 
 export async function status(o: { stateDir?: string; json?: boolean }, ctx: Context): Promise<number> {
   const s = await getStatus(resolveStateDir(o.stateDir, ctx.cwd, ctx.platform), ctx);
-  if (o.json) ctx.out.info(JSON.stringify(s, null, 2));
+  if (o.json) ctx.out.json(s);
   else if (s.processes.length === 0) ctx.out.info(`Not running (no stack recorded in ${s.stateDir}).`);
   else {
     const state = s.healthy

@@ -52,7 +52,7 @@ export async function user(action: string, name: string | undefined, o: UserOpti
       scheme: schemeOf(e.hash),
       cost: bcryptCostOf(e.hash),
     }));
-    if (o.json) out.info(JSON.stringify(rows, null, 2));
+    if (o.json) out.json(rows);
     else if (rows.length === 0)
       out.info(
         `No users yet in ${paths.htpasswd}: \`mlflow-secure up\` or \`mlflow-secure user add <name>\` creates one.`,

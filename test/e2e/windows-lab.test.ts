@@ -364,7 +364,8 @@ describe.skipIf(reason !== undefined)(
       expect(down.code, down.stderr).toBe(0);
       const up = await fg.done;
       expect(up.code, up.stdout + up.stderr).toBe(0);
-      expect(up.stdout + up.stderr).toMatch(/Stopped by `(npx )?mlflow-secure down`/);
+      // The hint names the state folder that up was given (so that it works as printed).
+      expect(up.stdout + up.stderr).toMatch(/Stopped by `(npx )?mlflow-secure down --state-dir "[^`]+"`/);
       expect(await nginxExeProcesses(exe)).toEqual([]);
       expect(existsSync(path.join(stateDir, 'stack.json'))).toBe(false);
     });

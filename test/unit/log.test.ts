@@ -22,6 +22,18 @@ describe('createOutput', () => {
     expect(stderr()).toBe('starting\nwarning: careful\nerror: broken\n');
   });
 
+  it('json: valid JSON whose strings are redacted and name commands with a quoted --state-dir', () => {
+    const { output, stdout } = setup();
+    output.addSecret(SECRET);
+    output.useStateDirArg('--state-dir "C:\\Users\\Ana López\\st"');
+    output.json({ fix: 'run mlflow-secure down', conf: `# rewritten on every \`mlflow-secure up\`; ${SECRET}`, n: 2 });
+    const parsed = JSON.parse(stdout()) as { fix: string; conf: string; n: number };
+    expect(parsed.fix).toBe('run mlflow-secure down --state-dir "C:\\Users\\Ana López\\st"');
+    expect(parsed.conf).toContain('mlflow-secure up --state-dir "C:\\Users');
+    expect(parsed.conf).not.toContain(SECRET);
+    expect(parsed.n).toBe(2);
+  });
+
   it('masks a registered secret in info, note, warn and error, every occurrence', () => {
     const { output, stdout, stderr } = setup();
     output.addSecret(SECRET);
