@@ -23,7 +23,7 @@ export interface Output {
   readonly stdoutClosed: Promise<void>;
 }
 import { BIN_NAME, nameCommands } from './invocation.js';
-import { MASK } from './plan/secrets.js';
+import { MASK, maskUriCredentials } from './plan/secrets.js';
 
 type Stream = NodeJS.WritableStream;
 
@@ -121,4 +121,16 @@ export function createOutput(
     redact,
     stdoutClosed: closed,
   };
+}
+
+/** A URI as it can stand in a log line: up to a blank, a quote or an angle bracket. */
+const URI_IN_TEXT = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s'"`<>]+/g;
+
+/**
+ * `text` with the password of every URI in it masked (`postgresql://u:********@db/mlflow`):
+ * for lines another process wrote (MLflow's log, read back by `logs`), whose secrets the
+ * reading process was never told.
+ */
+export function maskUrisInText(text: string): string {
+  return text.replace(URI_IN_TEXT, (uri) => maskUriCredentials(uri));
 }

@@ -19,6 +19,7 @@ import {
 } from '../health.js';
 import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
+import { keepLogsBounded, rotateLog } from '../log-files.js';
 import {
   generatePassword,
   hashPassword,
@@ -495,6 +496,10 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     throw error;
   });
   debug('wrote nginx.conf; nginx -t passed');
+  // The folder is claimed and nothing writes the logs yet: a log that outgrew the bound is set aside.
+  const logFiles = [paths.mlflowLog, paths.nginxErrorLog, paths.nginxAccessLog];
+  for (const file of logFiles)
+    await rotateLog(file).catch((error: unknown) => out.warn(`could not rotate ${file}: ${String(error)}`));
 
   // `down` from another terminal while this `up` is still starting: it leaves a stop request.
   const requested = watchStopRequest(paths.stopRequest);
@@ -526,6 +531,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const record = (phase: StackRecord['phase'], supervisorPid: number | null) =>
     writeRecord(paths.record, recordOf(plan, mlflow, nginx, phase, supervisorPid));
   let keepRunning = false;
+  let stopBounding: (() => Promise<void>) | undefined;
   let cleaned: Promise<void> | undefined;
   /** Stops whatever was started and removes what the stack leaves; runs once, however often asked. */
   const cleanup = () =>
@@ -534,6 +540,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
         ...(mlflow ? [mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform)] : []),
         ...(nginx ? [nginxTarget(nginx.pid, paths, platform)] : []),
       ];
+      await stopBounding?.();
       await stopStack(targets, paths, platform);
       await Promise.all(stopFollowing.map((f) => f()));
       await removeStackFiles(paths);
@@ -640,6 +647,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     await record('running', process.pid);
     // From here on `down` stops the processes and this `up` sees them exit.
     requested.dispose();
+    // While this `up` supervises, the logs stay bounded (a detached stack's wait for the next start).
+    stopBounding = keepLogsBounded(logFiles);
     printSummary(plan, users, versions, false, ctx);
     if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
     const outcome = await Promise.race([
