@@ -13,7 +13,7 @@
  * LOG_CHECK_MS by a foreground `up`. A detached stack has no process of ours left, so its
  * logs grow until the next `up` or `restart`.
  */
-import { constants, promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
 
 export const LOG_MAX_BYTES = 10 * 1024 * 1024;
 export const LOG_KEEP = 3;
@@ -71,8 +71,10 @@ export async function rotateLog(file: string, o: RotateOptions = {}): Promise<bo
 
 /**
  * While children append to `file`: when it is over the bound, its content goes to `<file>.1`
- * and it is emptied in place, so the writers' descriptors stay valid. What is written between
- * the last copy and the truncation (microseconds) is lost. Returns whether it trimmed.
+ * and it is emptied in place, so the writers' descriptors stay valid. The bulk is copied
+ * asynchronously; what was appended meanwhile follows in one synchronous step that ends with the
+ * truncation, so only a write landing in those last microseconds can be lost. Returns whether
+ * it trimmed.
  */
 export async function trimLog(file: string, o: RotateOptions = {}): Promise<boolean> {
   const size = await sizeOf(file);
@@ -80,22 +82,20 @@ export async function trimLog(file: string, o: RotateOptions = {}): Promise<bool
   await shiftRotations(file, o.keep ?? LOG_KEEP);
   const target = rotatedLog(file, 1);
   await fs.copyFile(file, target);
-  // Lines appended during the copy follow it, right before the truncation.
-  let copied = (await fs.stat(target)).size;
-  const source = await fs.open(file, 'r');
-  const sink = await fs.open(target, 'a');
+  const source = openSync(file, 'r+');
   try {
-    for (;;) {
+    const sink = openSync(target, 'a');
+    try {
+      let copied = fstatSync(sink).size;
       const buffer = Buffer.alloc(64 * 1024);
-      const { bytesRead } = await source.read(buffer, 0, buffer.length, copied);
-      if (bytesRead === 0) break;
-      await sink.write(buffer.subarray(0, bytesRead));
-      copied += bytesRead;
+      for (let read; (read = readSync(source, buffer, 0, buffer.length, copied)) > 0; copied += read)
+        writeSync(sink, buffer, 0, read);
+      ftruncateSync(source, 0);
+    } finally {
+      closeSync(sink);
     }
-    await fs.truncate(file, 0);
   } finally {
-    await source.close();
-    await sink.close();
+    closeSync(source);
   }
   return true;
 }

@@ -90,6 +90,16 @@ describe('logs after up -d', () => {
     const access = await cli(['logs', 'access'], { cwd });
     expect(access.stdout).toContain(later);
   });
+
+  it('logs masks the password of a store URI in a line it reads back', async () => {
+    await fs.appendFile(
+      path.join(logsDir, 'mlflow.log'),
+      "sqlalchemy: could not connect to 'postgresql://mlflow:Pg-s3cret-pw@db.internal/mlflow'\n",
+    );
+    const shown = await cli(['logs', 'mlflow', '-n', '5'], { cwd });
+    expect(shown.stdout).toContain("'postgresql://mlflow:********@db.internal/mlflow'");
+    expect(shown.stdout).not.toContain('Pg-s3cret-pw');
+  });
 });
 
 describe('log rotation and bound', () => {
