@@ -7,6 +7,7 @@
  * follows those files. On POSIX every child leads its own process group: a stop signals the
  * group, which reaches MLflow's uvicorn workers even after the `mlflow` CLI itself died.
  */
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
@@ -156,6 +157,28 @@ export async function startProcess(o: StartOptions): Promise<StartedProcess> {
       child.unref();
     },
   };
+}
+
+/**
+ * Starts a helper that outlives us (the log keeper of a detached stack): no stdio, no console
+ * window, a process group of its own, no password in its environment. Returns its pid, or
+ * undefined when it could not be started; never throws.
+ */
+export function startBackground(
+  file: string,
+  args: readonly string[],
+  o: { cwd: string; platform: Platform },
+): number | undefined {
+  const env = o.platform.childEnv(process.env);
+  delete env[PASSWORD_ENV];
+  try {
+    const child = spawn(file, args, { cwd: o.cwd, env, stdio: 'ignore', detached: true, windowsHide: true });
+    child.on('error', () => undefined);
+    child.unref();
+    return child.pid;
+  } catch {
+    return undefined;
+  }
 }
 
 export function isAlive(pid: number): boolean {

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
 import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
@@ -20,6 +21,7 @@ import {
 import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
 import { keepLogsBounded, rotateLog } from '../log-files.js';
+import { keeperArgs, keeperScript } from '../log-keeper.js';
 import {
   generatePassword,
   hashPassword,
@@ -35,7 +37,7 @@ import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
 import { createProgress, progressMode, type Progress } from '../progress.js';
-import { followFile, ownership, runOnce, startProcess, type StartedProcess } from '../processes.js';
+import { followFile, ownership, runOnce, startBackground, startProcess, type StartedProcess } from '../processes.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
 import {
   readRecord,
@@ -638,6 +640,12 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       await Promise.all(stopFollowing.map((f) => f()));
       mlflow.detach();
       nginx.detach();
+      // Nothing of ours stays to bound the logs: a small keeper does, until the stack is gone.
+      const keeper = keeperScript();
+      if (keeper.endsWith('.js')) {
+        const job = { pids: [mlflow.pid, nginx.pid], record: paths.record, logs: logFiles };
+        startBackground(process.execPath, [keeper, ...keeperArgs(job)], { cwd: os.tmpdir(), platform });
+      }
       keepRunning = true;
       printSummary(plan, users, versions, true, ctx);
       if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);

@@ -36,6 +36,19 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+/** Log keepers (pid and command line) working for the stack in `stateDir`. */
+async function keeperProcesses(stateDir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const args = cmdline.split('\0');
+    if (args.some((a) => a.endsWith('log-keeper.js')) && args.includes(path.join(stateDir, 'stack.json')))
+      found.push(`${entry} ${args.join(' ')}`);
+  }
+  return found;
+}
+
 const readOr = (file: string) => fs.readFile(file, 'utf8').catch(() => '');
 const sizeOf = (file: string) => fs.stat(file).then((s) => s.size);
 /** Log-like lines (no NUL bytes), about `bytes` of them. */
@@ -99,6 +112,46 @@ describe('logs after up -d', () => {
     const shown = await cli(['logs', 'mlflow', '-n', '5'], { cwd });
     expect(shown.stdout).toContain("'postgresql://mlflow:********@db.internal/mlflow'");
     expect(shown.stdout).not.toContain('Pg-s3cret-pw');
+  });
+
+  it('a detached stack keeps its logs bounded: the keeper trims them, and ends with the stack', async () => {
+    const { port } = await readStackRecord(stateDir);
+    const keepers = await keeperProcesses(stateDir);
+    expect(keepers).toHaveLength(1);
+    const mlflowLog = path.join(logsDir, 'mlflow.log');
+    const accessLog = path.join(logsDir, 'nginx-access.log');
+    const tag = `before-trim-${randomBytes(4).toString('hex')}`;
+    expect(await taggedRequest(port, tag)).toBe(404);
+    await waitFor('the tagged line', async () => ((await readOr(mlflowLog)).includes(tag) ? true : undefined));
+    await fs.appendFile(mlflowLog, padding(LOG_MAX_BYTES + 1024));
+    await fs.appendFile(accessLog, padding(LOG_MAX_BYTES + 1024));
+    await waitFor(
+      'both logs to be trimmed',
+      async () =>
+        (await sizeOf(mlflowLog)) < LOG_MAX_BYTES && (await sizeOf(accessLog)) < LOG_MAX_BYTES ? true : undefined,
+      60_000,
+    );
+    expect(await readOr(`${mlflowLog}.1`)).toContain(tag);
+    // MLflow and nginx append after the trim: their next lines start the emptied files.
+    const after = `after-trim-${randomBytes(4).toString('hex')}`;
+    expect(await taggedRequest(port, after)).toBe(404);
+    for (const file of [mlflowLog, accessLog]) {
+      const text = await waitFor(`the line after the trim in ${file}`, async () => {
+        const t = await readOr(file);
+        return t.includes(after) ? t : undefined;
+      });
+      expect(text).not.toContain('\0');
+      expect(Buffer.byteLength(text)).toBeLessThan(1024 * 1024);
+    }
+    const shown = await cli(['logs', 'mlflow', '-n', '3'], { cwd });
+    expect(shown.stdout).toContain(after);
+
+    expect((await cli(['down'], { cwd })).exitCode).toBe(0);
+    await waitFor(
+      'the keeper to end',
+      async () => ((await keeperProcesses(stateDir)).length === 0 ? true : undefined),
+      10_000,
+    );
   });
 });
 

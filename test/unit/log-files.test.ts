@@ -6,7 +6,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { keepLogsBounded, openLogForChild, rotateLog, trimLog } from '../../src/log-files.js';
+import { keepLogsBounded, LOG_MAX_BYTES, openLogForChild, rotateLog, trimLog } from '../../src/log-files.js';
+import { keeperArgs, keepStackLogs, parseKeeperArgs } from '../../src/log-keeper.js';
 import { getPlatform } from '../../src/platform.js';
 import { followFile, startProcess } from '../../src/processes.js';
 
@@ -156,5 +157,43 @@ describe('followFile across a trim', () => {
     for (let i = 0; i < 50 && !lines.includes('three'); i++) await sleep(20);
     await stop();
     expect(lines).toEqual(['one', 'two', 'partial', 'three']);
+  });
+});
+
+describe('the log keeper of a detached stack', () => {
+  const job = { pids: [101, 202], record: '/s/stack.json', logs: ['/s/logs/mlflow.log', '/s/logs/nginx-access.log'] };
+
+  it('reads back exactly the job it was given', () => {
+    expect(parseKeeperArgs(keeperArgs(job))).toEqual(job);
+  });
+
+  it('refuses anything else: bad pids, relative paths, no logs, missing flags', () => {
+    const args = keeperArgs(job);
+    expect(parseKeeperArgs(args.map((a) => (a === '101,202' ? '101,-1' : a)))).toBeUndefined();
+    expect(parseKeeperArgs(args.map((a) => (a === '101,202' ? '$(id)' : a)))).toBeUndefined();
+    expect(parseKeeperArgs(args.map((a) => (a === '/s/stack.json' ? 'stack.json' : a)))).toBeUndefined();
+    expect(parseKeeperArgs(args.map((a) => (a === '/s/logs/mlflow.log' ? 'mlflow.log' : a)))).toBeUndefined();
+    expect(parseKeeperArgs(args.slice(0, 5))).toBeUndefined();
+    expect(parseKeeperArgs(args.slice(1))).toBeUndefined();
+  });
+
+  it('trims while the stack lives and ends when its processes are gone', async () => {
+    const record = path.join(dir, 'stack.json');
+    await fs.writeFile(record, '{}');
+    const child = await tickingChild(25, 20);
+    const kept = keepStackLogs({ pids: [child.pid], record, logs: [log] }, { checkMs: 20, trimMs: 30 });
+    await fs.appendFile(log, 'x'.repeat(LOG_MAX_BYTES + 1));
+    await child.exited;
+    await kept;
+    expect((await fs.stat(log)).size).toBeLessThan(1024);
+    expect((await fs.stat(`${log}.1`)).size).toBeGreaterThan(LOG_MAX_BYTES);
+  });
+
+  it('ends when the stack record is gone, though a pid is alive', async () => {
+    const kept = keepStackLogs(
+      { pids: [process.pid], record: path.join(dir, 'none.json'), logs: [log] },
+      { checkMs: 20 },
+    );
+    await expect(kept).resolves.toBeUndefined();
   });
 });
