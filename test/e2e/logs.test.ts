@@ -245,4 +245,14 @@ describe('log rotation and bound', () => {
       await fg.child;
     }
   });
+
+  it('logs says so when a log is far over the bound with nothing trimming it', async () => {
+    const errorLog = path.join(logsDir, 'nginx-error.log');
+    await fs.appendFile(errorLog, padding(2 * LOG_MAX_BYTES + 1024));
+    const r = await cli(['logs', 'nginx', '-n', '1'], { cwd });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(
+      /nginx-error\.log is 2\d MiB and nothing keeps it under 10 MiB .*restart` rotates it\.$/,
+    );
+  });
 });

@@ -216,3 +216,13 @@ describe('maskUrisInText (log lines read back by `logs`)', () => {
     );
   });
 });
+
+describe('maskUrisInText on hostile lines', () => {
+  // A scan that backtracks is quadratic: hours on these lines, well past the test's time limit.
+  it('takes linear time on a megabytes-long line, with or without URIs in it', () => {
+    expect(maskUrisInText('x'.repeat(4_000_000))).toHaveLength(4_000_000);
+    expect(maskUrisInText('a://'.repeat(500_000))).toHaveLength(2_000_000);
+    expect(maskUrisInText(`p://u:${'@'.repeat(1_000_000)}h`)).toBe('p://********');
+    expect(maskUrisInText(' 9://x a1://u:pw@h/')).toBe(' 9://x a1://u:********@h/');
+  });
+});
