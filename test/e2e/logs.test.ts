@@ -251,8 +251,6 @@ describe('log rotation and bound', () => {
     await fs.appendFile(errorLog, padding(2 * LOG_MAX_BYTES + 1024));
     const r = await cli(['logs', 'nginx', '-n', '1'], { cwd });
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(
-      /nginx-error\.log is 2\d MiB and nothing keeps it under 10 MiB .*restart` rotates it\.$/,
-    );
+    expect(r.stderr).toMatch(/nginx-error\.log is 2\d MiB and nothing keeps it under 10 MiB .*restart` rotates it\.$/);
   });
 });
