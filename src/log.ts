@@ -30,7 +30,7 @@ export interface Output {
   readonly stdoutClosed: Promise<void>;
 }
 import { BIN_NAME, nameCommands } from './invocation.js';
-import { MASK } from './plan/secrets.js';
+import { MASK, maskUriCredentials } from './plan/secrets.js';
 
 type Stream = NodeJS.WritableStream;
 
@@ -134,4 +134,35 @@ export function createOutput(
     redact,
     stdoutClosed: closed,
   };
+}
+
+/** Where a URI in a log line ends: a blank, a quote or an angle bracket. */
+const URI_END = /[\s'"`<>]/g;
+const SCHEME_CHAR = /[A-Za-z0-9+.-]/;
+/** A longer URI is masked whole when it has a user part: masking it exactly may not be cheap. */
+const MAX_URI = 4096;
+
+/**
+ * `text` with the password of every URI in it masked (`postgresql://u:********@db/mlflow`):
+ * for lines another process wrote (MLflow's log, read back by `logs`), whose secrets the
+ * reading process was never told. A linear scan from each `://`: lines can be megabytes long, and
+ * what nginx logs of a request is anyone's to write.
+ */
+export function maskUrisInText(text: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf('://'); at !== -1; at = text.indexOf('://', Math.max(at + 3, from))) {
+    let start = at;
+    while (start > from && SCHEME_CHAR.test(text[start - 1]!)) start--;
+    while (start < at && !/[A-Za-z]/.test(text[start]!)) start++;
+    if (start === at) continue;
+    URI_END.lastIndex = at + 3;
+    const end = URI_END.exec(text)?.index ?? text.length;
+    const uri = text.slice(start, end);
+    const masked =
+      uri.length <= MAX_URI ? maskUriCredentials(uri) : uri.includes('@') ? `${text.slice(start, at)}://${MASK}` : uri;
+    out += text.slice(from, start) + masked;
+    from = end;
+  }
+  return out + text.slice(from);
 }

@@ -2,14 +2,16 @@
  * Child processes, owned in one place: start into log files, watch
  * for exit, stop a whole tree. Stopping is idempotent and never throws on "already gone".
  *
- * Children write straight into log files (not pipes to us), so they keep running unharmed
+ * Children write straight into log files (their own descriptor, not a pipe to us), so they keep running unharmed
  * when `up -d` returns or when a foreground `up` is killed with SIGKILL; the foreground view
  * follows those files. On POSIX every child leads its own process group: a stop signals the
  * group, which reaches MLflow's uvicorn workers even after the `mlflow` CLI itself died.
  */
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import treeKill from 'tree-kill';
 import { UserError } from './errors.js';
+import { openLogForChild } from './log-files.js';
 import { PASSWORD_ENV } from './password.js';
 import { getPlatform, type Platform } from './platform.js';
 import {
@@ -101,24 +103,36 @@ export async function runOnce(file: string, args: readonly string[], o: RunOptio
 
 export async function startProcess(o: StartOptions): Promise<StartedProcess> {
   const { execa } = await import('execa');
-  const log = { file: o.logFile, append: true } as const;
   const env = { ...o.platform.childEnv(process.env), ...o.env };
   // The stack never needs the password: keep it out of the children's environment.
   delete env[PASSWORD_ENV];
-  const subprocess = execa(o.file, o.args, {
-    cwd: o.cwd,
-    env,
-    extendEnv: false,
-    stdin: 'ignore',
-    stdout: log,
-    stderr: log,
-    // Own process group on POSIX; on Windows a console of its own, so Ctrl+C reaches only us
-    // and we stop the children in order.
-    detached: true,
-    windowsHide: true,
-    cleanup: false,
-    reject: false,
-  });
+  // The child gets the log file's own descriptor as stdout and stderr (execa's `{ file }` would
+  // pipe through us, and the log would stop when `up -d` exits). Ours is closed once it runs.
+  const log = await openLogForChild(o.logFile, o.platform.isWindows);
+  // execa's types name only descriptors 1-9, but it hands any integer to child_process.spawn
+  // unchanged (execa lib/stdio/type.js: 'native'); Node passes it to the child on every OS.
+  const fd = log.fd as 3;
+  const spawn = () =>
+    execa(o.file, o.args, {
+      cwd: o.cwd,
+      env,
+      extendEnv: false,
+      stdin: 'ignore',
+      stdout: fd,
+      stderr: fd,
+      // Own process group on POSIX; on Windows a console of its own, so Ctrl+C reaches only us
+      // and we stop the children in order.
+      detached: true,
+      windowsHide: true,
+      cleanup: false,
+      reject: false,
+    });
+  let subprocess: ReturnType<typeof spawn>;
+  try {
+    subprocess = spawn();
+  } finally {
+    await log.close();
+  }
   // The 'exit' event, not execa's promise: the promise also waits for the child's output to
   // close, which orphaned grandchildren (uvicorn workers after `kill -9 mlflow`) keep open.
   const exited = new Promise<ExitInfo>((resolve) => {
@@ -143,6 +157,28 @@ export async function startProcess(o: StartOptions): Promise<StartedProcess> {
       child.unref();
     },
   };
+}
+
+/**
+ * Starts a helper that outlives us (the log keeper of a detached stack): no stdio, no console
+ * window, a process group of its own, no password in its environment. Returns its pid, or
+ * undefined when it could not be started; never throws.
+ */
+export function startBackground(
+  file: string,
+  args: readonly string[],
+  o: { cwd: string; platform: Platform },
+): number | undefined {
+  const env = o.platform.childEnv(process.env);
+  delete env[PASSWORD_ENV];
+  try {
+    const child = spawn(file, args, { cwd: o.cwd, env, stdio: 'ignore', detached: true, windowsHide: true });
+    child.on('error', () => undefined);
+    child.unref();
+    return child.pid;
+  } catch {
+    return undefined;
+  }
 }
 
 export function isAlive(pid: number): boolean {
@@ -362,7 +398,12 @@ export function followFile(
     try {
       const stat = await fs.stat(file);
       if (position === -1) position = o.fromStart ? 0 : stat.size;
-      if (stat.size < position) position = 0; // truncated
+      if (stat.size < position) {
+        // Emptied (a trimmed log) or replaced (a rotated one): go on from its start.
+        position = 0;
+        if (partial !== '') onLine(partial);
+        partial = '';
+      }
       if (stat.size > position) {
         handle = await fs.open(file, 'r');
         const buffer = Buffer.alloc(stat.size - position);

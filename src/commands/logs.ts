@@ -1,8 +1,11 @@
 /** `mlflow-secure logs [mlflow|nginx] [-f]`: the stack's logs, prefixed by process name. */
+import { promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { checkStateDir, exists, tailFile } from '../files.js';
 import { labelNginxLogLine } from '../health.js';
+import { LOG_MAX_BYTES, rotatedLog } from '../log-files.js';
+import { maskUrisInText } from '../log.js';
 import { followFile } from '../processes.js';
 import { resolveStatePaths } from '../state.js';
 
@@ -31,11 +34,17 @@ export async function logs(
     return ExitCode.ok;
   }
   const prefix = (name: string) => (chosen.length > 1 ? `${name.padEnd(6)} | ` : '');
+  // MLflow may print a store URI with its password; this process does not know that password.
   const show = (name: string, line: string) =>
-    ctx.out.info(`${prefix(name)}${name === 'nginx' ? labelNginxLogLine(line) : line}`);
+    ctx.out.info(`${prefix(name)}${maskUrisInText(name === 'nginx' ? labelNginxLogLine(line) : line)}`);
   for (const name of present) {
-    const tail = await tailFile(all[name]!, lines);
-    for (const line of tail.split('\n').filter(Boolean)) show(name, line);
+    for (const line of await tailWithRotated(all[name]!, lines)) show(name, line);
+    const size = (await fs.stat(all[name]!).catch(() => undefined))?.size ?? 0;
+    // A trimmed log passes the bound by what it gains between two checks, never twice over.
+    if (size > 2 * LOG_MAX_BYTES)
+      ctx.out.note(
+        `${all[name]} is ${Math.round(size / 2 ** 20)} MiB and nothing keeps it under ${LOG_MAX_BYTES / 2 ** 20} MiB (was its \`up\` killed?): \`mlflow-secure restart\` rotates it.`,
+      );
   }
   if (!o.follow) return ExitCode.ok;
   const stops = chosen.map((name) => followFile(all[name]!, (line) => show(name, line)));
@@ -55,4 +64,13 @@ export async function logs(
   for (const s of signals) process.off(s, done);
   await Promise.all(stops.map((s) => s()));
   return ExitCode.ok;
+}
+
+/** The last `lines` lines of `file`, reaching back into `<file>.1` when it was just rotated. */
+async function tailWithRotated(file: string, lines: number): Promise<string[]> {
+  if (lines === 0) return [];
+  const split = (text: string) => text.split('\n').filter(Boolean);
+  const current = split(await tailFile(file, lines));
+  if (current.length >= lines) return current;
+  return [...split(await tailFile(rotatedLog(file, 1), lines - current.length)), ...current];
 }

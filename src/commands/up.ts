@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
 import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
@@ -19,6 +20,8 @@ import {
 } from '../health.js';
 import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
+import { keepLogsBounded, rotateLog } from '../log-files.js';
+import { keeperArgs, keeperScript } from '../log-keeper.js';
 import {
   generatePassword,
   hashPassword,
@@ -34,7 +37,7 @@ import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
 import { createProgress, progressMode, type Progress } from '../progress.js';
-import { followFile, ownership, runOnce, startProcess, type StartedProcess } from '../processes.js';
+import { followFile, ownership, runOnce, startBackground, startProcess, type StartedProcess } from '../processes.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
 import {
   readRecord,
@@ -527,6 +530,10 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     throw error;
   });
   debug('wrote nginx.conf; nginx -t passed');
+  // The folder is claimed and nothing writes the logs yet: a log that outgrew the bound is set aside.
+  const logFiles = [paths.mlflowLog, paths.nginxErrorLog, paths.nginxAccessLog];
+  for (const file of logFiles)
+    await rotateLog(file).catch((error: unknown) => out.warn(`could not rotate ${file}: ${String(error)}`));
 
   // `down` from another terminal while this `up` is still starting: it leaves a stop request.
   const requested = watchStopRequest(paths.stopRequest);
@@ -559,6 +566,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const record = (phase: StackRecord['phase'], supervisorPid: number | null) =>
     writeRecord(paths.record, recordOf(plan, mlflow, nginx, phase, supervisorPid));
   let keepRunning = false;
+  let stopBounding: (() => Promise<void>) | undefined;
   let cleaned: Promise<void> | undefined;
   /** Stops whatever was started and removes what the stack leaves; runs once, however often asked. */
   const cleanup = () =>
@@ -568,6 +576,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
         ...(mlflow ? [{ ...mlflowTarget(mlflow.pid, plan.mlflow.port, paths.stateDir, platform), known: true }] : []),
         ...(nginx ? [{ ...nginxTarget(nginx.pid, paths, platform, plan.nginx.file), known: true }] : []),
       ];
+      await stopBounding?.();
       await stopStack(targets, paths, platform);
       await Promise.all(stopFollowing.map((f) => f()));
       await removeStackFiles(paths);
@@ -673,6 +682,12 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       await Promise.all(stopFollowing.map((f) => f()));
       mlflow?.detach();
       nginx.detach();
+      // Nothing of ours stays to bound the logs: a small keeper does, until the stack is gone.
+      const keeper = keeperScript();
+      if (keeper.endsWith('.js')) {
+        const job = { pids: [mlflow.pid, nginx.pid], record: paths.record, logs: logFiles };
+        startBackground(process.execPath, [keeper, ...keeperArgs(job)], { cwd: os.tmpdir(), platform });
+      }
       keepRunning = true;
       printSummary(plan, users, versions, true, ctx);
       if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
@@ -682,6 +697,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     await record('running', process.pid);
     // From here on `down` stops the processes and this `up` sees them exit.
     requested.dispose();
+    // While this `up` supervises, the logs stay bounded (a detached stack's wait for the next start).
+    stopBounding = keepLogsBounded(logFiles);
     printSummary(plan, users, versions, false, ctx);
     if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
     // The user's MLflow going away is said, not a reason to stop: they may be restarting it.

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createOutput, guardStream, unexpectedWriteFailure } from '../../src/log.js';
+import { createOutput, guardStream, maskUrisInText, unexpectedWriteFailure } from '../../src/log.js';
 import { sink } from './sink.js';
 
 function setup() {
@@ -201,5 +201,40 @@ describe('createOutput when writes fail', () => {
     await tick();
     expect(unexpectedWriteFailure(asStream(piped))).toBeUndefined();
     expect(unexpectedWriteFailure(asStream(full))?.code).toBe('ENOSPC');
+  });
+});
+
+describe('maskUrisInText (log lines read back by `logs`)', () => {
+  it('masks the password of a store URI anywhere in a line, quoted or not', () => {
+    expect(maskUrisInText("connecting to 'postgresql://mlflow:s3cret@db:5432/mlflow' failed")).toBe(
+      "connecting to 'postgresql://mlflow:********@db:5432/mlflow' failed",
+    );
+    expect(maskUrisInText('uri=mysql+pymysql://u:p%40ss@h/db, retrying')).toBe(
+      'uri=mysql+pymysql://u:********@h/db, retrying',
+    );
+  });
+
+  it('masks every URI of a line, and a password given as a query value', () => {
+    expect(maskUrisInText('a postgresql://a:one@h/x b postgresql://h/y?password=two&sslmode=require')).toBe(
+      'a postgresql://a:********@h/x b postgresql://h/y?password=********&sslmode=require',
+    );
+  });
+
+  it('leaves lines without credentials as they are', () => {
+    const line = '2026/12/01 23:59:00 INFO: 127.0.0.1:5000 - "GET /api/2.0/mlflow/experiments/search HTTP/1.1" 200';
+    expect(maskUrisInText(line)).toBe(line);
+    expect(maskUrisInText('see http://127.0.0.1:8080/ and sqlite:////tmp/mlflow.db')).toBe(
+      'see http://127.0.0.1:8080/ and sqlite:////tmp/mlflow.db',
+    );
+  });
+});
+
+describe('maskUrisInText on hostile lines', () => {
+  // A scan that backtracks is quadratic: hours on these lines, well past the test's time limit.
+  it('takes linear time on a megabytes-long line, with or without URIs in it', () => {
+    expect(maskUrisInText('x'.repeat(4_000_000))).toHaveLength(4_000_000);
+    expect(maskUrisInText('a://'.repeat(500_000))).toHaveLength(2_000_000);
+    expect(maskUrisInText(`p://u:${'@'.repeat(1_000_000)}h`)).toBe('p://********');
+    expect(maskUrisInText(' 9://x a1://u:pw@h/')).toBe(' 9://x a1://u:********@h/');
   });
 });
