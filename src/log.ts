@@ -12,8 +12,9 @@ export interface Output {
   /** Normal output (results, URLs): stdout. */
   info(line: string): void;
   /**
-   * A `--json` answer on stdout: each string in it is redacted and its commands named as info's
-   * are, before it is serialised (a hint's quoted `--state-dir` would otherwise break the JSON).
+   * A `--json` answer on stdout: data, so its strings are redacted but left as they are otherwise
+   * (info's command naming would rewrite file contents such as nginx.conf's first line, and a
+   * quoted `--state-dir` put into a string broke the JSON).
    */
   json(value: unknown): void;
   /** Progress and warnings: stderr, so stdout stays clean for `--json` and `env`. */
@@ -119,7 +120,7 @@ export function createOutput(
   return {
     info: (line) => safeWrite(stdout, `${shown(line)}\n`),
     json: (value) =>
-      safeWrite(stdout, `${JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? shown(v) : v), 2)}\n`),
+      safeWrite(stdout, `${JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? redact(v) : v), 2)}\n`),
     note: (line) => safeWrite(stderr, `${shown(line)}\n`),
     warn: (line) => safeWrite(stderr, `warning: ${shown(line)}\n`),
     error: (line) => safeWrite(stderr, `error: ${shown(line)}\n`),
