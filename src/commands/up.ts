@@ -10,14 +10,12 @@ import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writ
 import {
   describeExit,
   labelNginxLogLine,
-  mlflowDirect,
   mlflowHealthResource,
   proveStack,
   waitReady,
   connectHost,
   type Credential,
 } from '../health.js';
-import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
 import {
   generatePassword,
@@ -631,11 +629,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       return ExitCode.interrupted;
     }
 
-    const mlflowVer = await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then(
-      (r) => r.body.trim(),
-      () => '?',
-    );
-    const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
+    const versions = { mlflow: found.mlflowVersion ?? '?', nginx: found.nginxVersion.join('.') };
     progress.done();
     for (const w of await inGit) out.warn(w);
     if (o.detach) {
