@@ -22,7 +22,7 @@ export const MLFLOW_DIFFERENCES = {
   securityMiddleware: {
     what: '`mlflow server --allowed-hosts` / `--cors-allowed-origins` (host and CORS middleware)',
     since: '3.5.0',
-    checked: 'run: 3.4.0 and 2.22.1 exit 2 with "No such option: --allowed-hosts"; 3.17.2 takes them',
+    checked: 'run: 3.4.0 and 2.22.1 exit 2 with "No such option \'--allowed-hosts\'"; 3.17.2 takes them',
   },
   uvicorn: {
     what: 'uvicorn serves by default on POSIX (so MLFLOW_UVICORN_OPTS="--uds <path>" works); before it gunicorn',
@@ -39,7 +39,9 @@ export const MLFLOW_DIFFERENCES = {
   jobs: {
     what: 'the job runner (MLFLOW_SERVER_ENABLE_JOB_EXECUTION, huey consumers)',
     since: '3.5.0',
-    checked: 'run: 3.4.0 has no MLFLOW_SERVER_ENABLE_JOB_EXECUTION in mlflow/environment_variables.py; 3.17.2 does',
+    // Absent in 3.4.0, present in 3.17.2; the first version with it is not checked. Setting the
+    // variable where jobs do not exist is harmless, so 3.5.0 errs on the safe side.
+    checked: 'source: 3.4.0 mlflow/environment_variables.py has no MLFLOW_SERVER_ENABLE_JOB_EXECUTION; 3.17.2 has it',
   },
 } as const satisfies Record<string, MlflowDifference>;
 
@@ -105,7 +107,7 @@ export function checkMlflowVersion(version: string, file: string): { warning?: s
   if (!atLeast(v, OLDEST_SUPPORTED))
     throw new UserError(
       `MLflow ${version} (${file}) is older than the oldest supported, ${OLDEST_SUPPORTED}`,
-      `Upgrade it (pip install "mlflow>=${OLDEST_SUPPORTED}"), or run mlflow-secure setup (installs the tested MLflow ${NEWEST_TESTED}) and pass nothing or --mlflow to it`,
+      `Upgrade it (pip install "mlflow>=${OLDEST_SUPPORTED}"), or run mlflow-secure setup (installs the tested MLflow ${NEWEST_TESTED}) and pass it with --mlflow`,
     );
   if (compare(v, parseMlflowVersion(NEWEST_TESTED)!) > 0)
     return {
