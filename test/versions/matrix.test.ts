@@ -20,6 +20,9 @@ import {
   readStackRecord,
 } from '../e2e/helpers.js';
 import { NEWEST_TESTED, OLDEST_SUPPORTED } from '../../src/plan/mlflow-versions.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { resolveSettings, type StackOptions } from '../../src/plan/settings.js';
+import { getPlatform } from '../../src/platform.js';
 
 const cacheDir =
   process.env.MLFLOW_SECURE_VERSIONS_CACHE ?? path.join(os.homedir(), '.cache', 'mlflow-secure-versions');
@@ -178,6 +181,60 @@ describe('the MLflow version matrix', () => {
       });
     });
   }
+
+  it(`Windows store URIs: MLflow ${OLDEST_SUPPORTED} accepts the forms the plan passes, and refuses a bare drive path`, async () => {
+    const win32 = getPlatform('win32');
+    const planned = (o: StackOptions) => {
+      const settings = resolveSettings(o, { cwd: 'D:\\Work', platform: win32 });
+      const found = {
+        mlflow: { file: 'mlflow.exe', args: [] },
+        nginx: 'nginx.exe',
+        nginxVersion: [1, 22, 1] as [number, number, number],
+        mlflowPort: 5101,
+        listenPort: 5000,
+        who: { uid: -1, username: 'ana' },
+        mlflowVersion: OLDEST_SUPPORTED,
+      };
+      return buildPlan(settings, found, win32).mlflow.env;
+    };
+    const fileStore = planned({ backendStoreUri: 'D:\\Work\\mlruns' });
+    const sqlite = planned({});
+    const uris = [
+      fileStore.MLFLOW_BACKEND_STORE_URI!,
+      fileStore.MLFLOW_REGISTRY_STORE_URI!,
+      sqlite.MLFLOW_BACKEND_STORE_URI!,
+      sqlite.MLFLOW_REGISTRY_STORE_URI!,
+    ];
+    expect(uris).toEqual([
+      'file:///D:/Work/mlruns',
+      'file:///D:/Work/mlruns',
+      'sqlite:///D:/Work/mlflow.db',
+      'sqlite:///D:/Work/mlflow.db',
+    ]);
+    const oldest = MATRIX.find((v) => v.version === OLDEST_SUPPORTED)!;
+    const r = await execa(
+      oldest.python,
+      [path.join(root, 'test', 'versions', 'store_uris.py'), 'D:\\Work\\mlruns', ...uris],
+      {
+        cwd: os.tmpdir(),
+        timeout: 120_000,
+      },
+    );
+    const picked = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<
+      string,
+      { tracking: string; registry: string }
+    >;
+    // What the manual recipe hits: MLflow reads `D:` as a URI scheme.
+    expect(picked['D:\\Work\\mlruns']).toEqual({
+      tracking: 'UnsupportedModelRegistryStoreURIException',
+      registry: 'UnsupportedModelRegistryStoreURIException',
+    });
+    expect(picked['file:///D:/Work/mlruns']).toEqual({ tracking: '_get_file_store', registry: '_get_file_store' });
+    expect(picked['sqlite:///D:/Work/mlflow.db']).toEqual({
+      tracking: '_get_sqlalchemy_store',
+      registry: '_get_sqlalchemy_store',
+    });
+  });
 
   it(`refuses MLflow ${TOO_OLD} in one line naming it, the minimum and setup; nothing started`, async () => {
     const cwd = await tempDir('mlflow-secure-versions-');
