@@ -25,23 +25,22 @@ export const MLFLOW_DIFFERENCES = {
     checked: 'run: 3.4.0 and 2.22.1 exit 2 with "No such option \'--allowed-hosts\'"; 3.17.2 takes them',
   },
   uvicorn: {
-    what: 'uvicorn serves by default on POSIX (so MLFLOW_UVICORN_OPTS="--uds <path>" works); before it gunicorn',
-    // mlflow#17038 (merged 2025-08-05) made uvicorn the default, likely in 3.3.0; not checked at
-    // that tag, so 3.3.x gets gunicorn's plan (127.0.0.1:<port>), which works with either server.
-    since: '3.4.0',
-    checked: 'run: 3.4.0 starts uvicorn; 2.22.1 starts gunicorn (mlflow/server/__init__.py _build_gunicorn_command)',
+    what: 'uvicorn serves by default (so MLFLOW_UVICORN_OPTS="--uds <path>" works on POSIX); before it gunicorn, waitress on Windows',
+    since: '3.3.0',
+    checked:
+      'source: the 3.3.0 wheel has _build_uvicorn_command and using_uvicorn by default (mlflow#17038), 3.2.0 none; run: 3.4.0 starts uvicorn, 2.22.1 gunicorn',
   },
   workersOnWindows: {
-    what: '`--workers` on Windows (2.x serves with waitress there and raises NotImplementedError for --workers)',
-    since: '3.4.0',
-    checked: 'source: 2.22.1 mlflow/cli.py _validate_server_args raises on win32; 3.4.0 and 3.17.2 do not',
+    what: '`--workers` on Windows (waitress, before 3.3, raises NotImplementedError for it)',
+    since: '3.3.0',
+    checked:
+      'source: mlflow/cli.py _validate_server_args raises on win32 in 2.22.1 and 3.2.0, not in 3.3.0, 3.4.0, 3.17.2',
   },
   jobs: {
     what: 'the job runner (MLFLOW_SERVER_ENABLE_JOB_EXECUTION, huey consumers)',
     since: '3.5.0',
-    // Absent in 3.4.0, present in 3.17.2; the first version with it is not checked. Setting the
-    // variable where jobs do not exist is harmless, so 3.5.0 errs on the safe side.
-    checked: 'source: 3.4.0 mlflow/environment_variables.py has no MLFLOW_SERVER_ENABLE_JOB_EXECUTION; 3.17.2 has it',
+    checked:
+      'source: mlflow/environment_variables.py has MLFLOW_SERVER_ENABLE_JOB_EXECUTION in 3.5.0 and 3.17.2, not in 3.4.0',
   },
 } as const satisfies Record<string, MlflowDifference>;
 
@@ -49,8 +48,8 @@ export const MLFLOW_DIFFERENCES = {
  * The same in every supported version (checked by run on 2.22.1, 3.4.0, 3.17.2): `mlflow ui`
  * takes --serve-artifacts, --host, --port, --workers (gunicorn's or uvicorn's worker count) and
  * reads MLFLOW_BACKEND_STORE_URI, MLFLOW_REGISTRY_STORE_URI, MLFLOW_ARTIFACTS_DESTINATION;
- * GET /health answers `OK` and GET /version the version. Windows always serves with waitress in
- * 2.x and uvicorn in 3.3+, where nginx reaches MLflow at 127.0.0.1 either way.
+ * GET /health answers `OK` and GET /version the version. On Windows nginx reaches MLflow at
+ * 127.0.0.1 whichever server it runs.
  */
 
 export type Version = [number, number, number];

@@ -57,6 +57,8 @@ describe('the version table', () => {
       jobs: false,
       workersOnWindows: false,
     });
+    expect(mlflowFeatures('3.3.0')).toMatchObject({ uvicorn: true, workersOnWindows: true, jobs: false });
+    expect(mlflowFeatures('3.2.1')).toMatchObject({ uvicorn: false, workersOnWindows: false });
     // 3.10 is newer than 3.9: numbers, not strings.
     expect(mlflowFeatures('3.10.0').securityMiddleware).toBe(true);
   });
