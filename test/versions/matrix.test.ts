@@ -45,11 +45,13 @@ interface Version {
 
 const pinVenv = path.join(root, '.venv');
 const MATRIX: Version[] = [
-  ...['2.22.1', '3.4.0'].map((version) => ({
+  // The last 2.x; the last gunicorn 3.x and the first uvicorn one (the socket's boundary); the
+  // last before the host/CORS middleware and jobs; then the pin.
+  ...['2.22.1', '3.2.0', '3.3.0', '3.4.0'].map((version) => ({
     version,
     mlflow: path.join(cacheDir, version, 'bin', 'mlflow'),
     python: path.join(cacheDir, version, 'bin', 'python'),
-    socket: version !== '2.22.1',
+    socket: version !== '2.22.1' && version !== '3.2.0',
   })),
   {
     version: NEWEST_TESTED,
