@@ -6,6 +6,7 @@ import type { Found } from './plan/plan.js';
 import type { Platform } from './platform.js';
 import type { Settings, StackOptions } from './plan/settings.js';
 import { chooseListenPort, chooseMlflowPort } from './ports.js';
+import { venvMlflowVersion } from './mlflow-version.js';
 import { checkMlflowVersion } from './plan/mlflow-versions.js';
 import { lookupMlflow, lookupNginx, mlflowVersion, nginxVersion, requireFound } from './tools.js';
 
@@ -41,7 +42,10 @@ export async function discover(
     nginx = requireFound(nginxLookup, 'nginx', platform);
     // Read once, here: the plan follows it (mlflow-versions.ts) and the summary prints it.
     const mlflowFound = requireFound(mlflowLookup, 'MLflow', platform);
-    [version, mlflowVer] = await Promise.all([nginxVersion(nginx), mlflowVersion(mlflowFound)]);
+    [version, mlflowVer] = await Promise.all([
+      nginxVersion(nginx),
+      venvMlflowVersion(mlflowFound.file, platform).then((v) => v ?? mlflowVersion(mlflowFound)),
+    ]);
     const { warning } = checkMlflowVersion(mlflowVer, mlflowFound.file);
     if (warning) ctx.out.warn(warning);
   } else {
