@@ -6,7 +6,9 @@ import type { Found } from './plan/plan.js';
 import type { Platform } from './platform.js';
 import type { Settings, StackOptions } from './plan/settings.js';
 import { chooseListenPort, chooseMlflowPort } from './ports.js';
-import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from './tools.js';
+import { venvMlflowVersion } from './mlflow-version.js';
+import { checkMlflowVersion } from './plan/mlflow-versions.js';
+import { lookupMlflow, lookupNginx, mlflowVersion, nginxVersion, requireFound } from './tools.js';
 
 export function currentUser(platform: Platform): Found['who'] {
   const info = os.userInfo();
@@ -38,9 +40,17 @@ export async function discover(
     : await lookupMlflow({ flag: options.mlflow, env, cwd, platform });
   let nginx: string;
   let version: Found['nginxVersion'];
+  let mlflowVer: string | undefined;
   if (strict) {
     nginx = requireFound(nginxLookup, 'nginx', platform);
-    version = await nginxVersion(nginx);
+    // Read once, here: the plan follows it (mlflow-versions.ts) and the summary prints it.
+    const mlflowFound = requireFound(mlflowLookup, 'MLflow', platform);
+    [version, mlflowVer] = await Promise.all([
+      nginxVersion(nginx),
+      venvMlflowVersion(mlflowFound.file, platform).then((v) => v ?? mlflowVersion(mlflowFound)),
+    ]);
+    const { warning } = checkMlflowVersion(mlflowVer, mlflowFound.file);
+    if (warning) ctx.out.warn(warning);
   } else {
     nginx = nginxLookup.found ?? platform.exeName('nginx');
     version = nginxLookup.found
@@ -61,7 +71,16 @@ export async function discover(
   if (!strict) notes.push(`MLflow's port ${mlflowPort} is an example: up picks a free one on 127.0.0.1 each time`);
   const instanceId = randomBytes(12).toString('hex');
   return {
-    found: { nginx, nginxVersion: version, mlflow, listenPort, mlflowPort, who: currentUser(platform), instanceId },
+    found: {
+      nginx,
+      nginxVersion: version,
+      mlflow,
+      ...(mlflowVer !== undefined ? { mlflowVersion: mlflowVer } : {}),
+      listenPort,
+      mlflowPort,
+      who: currentUser(platform),
+      instanceId,
+    },
     notes,
   };
 }

@@ -11,14 +11,12 @@ import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writ
 import {
   describeExit,
   labelNginxLogLine,
-  mlflowDirect,
   mlflowHealthResource,
   proveStack,
   waitReady,
   connectHost,
   type Credential,
 } from '../health.js';
-import { request } from '../http.js';
 import { withStateLock } from '../lock.js';
 import { keepLogsBounded, rotateLog } from '../log-files.js';
 import { keeperArgs, keeperScript } from '../log-keeper.js';
@@ -668,13 +666,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       return ExitCode.interrupted;
     }
 
-    const mlflowVer =
-      upstreamVersion ??
-      (await request({ ...mlflowDirect(plan.mlflow), path: '/version' }).then(
-        (r) => r.body.trim(),
-        () => '?',
-      ));
-    const versions = { mlflow: mlflowVer, nginx: found.nginxVersion.join('.') };
+    // --upstream: the version the user's MLflow answered; else the one read before it started.
+    const versions = { mlflow: upstreamVersion ?? found.mlflowVersion ?? '?', nginx: found.nginxVersion.join('.') };
     progress.done();
     for (const w of await inGit) out.warn(w);
     if (o.detach) {

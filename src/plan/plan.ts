@@ -11,6 +11,7 @@ import type { Settings } from './settings.js';
 import { statePaths, type StatePaths } from '../state.js';
 import { tlsPaths } from './tls.js';
 import type { Upstream } from './upstream.js';
+import { MLFLOW_DIFFERENCES, mlflowFeatures, NEWEST_TESTED } from './mlflow-versions.js';
 
 export type { StatePaths };
 
@@ -21,6 +22,8 @@ export interface Found {
   nginxVersion: [number, number, number];
   mlflowPort: number;
   listenPort: number;
+  /** `mlflow --version`'s version (mlflow-versions.ts); the newest tested when not read (config --dry-run). */
+  mlflowVersion?: string;
   /** The current user, for nginx's `user` directive when running as root. */
   who: { uid: number; username: string; groupName?: string };
   /**
@@ -153,6 +156,8 @@ export function mlflowServerOptions(o: {
   port: number;
   allowedHosts: readonly string[];
   corsOrigins: readonly string[];
+  /** MLflow before 3.5 has no host/CORS middleware and refuses its flags (mlflow-versions.ts). */
+  securityMiddleware?: boolean;
 }): string[] {
   return [
     '--serve-artifacts',
@@ -160,9 +165,13 @@ export function mlflowServerOptions(o: {
     o.host,
     '--port',
     String(o.port),
-    '--allowed-hosts',
-    o.allowedHosts.join(','),
-    ...(o.corsOrigins.length > 0 ? ['--cors-allowed-origins', o.corsOrigins.join(',')] : []),
+    ...(o.securityMiddleware === false
+      ? []
+      : [
+          '--allowed-hosts',
+          o.allowedHosts.join(','),
+          ...(o.corsOrigins.length > 0 ? ['--cors-allowed-origins', o.corsOrigins.join(',')] : []),
+        ]),
   ];
 }
 
@@ -228,15 +237,27 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const url = `${scheme}://${hostForUrl(localHost)}:${found.listenPort}`;
   const allowedHosts = allowedHostsFor(settings);
   const corsOrigins = corsOriginsFor(settings, found.listenPort);
+  const mlflowHas = mlflowFeatures(found.mlflowVersion ?? NEWEST_TESTED);
+  if (settings.jobs && !mlflowHas.jobs)
+    throw new UserError(
+      `--jobs needs MLflow ${MLFLOW_DIFFERENCES.jobs.since} or newer (this one is ${mlflowHas.version})`,
+      'Leave out --jobs, or run mlflow-secure setup (installs the tested MLflow) and use it',
+    );
 
   // Store URIs go through MLflow's environment, not argv: a database password in a URI would
   // be readable by every local user in /proc/<pid>/cmdline. `mlflow server` reads these names.
   const mlflowArgs = [
     ...found.mlflow.args,
     'ui',
-    ...mlflowServerOptions({ host: '127.0.0.1', port: found.mlflowPort, allowedHosts, corsOrigins }),
-    '--workers',
-    String(settings.mlflowWorkers),
+    ...mlflowServerOptions({
+      host: '127.0.0.1',
+      port: found.mlflowPort,
+      allowedHosts,
+      corsOrigins,
+      securityMiddleware: mlflowHas.securityMiddleware,
+    }),
+    // MLflow 2.x on Windows (waitress) refuses --workers with NotImplementedError.
+    ...(platform.isWindows && !mlflowHas.workersOnWindows ? [] : ['--workers', String(settings.mlflowWorkers)]),
   ];
   const mlflowEnv: Record<string, string> = {
     [MARKER_ENV]: settings.stateDir,
@@ -253,8 +274,10 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then: with
   // --jobs on MLflow keeps 127.0.0.1:<port> (settings.ts warns). nginx for Windows has no unix:
   // upstreams: there MLflow keeps 127.0.0.1:<port> too.
+  // Before uvicorn (MLflow < 3.3, gunicorn) there is no socket-only bind (mlflow-versions.ts):
+  // MLflow keeps 127.0.0.1:<port> there too. --upstream: the user's MLflow listens where it does.
   const upstream = settings.upstream;
-  const socket = platform.isWindows || settings.jobs || upstream ? undefined : paths.mlflowSocket;
+  const socket = platform.isWindows || settings.jobs || upstream || !mlflowHas.uvicorn ? undefined : paths.mlflowSocket;
   // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
   if (socket !== undefined && Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(
@@ -265,7 +288,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   if (socket !== undefined) mlflowEnv.MLFLOW_UVICORN_OPTS = `--uds ${quoteBash(socket)}`;
   // Always explicit: an MLFLOW_SERVER_ENABLE_JOB_EXECUTION inherited from the shell must not
   // contradict --jobs (MLflow's own default is on).
-  mlflowEnv.MLFLOW_SERVER_ENABLE_JOB_EXECUTION = settings.jobs ? 'true' : 'false';
+  if (mlflowHas.jobs) mlflowEnv.MLFLOW_SERVER_ENABLE_JOB_EXECUTION = settings.jobs ? 'true' : 'false';
 
   const [major, minor, patch] = found.nginxVersion;
   const hasErrorLogFlag = major > 1 || (major === 1 && (minor > 19 || (minor === 19 && patch >= 5)));
