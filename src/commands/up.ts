@@ -685,7 +685,8 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       // Nothing of ours stays to bound the logs: a small keeper does, until the stack is gone.
       const keeper = keeperScript();
       if (keeper.endsWith('.js')) {
-        const job = { pids: [mlflow.pid, nginx.pid], record: paths.record, logs: logFiles };
+        const pids = mlflow ? [mlflow.pid, nginx.pid] : [nginx.pid]; // --upstream: nginx alone
+        const job = { pids, record: paths.record, logs: logFiles };
         startBackground(process.execPath, [keeper, ...keeperArgs(job)], { cwd: os.tmpdir(), platform });
       }
       keepRunning = true;
