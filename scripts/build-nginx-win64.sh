@@ -121,7 +121,14 @@ ZMK
 sed -i "s|\./configure --disable-shared|./configure --host=$HOST --disable-shared|" objs/Makefile
 grep -q -- "--host=$HOST --disable-shared" objs/Makefile
 
-# 7. build ---------------------------------------------------------------------------------------
+# 7. nginx 1.22.1 calls SSL_sendfile() (kernel TLS) with a file descriptor wherever OpenSSL defines
+#    BIO_get_ktls_send, which OpenSSL 3.0 always does; on Windows the descriptor is a HANDLE and
+#    the call does not compile ("passing argument 2 of 'SSL_sendfile' makes integer from
+#    pointer"). Kernel TLS exists on Linux and FreeBSD only: leave that path out on win32.
+sed -i 's/^#ifdef BIO_get_ktls_send$/#if (defined BIO_get_ktls_send \&\& !(NGX_WIN32))/' src/event/ngx_event_openssl.c
+[ "$(grep -c '^#if (defined BIO_get_ktls_send && !(NGX_WIN32))$' src/event/ngx_event_openssl.c)" -eq 3 ]
+
+# 8. build ---------------------------------------------------------------------------------------
 make -j"$JOBS"
 $HOST-strip -o "$W/out/nginx.exe" objs/nginx.exe
 mkdir -p "$W/out/conf" "$W/out/html" "$W/out/logs" "$W/out/temp"
