@@ -84,33 +84,38 @@ async function curl(
   return { status, location };
 }
 
-async function sClient(port: number, version: string, caFile: string) {
+function sClient(
+  port: number,
+  version: string,
+  caFile: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   // SECLEVEL=0 lets this client offer TLS 1.0/1.1 (OpenSSL 3 refuses them by itself at level 1),
-  // so a refusal comes from the server: a "protocol version" alert.
-  return execFileAsync(
-    'openssl',
-    [
-      's_client',
-      '-connect',
-      `127.0.0.1:${port}`,
-      `-${version}`,
-      '-cipher',
-      'DEFAULT@SECLEVEL=0',
-      '-CAfile',
-      caFile,
-      '-verify_return_error',
-      '-servername',
-      'localhost',
-    ],
-    { timeout: 30_000 },
-  ).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code?: number; stdout?: string; stderr?: string }) => ({
-      code: e.code ?? 1,
-      stdout: e.stdout ?? '',
-      stderr: e.stderr ?? '',
-    }),
-  );
+  // so a refusal comes from the server: a "protocol version" alert. Its stdin is closed at once,
+  // so that it hangs up after the handshake.
+  return new Promise((resolve) => {
+    const child = execFile(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${port}`,
+        `-${version}`,
+        '-cipher',
+        'DEFAULT@SECLEVEL=0',
+        '-CAfile',
+        caFile,
+        '-verify_return_error',
+        '-servername',
+        'localhost',
+      ],
+      { timeout: 30_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    child.stdin?.end();
+  });
 }
 
 describe.skipIf(reason !== undefined)(
@@ -169,7 +174,9 @@ describe.skipIf(reason !== undefined)(
       ]);
       expect(up.code, up.stdout + up.stderr).toBe(0);
       figures.push(`up -d --tls ${(up.ms / 1000).toFixed(1)} s`);
-      expect(up.stdout).toMatch(/Your MLflow 3\.\d+\.\d+ at https:\/\/127\.0\.0\.1:\d+ is behind nginx 1\.22\.1/);
+      expect(up.stdout).toMatch(/^Your MLflow 3\.\d+\.\d+ at http:\/\/127\.0\.0\.1:\d+ is behind nginx 1\.22\.1/);
+      expect(up.stdout).toContain(`URL:       https://127.0.0.1:${port}`);
+      expect(up.stdout).toContain(`CA:        ${toWinePath(ca) as string}`);
       expect(up.stderr).toContain(`Made a local CA: ${toWinePath(ca) as string}.`);
       const conf = await readFile(path.join(stateDir, 'nginx.conf'), 'utf8');
       expect(conf).toMatch(new RegExp(`listen 127\\.0\\.0\\.1:${port} ssl;`));
@@ -183,8 +190,8 @@ describe.skipIf(reason !== undefined)(
       expect(ps.stdout.trim().split(/\r?\n/)).toEqual([
         `$env:MLFLOW_TRACKING_URI = 'https://127.0.0.1:${port}'`,
         "$env:MLFLOW_TRACKING_USERNAME = 'admin'",
-        `$env:MLFLOW_TRACKING_PASSWORD = '${PASSWORD}'`,
         `$env:MLFLOW_TRACKING_SERVER_CERT_PATH = '${toWinePath(ca) as string}'`,
+        `$env:MLFLOW_TRACKING_PASSWORD = '${PASSWORD}'`,
       ]);
       const api = `https://127.0.0.1:${port}/api/2.0/mlflow/experiments/search?max_results=1`;
       expect((await curl(api, { ca })).status).toBe('401');
