@@ -42,9 +42,17 @@ mkdir -p "$W/src" "$W/out"
 
 # 1. toolchain + deb-src -------------------------------------------------------------------------
 if [ ! -f /etc/apt/sources.list.d/winbuild-src.sources ]; then
-    cat > /etc/apt/sources.list.d/winbuild-src.sources <<'SRC'
+    # The deb-src entry reuses the archive this machine already installs from (its first deb822
+    # URIs line, else its first `deb` line): no mirror is named here.
+    uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+    [ -n "$uri" ] || uri=$(sed -n 's/^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]*\)\{0,1\}\([^[:space:]]*\).*/\2/p' /etc/apt/sources.list 2>/dev/null | head -n 1)
+    if [ -z "$uri" ]; then
+        echo "no Debian archive found in /etc/apt/sources.list{,.d}: cannot add the deb-src entry" >&2
+        exit 1
+    fi
+    cat > /etc/apt/sources.list.d/winbuild-src.sources <<SRC
 Types: deb-src
-URIs: http://deb.debian.org/debian
+URIs: $uri
 Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
