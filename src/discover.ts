@@ -49,7 +49,7 @@ export async function discover(
       nginxVersion(nginx),
       venvMlflowVersion(mlflowFound.file, platform).then((v) => v ?? mlflowVersion(mlflowFound)),
     ]);
-    const { warning } = checkMlflowVersion(mlflowVer, mlflowFound.file);
+    const { warning } = checkMlflowVersion(mlflowVer, mlflowFound.file, platform);
     if (warning) ctx.out.warn(warning);
   } else {
     nginx = nginxLookup.found ?? platform.exeName('nginx');

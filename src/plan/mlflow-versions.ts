@@ -96,7 +96,11 @@ export function mlflowFeatures(version: string): MlflowFeatures {
  * Refuses a version older than the supported range (one line, nothing started); returns a
  * warning for one newer than the newest tested, which still runs.
  */
-export function checkMlflowVersion(version: string, file: string): { warning?: string } {
+export function checkMlflowVersion(
+  version: string,
+  file: string,
+  platform: { isWindows: boolean } = { isWindows: false },
+): { warning?: string } {
   const v = parseMlflowVersion(version);
   if (!v)
     throw new UserError(
@@ -108,6 +112,17 @@ export function checkMlflowVersion(version: string, file: string): { warning?: s
       `MLflow ${version} (${file}) is older than the oldest supported, ${OLDEST_SUPPORTED}`,
       `Upgrade it (pip install "mlflow>=${OLDEST_SUPPORTED}"), or run mlflow-secure setup (installs the tested MLflow ${NEWEST_TESTED}) and pass it with --mlflow`,
     );
+  // Where MLflow keeps a loopback TCP port (gunicorn before 3.3; always on Windows) and has no Host
+  // check (before 3.5), a web page can reach it past the password by DNS rebinding, and so can
+  // every local account: say so, as --jobs on does.
+  const tcp = platform.isWindows || !atLeast(v, MLFLOW_DIFFERENCES.uvicorn.since);
+  if (tcp && !atLeast(v, MLFLOW_DIFFERENCES.securityMiddleware.since))
+    return {
+      warning:
+        `MLflow ${version} listens on a loopback TCP port without a Host check (MLflow ${MLFLOW_DIFFERENCES.securityMiddleware.since} added it): ` +
+        `other local accounts, and a web page through DNS rebinding, can reach it past the password. ` +
+        `Upgrade MLflow to ${MLFLOW_DIFFERENCES.securityMiddleware.since} or newer (mlflow-secure setup installs ${NEWEST_TESTED})`,
+    };
   if (compare(v, parseMlflowVersion(NEWEST_TESTED)!) > 0)
     return {
       warning: `MLflow ${version} is newer than the newest version mlflow-secure was tested with (${NEWEST_TESTED}); running it anyway`,

@@ -81,8 +81,16 @@ describe('checkMlflowVersion', () => {
     expect(() => checkMlflowVersion('2.22.0', 'm')).toThrow(UserError);
   });
 
-  it('runs the range silently and warns once above the newest tested', () => {
-    expect(checkMlflowVersion(OLDEST_SUPPORTED, 'm')).toEqual({});
+  it('runs the range, warns once above the newest tested, and where MLflow is on TCP without a Host check', () => {
+    // 2.22.1-3.2 (gunicorn) keep a loopback TCP port and have no Host check: DNS rebinding reaches them.
+    expect(checkMlflowVersion(OLDEST_SUPPORTED, 'm').warning).toMatch(
+      /2\.22\.1 listens on a loopback TCP port .*DNS rebinding/,
+    );
+    expect(checkMlflowVersion('3.2.0', 'm').warning).toMatch(/Upgrade MLflow to 3\.5/);
+    // 3.3-3.4 sit behind the Unix socket on POSIX; on Windows (TCP) they warn too.
+    expect(checkMlflowVersion('3.4.0', 'm')).toEqual({});
+    expect(checkMlflowVersion('3.4.0', 'm', { isWindows: true }).warning).toMatch(/DNS rebinding/);
+    expect(checkMlflowVersion('3.5.0', 'm', { isWindows: true })).toEqual({});
     expect(checkMlflowVersion(NEWEST_TESTED, 'm')).toEqual({});
     expect(checkMlflowVersion('3.18.0', 'm').warning).toMatch(/3\.18\.0 is newer .*3\.17\.2/);
     expect(() => checkMlflowVersion('weird', 'm')).toThrow(UserError);
