@@ -44,13 +44,16 @@ export async function discover(
   if (strict) {
     nginx = requireFound(nginxLookup, 'nginx', platform);
     // Read once, here: the plan follows it (mlflow-versions.ts) and the summary prints it.
-    const mlflowFound = requireFound(mlflowLookup, 'MLflow', platform);
+    // --upstream: its version comes from its own /version (upstream.ts); ours runs nothing.
+    const mlflowFound = settings.upstream ? undefined : requireFound(mlflowLookup, 'MLflow', platform);
     [version, mlflowVer] = await Promise.all([
       nginxVersion(nginx),
-      venvMlflowVersion(mlflowFound.file, platform).then((v) => v ?? mlflowVersion(mlflowFound)),
+      mlflowFound && venvMlflowVersion(mlflowFound.file, platform).then((v) => v ?? mlflowVersion(mlflowFound)),
     ]);
-    const { warning } = checkMlflowVersion(mlflowVer, mlflowFound.file, platform);
-    if (warning) ctx.out.warn(warning);
+    if (mlflowFound && mlflowVer !== undefined) {
+      const { warning } = checkMlflowVersion(mlflowVer, mlflowFound.file, platform);
+      if (warning) ctx.out.warn(warning);
+    }
   } else {
     nginx = nginxLookup.found ?? platform.exeName('nginx');
     version = nginxLookup.found

@@ -9,8 +9,8 @@
  * of our nginx.exe copy from Linux for the same reason (taskkill /F /PID leaves the worker).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,13 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findWineNode, runUnderWine, toWinePath } from '../../scripts/wine-node.mjs';
 import { cliPath, removeDir, root, tempDir, venvPython } from './helpers.js';
 import { freePort, isAlive, portOpen, startUserMlflow } from './user-mlflow.js';
-
-interface WineRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+import { nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
 
 /** The SSL nginx.exe: MLFLOW_SECURE_WINDOWS_NGINX_SSL, else where scripts/build-nginx-win64.sh puts it. */
 function findSslNginx(): string | undefined {
@@ -47,23 +41,6 @@ if (reason) console.warn(`SKIPPED windows-lab TLS tests: ${reason}`);
 const execFileAsync = promisify(execFile);
 const PASSWORD = 'lab-tls-secret-1';
 const cli = toWinePath(cliPath) as string;
-
-/** Live (non-zombie) Linux processes running this nginx.exe copy under Wine. */
-async function nginxExeProcesses(exe: string): Promise<number[]> {
-  const pids: number[] = [];
-  const win = toWinePath(exe) as string;
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
-      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (cmd.includes(win) && state !== 'Z' && state !== 'X') pids.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return pids;
-}
 
 /** curl from Linux: status code and Location; `--cacert` verifies against the stack's CA. */
 async function curl(

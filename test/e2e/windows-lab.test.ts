@@ -19,8 +19,8 @@
  *   foreground `up` is stopped by `down` from a second process instead.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,13 +29,7 @@ import { findWineNode, runUnderWine, toWinePath } from '../../scripts/wine-node.
 import { request } from '../../src/http.js';
 import { cliPath, removeDir, root, tempDir, venvPython } from './helpers.js';
 import { freePort, isAlive, portOpen, startUserMlflow } from './user-mlflow.js';
-
-interface WineRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+import { nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
 
 /** The lab's nginx.exe: MLFLOW_SECURE_WINDOWS_LAB, else `shared/windows-lab` next to the repository (or its worktree folder). */
 function findLab(): string | undefined {
@@ -60,23 +54,6 @@ if (reason) console.warn(`SKIPPED windows-lab tests: ${reason}`);
 const execFileAsync = promisify(execFile);
 const PASSWORD = 'lab-secret-1';
 const cli = toWinePath(cliPath) as string;
-
-/** Live (non-zombie) Linux processes running this nginx.exe copy under Wine. */
-async function nginxExeProcesses(exe: string): Promise<number[]> {
-  const pids: number[] = [];
-  const win = toWinePath(exe) as string;
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
-      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (cmd.includes(win) && state !== 'Z' && state !== 'X') pids.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return pids;
-}
 
 async function curlStatus(port: number, auth?: string): Promise<string> {
   const { stdout } = await execFileAsync('curl', [
