@@ -9,6 +9,7 @@ import nodePath from 'node:path';
 import { UserError } from './errors.js';
 import { shellWord } from './invocation.js';
 import type { Platform } from './platform.js';
+import { GUNICORN_SOCKET_BASE, GUNICORN_SOCKET_NAME } from './state.js';
 
 /**
  * Every name mlflow-secure puts at the top of a state folder (state.ts's layout, tls.ts's `tls/`,
@@ -28,6 +29,9 @@ export const STATE_ENTRIES = [
   'mlflow-cwd',
 ] as const;
 
+/** gunicorn's socket (MLflow < 3.3, state.ts): its name holds MLflow's port. Git never tracks a socket. */
+const GUNICORN_SOCKET_IGNORE = `/${GUNICORN_SOCKET_BASE}:*`;
+
 /** What writeFileAtomic leaves behind when it dies between write and rename: `<name>.<12 hex>.tmp`. */
 const TEMP_FILE = /^.+\.[0-9a-f]{12}\.tmp$/;
 
@@ -43,6 +47,7 @@ export function ignoreStateEntries(): string {
   return [
     '# Written by mlflow-secure: its state files here (passwords, keys, logs) stay out of git.',
     ...STATE_ENTRIES.map((name) => `/${name}`),
+    GUNICORN_SOCKET_IGNORE,
     '',
   ].join('\n');
 }
@@ -50,7 +55,7 @@ export function ignoreStateEntries(): string {
 /** True when every entry of a folder is one mlflow-secure writes there. Pure. */
 export function onlyStateEntries(names: readonly string[]): boolean {
   const ours = new Set<string>([...STATE_ENTRIES, '.gitignore']);
-  return names.every((n) => ours.has(n) || TEMP_FILE.test(n));
+  return names.every((n) => ours.has(n) || TEMP_FILE.test(n) || GUNICORN_SOCKET_NAME.test(n));
 }
 
 const isMissing = (error: unknown) => ['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '');

@@ -9,6 +9,7 @@
  * look at.
  */
 import { promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
 import type { Platform } from './platform.js';
 import { readCommandLine, type GroupMember } from './process-table.js';
 import { MARKER_ENV, nginxLocation } from './plan/plan.js';
@@ -24,7 +25,7 @@ import {
   type StopResult,
   type StopTarget,
 } from './processes.js';
-import { removeRecord, type StackRecord, type StatePaths } from './state.js';
+import { GUNICORN_SOCKET_NAME, removeRecord, type StackRecord, type StatePaths } from './state.js';
 
 /** How long a process gets to stop by itself before it is killed. */
 export const GRACE_MS = 5_000;
@@ -157,7 +158,8 @@ export async function stopStack(
 
 /**
  * What a stopped stack leaves that must not outlive it: the record, nginx's pid file (left by a
- * KILL), MLflow's socket (uvicorn does not remove it; a stale one makes the next bind fail) and
+ * KILL), MLflow's socket (uvicorn does not remove it; a stale one makes the next bind fail), with
+ * gunicorn's socket and `up`'s link to it (MLflow < 3.3; the port in its name may be any), and
  * `down`'s stop request, last (a foreground `up` reads "record gone" as that request too).
  * rm removes a symlink itself, never its target.
  */
@@ -166,7 +168,9 @@ export async function removeStackFiles(paths: StatePaths): Promise<void> {
   // Only what we would have made: a planted folder or device of the same name stays (and the
   // next `up` refuses it with one line).
   await removeIf(paths.nginxPid, (s) => s.isFile());
-  await removeIf(paths.mlflowSocket, (s) => s.isSocket());
+  await removeIf(paths.mlflowSocket, (s) => s.isSocket() || s.isSymbolicLink());
+  for (const name of await fs.readdir(paths.stateDir).catch(() => []))
+    if (GUNICORN_SOCKET_NAME.test(name)) await removeIf(path.join(paths.stateDir, name), (s) => s.isSocket());
   await removeIf(paths.stopRequest, (s) => s.isFile());
 }
 

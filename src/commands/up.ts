@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
 import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
@@ -38,6 +39,7 @@ import { createProgress, progressMode, type Progress } from '../progress.js';
 import { followFile, ownership, runOnce, startBackground, startProcess, type StartedProcess } from '../processes.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
 import {
+  GUNICORN_SOCKET_NAME,
   readRecord,
   RECORD_VERSION,
   removeRecord,
@@ -326,12 +328,33 @@ async function checkStateEntries(paths: StatePaths): Promise<void> {
     paths.record,
     paths.stopRequest,
   ]);
+  // Ours: uvicorn's socket, or the link to gunicorn's (replaced before MLflow starts, never followed).
   const socket = await fs.lstat(paths.mlflowSocket).catch(() => undefined);
-  if (socket && !socket.isSocket())
+  if (socket && !socket.isSocket() && !socket.isSymbolicLink())
     throw new UserError(
       `${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`,
       'Remove it, or choose another --state-dir',
     );
+  for (const name of await fs.readdir(paths.stateDir)) {
+    const file = path.join(paths.stateDir, name);
+    if (GUNICORN_SOCKET_NAME.test(name) && !(await fs.lstat(file)).isSocket())
+      throw new UserError(
+        `${file} is in the way of MLflow's socket and is not a socket`,
+        'Remove it, or choose another --state-dir',
+      );
+  }
+}
+
+/**
+ * MLflow < 3.3 (gunicorn) binds `mlflow-gunicorn.sock:<port>`; nginx, readiness and status reach
+ * it at `mlflow.sock`, made here a link relative to the state folder (connect follows it). What
+ * was there (checked by checkStateEntries: a stale socket or link) is removed, never followed.
+ */
+async function linkMlflowSocket(plan: Plan): Promise<void> {
+  const { socket, socketLink } = plan.mlflow;
+  if (socket === undefined) return;
+  await fs.rm(socket, { force: true });
+  if (socketLink !== undefined) await fs.symlink(socketLink, socket);
 }
 
 /** A StackError whose details end with the last lines of `logFile` (what the user reads first). */
@@ -588,6 +611,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       if (early !== undefined) throw new Interrupted(early);
       await migration.beforeMlflowStarts();
       progress.phase(plan.upstream ? 'Starting nginx' : 'Starting MLflow and nginx');
+      if (!plan.upstream) await linkMlflowSocket(plan);
       if (!plan.upstream)
         mlflow = await startProcess({
           name: 'mlflow',

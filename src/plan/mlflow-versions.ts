@@ -25,7 +25,7 @@ export const MLFLOW_DIFFERENCES = {
     checked: 'run: 3.4.0 and 2.22.1 exit 2 with "No such option \'--allowed-hosts\'"; 3.17.2 takes them',
   },
   uvicorn: {
-    what: 'uvicorn serves by default (so MLFLOW_UVICORN_OPTS="--uds <path>" works on POSIX); before it gunicorn, waitress on Windows',
+    what: 'uvicorn serves by default (so MLFLOW_UVICORN_OPTS="--uds <path>" works on POSIX); before it gunicorn (`--host unix:<path>` is the socket), waitress on Windows',
     since: '3.3.0',
     checked:
       'source: the 3.3.0 wheel has _build_uvicorn_command and using_uvicorn by default (mlflow#17038), 3.2.0 none; run: 3.4.0 starts uvicorn, 2.22.1 gunicorn',
@@ -72,7 +72,7 @@ export interface MlflowFeatures {
   version: string;
   /** --allowed-hosts and --cors-allowed-origins exist. */
   securityMiddleware: boolean;
-  /** uvicorn is the server on POSIX: --uds through MLFLOW_UVICORN_OPTS is the socket. */
+  /** uvicorn is the server on POSIX: --uds through MLFLOW_UVICORN_OPTS is the socket; before it gunicorn's `unix:` bind. */
   uvicorn: boolean;
   /** MLFLOW_SERVER_ENABLE_JOB_EXECUTION exists. */
   jobs: boolean;
@@ -112,11 +112,10 @@ export function checkMlflowVersion(
       `MLflow ${version} (${file}) is older than the oldest supported, ${OLDEST_SUPPORTED}`,
       `Upgrade it (pip install "mlflow>=${OLDEST_SUPPORTED}"), or run mlflow-secure setup (installs the tested MLflow ${NEWEST_TESTED}) and pass it with --mlflow`,
     );
-  // Where MLflow keeps a loopback TCP port (gunicorn before 3.3; always on Windows) and has no Host
-  // check (before 3.5), a web page can reach it past the password by DNS rebinding, and so can
+  // On Windows MLflow keeps a loopback TCP port (on POSIX every version has a Unix socket); with no
+  // Host check (before 3.5) a web page can reach it past the password by DNS rebinding, and so can
   // every local account: say so, as --jobs on does.
-  const tcp = platform.isWindows || !atLeast(v, MLFLOW_DIFFERENCES.uvicorn.since);
-  if (tcp && !atLeast(v, MLFLOW_DIFFERENCES.securityMiddleware.since))
+  if (platform.isWindows && !atLeast(v, MLFLOW_DIFFERENCES.securityMiddleware.since))
     return {
       warning:
         `MLflow ${version} listens on a loopback TCP port without a Host check (MLflow ${MLFLOW_DIFFERENCES.securityMiddleware.since} added it): ` +

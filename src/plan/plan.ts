@@ -8,7 +8,7 @@ import type { CommandSpec, Platform } from '../platform.js';
 import { renderNginxConf } from './nginx-conf.js';
 import { quoteBash } from './shell.js';
 import type { Settings } from './settings.js';
-import { statePaths, type StatePaths } from '../state.js';
+import { GUNICORN_SOCKET_BASE, gunicornSocketName, statePaths, type StatePaths } from '../state.js';
 import { tlsPaths } from './tls.js';
 import type { Upstream } from './upstream.js';
 import { MLFLOW_DIFFERENCES, mlflowFeatures, NEWEST_TESTED } from './mlflow-versions.js';
@@ -48,9 +48,16 @@ export interface Plan {
   corsOrigins: string[];
   /**
    * MLflow's argv and environment. `port` is in its argv on every platform (its command line's
-   * identity); it listens there only where `socket` is undefined (Windows).
+   * identity); it listens there only where `socket` is undefined (Windows). `socketLink`: the
+   * name gunicorn's socket gets in the state folder, which `up` links `socket` to (MLflow < 3.3).
    */
-  mlflow: CommandSpec & { port: number; socket?: string; env: Record<string, string>; cwd: string };
+  mlflow: CommandSpec & {
+    port: number;
+    socket?: string;
+    socketLink?: string;
+    env: Record<string, string>;
+    cwd: string;
+  };
   nginx: CommandSpec & { testArgs: string[]; quitArgs: string[]; conf: string };
   /** Written into children's environment: lets `down` and the tests recognise our processes. */
   marker: string;
@@ -244,13 +251,35 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
       'Leave out --jobs, or run mlflow-secure setup (installs the tested MLflow) and use it',
     );
 
+  // POSIX: MLflow listens on a Unix socket inside the owner-only state folder, so no other local
+  // account can reach it past nginx (a loopback TCP port is open to every user). uvicorn takes
+  // --uds and then binds no TCP port; mlflow splits MLFLOW_UVICORN_OPTS like a POSIX shell.
+  // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then: with
+  // --jobs on MLflow keeps 127.0.0.1:<port> (settings.ts warns). nginx for Windows has no unix:
+  // upstreams: there MLflow keeps 127.0.0.1:<port> too.
+  // Before uvicorn (MLflow < 3.3, gunicorn) `--host unix:<base>` is gunicorn's socket-only bind, at
+  // `<base>:<port>` (state.ts); nginx, readiness and status reach it through `mlflow.sock`, a link
+  // `up` makes (a ':' in wait-on's unix: form would end the path). --upstream: the user's MLflow
+  // listens where it does.
+  const upstream = settings.upstream;
+  const socket = platform.isWindows || settings.jobs || upstream ? undefined : paths.mlflowSocket;
+  const socketLink = socket !== undefined && !mlflowHas.uvicorn ? gunicornSocketName(found.mlflowPort) : undefined;
+  // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
+  const bound = socketLink !== undefined ? platform.path.join(paths.stateDir, socketLink) : socket;
+  if (bound !== undefined && Buffer.byteLength(bound) > MAX_SOCKET_PATH_BYTES) {
+    throw new UserError(
+      `the state folder's path is too long for MLflow's Unix socket (${bound}: ${Buffer.byteLength(bound)} bytes, at most ${MAX_SOCKET_PATH_BYTES})`,
+      'Use a shorter --state-dir',
+    );
+  }
+
   // Store URIs go through MLflow's environment, not argv: a database password in a URI would
   // be readable by every local user in /proc/<pid>/cmdline. `mlflow server` reads these names.
   const mlflowArgs = [
     ...found.mlflow.args,
     'ui',
     ...mlflowServerOptions({
-      host: '127.0.0.1',
+      host: socketLink !== undefined ? `unix:${platform.path.join(paths.stateDir, GUNICORN_SOCKET_BASE)}` : '127.0.0.1',
       port: found.mlflowPort,
       allowedHosts,
       corsOrigins,
@@ -268,24 +297,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     MLFLOW_ARTIFACTS_DESTINATION: settings.artifacts.uri,
   };
   if (settings.backend.isFileStore || settings.registry.isFileStore) mlflowEnv.MLFLOW_ALLOW_FILE_STORE = 'true';
-  // POSIX: MLflow listens on a Unix socket inside the owner-only state folder, so no other local
-  // account can reach it past nginx (a loopback TCP port is open to every user). uvicorn takes
-  // --uds and then binds no TCP port; mlflow splits MLFLOW_UVICORN_OPTS like a POSIX shell.
-  // MLflow's job runner calls the server at http://<host>:<port>, which does not exist then: with
-  // --jobs on MLflow keeps 127.0.0.1:<port> (settings.ts warns). nginx for Windows has no unix:
-  // upstreams: there MLflow keeps 127.0.0.1:<port> too.
-  // Before uvicorn (MLflow < 3.3, gunicorn) there is no socket-only bind (mlflow-versions.ts):
-  // MLflow keeps 127.0.0.1:<port> there too. --upstream: the user's MLflow listens where it does.
-  const upstream = settings.upstream;
-  const socket = platform.isWindows || settings.jobs || upstream || !mlflowHas.uvicorn ? undefined : paths.mlflowSocket;
-  // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
-  if (socket !== undefined && Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
-    throw new UserError(
-      `the state folder's path is too long for MLflow's Unix socket (${socket}: ${Buffer.byteLength(socket)} bytes, at most ${MAX_SOCKET_PATH_BYTES})`,
-      'Use a shorter --state-dir',
-    );
-  }
-  if (socket !== undefined) mlflowEnv.MLFLOW_UVICORN_OPTS = `--uds ${quoteBash(socket)}`;
+  if (socket !== undefined && socketLink === undefined) mlflowEnv.MLFLOW_UVICORN_OPTS = `--uds ${quoteBash(socket)}`;
   // Always explicit: an MLFLOW_SERVER_ENABLE_JOB_EXECUTION inherited from the shell must not
   // contradict --jobs (MLflow's own default is on).
   if (mlflowHas.jobs) mlflowEnv.MLFLOW_SERVER_ENABLE_JOB_EXECUTION = settings.jobs ? 'true' : 'false';
@@ -352,6 +364,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
       args: mlflowArgs,
       port: upstream ? upstream.port : found.mlflowPort,
       socket,
+      ...(socketLink !== undefined ? { socketLink } : {}),
       env: mlflowEnv,
       cwd: mlflowWorkingDir(settings.stateDir, platform),
     },

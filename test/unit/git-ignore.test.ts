@@ -23,7 +23,7 @@ import { createOutput } from '../../src/log.js';
 import { ignoreVenv, installMlflow, venvIn } from '../../src/setup/mlflow.js';
 import type { Runner } from '../../src/setup/runner.js';
 import { sink } from './sink.js';
-import { statePaths } from '../../src/state.js';
+import { gunicornSocketName, statePaths } from '../../src/state.js';
 import { tlsPaths } from '../../src/plan/tls.js';
 import { mlflowWorkingDir } from '../../src/plan/plan.js';
 
@@ -70,6 +70,9 @@ describe('STATE_ENTRIES: every name at the top of a state folder', () => {
     expect(onlyStateEntries(['htpasswd', 'logs', '.gitignore', 'stack.json.0123456789ab.tmp'])).toBe(true);
     expect(onlyStateEntries(['htpasswd', 'README.md'])).toBe(false);
     expect(onlyStateEntries(['htpasswd', 'notes.tmp'])).toBe(false);
+    // gunicorn's socket (MLflow < 3.3): its name holds MLflow's port.
+    expect(onlyStateEntries(['mlflow.sock', gunicornSocketName(5101)])).toBe(true);
+    expect(onlyStateEntries(['mlflow-gunicorn.sock:x'])).toBe(false);
   });
 });
 
@@ -102,6 +105,8 @@ describe('ensureStateDir writes a .gitignore', () => {
     await writeFile(path.join(tmp, 'htpasswd'), 'a:b\n');
     await mkdir(path.join(tmp, 'tls'));
     await writeFile(path.join(tmp, 'tls', 'ca-key.pem'), 'k');
+    // gunicorn's socket name holds MLflow's port (a file stands in: git skips real sockets).
+    await writeFile(path.join(tmp, gunicornSocketName(5101)), '');
     git(tmp, 'add', '-A');
     expect(git(tmp, 'diff', '--cached', '--name-only').split('\n').filter(Boolean).sort()).toEqual([
       '.gitignore',

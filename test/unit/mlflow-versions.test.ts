@@ -8,6 +8,7 @@ import {
   parseMlflowVersion,
 } from '../../src/plan/mlflow-versions.js';
 import { buildPlan, type Found } from '../../src/plan/plan.js';
+import { GUNICORN_SOCKET_NAME } from '../../src/state.js';
 import { resolveSettings, type StackOptions } from '../../src/plan/settings.js';
 import { getPlatform, type Platform } from '../../src/platform.js';
 import { UserError } from '../../src/errors.js';
@@ -82,12 +83,14 @@ describe('checkMlflowVersion', () => {
   });
 
   it('runs the range, warns once above the newest tested, and where MLflow is on TCP without a Host check', () => {
-    // 2.22.1-3.2 (gunicorn) keep a loopback TCP port and have no Host check: DNS rebinding reaches them.
-    expect(checkMlflowVersion(OLDEST_SUPPORTED, 'm').warning).toMatch(
+    // On POSIX every supported version is on a Unix socket (gunicorn's before 3.3): no warning.
+    expect(checkMlflowVersion(OLDEST_SUPPORTED, 'm')).toEqual({});
+    expect(checkMlflowVersion('3.2.0', 'm')).toEqual({});
+    // On Windows (TCP) MLflow before 3.5 has no Host check: DNS rebinding reaches it.
+    expect(checkMlflowVersion(OLDEST_SUPPORTED, 'm', { isWindows: true }).warning).toMatch(
       /2\.22\.1 listens on a loopback TCP port .*DNS rebinding/,
     );
-    expect(checkMlflowVersion('3.2.0', 'm').warning).toMatch(/Upgrade MLflow to 3\.5/);
-    // 3.3-3.4 sit behind the Unix socket on POSIX; on Windows (TCP) they warn too.
+    expect(checkMlflowVersion('3.2.0', 'm', { isWindows: true }).warning).toMatch(/Upgrade MLflow to 3\.5/);
     expect(checkMlflowVersion('3.4.0', 'm')).toEqual({});
     expect(checkMlflowVersion('3.4.0', 'm', { isWindows: true }).warning).toMatch(/DNS rebinding/);
     expect(checkMlflowVersion('3.5.0', 'm', { isWindows: true })).toEqual({});
@@ -118,13 +121,34 @@ describe('buildPlan per MLflow version', () => {
     expect(plan.nginx.conf).toContain('unix:');
   });
 
-  it('2.22.1 (gunicorn): no middleware flags, 127.0.0.1 at the chosen port, nginx proxies there', () => {
+  it("2.22.1 (gunicorn): no middleware flags, gunicorn's unix: bind named with the port, nginx on the link to it", () => {
     const plan = planFor('2.22.1');
     expect(plan.mlflow.args).not.toContain('--allowed-hosts');
-    expect(plan.mlflow.socket).toBeUndefined();
+    const host = plan.mlflow.args[plan.mlflow.args.indexOf('--host') + 1];
+    expect(host).toBe('unix:/home/ana/proj/.mlflow-secure/mlflow-gunicorn.sock');
+    // The port stays in argv: MLflow's command-line identity (stack.ts).
+    expect(plan.mlflow.args.join(' ')).toContain('--port 5101');
+    expect(plan.mlflow.socket).toBe('/home/ana/proj/.mlflow-secure/mlflow.sock');
+    // gunicorn binds `<host>:<port>`; up links mlflow.sock to it, relative to the state folder.
+    expect(plan.mlflow.socketLink).toBe('mlflow-gunicorn.sock:5101');
+    expect(plan.mlflow.socketLink).toMatch(GUNICORN_SOCKET_NAME);
     expect(plan.mlflow.env).not.toHaveProperty('MLFLOW_UVICORN_OPTS');
     expect(plan.mlflow.args).toContain('--workers');
-    expect(plan.nginx.conf).toContain('server 127.0.0.1:5101;');
+    expect(plan.nginx.conf).toContain('server "unix:/home/ana/proj/.mlflow-secure/mlflow.sock";');
+    expect(plan.nginx.conf).not.toContain('127.0.0.1:5101');
+    expect(planFor('3.2.0').mlflow.socketLink).toBe('mlflow-gunicorn.sock:5101');
+    expect(planFor('3.3.0').mlflow).not.toHaveProperty('socketLink');
+  });
+
+  it("2.22.1: the socket-path limit counts gunicorn's real name, port included", () => {
+    // 103 bytes fit: a state folder whose mlflow.sock fits but whose gunicorn name does not.
+    const dir = `/${'d'.repeat(103 - 1 - '/mlflow-gunicorn.sock:5101'.length)}`;
+    expect(Buffer.byteLength(`${dir}/mlflow-gunicorn.sock:5101`)).toBe(103);
+    expect(() => planFor('2.22.1', { stateDir: dir })).not.toThrow();
+    expect(() => planFor('3.17.2', { stateDir: `${dir}x` })).not.toThrow();
+    expect(() => planFor('2.22.1', { stateDir: `${dir}x` })).toThrow(
+      /mlflow-gunicorn\.sock:5101: 104 bytes, at most 103/,
+    );
   });
 
   it('2.22.1 on Windows (waitress): no --workers, which it refuses there', () => {

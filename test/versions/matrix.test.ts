@@ -6,7 +6,7 @@
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,25 +39,21 @@ interface Version {
   /** The mlflow executable, once its venv exists. */
   mlflow: string;
   python: string;
-  /** Where the plan puts MLflow for this version (mlflow-versions.ts). */
-  socket: boolean;
 }
 
 const pinVenv = path.join(root, '.venv');
 const MATRIX: Version[] = [
-  // The last 2.x; the last gunicorn 3.x and the first uvicorn one (the socket's boundary); the
-  // last before the host/CORS middleware and jobs; then the pin.
+  // The last 2.x; the last gunicorn 3.x and the first uvicorn one (gunicorn's unix: bind, then
+  // uvicorn's --uds); the last before the host/CORS middleware and jobs; then the pin.
   ...['2.22.1', '3.2.0', '3.3.0', '3.4.0'].map((version) => ({
     version,
     mlflow: path.join(cacheDir, version, 'bin', 'mlflow'),
     python: path.join(cacheDir, version, 'bin', 'python'),
-    socket: version !== '2.22.1' && version !== '3.2.0',
   })),
   {
     version: NEWEST_TESTED,
     mlflow: path.join(pinVenv, 'bin', 'mlflow'),
     python: path.join(pinVenv, 'bin', 'python'),
-    socket: true,
   },
 ];
 const TOO_OLD = '1.30.1';
@@ -144,20 +140,17 @@ describe('the MLflow version matrix', () => {
         expect(up.stdout, up.stderr).toContain(`MLflow ${v.version} is up behind nginx`);
         expect(up.exitCode, up.stderr).toBe(0);
         expect(up.stderr).not.toMatch(/newer than the newest/);
-        // On TCP without MLflow's Host check (gunicorn, before 3.3) up says what that exposes.
-        if (v.socket) expect(up.stderr).not.toMatch(/DNS rebinding/);
-        else expect(up.stderr).toMatch(/listens on a loopback TCP port without a Host check/);
+        // On POSIX every version is on a Unix socket (gunicorn's before 3.3): no TCP warning.
+        expect(up.stderr).not.toMatch(/DNS rebinding/);
         const record = await readStackRecord(stateDir);
         groups = [record.mlflow.pid, record.nginx.pid];
         const raw = JSON.parse(await readFile(path.join(stateDir, 'stack.json'), 'utf8')) as {
           mlflowOnSocket?: boolean;
         };
-        expect(raw.mlflowOnSocket ?? false).toBe(v.socket);
+        expect(raw.mlflowOnSocket).toBe(true);
 
-        // Where the plan says socket, MLflow listens on no TCP port; else on 127.0.0.1 only.
-        const tcp = await mlflowTcpListeners(stateDir, groups);
-        if (v.socket) expect(tcp).toEqual([]);
-        else expect(tcp).toEqual([`0100007F:${record.mlflowPort.toString(16).toUpperCase().padStart(4, '0')}`]);
+        // MLflow listens on no TCP port: uvicorn's --uds, or gunicorn's unix: bind (before 3.3).
+        expect(await mlflowTcpListeners(stateDir, groups)).toEqual([]);
 
         const script = `eval "$("${process.execPath}" "${path.join(root, 'dist', 'cli.js')}" env)" && exec "${v.python}" "${path.join(root, 'test', 'fixtures', 'client.py')}"`;
         const client = await execa('bash', ['-c', script], {
@@ -183,9 +176,52 @@ describe('the MLflow version matrix', () => {
         expect(await waitForNoStackProcesses(stateDir, groups)).toEqual([]);
         expect(existsSync(path.join(stateDir, 'stack.json'))).toBe(false);
         expect(existsSync(path.join(stateDir, 'mlflow.sock'))).toBe(false);
+        // Nor gunicorn's socket (MLflow < 3.3), whatever port its name holds.
+        expect((await readdir(stateDir)).filter((n) => n.startsWith('mlflow-gunicorn.sock'))).toEqual([]);
       });
     });
   }
+
+  it(`MLflow ${OLDEST_SUPPORTED} (gunicorn): a link planted at mlflow.sock is replaced, never followed; a file at gunicorn's socket name is refused`, async () => {
+    const v = MATRIX[0]!;
+    const cwd = await tempDir('mlflow-secure-versions-');
+    const stateDir = path.join(cwd, '.mlflow-secure');
+    const up = () =>
+      cli(['up', '-d', '--port', 'auto', '--workers', '1', '--mlflow', v.mlflow], {
+        cwd,
+        env: { MLFLOW_SECURE_PASSWORD: PASSWORD },
+      });
+    try {
+      await mkdir(stateDir, { mode: 0o700 });
+      const inTheWay = path.join(stateDir, 'mlflow-gunicorn.sock:1');
+      await writeFile(inTheWay, 'mine');
+      const refused = await up();
+      expect(refused.exitCode, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(`${inTheWay} is in the way of MLflow's socket and is not a socket`);
+      expect(await readFile(inTheWay, 'utf8')).toBe('mine');
+      expect(existsSync(path.join(stateDir, 'stack.json'))).toBe(false);
+      await rm(inTheWay);
+
+      // A link into another folder where mlflow.sock goes, and a stale gunicorn socket of another port.
+      const victim = path.join(cwd, 'victim');
+      await writeFile(victim, 'keep');
+      await symlink(victim, path.join(stateDir, 'mlflow.sock'));
+      const stale = path.join(stateDir, 'mlflow-gunicorn.sock:2');
+      await execa(v.python, ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+      const started = await up();
+      expect(started.exitCode, started.stderr).toBe(0);
+      const record = await readStackRecord(stateDir);
+      expect(await readlink(path.join(stateDir, 'mlflow.sock'))).toBe(`mlflow-gunicorn.sock:${record.mlflowPort}`);
+      expect(await readFile(victim, 'utf8')).toBe('keep');
+      const down = await cli(['down'], { cwd });
+      expect(down.exitCode, down.stderr).toBe(0);
+      expect((await readdir(stateDir)).filter((n) => n.startsWith('mlflow'))).toEqual(['mlflow-cwd']);
+      expect(await readFile(victim, 'utf8')).toBe('keep');
+    } finally {
+      await cli(['down'], { cwd });
+      await removeDir(cwd);
+    }
+  });
 
   it(`Windows store URIs: MLflow ${OLDEST_SUPPORTED} accepts the forms the plan passes, and refuses a bare drive path`, async () => {
     const win32 = getPlatform('win32');
