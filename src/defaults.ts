@@ -20,3 +20,14 @@ export const DEFAULT_NGINX_WORKERS = 2;
 export const DEFAULT_MLFLOW_WORKERS = 2;
 export const MAX_MLFLOW_WORKERS = 32;
 export const DEFAULT_JOBS = false;
+
+/**
+ * MLflow before 3.3 (gunicorn) on POSIX: `mlflow ui --host unix:<state>/mlflow-gunicorn.sock
+ * --port <port>` makes MLflow run `gunicorn -b unix:<that>:<port>`, which binds a Unix socket of
+ * that literal name, and no TCP port (checked by run on 2.22.1 and 3.2.0). `up` links
+ * `mlflow.sock` to it, so everything else reaches MLflow where uvicorn's socket is.
+ */
+export const GUNICORN_SOCKET_BASE = 'mlflow-gunicorn.sock';
+/** The name gunicorn's socket gets in the state folder: the base and MLflow's port. */
+export const gunicornSocketName = (port: number): string => `${GUNICORN_SOCKET_BASE}:${port}`;
+export const GUNICORN_SOCKET_NAME = /^mlflow-gunicorn\.sock:\d{1,5}$/;

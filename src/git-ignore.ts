@@ -9,7 +9,7 @@ import nodePath from 'node:path';
 import { UserError } from './errors.js';
 import { shellWord } from './invocation.js';
 import type { Platform } from './platform.js';
-import { GUNICORN_SOCKET_BASE, GUNICORN_SOCKET_NAME } from './state.js';
+import { GUNICORN_SOCKET_BASE, GUNICORN_SOCKET_NAME } from './defaults.js';
 
 /**
  * Every name mlflow-secure puts at the top of a state folder (state.ts's layout, tls.ts's `tls/`,

@@ -36,16 +36,8 @@ export interface StatePaths {
   tempDirs: { clientBody: string; proxy: string; fastcgi: string; uwsgi: string; scgi: string };
 }
 
-/**
- * MLflow before 3.3 (gunicorn) on POSIX: `mlflow ui --host unix:<state>/mlflow-gunicorn.sock
- * --port <port>` makes MLflow run `gunicorn -b unix:<that>:<port>`, which binds a Unix socket of
- * that literal name, and no TCP port (checked by run on 2.22.1 and 3.2.0). `up` links
- * `mlflow.sock` to it, so everything else reaches MLflow where uvicorn's socket is.
- */
-export const GUNICORN_SOCKET_BASE = 'mlflow-gunicorn.sock';
-/** The name gunicorn's socket gets in the state folder: the base and MLflow's port. */
-export const gunicornSocketName = (port: number): string => `${GUNICORN_SOCKET_BASE}:${port}`;
-export const GUNICORN_SOCKET_NAME = /^mlflow-gunicorn\.sock:\d{1,5}$/;
+// gunicorn's socket names live in defaults.ts (no imports), which git-ignore.ts reads too: files.ts imports it.
+export { GUNICORN_SOCKET_BASE, GUNICORN_SOCKET_NAME, gunicornSocketName } from './defaults.js';
 
 export function statePaths(stateDir: string, platform: Platform): StatePaths {
   const j = platform.path.join;
