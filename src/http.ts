@@ -69,6 +69,20 @@ function connectTls(
   });
 }
 
+/** Reads a whole response into an HttpResponse (http and https alike). */
+export function collectResponse(
+  res: http.IncomingMessage,
+  resolve: (r: HttpResponse) => void,
+  reject: (error: Error) => void,
+): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () =>
+    resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+  );
+  res.on('error', reject);
+}
+
 export function request(r: HttpRequest): Promise<HttpResponse> {
   const headers: Record<string, string> = { ...r.headers };
   if (r.auth) headers.Authorization = basicAuth(r.auth.user, r.auth.password);
@@ -94,14 +108,7 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
     }) as unknown as http.RequestOptions['createConnection'];
   }
   return new Promise((resolve, reject) => {
-    const req = http.request(options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
-      );
-      res.on('error', reject);
-    });
+    const req = http.request(options, (res) => collectResponse(res, resolve, reject));
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(r.body);

@@ -6,7 +6,7 @@
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { UserError } from './errors.js';
-import { request, type HttpResponse } from './http.js';
+import { collectResponse, request, type HttpResponse } from './http.js';
 import { looksLikeMlflow, type Upstream } from './plan/upstream.js';
 
 /**
@@ -28,14 +28,7 @@ export function getFromUpstream(u: Upstream, path: string, timeoutMs = 5_000): P
         ...(isIP(u.host) === 0 ? { servername: u.host } : {}),
         timeout: timeoutMs,
       },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
+      (res) => collectResponse(res, resolve, reject),
     );
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     req.on('error', reject);

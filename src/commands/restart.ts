@@ -14,10 +14,10 @@
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkCreatable, checkStateDir } from '../files.js';
+import { checkStateDir } from '../files.js';
 import { validatePassword, verifyPassword } from '../plan/htpasswd.js';
 import { MASK } from '../plan/secrets.js';
-import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
+import { resolveSettings, type StackOptions } from '../plan/settings.js';
 import { obtainPassword } from '../password.js';
 import { chooseListenPort } from '../ports.js';
 import { ownership } from '../processes.js';
@@ -29,7 +29,7 @@ import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../tools.
 import { readUsers } from '../users.js';
 import { refuseMigrationBeforeRestart } from '../db-migration.js';
 import { down } from './down.js';
-import { up, type UpOptions } from './up.js';
+import { checkStores, up, type UpOptions } from './up.js';
 
 export interface RestartOptions extends StackOptions {
   foreground?: boolean;
@@ -141,7 +141,7 @@ async function checkBeforeDown(
   // The running nginx holds its own port (on any address, for the system): only another port can be checked now.
   if (settings.port !== 'auto' && settings.port !== record.port) await chooseListenPort(settings.host, settings.port);
   if (o.backendStoreUri !== undefined || o.registryStoreUri !== undefined || o.artifactsDestination !== undefined) {
-    await checkLocalStores(settings);
+    await checkStores(settings);
     await startStoreChecks(settings, options, ctx).verified();
   }
   const entries = (await readUsers(paths.htpasswd)) ?? [];
@@ -163,13 +163,4 @@ async function checkBeforeDown(
       `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``,
     );
   return { password: given.password };
-}
-
-async function checkLocalStores(settings: Settings): Promise<void> {
-  const stores = [
-    ['backend store', settings.backend],
-    ['registry store', settings.registry],
-    ['artifacts destination', settings.artifacts],
-  ] as const;
-  for (const [what, store] of stores) if (store.localPath) await checkCreatable(store.localPath, what);
 }

@@ -132,7 +132,8 @@ async function checkNoRunningStack(paths: StatePaths, ctx: Context): Promise<voi
   ctx.out.note(`Removed the record of a stack that is no longer running (${paths.record}).`);
 }
 
-async function checkStores(settings: Settings): Promise<void> {
+/** Each local store path can be created (restart checks the same before it stops anything). */
+export async function checkStores(settings: Settings): Promise<void> {
   const stores = [
     ['backend store', settings.backend],
     ['registry store', settings.registry],
