@@ -1,6 +1,6 @@
 /** What every command gets from the CLI: injectable, so tests can run commands in-process. */
 import type { Output } from './log.js';
-import type { Platform } from './platform.js';
+import type { Platform } from './system/platform.js';
 
 export interface Context {
   cwd: string;

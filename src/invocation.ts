@@ -5,8 +5,8 @@
  * `node dist/cli.js down` when it was run by path.
  */
 import { statSync } from 'node:fs';
-import type { Platform } from './platform.js';
-import { quoteBash, quotePowerShell } from './plan/shell.js';
+import type { Platform } from './system/platform.js';
+import { quoteBash, quotePowerShell } from './credentials/shell.js';
 
 export const BIN_NAME = 'mlflow-secure';
 

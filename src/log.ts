@@ -31,7 +31,7 @@ export interface Output {
   readonly stdoutClosed: Promise<void>;
 }
 import { BIN_NAME, nameCommands } from './invocation.js';
-import { MASK, maskUriCredentials } from './plan/secrets.js';
+import { MASK, maskUriCredentials } from './stores/secrets.js';
 
 type Stream = NodeJS.WritableStream;
 

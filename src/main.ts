@@ -17,7 +17,7 @@ import {
   DEFAULT_TIMEOUT_SECONDS,
 } from './defaults.js';
 import { binOnPath, selfCommand, stateDirArg } from './invocation.js';
-import { getPlatform } from './platform.js';
+import { getPlatform } from './system/platform.js';
 
 function version(): string {
   try {

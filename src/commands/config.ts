@@ -1,13 +1,13 @@
 /** `mlflow-secure config` (= `up --dry-run`): the full plan, starting nothing. */
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { DEFAULT_BCRYPT_COST } from '../plan/htpasswd.js';
-import { buildPlan } from '../plan/plan.js';
-import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
-import { resolveSettings, type StackOptions } from '../plan/settings.js';
-import { quoteBash, quotePowerShell } from '../plan/shell.js';
-import { discover } from '../discover.js';
-import { tlsPaths } from '../plan/tls.js';
+import { DEFAULT_BCRYPT_COST } from '../users/htpasswd.js';
+import { buildPlan } from '../stack/plan.js';
+import { maskUriCredentials, uriSecrets } from '../stores/secrets.js';
+import { resolveSettings, type StackOptions } from '../stack/settings.js';
+import { quoteBash, quotePowerShell } from '../credentials/shell.js';
+import { discover } from '../stack/discover.js';
+import { tlsPaths } from '../tls/plan.js';
 
 export async function config(o: StackOptions & { json?: boolean }, ctx: Context): Promise<number> {
   const { platform, out } = ctx;

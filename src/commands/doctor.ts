@@ -2,10 +2,10 @@
 import { constants, promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { probeHashSchemes } from '../nginx-probe.js';
-import { DEFAULT_PORT, parseHost, parsePort } from '../plan/settings.js';
-import { resolveStateDir } from '../state.js';
-import { probePort } from '../ports.js';
+import { probeHashSchemes } from '../nginx/probe.js';
+import { DEFAULT_PORT, parseHost, parsePort } from '../stack/settings.js';
+import { resolveStateDir } from '../stack/state.js';
+import { probePort } from '../system/ports.js';
 import {
   lookupMlflow,
   lookupNginx,
@@ -13,11 +13,11 @@ import {
   mlflowVersion,
   nginxVersion,
   NGINX_INSTALL_HINT,
-} from '../tools.js';
+} from '../system/tools.js';
 import { getStatus } from './status.js';
-import { currentUser } from '../discover.js';
-import { doctorStoreFindings } from '../store-check.js';
-import { doctorMigrationFindings } from '../db-migration.js';
+import { currentUser } from '../stack/discover.js';
+import { doctorStoreFindings } from '../stores/run-checks.js';
+import { doctorMigrationFindings } from '../stores/run-migration.js';
 
 interface Finding {
   ok: boolean;
@@ -140,7 +140,11 @@ export async function doctor(
     });
   }
   // HTTPS: the certificate nginx serves (or will serve) from this state folder, and how long it lasts.
-  const cert = await (await import('../tls.js')).describeServedCertificate(stateDir, platform).catch(() => undefined);
+  const cert = await (
+    await import('../tls/certificates.js')
+  )
+    .describeServedCertificate(stateDir, platform)
+    .catch(() => undefined);
   if (cert)
     findings.push({
       ok: cert.ok,

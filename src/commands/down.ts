@@ -8,10 +8,10 @@
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir, writeFileAtomic } from '../files.js';
-import { isAlive } from '../processes.js';
-import { isLiveUp, removeStackFiles, stackTargets, stopStack } from '../stack.js';
-import { readRecord, resolveStatePaths } from '../state.js';
+import { checkStateDir, writeFileAtomic } from '../system/files.js';
+import { isAlive } from '../system/processes.js';
+import { isLiveUp, removeStackFiles, stackTargets, stopStack } from '../stack/targets.js';
+import { readRecord, resolveStatePaths } from '../stack/state.js';
 import { promises as fs } from 'node:fs';
 
 export async function down(o: { stateDir?: string }, ctx: Context): Promise<number> {
@@ -44,7 +44,7 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
     }
     // Windows: the nginx.exe `up` would find, for `-s quit` where the process's command line is unreadable.
     const nginxExe = platform.isWindows
-      ? (await (await import('../tools.js')).lookupNginx({ env: ctx.env, platform })).found
+      ? (await (await import('../system/tools.js')).lookupNginx({ env: ctx.env, platform })).found
       : undefined;
     const stopped = await stopStack(stackTargets(record, paths, platform, nginxExe), paths, platform);
     let unresolved = false;

@@ -14,12 +14,12 @@ import {
   saveMlflowCredentials,
   type Forgotten,
   type Saved,
-} from '../credential-files.js';
-import { verifyPassword } from '../plan/htpasswd.js';
-import { needsPythonEscapes } from '../plan/dotenv.js';
-import { setLine, type Shell } from '../plan/shell.js';
-import { PASSWORD_ENV } from '../password.js';
-import { readUsers } from '../users.js';
+} from '../credentials/files.js';
+import { verifyPassword } from '../users/htpasswd.js';
+import { needsPythonEscapes } from '../credentials/dotenv.js';
+import { setLine, type Shell } from '../credentials/shell.js';
+import { PASSWORD_ENV } from '../users/password.js';
+import { readUsers } from '../users/password-file.js';
 import type { EnvTls } from './env.js';
 
 const DOTENV_KEYS = ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD'] as const;

@@ -1,11 +1,11 @@
 /** `mlflow-secure env`: lines that point an MLflow client (Python, R, Java, CLI) at the stack. */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { commentLine, setLine, SHELLS, type Shell } from '../plan/shell.js';
-import { PASSWORD_ENV } from '../password.js';
-import { runningStack, stackUrl } from '../running-stack.js';
-import type { StackRecord } from '../state.js';
-import { knownPassword, readUsers } from '../users.js';
+import { commentLine, setLine, SHELLS, type Shell } from '../credentials/shell.js';
+import { PASSWORD_ENV } from '../users/password.js';
+import { runningStack, stackUrl } from '../stack/running.js';
+import type { StackRecord } from '../stack/state.js';
+import { knownPassword, readUsers } from '../users/password-file.js';
 
 export interface EnvOptions {
   stateDir?: string;
@@ -25,7 +25,7 @@ export const CERT_PATH_ENV = 'MLFLOW_TRACKING_SERVER_CERT_PATH';
 export type EnvTls = { certPath: string; missing?: undefined } | { certPath?: undefined; missing: string };
 
 async function tlsFor(record: StackRecord, stateDir: string, ctx: Context): Promise<EnvTls | undefined> {
-  const { clientCaFor, tlsKindOf } = await import('../tls.js');
+  const { clientCaFor, tlsKindOf } = await import('../tls/certificates.js');
   const kind = tlsKindOf(record);
   if (!kind) return undefined;
   const certPath = await clientCaFor(stateDir, kind, ctx.platform);

@@ -1,6 +1,6 @@
 /**
  * `mlflow-secure export compose|kubernetes [--out dir]`: the stack `up` runs, written for an
- * engine that is already there. The rendering is pure (plan/export-*.ts); this command reads the
+ * engine that is already there. The rendering is pure (src/export/); this command reads the
  * password file, generates (or keeps) the store passwords, and writes the folder.
  *
  * Writing: every file is first written into a staging folder beside --out, so a failure leaves
@@ -13,16 +13,10 @@ import { promises as fs } from 'node:fs';
 import nodePath from 'node:path';
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir, ensureWritableDirs, readTextIfExists } from '../files.js';
-import { renderHtpasswd } from '../plan/htpasswd.js';
-import { COMPOSE_FILE, COMPOSE_FILES, renderCompose } from '../plan/export-compose.js';
-import {
-  FORMER_OBJECTS,
-  KUBERNETES_FILES,
-  renderKubernetes,
-  SECRET_FILE,
-  SECRET_KEYS,
-} from '../plan/export-kubernetes.js';
+import { checkStateDir, ensureWritableDirs, readTextIfExists } from '../system/files.js';
+import { renderHtpasswd } from '../users/htpasswd.js';
+import { COMPOSE_FILE, COMPOSE_FILES, renderCompose } from '../export/compose.js';
+import { FORMER_OBJECTS, KUBERNETES_FILES, renderKubernetes, SECRET_FILE, SECRET_KEYS } from '../export/kubernetes.js';
 import {
   FRONT_NAME,
   IMAGES,
@@ -32,10 +26,10 @@ import {
   type ExportFile,
   type ExportInput,
   type ExportTarget,
-} from '../plan/export-stack.js';
-import { parseHost, parsePort, parseServerNames } from '../plan/settings.js';
-import { resolveStatePaths } from '../state.js';
-import { readUsers } from '../users.js';
+} from '../export/stack.js';
+import { parseHost, parsePort, parseServerNames } from '../stack/settings.js';
+import { resolveStatePaths } from '../stack/state.js';
+import { readUsers } from '../users/password-file.js';
 import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT } from '../defaults.js';
 
 export interface ExportOptions {

@@ -2,12 +2,12 @@
 import { promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir, exists, tailFile } from '../files.js';
-import { labelNginxLogLine } from '../health.js';
-import { LOG_MAX_BYTES, rotatedLog } from '../log-files.js';
+import { checkStateDir, exists, tailFile } from '../system/files.js';
+import { labelNginxLogLine } from '../stack/health.js';
+import { LOG_MAX_BYTES, rotatedLog } from '../stack/log-files.js';
 import { maskUrisInText } from '../log.js';
-import { followFile } from '../processes.js';
-import { resolveStatePaths } from '../state.js';
+import { followFile } from '../system/processes.js';
+import { resolveStatePaths } from '../stack/state.js';
 
 export async function logs(
   which: string | undefined,

@@ -1,8 +1,8 @@
 /** `mlflow-secure open`: the running stack's URL in the default browser. */
-import { openUrl } from '../browser.js';
+import { openUrl } from '../system/browser.js';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { runningStack, stackUrl } from '../running-stack.js';
+import { runningStack, stackUrl } from '../stack/running.js';
 
 export async function open(o: { stateDir?: string; public?: boolean }, ctx: Context): Promise<number> {
   const { record } = await runningStack(o.stateDir, 'open', ctx);

@@ -14,20 +14,20 @@
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir } from '../files.js';
-import { validatePassword, verifyPassword } from '../plan/htpasswd.js';
-import { MASK } from '../plan/secrets.js';
-import { resolveSettings, type StackOptions } from '../plan/settings.js';
-import { obtainPassword } from '../password.js';
-import { chooseListenPort } from '../ports.js';
-import { ownership } from '../processes.js';
-import { runningPrograms } from '../running-stack.js';
-import { stackTargets } from '../stack.js';
-import { readRecord, resolveStatePaths, type StackRecord, type StatePaths } from '../state.js';
-import { startStoreChecks } from '../store-check.js';
-import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../tools.js';
-import { readUsers } from '../users.js';
-import { refuseMigrationBeforeRestart } from '../db-migration.js';
+import { checkStateDir } from '../system/files.js';
+import { validatePassword, verifyPassword } from '../users/htpasswd.js';
+import { MASK } from '../stores/secrets.js';
+import { resolveSettings, type StackOptions } from '../stack/settings.js';
+import { obtainPassword } from '../users/password.js';
+import { chooseListenPort } from '../system/ports.js';
+import { ownership } from '../system/processes.js';
+import { runningPrograms } from '../stack/running.js';
+import { stackTargets } from '../stack/targets.js';
+import { readRecord, resolveStatePaths, type StackRecord, type StatePaths } from '../stack/state.js';
+import { startStoreChecks } from '../stores/run-checks.js';
+import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../system/tools.js';
+import { readUsers } from '../users/password-file.js';
+import { refuseMigrationBeforeRestart } from '../stores/run-migration.js';
 import { down } from './down.js';
 import { checkStores, up, type UpOptions } from './up.js';
 
@@ -137,7 +137,7 @@ async function checkBeforeDown(
   if (!settings.upstream)
     requireFound(await lookupMlflow({ flag: options.mlflow, env, cwd: ctx.cwd, platform }), 'MLflow', platform);
   await nginxVersion(nginx);
-  if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
+  if (settings.tls?.kind === 'files') await (await import('../tls/certificates.js')).checkUserTls(settings.tls);
   // The running nginx holds its own port (on any address, for the system): only another port can be checked now.
   if (settings.port !== 'auto' && settings.port !== record.port) await chooseListenPort(settings.host, settings.port);
   if (o.backendStoreUri !== undefined || o.registryStoreUri !== undefined || o.artifactsDestination !== undefined) {

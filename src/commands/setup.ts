@@ -8,8 +8,8 @@
 import { promises as fs } from 'node:fs';
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { withStateLock } from '../lock.js';
-import type { Platform } from '../platform.js';
+import { withStateLock } from '../system/lock.js';
+import type { Platform } from '../system/platform.js';
 import {
   executableTest,
   findOnPath,
@@ -18,7 +18,7 @@ import {
   packageRoot,
   type IsExecutable,
   type Lookup,
-} from '../tools.js';
+} from '../system/tools.js';
 import { ignoreVenv, inspectVenv, installMlflow, planMlflow, readPin, venvIn } from '../setup/mlflow.js';
 import {
   describePlan,

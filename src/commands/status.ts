@@ -1,15 +1,15 @@
 /** `mlflow-secure status` (alias `ps`): running or not, pids, URL, health. */
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { checkStateDir } from '../files.js';
-import { mlflowDirect } from '../health.js';
-import { request } from '../http.js';
-import { ownership } from '../processes.js';
-import { isLiveUp, stackTargets } from '../stack.js';
-import { readRecord, resolveStateDir, statePaths } from '../state.js';
-import { tlsKindOf, trustFromState, type TlsTrust } from '../tls.js';
-import { parseUpstream } from '../plan/upstream.js';
-import { getFromUpstream } from '../upstream.js';
+import { checkStateDir } from '../system/files.js';
+import { mlflowDirect } from '../stack/health.js';
+import { request } from '../system/http.js';
+import { ownership } from '../system/processes.js';
+import { isLiveUp, stackTargets } from '../stack/targets.js';
+import { readRecord, resolveStateDir, statePaths } from '../stack/state.js';
+import { tlsKindOf, trustFromState, type TlsTrust } from '../tls/certificates.js';
+import { parseUpstream } from '../mlflow/upstream-url.js';
+import { getFromUpstream } from '../mlflow/upstream.js';
 
 export interface Status {
   running: boolean;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
-import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../files.js';
+import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../system/files.js';
 import {
   describeExit,
   labelNginxLogLine,
@@ -17,10 +17,10 @@ import {
   waitReady,
   connectHost,
   type Credential,
-} from '../health.js';
-import { withStateLock } from '../lock.js';
-import { keepLogsBounded, rotateLog } from '../log-files.js';
-import { keeperArgs, keeperScript } from '../log-keeper.js';
+} from '../stack/health.js';
+import { withStateLock } from '../system/lock.js';
+import { keepLogsBounded, rotateLog } from '../stack/log-files.js';
+import { keeperArgs, keeperScript } from '../stack/log-keeper.js';
 import {
   generatePassword,
   hashPassword,
@@ -30,14 +30,21 @@ import {
   validatePassword,
   verifyPassword,
   type HtpasswdEntry,
-} from '../plan/htpasswd.js';
-import { buildPlan, MARKER_ENV, mlflowWorkingDir, type Plan } from '../plan/plan.js';
-import { maskUriCredentials, uriSecrets } from '../plan/secrets.js';
-import { resolveSettings, type Settings, type StackOptions } from '../plan/settings.js';
-import { obtainPassword } from '../password.js';
+} from '../users/htpasswd.js';
+import { buildPlan, MARKER_ENV, mlflowWorkingDir, type Plan } from '../stack/plan.js';
+import { maskUriCredentials, uriSecrets } from '../stores/secrets.js';
+import { resolveSettings, type Settings, type StackOptions } from '../stack/settings.js';
+import { obtainPassword } from '../users/password.js';
 import { createProgress, progressMode, type Progress } from '../progress.js';
-import { followFile, ownership, runOnce, startBackground, startProcess, type StartedProcess } from '../processes.js';
-import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack.js';
+import {
+  followFile,
+  ownership,
+  runOnce,
+  startBackground,
+  startProcess,
+  type StartedProcess,
+} from '../system/processes.js';
+import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack/targets.js';
 import {
   GUNICORN_SOCKET_NAME,
   readRecord,
@@ -48,15 +55,15 @@ import {
   writeRecord,
   type StackRecord,
   type StatePaths,
-} from '../state.js';
-import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users.js';
-import { discover } from '../discover.js';
-import { stateDirGitWarnings } from '../git-ignore.js';
-import type { PreparedTls } from '../tls.js';
-import { startStoreChecks } from '../store-check.js';
-import { checkMlflowWorkingDir } from '../python-cwd.js';
-import { startMigrationCheck } from '../db-migration.js';
-import { checkUpstream, watchUpstream } from '../upstream.js';
+} from '../stack/state.js';
+import { knownPassword, readUsers, writeGeneratedPassword, writeUsers } from '../users/password-file.js';
+import { discover } from '../stack/discover.js';
+import { stateDirGitWarnings } from '../stack/git-ignore.js';
+import type { PreparedTls } from '../tls/certificates.js';
+import { startStoreChecks } from '../stores/run-checks.js';
+import { checkMlflowWorkingDir } from '../mlflow/python-cwd.js';
+import { startMigrationCheck } from '../stores/run-migration.js';
+import { checkUpstream, watchUpstream } from '../mlflow/upstream.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -453,7 +460,7 @@ async function claimStateFolder(
     try {
       // Certificates before nginx -t: nginx opens them while it tests the config.
       if (settings.tls) {
-        const { certificateNamesFor, prepareTls } = await import('../tls.js');
+        const { certificateNamesFor, prepareTls } = await import('../tls/certificates.js');
         tls = await prepareTls(settings.tls, certificateNamesFor(settings), paths.stateDir, ctx);
       }
       await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
@@ -521,7 +528,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const upstreamVersion = plan.upstream ? await checkUpstream(plan.upstream) : undefined;
   if (plan.upstream) debug(`MLflow ${upstreamVersion} answers at ${plan.upstream.url}`);
   // The user's certificate and key are checked before anyone is asked for a password.
-  if (settings.tls?.kind === 'files') await (await import('../tls.js')).checkUserTls(settings.tls);
+  if (settings.tls?.kind === 'files') await (await import('../tls/certificates.js')).checkUserTls(settings.tls);
   // A terminal prompt only for a new user (an existing one keeps its password across restarts),
   // asked before the state lock is taken: nobody waits on a person typing.
   const existing = ((await readUsers(paths.htpasswd)) ?? []).some((e) => e.user === settings.user);
@@ -709,7 +716,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       }
       keepRunning = true;
       printSummary(plan, users, versions, true, ctx);
-      if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
+      if (o.open) await (await import('../system/browser.js')).openAfterUp(plan.url, ctx);
       return ExitCode.ok;
     }
 
@@ -719,7 +726,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
     // While this `up` supervises, the logs stay bounded (a detached stack's wait for the next start).
     stopBounding = keepLogsBounded(logFiles);
     printSummary(plan, users, versions, false, ctx);
-    if (o.open) await (await import('../browser.js')).openAfterUp(plan.url, ctx);
+    if (o.open) await (await import('../system/browser.js')).openAfterUp(plan.url, ctx);
     // The user's MLflow going away is said, not a reason to stop: they may be restarting it.
     const stopWatching = plan.upstream
       ? watchUpstream(plan.upstream, (answers, detail) =>

@@ -5,9 +5,9 @@
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir, ensureStateDir } from '../files.js';
-import { stateDirGitWarnings } from '../git-ignore.js';
-import { withStateLock } from '../lock.js';
+import { checkStateDir, ensureStateDir } from '../system/files.js';
+import { stateDirGitWarnings } from '../stack/git-ignore.js';
+import { withStateLock } from '../system/lock.js';
 import {
   bcryptCostOf,
   generatePassword,
@@ -19,15 +19,15 @@ import {
   validateUserName,
   type HtpasswdEntry,
   USER_NAME,
-} from '../plan/htpasswd.js';
-import { parseBcryptCost, parseHashScheme } from '../plan/settings.js';
-import { obtainPassword } from '../password.js';
-import { resolveStatePaths } from '../state.js';
-import { forgetGeneratedPassword, readUsers, requireUser, writeUsers } from '../users.js';
+} from '../users/htpasswd.js';
+import { parseBcryptCost, parseHashScheme } from '../stack/settings.js';
+import { obtainPassword } from '../users/password.js';
+import { resolveStatePaths } from '../stack/state.js';
+import { forgetGeneratedPassword, readUsers, requireUser, writeUsers } from '../users/password-file.js';
 
 /**
  * There are no permissions behind the password (yet): whoever signs in is what MLflow calls an
- * admin, whatever the UI's `users/current` says (plan/current-user.ts).
+ * admin, whatever the UI's `users/current` says (nginx/current-user.ts).
  */
 const ADMIN_NOTE = (name: string) =>
   `Every signed-in user is a full MLflow administrator: ${name} can create experiments with any artifact_location, change or delete every experiment, run and model, and store gateway keys (mlflow-secure has no per-user permissions yet).`;

@@ -8,11 +8,11 @@
 import { promises as fs } from 'node:fs';
 import nodePath from 'node:path';
 import { UserError } from '../errors.js';
-import { writeFileAtomic } from '../files.js';
-import { writeGitignore } from '../git-ignore.js';
+import { writeFileAtomic } from '../system/files.js';
+import { writeGitignore } from '../stack/git-ignore.js';
 import type { Output } from '../log.js';
-import { SETUP_STAMP, type Platform } from '../platform.js';
-import type { IsExecutable } from '../tools.js';
+import { SETUP_STAMP, type Platform } from '../system/platform.js';
+import type { IsExecutable } from '../system/tools.js';
 import { MIN_PYTHON, versionAtLeast, type PythonFound } from './python.js';
 import { failure, type Runner } from './runner.js';
 

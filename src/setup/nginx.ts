@@ -4,7 +4,7 @@
  * macOS), otherwise the one command for this machine, and where nginx will then be found.
  */
 import { UserError } from '../errors.js';
-import type { CommandSpec, Platform } from '../platform.js';
+import type { CommandSpec, Platform } from '../system/platform.js';
 import { failure, type Runner } from './runner.js';
 
 export type NginxInstallPlan =

@@ -1,6 +1,6 @@
 /** Finding a Python that can make MLflow's virtual environment: 3.10 or newer (MLflow 3's Requires-Python). */
 import { UserError } from '../errors.js';
-import type { CommandSpec, Platform } from '../platform.js';
+import type { CommandSpec, Platform } from '../system/platform.js';
 import { failure, type Runner } from './runner.js';
 
 export const MIN_PYTHON = [3, 10] as const;

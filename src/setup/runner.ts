@@ -2,10 +2,10 @@
  * How `setup` runs other programs (Python, pip, apt-get): one injectable function, so unit
  * tests fake them and check the exact commands, and the real one is processes.ts's runOnce.
  */
-import { runOnce, type RunResult } from '../processes.js';
-import { withEmptyDir } from '../python-cwd.js';
+import { runOnce, type RunResult } from '../system/processes.js';
+import { withEmptyDir } from '../mlflow/python-cwd.js';
 
-export type { RunOptions, RunResult } from '../processes.js';
+export type { RunOptions, RunResult } from '../system/processes.js';
 
 export type Runner = typeof runOnce;
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import {
   cli,
   readStackRecord,

@@ -7,9 +7,9 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request, type HttpResponse } from '../../src/http.js';
-import { CURRENT_USER_PATHS, UNNAMED_USER } from '../../src/plan/current-user.js';
-import { hashPassword } from '../../src/plan/htpasswd.js';
+import { request, type HttpResponse } from '../../src/system/http.js';
+import { CURRENT_USER_PATHS, UNNAMED_USER } from '../../src/nginx/current-user.js';
+import { hashPassword } from '../../src/users/htpasswd.js';
 import { cli, readStackRecord, removeDir, tempDir, waitForNoStackProcesses } from './helpers.js';
 
 const PASSWORD = `e2e-${Math.random().toString(36).slice(2)}-Cur'"$x`;

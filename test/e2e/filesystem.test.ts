@@ -5,7 +5,7 @@
 import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseHtpasswd, verifyPassword } from '../../src/plan/htpasswd.js';
+import { parseHtpasswd, verifyPassword } from '../../src/users/htpasswd.js';
 import { cli, removeDir, tempDir } from './helpers.js';
 
 /** The one `error:` line of a failure, and nothing else on stderr. */

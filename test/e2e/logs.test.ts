@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { request } from '../../src/http.js';
-import { LOG_KEEP, LOG_MAX_BYTES } from '../../src/log-files.js';
+import { request } from '../../src/system/http.js';
+import { LOG_KEEP, LOG_MAX_BYTES } from '../../src/stack/log-files.js';
 import { cli, readStackRecord, removeDir, spawnCli, tempDir } from './helpers.js';
 
 const PASSWORD = `logs-${Math.random().toString(36).slice(2)}-Pw`;

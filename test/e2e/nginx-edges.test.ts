@@ -11,7 +11,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request, type HttpResponse } from '../../src/http.js';
+import { request, type HttpResponse } from '../../src/system/http.js';
 import { cli, readStackRecord, removeDir, tempDir, waitForNoStackProcesses } from './helpers.js';
 
 const PASSWORD = `e2e-${Math.random().toString(36).slice(2)}-edges`;

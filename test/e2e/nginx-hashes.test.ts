@@ -3,10 +3,10 @@
  * platform offers must let the right password in and keep a wrong one out.
  */
 import { describe, expect, it } from 'vitest';
-import { currentUser } from '../../src/discover.js';
-import { probeHashSchemes } from '../../src/nginx-probe.js';
-import { getPlatform } from '../../src/platform.js';
-import { lookupNginx } from '../../src/tools.js';
+import { currentUser } from '../../src/stack/discover.js';
+import { probeHashSchemes } from '../../src/nginx/probe.js';
+import { getPlatform } from '../../src/system/platform.js';
+import { lookupNginx } from '../../src/system/tools.js';
 
 describe('htpasswd lines verified by the real nginx', () => {
   it('verifies bcrypt ($2b$, cost 5) and apr1 lines on Linux', async () => {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashPassword, verifyPassword } from '../../src/plan/htpasswd.js';
+import { hashPassword, verifyPassword } from '../../src/users/htpasswd.js';
 import { cleanEnv, cliPath, removeDir, root, tempDir } from './helpers.js';
 
 function onTerminal(args: string[], cwd: string) {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import { cli, readStackRecord, removeDir, root, tempDir, type CliResult } from './helpers.js';
 
 const PASSWORD = `restart-${Math.random().toString(36).slice(2)}-Pw`;

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import { cli, readStackRecord, removeDir, stackProcesses, tempDir, waitForNoStackProcesses } from './helpers.js';
 
 const PASSWORD = `restart-${Math.random().toString(36).slice(2)}-Pw`;

@@ -11,7 +11,7 @@ import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import {
   cleanEnv,
   readStackRecord,

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import {
   cli,
   cliPath,

@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getPlatform } from '../../src/platform.js';
-import { liveGroupMembers } from '../../src/process-table.js';
-import { LEADER_TEARDOWN_MS, startProcess, stopTree } from '../../src/processes.js';
+import { getPlatform } from '../../src/system/platform.js';
+import { liveGroupMembers } from '../../src/system/process-table.js';
+import { LEADER_TEARDOWN_MS, startProcess, stopTree } from '../../src/system/processes.js';
 import { removeDir, root, tempDir } from './helpers.js';
 
 const platform = getPlatform();

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import {
   cli,
   cliPath,

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import { root } from './helpers.js';
 
 export async function freePort(): Promise<number> {

@@ -26,7 +26,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain-JavaScript helper script without type declarations
 import { findWineNode, runUnderWine, toWinePath } from '../../scripts/wine-node.mjs';
-import { request } from '../../src/http.js';
+import { request } from '../../src/system/http.js';
 import { cliPath, removeDir, root, tempDir, venvPython } from './helpers.js';
 import { freePort, isAlive, portOpen, startUserMlflow } from './user-mlflow.js';
 import { nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
@@ -254,7 +254,7 @@ describe.skipIf(reason !== undefined)(
         r = (await runUnderWine(
           [
             toWinePath(script),
-            toWinePath(path.join(root, 'dist', 'files.js')),
+            toWinePath(path.join(root, 'dist', 'system', 'files.js')),
             toWinePath(path.join(stateDir, 'htpasswd')),
           ],
           { cwd, timeoutMs: 180_000 },

@@ -5,8 +5,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { request } from '../../src/http.js';
-import { DEFAULT_MLFLOW_WORKERS, DEFAULT_NGINX_WORKERS } from '../../src/plan/settings.js';
+import { request } from '../../src/system/http.js';
+import { DEFAULT_MLFLOW_WORKERS, DEFAULT_NGINX_WORKERS } from '../../src/stack/settings.js';
 import { cli, readStackRecord, removeDir, tempDir, waitForNoStackProcesses } from './helpers.js';
 
 const PASSWORD = `e2e-${Math.random().toString(36).slice(2)}-workers`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nameCommands, selfCommand, shellWord, stateDirArg, type Invocation } from '../../src/invocation.js';
-import { getPlatform } from '../../src/platform.js';
+import { getPlatform } from '../../src/system/platform.js';
 import { progressMode } from '../../src/progress.js';
 
 const linux = getPlatform('linux');

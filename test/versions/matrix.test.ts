@@ -19,10 +19,10 @@ import {
   waitForNoStackProcesses,
   readStackRecord,
 } from '../e2e/helpers.js';
-import { NEWEST_TESTED, OLDEST_SUPPORTED } from '../../src/plan/mlflow-versions.js';
-import { buildPlan } from '../../src/plan/plan.js';
-import { resolveSettings, type StackOptions } from '../../src/plan/settings.js';
-import { getPlatform } from '../../src/platform.js';
+import { NEWEST_TESTED, OLDEST_SUPPORTED } from '../../src/mlflow/versions.js';
+import { buildPlan } from '../../src/stack/plan.js';
+import { resolveSettings, type StackOptions } from '../../src/stack/settings.js';
+import { getPlatform } from '../../src/system/platform.js';
 
 const cacheDir =
   process.env.MLFLOW_SECURE_VERSIONS_CACHE ?? path.join(os.homedir(), '.cache', 'mlflow-secure-versions');
