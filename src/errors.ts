@@ -22,24 +22,32 @@ export const ExitCode = {
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** What a UserError says besides its message; an options object, like Error's `{ cause }`. */
+export interface UserErrorOptions {
+  /** What to do about it; printed after the message on the same line. */
+  hint?: string | undefined;
+  exitCode?: ExitCodeValue | undefined;
+  /** Extra lines shown after the one-line message (e.g. a log tail). */
+  details?: string | undefined;
+}
+
 export class UserError extends Error {
   override readonly name = 'UserError';
-  constructor(
-    message: string,
-    /** What to do about it; printed after the message on the same line. */
-    readonly hint?: string,
-    readonly exitCode: ExitCodeValue = ExitCode.userError,
-    /** Extra lines shown after the one-line message (e.g. a log tail). */
-    readonly details?: string,
-  ) {
+  readonly hint: string | undefined;
+  readonly exitCode: ExitCodeValue;
+  readonly details: string | undefined;
+  constructor(message: string, options: UserErrorOptions = {}) {
     super(message);
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? ExitCode.userError;
+    this.details = options.details;
   }
 }
 
 /** The stack failed to start or died: exit code 3, with the failing process's log tail. */
 export class StackError extends UserError {
-  constructor(message: string, hint?: string, details?: string) {
-    super(message, hint, ExitCode.stackFailed, details);
+  constructor(message: string, options: Omit<UserErrorOptions, 'exitCode'> = {}) {
+    super(message, { ...options, exitCode: ExitCode.stackFailed });
   }
 }
 

@@ -28,10 +28,9 @@ export async function down(o: { stateDir?: string }, ctx: Context): Promise<numb
     await writeFileAtomic(paths.stopRequest, `${process.pid}\n`, 0o600);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new UserError(
-      `cannot write to the state folder ${paths.stateDir} (${code}); nothing was stopped`,
-      `Make it writable (chmod 700 ${paths.stateDir}) and run down again`,
-    );
+    throw new UserError(`cannot write to the state folder ${paths.stateDir} (${code}); nothing was stopped`, {
+      hint: `Make it writable (chmod 700 ${paths.stateDir}) and run down again`,
+    });
   }
   try {
     // An `up` still starting the stack stops it itself on seeing the request (its pids may not

@@ -43,19 +43,17 @@ export interface SaveRequest {
 /** A password is written to a file only once it is known to log in: a wrong one would sit there, failing later. */
 async function checkedPassword(r: SaveRequest, ctx: Context): Promise<string> {
   if (!r.password) {
-    throw new UserError(
-      `mlflow-secure does not know ${r.user}'s password (it did not generate it)`,
-      `Put it in ${PASSWORD_ENV} and run \`mlflow-secure env --save\` again`,
-    );
+    throw new UserError(`mlflow-secure does not know ${r.user}'s password (it did not generate it)`, {
+      hint: `Put it in ${PASSWORD_ENV} and run \`mlflow-secure env --save\` again`,
+    });
   }
   ctx.out.addSecret(r.password);
   if (r.fromEnv) {
     const entry = ((await readUsers(r.htpasswd)) ?? []).find((e) => e.user === r.user);
     if (!entry || !verifyPassword(r.password, entry.hash)) {
-      throw new UserError(
-        `${PASSWORD_ENV} is not ${r.user}'s password in ${r.htpasswd}`,
-        `Give the right one (or set a new one with \`mlflow-secure user passwd ${r.user}\`), then run again`,
-      );
+      throw new UserError(`${PASSWORD_ENV} is not ${r.user}'s password in ${r.htpasswd}`, {
+        hint: `Give the right one (or set a new one with \`mlflow-secure user passwd ${r.user}\`), then run again`,
+      });
     }
   }
   return r.password;

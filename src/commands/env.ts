@@ -41,9 +41,12 @@ async function tlsFor(record: StackRecord, stateDir: string, ctx: Context): Prom
 export async function env(o: EnvOptions, ctx: Context): Promise<number> {
   const shell = (o.shell ?? (ctx.platform.isWindows ? 'powershell' : 'bash')) as Shell;
   if (!SHELLS.includes(shell)) throw new UserError(`--shell must be one of ${SHELLS.join(', ')}, got '${o.shell}'`);
-  if (o.save && o.forget) throw new UserError('--save and --forget cannot be used together', 'Use one of them');
+  if (o.save && o.forget)
+    throw new UserError('--save and --forget cannot be used together', { hint: 'Use one of them' });
   if (o.dotenv !== undefined && !o.save && !o.forget)
-    throw new UserError('--dotenv needs --save or --forget', 'For example: mlflow-secure env --save --dotenv .env');
+    throw new UserError('--dotenv needs --save or --forget', {
+      hint: 'For example: mlflow-secure env --save --dotenv .env',
+    });
   // Forgetting needs no stack: it must work after `down` too.
   if (o.forget) return (await import('./env-save.js')).forget(o.dotenv, ctx);
   const { paths, record } = await runningStack(o.stateDir, 'env', ctx);

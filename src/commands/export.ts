@@ -60,23 +60,23 @@ export function resolveExportOptions(
   o: ExportOptions,
 ): Omit<ExportInput, 'mlflowVersion' | 'htpasswd' | 'postgresPassword' | 'minioPassword'> {
   if (!(TARGETS as readonly string[]).includes(target))
-    throw new UserError(
-      `unknown export target '${target}'`,
-      'Use `mlflow-secure export compose` or `mlflow-secure export kubernetes`',
-    );
+    throw new UserError(`unknown export target '${target}'`, {
+      hint: 'Use `mlflow-secure export compose` or `mlflow-secure export kubernetes`',
+    });
   const t = target as ExportTarget;
   if (t === 'kubernetes' && o.host !== undefined) {
     throw new UserError(
       '--host is for `export compose` (the host address its port is published on); a Kubernetes Service has none',
-      'Drop --host, and reach the Service mlflow-secure through an Ingress, a LoadBalancer or kubectl port-forward',
+      {
+        hint: 'Drop --host, and reach the Service mlflow-secure through an Ingress, a LoadBalancer or kubectl port-forward',
+      },
     );
   }
   const port = parsePort(o.port ?? String(DEFAULT_PORT));
   if (port === 'auto')
-    throw new UserError(
-      "--port auto picks a free port when `up` starts; an export needs a fixed one, got 'auto'",
-      'Give a number, e.g. --port 5000',
-    );
+    throw new UserError("--port auto picks a free port when `up` starts; an export needs a fixed one, got 'auto'", {
+      hint: 'Give a number, e.g. --port 5000',
+    });
   const mlflowWorkers = parseCount(o.mlflowWorkers ?? '1', '--mlflow-workers', { auto: false }) as number;
   return {
     target: t,
@@ -114,30 +114,28 @@ async function inspectOut(out: string, force: boolean): Promise<OutState> {
     stat = await fs.lstat(out);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw new UserError(
-      `cannot read --out ${out} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      'Choose another --out',
-    );
+    throw new UserError(`cannot read --out ${out} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      hint: 'Choose another --out',
+    });
   }
   // A link could send the secrets anywhere; a file is not a folder to write into.
   if (stat.isSymbolicLink())
-    throw new UserError(`--out ${out} is a symbolic link`, 'Pass the real folder, or another --out');
-  if (!stat.isDirectory()) throw new UserError(`--out ${out} exists and is not a folder`, 'Choose another --out');
+    throw new UserError(`--out ${out} is a symbolic link`, { hint: 'Pass the real folder, or another --out' });
+  if (!stat.isDirectory())
+    throw new UserError(`--out ${out} exists and is not a folder`, { hint: 'Choose another --out' });
   if ((await fs.readdir(out)).length === 0) return 'empty';
   if (!force)
-    throw new UserError(
-      `--out ${out} is not empty`,
-      'Pass --force to overwrite the files an export writes there (others are left alone), or choose another --out',
-    );
+    throw new UserError(`--out ${out} is not empty`, {
+      hint: 'Pass --force to overwrite the files an export writes there (others are left alone), or choose another --out',
+    });
   return 'non-empty';
 }
 
 function checkKept(value: string, file: string, what: string): string {
   if (!STORE_SECRET.test(value)) {
-    throw new UserError(
-      `${file} does not hold a ${what} password mlflow-secure generated`,
-      `Delete it to generate a new one (a ${what} created with the old password must then be reset)`,
-    );
+    throw new UserError(`${file} does not hold a ${what} password mlflow-secure generated`, {
+      hint: `Delete it to generate a new one (a ${what} created with the old password must then be reset)`,
+    });
   }
   return value;
 }
@@ -179,10 +177,9 @@ export async function writeExport(
   const parent = nodePath.dirname(out);
   await ensureWritableDirs([parent], 'export');
   const cannotWrite = (error: unknown) =>
-    new UserError(
-      `cannot write the export to ${out} (${errorCode(error)})`,
-      'Choose a folder you can write to with --out',
-    );
+    new UserError(`cannot write the export to ${out} (${errorCode(error)})`, {
+      hint: 'Choose a folder you can write to with --out',
+    });
   // mkdtemp makes it 0700: a new export folder stays owner-only, secrets and all.
   const stage = await fs
     .mkdtemp(nodePath.join(parent, `.${nodePath.basename(out)}.mlflow-secure-`))
@@ -207,12 +204,13 @@ export async function writeExport(
       if (dir !== out) {
         await fs.mkdir(dir, { recursive: true, mode: 0o700 });
         const stat = await fs.lstat(dir);
-        if (!stat.isDirectory()) throw new UserError(`${dir} is not a folder`, 'Move it away, or choose another --out');
+        if (!stat.isDirectory())
+          throw new UserError(`${dir} is not a folder`, { hint: 'Move it away, or choose another --out' });
         if (f.secret) await fs.chmod(dir, 0o700);
       }
       const existing = await fs.lstat(target).catch(() => undefined);
       if (existing && !existing.isFile())
-        throw new UserError(`${target} is not a regular file`, 'Move it away, or choose another --out');
+        throw new UserError(`${target} is not a regular file`, { hint: 'Move it away, or choose another --out' });
       await fs.rename(local(stage, f.path), target);
     }
     const written = new Set(files.map((f) => f.path));
@@ -236,10 +234,9 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
   const paths = resolveStatePaths(o.stateDir, ctx);
   const entries = (await checkStateDir(paths.stateDir, platform)) ? ((await readUsers(paths.htpasswd)) ?? []) : [];
   if (entries.length === 0) {
-    throw new UserError(
-      `there is no user to export: ${paths.htpasswd} is missing or empty`,
-      'Add one first with `mlflow-secure user add <name>` (or run `mlflow-secure up` once), or pass the --state-dir that has them',
-    );
+    throw new UserError(`there is no user to export: ${paths.htpasswd} is missing or empty`, {
+      hint: 'Add one first with `mlflow-secure user add <name>` (or run `mlflow-secure up` once), or pass the --state-dir that has them',
+    });
   }
   const out = platform.path.resolve(ctx.cwd, o.out ?? `mlflow-secure-${options.target}`);
   const state = await inspectOut(out, o.force === true);

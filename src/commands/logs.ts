@@ -21,7 +21,7 @@ export async function logs(
     access: paths.nginxAccessLog,
   };
   if (which !== undefined && !Object.hasOwn(all, which))
-    throw new UserError(`unknown log '${which}'`, 'Choose mlflow, nginx or access');
+    throw new UserError(`unknown log '${which}'`, { hint: 'Choose mlflow, nginx or access' });
   const lines = o.lines === undefined ? 50 : Number(o.lines);
   if (!Number.isInteger(lines) || lines < 0) throw new UserError(`--lines must be a whole number, got '${o.lines}'`);
   const chosen = which ? [which] : ['mlflow', 'nginx'];

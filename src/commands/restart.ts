@@ -73,10 +73,9 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
     if (given[key] !== undefined || recorded.upstream !== undefined) continue;
     // A password in a store URI is never kept on disk: the record has it masked.
     if (uri.includes(MASK))
-      throw new UserError(
-        `the recorded ${flag} has a password, which mlflow-secure does not keep`,
-        `Give it again: mlflow-secure restart ${flag} <uri>`,
-      );
+      throw new UserError(`the recorded ${flag} has a password, which mlflow-secure does not keep`, {
+        hint: `Give it again: mlflow-secure restart ${flag} <uri>`,
+      });
     recorded[key] = uri;
   }
   const overrides = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as StackOptions;
@@ -92,10 +91,9 @@ export async function restart(o: RestartOptions, ctx: Context): Promise<number> 
   for (const t of record ? stackTargets(record, paths, ctx.platform) : [])
     if ((await ownership(t, ctx.platform)) === 'ours') running = true;
   if (!record || !running) {
-    throw new UserError(
-      `no stack is running from ${paths.stateDir}, so there is nothing to restart`,
-      'Start one with: mlflow-secure up (its options are then kept for restart)',
-    );
+    throw new UserError(`no stack is running from ${paths.stateDir}, so there is nothing to restart`, {
+      hint: 'Start one with: mlflow-secure up (its options are then kept for restart)',
+    });
   }
   // MLFLOW_SECURE_DEBUG=1: what the checks before `down` cost, in ms since the command started (as up's phases).
   const debug = (name: string) => {
@@ -160,7 +158,7 @@ async function checkBeforeDown(
   if (!verifyPassword(given.password, existing.hash))
     throw new UserError(
       `user '${settings.user}' already exists in ${paths.htpasswd} with a different password; nothing was stopped`,
-      `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``,
+      { hint: `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\`` },
     );
   return { password: given.password };
 }

@@ -68,7 +68,10 @@ export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {})
   const run = deps.run ?? processRunner(env);
   const isExecutable = deps.isExecutable ?? executableTest(platform);
   const dataDir = platform.dataDir(env);
-  if (!dataDir) throw new UserError(...NO_DATA_DIR[platform.isWindows ? 'win32' : 'posix']);
+  if (!dataDir) {
+    const [message, hint] = NO_DATA_DIR[platform.isWindows ? 'win32' : 'posix'];
+    throw new UserError(message, { hint });
+  }
   const extras = parseExtras(o.with);
   const pin = await readPin(deps.root ?? packageRoot);
   const venv = venvIn(dataDir, platform);
@@ -124,10 +127,9 @@ export async function setup(o: SetupOptions, ctx: Context, deps: SetupDeps = {})
     await runNginxInstall(plan, run, env);
     nginx = await findNginx();
     if (!nginx.found)
-      throw new UserError(
-        `nginx was installed but is not found (looked at: ${nginx.searched.join(', ')})`,
-        'Set MLFLOW_SECURE_NGINX to its path',
-      );
+      throw new UserError(`nginx was installed but is not found (looked at: ${nginx.searched.join(', ')})`, {
+        hint: 'Set MLFLOW_SECURE_NGINX to its path',
+      });
   }
   const version = await versionOf(nginx.found);
   out.info(`nginx ${version.join('.')}: ${o.check ? 'found' : 'ready'} (${nginx.found})`);

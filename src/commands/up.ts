@@ -123,17 +123,15 @@ async function checkNoRunningStack(paths: StatePaths, ctx: Context): Promise<voi
     if (owner === 'ours' || owner === 'unverified') alive.push(`${t.name} pid ${t.pid}`);
   }
   if (alive.length > 0) {
-    throw new UserError(
-      `a stack is already running from ${paths.stateDir} (${alive.join(', ')}) at ${record.url}`,
-      'Stop it with `mlflow-secure down`, or use another --state-dir',
-    );
+    throw new UserError(`a stack is already running from ${paths.stateDir} (${alive.join(', ')}) at ${record.url}`, {
+      hint: 'Stop it with `mlflow-secure down`, or use another --state-dir',
+    });
   }
   const sup = record.supervisorPid;
   if (record.phase === 'starting' && (await isLiveUp(sup, ctx.platform))) {
-    throw new UserError(
-      `another \`mlflow-secure up\` (pid ${sup}) is starting a stack from ${paths.stateDir}`,
-      'Wait for it, or stop it with `mlflow-secure down`',
-    );
+    throw new UserError(`another \`mlflow-secure up\` (pid ${sup}) is starting a stack from ${paths.stateDir}`, {
+      hint: 'Wait for it, or stop it with `mlflow-secure down`',
+    });
   }
   await removeStackFiles(paths);
   ctx.out.note(`Removed the record of a stack that is no longer running (${paths.record}).`);
@@ -195,10 +193,9 @@ async function prepareUsers(
   if (existing) {
     if (given) {
       if (!verifyPassword(given.password, existing.hash)) {
-        throw new UserError(
-          `user '${settings.user}' already exists in ${paths.htpasswd} with a different password`,
-          `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``,
-        );
+        throw new UserError(`user '${settings.user}' already exists in ${paths.htpasswd} with a different password`, {
+          hint: `Give its current password, or change it with \`mlflow-secure user passwd ${settings.user}\``,
+        });
       }
       return {
         entries,
@@ -254,11 +251,10 @@ async function testNginxConf(plan: Plan): Promise<void> {
   const r = await runOnce(plan.nginx.file, plan.nginx.testArgs, { timeoutMs: 30_000, cwd: plan.paths.nginxPrefix });
   if (r.exitCode !== 0) {
     const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => /emerg|alert|crit|error/.test(l));
-    throw new StackError(
-      `nginx rejected the generated configuration ${plan.paths.nginxConf}`,
-      'Read the nginx message below; check --host, --server-name and the state folder',
-      lines.join('\n'),
-    );
+    throw new StackError(`nginx rejected the generated configuration ${plan.paths.nginxConf}`, {
+      hint: 'Read the nginx message below; check --host, --server-name and the state folder',
+      details: lines.join('\n'),
+    });
   }
 }
 
@@ -339,17 +335,15 @@ async function checkStateEntries(paths: StatePaths): Promise<void> {
   // Ours: uvicorn's socket, or the link to gunicorn's (replaced before MLflow starts, never followed).
   const socket = await fs.lstat(paths.mlflowSocket).catch(() => undefined);
   if (socket && !socket.isSocket() && !socket.isSymbolicLink())
-    throw new UserError(
-      `${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`,
-      'Remove it, or choose another --state-dir',
-    );
+    throw new UserError(`${paths.mlflowSocket} is in the way of MLflow's socket and is not a socket`, {
+      hint: 'Remove it, or choose another --state-dir',
+    });
   for (const name of await fs.readdir(paths.stateDir)) {
     const file = path.join(paths.stateDir, name);
     if (GUNICORN_SOCKET_NAME.test(name) && !(await fs.lstat(file)).isSocket())
-      throw new UserError(
-        `${file} is in the way of MLflow's socket and is not a socket`,
-        'Remove it, or choose another --state-dir',
-      );
+      throw new UserError(`${file} is in the way of MLflow's socket and is not a socket`, {
+        hint: 'Remove it, or choose another --state-dir',
+      });
   }
 }
 
@@ -375,11 +369,12 @@ async function failureWithLog(
   before: string[] = [],
 ): Promise<StackError> {
   const tail = await tailFile(logFile, lines);
-  return new StackError(
-    message,
+  return new StackError(message, {
     hint,
-    [...before, tail ? `last lines of ${logFile}:\n${tail}` : `(${name} wrote nothing to ${logFile})`].join('\n'),
-  );
+    details: [...before, tail ? `last lines of ${logFile}:\n${tail}` : `(${name} wrote nothing to ${logFile})`].join(
+      '\n',
+    ),
+  });
 }
 
 /** Turns a failure of one process into a StackError carrying the end of its log. */

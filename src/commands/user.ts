@@ -66,9 +66,9 @@ export async function user(action: string, name: string | undefined, o: UserOpti
     return ExitCode.ok;
   }
   if (!['add', 'remove', 'passwd'].includes(action))
-    throw new UserError(`unknown user action '${action}'`, 'Use add, remove, list or passwd');
+    throw new UserError(`unknown user action '${action}'`, { hint: 'Use add, remove, list or passwd' });
   if (name === undefined)
-    throw new UserError(`\`user ${action}\` needs a user name`, `e.g. mlflow-secure user ${action} alice`);
+    throw new UserError(`\`user ${action}\` needs a user name`, { hint: `e.g. mlflow-secure user ${action} alice` });
   validateUserName(name);
   // Checked here, before asking for a password, and again under the lock: another command may
   // have changed the file in between.
@@ -120,13 +120,14 @@ export async function user(action: string, name: string | undefined, o: UserOpti
 function checkChange(action: string, name: string, entries: readonly HtpasswdEntry[], file: string): void {
   if (action === 'add') {
     if (entries.some((e) => e.user === name))
-      throw new UserError(
-        `user '${name}' already exists`,
-        `Change its password with \`mlflow-secure user passwd ${name}\``,
-      );
+      throw new UserError(`user '${name}' already exists`, {
+        hint: `Change its password with \`mlflow-secure user passwd ${name}\``,
+      });
     return;
   }
   requireUser(entries, name, file);
   if (action === 'remove' && entries.length === 1)
-    throw new UserError(`'${name}' is the only user; removing it would lock everyone out`, 'Add another user first');
+    throw new UserError(`'${name}' is the only user; removing it would lock everyone out`, {
+      hint: 'Add another user first',
+    });
 }

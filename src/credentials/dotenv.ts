@@ -138,12 +138,12 @@ export function quoteDotenv(value: string, what: string): string {
   if ([...value].some((c) => c < ' ' || c === '\x7f'))
     throw new UserError(
       `the ${what} contains a control character (line break, tab...), which mlflow-secure does not write to a .env file`,
-      'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save',
+      { hint: 'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save' },
     );
   if (value.includes('${'))
     throw new UserError(
       `the ${what} contains "\${", which python-dotenv expands as a variable when it loads the file (it has no escape for it)`,
-      'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save',
+      { hint: 'Save it to ~/.mlflow/credentials instead: mlflow-secure env --save' },
     );
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
@@ -208,7 +208,9 @@ export function checkOnlyOurs(
       if (!ours.has(s.raw.slice(s.lead.length).trimEnd()) || s.value !== entry.value || found.get(entry.key)! > 1) {
         throw new UserError(
           `python-dotenv would read ${entry.key} from a statement of the .env file that mlflow-secure did not write (a line break it sees that an editor may not show, such as a lone carriage return)`,
-          `Remove every ${entry.key} statement from the file, or save to ~/.mlflow/credentials instead (mlflow-secure env --save)`,
+          {
+            hint: `Remove every ${entry.key} statement from the file, or save to ~/.mlflow/credentials instead (mlflow-secure env --save)`,
+          },
         );
       }
     }

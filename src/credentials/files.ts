@@ -15,10 +15,9 @@ export function mlflowCredentialsFile(env: NodeJS.ProcessEnv, platform: Platform
   const home = platform.homeDir(env);
   if (!home) {
     const which = platform.isWindows ? 'USERPROFILE' : 'HOME';
-    throw new UserError(
-      `cannot tell where your home folder is (${which} is not set)`,
-      `Set ${which}, or point clients at the stack with environment variables: mlflow-secure env`,
-    );
+    throw new UserError(`cannot tell where your home folder is (${which} is not set)`, {
+      hint: `Set ${which}, or point clients at the stack with environment variables: mlflow-secure env`,
+    });
   }
   return platform.path.join(home, '.mlflow', 'credentials');
 }
@@ -29,10 +28,9 @@ async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'ENOENT') return undefined;
-    throw new UserError(
-      `cannot read ${p} (${code})`,
-      'Check that the folders above it exist, are folders, and are yours',
-    );
+    throw new UserError(`cannot read ${p} (${code})`, {
+      hint: 'Check that the folders above it exist, are folders, and are yours',
+    });
   }
 }
 
@@ -50,31 +48,27 @@ async function ensureCredentialsDir(dir: string, platform: Platform): Promise<vo
       await fs.mkdir(dir, { mode: 0o700 });
       if (!platform.isWindows) await fs.chmod(dir, 0o700); // the umask may have cleared bits
     } catch (error) {
-      throw new UserError(
-        `cannot create ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-        'Check that your home folder exists and is yours',
-      );
+      throw new UserError(`cannot create ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+        hint: 'Check that your home folder exists and is yours',
+      });
     }
     return;
   }
   if (stat.isSymbolicLink())
-    throw new UserError(
-      `${dir} is a symbolic link`,
-      'mlflow-secure writes the password only into a real folder: replace the link with the folder it points to',
-    );
-  if (!stat.isDirectory()) throw new UserError(`${dir} is not a folder`, 'Move it away and try again');
+    throw new UserError(`${dir} is a symbolic link`, {
+      hint: 'mlflow-secure writes the password only into a real folder: replace the link with the folder it points to',
+    });
+  if (!stat.isDirectory()) throw new UserError(`${dir} is not a folder`, { hint: 'Move it away and try again' });
   if (platform.isWindows) return;
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid)
-    throw new UserError(
-      `${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`,
-      "Run as its owner (is HOME pointing at someone else's home?)",
-    );
+    throw new UserError(`${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`, {
+      hint: "Run as its owner (is HOME pointing at someone else's home?)",
+    });
   if ((stat.mode & 0o022) !== 0)
-    throw new UserError(
-      `${dir} is writable by other users (mode ${modeText(stat)})`,
-      `Run chmod 700 ${dir}, then try again`,
-    );
+    throw new UserError(`${dir} is writable by other users (mode ${modeText(stat)})`, {
+      hint: `Run chmod 700 ${dir}, then try again`,
+    });
 }
 
 /** The text of a file to edit, '' when it does not exist; links, devices and other users' files are refused. */
@@ -96,10 +90,9 @@ async function writeOwnerOnly(file: string, text: string): Promise<void> {
   try {
     await writeFileAtomic(file, text, 0o600);
   } catch (error) {
-    throw new UserError(
-      `cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      'Check that its folder exists and that you may write there',
-    );
+    throw new UserError(`cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      hint: 'Check that its folder exists and that you may write there',
+    });
   }
 }
 
@@ -144,7 +137,9 @@ export interface Forgotten {
 async function writeBack(file: string, text: string, empty: boolean): Promise<boolean> {
   if (empty) {
     await fs.rm(file, { force: true }).catch((error: NodeJS.ErrnoException) => {
-      throw new UserError(`cannot remove ${file} (${error.code ?? 'error'})`, 'Check that you may write to its folder');
+      throw new UserError(`cannot remove ${file} (${error.code ?? 'error'})`, {
+        hint: 'Check that you may write to its folder',
+      });
     });
     return true;
   }

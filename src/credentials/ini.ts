@@ -106,10 +106,9 @@ function parse(text: string, file: string): Line[] {
   const lines = classify(text);
   const why = problem(lines);
   if (why)
-    throw new UserError(
-      `${file} is not a file MLflow's client can read (${why}), so mlflow-secure will not edit it`,
-      'Fix that line, or move the file away, and try again',
-    );
+    throw new UserError(`${file} is not a file MLflow's client can read (${why}), so mlflow-secure will not edit it`, {
+      hint: 'Fix that line, or move the file away, and try again',
+    });
   return lines;
 }
 
@@ -119,12 +118,12 @@ export function iniValue(value: string, what: string): string {
   if ([...value].some((c) => c < ' ' || c === '\x7f'))
     throw new UserError(
       `the ${what} contains a control character (line break, tab...), which ~/.mlflow/credentials cannot hold`,
-      instead,
+      { hint: instead },
     );
   if (value !== value.trim())
     throw new UserError(
       `the ${what} starts or ends with a blank, which MLflow's client strips from ~/.mlflow/credentials`,
-      instead,
+      { hint: instead },
     );
   return value.replace(/%/g, '%%');
 }
@@ -205,7 +204,7 @@ export function setCredentials(
     // Unusual indentation can make a following line continue ours: leave the file alone.
     throw new UserError(
       `cannot add the credentials to ${file} without changing how MLflow's client reads its other lines (unusual indentation?)`,
-      'Move that file away and try again, or use environment variables: mlflow-secure env',
+      { hint: 'Move that file away and try again, or use environment variables: mlflow-secure env' },
     );
   }
   return { text: result, ...(previousUser !== undefined && previousUser !== user ? { previousUser } : {}) };

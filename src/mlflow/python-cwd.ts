@@ -27,7 +27,7 @@ export async function withEmptyDir<T>(work: (dir: string) => Promise<T>): Promis
   } catch (error) {
     throw new UserError(
       `cannot make a temporary folder in ${base} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-      'Set TMPDIR (TEMP on Windows) to a folder you can write to',
+      { hint: 'Set TMPDIR (TEMP on Windows) to a folder you can write to' },
     );
   }
   try {
@@ -46,10 +46,9 @@ export async function withEmptyDir<T>(work: (dir: string) => Promise<T>): Promis
  */
 export async function checkMlflowWorkingDir(dir: string): Promise<void> {
   const refuse = (name: string, what: string) =>
-    new UserError(
-      `${nodePath.join(dir, name)} is ${what} in MLflow's working folder, which Python would import from`,
-      `Move it out of ${dir} (mlflow-secure never puts files there), then run up again`,
-    );
+    new UserError(`${nodePath.join(dir, name)} is ${what} in MLflow's working folder, which Python would import from`, {
+      hint: `Move it out of ${dir} (mlflow-secure never puts files there), then run up again`,
+    });
   for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
     if (!entry.isDirectory()) throw refuse(entry.name, entry.isSymbolicLink() ? 'a link' : 'a file');
     const inside = await fs.readdir(nodePath.join(dir, entry.name)).catch(() => [] as string[]);

@@ -31,7 +31,7 @@ export function parseUpstream(value: string): Upstream {
   const bad = () =>
     new UserError(
       `--upstream must be http://host:port or https://host:port (where your MLflow answers), got ${JSON.stringify(value)}`,
-      'Try --upstream http://127.0.0.1:5001 (the address you open MLflow at, without a path)',
+      { hint: 'Try --upstream http://127.0.0.1:5001 (the address you open MLflow at, without a path)' },
     );
   const m = SHAPE.exec(value.trim());
   if (!m) throw bad();

@@ -49,20 +49,21 @@ export async function checkUpstream(u: Upstream): Promise<string> {
     health = await getFromUpstream(u, '/health');
     version = await getFromUpstream(u, '/version');
   } catch (error) {
-    throw new UserError(
-      `the MLflow at --upstream ${u.url} does not answer (${reason(error)}); nothing was started`,
-      `Start it first (e.g. mlflow server --host ${u.host} --port ${u.port}), or correct --upstream`,
-    );
+    throw new UserError(`the MLflow at --upstream ${u.url} does not answer (${reason(error)}); nothing was started`, {
+      hint: `Start it first (e.g. mlflow server --host ${u.host} --port ${u.port}), or correct --upstream`,
+    });
   }
   if (health.status === 403 && /Invalid Host header/i.test(health.body))
     throw new UserError(
       `the MLflow at --upstream ${u.url} refuses the Host header ${u.hostHeader} that nginx would send (403 Invalid Host header); nothing was started`,
-      `Start that MLflow with --allowed-hosts including ${u.hostHeader}, or give --upstream the address it accepts`,
+      {
+        hint: `Start that MLflow with --allowed-hosts including ${u.hostHeader}, or give --upstream the address it accepts`,
+      },
     );
   if (!looksLikeMlflow(health, version))
     throw new UserError(
       `the server at --upstream ${u.url} is not MLflow (GET /health answered ${health.status}${snippet(health.body) ? ` '${snippet(health.body)}'` : ''}, GET /version ${version.status}); nothing was started`,
-      'Give --upstream the address of `mlflow server` (or `mlflow ui`), e.g. http://127.0.0.1:5001',
+      { hint: 'Give --upstream the address of `mlflow server` (or `mlflow ui`), e.g. http://127.0.0.1:5001' },
     );
   return version.body.trim();
 }

@@ -103,15 +103,13 @@ export function checkMlflowVersion(
 ): { warning?: string } {
   const v = parseMlflowVersion(version);
   if (!v)
-    throw new UserError(
-      `${file} printed an MLflow version mlflow-secure cannot read (${version})`,
-      'Pass another MLflow with --mlflow <path>, or run mlflow-secure setup (installs the tested MLflow)',
-    );
+    throw new UserError(`${file} printed an MLflow version mlflow-secure cannot read (${version})`, {
+      hint: 'Pass another MLflow with --mlflow <path>, or run mlflow-secure setup (installs the tested MLflow)',
+    });
   if (!atLeast(v, OLDEST_SUPPORTED))
-    throw new UserError(
-      `MLflow ${version} (${file}) is older than the oldest supported, ${OLDEST_SUPPORTED}`,
-      `Upgrade it (pip install "mlflow>=${OLDEST_SUPPORTED}"), or run mlflow-secure setup (installs the tested MLflow ${NEWEST_TESTED}) and pass it with --mlflow`,
-    );
+    throw new UserError(`MLflow ${version} (${file}) is older than the oldest supported, ${OLDEST_SUPPORTED}`, {
+      hint: `Upgrade it (pip install "mlflow>=${OLDEST_SUPPORTED}"), or run mlflow-secure setup (installs the tested MLflow ${NEWEST_TESTED}) and pass it with --mlflow`,
+    });
   // On Windows MLflow keeps a loopback TCP port (on POSIX every version has a Unix socket); with no
   // Host check (before 3.5) a web page can reach it past the password by DNS rebinding, and so can
   // every local account: say so, as --jobs on does.

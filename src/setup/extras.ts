@@ -26,10 +26,9 @@ export function parseExtras(values: readonly string[] | undefined): Extra[] {
   const known = Object.keys(EXTRAS);
   for (const name of names) {
     if (!known.includes(name))
-      throw new UserError(
-        `--with takes ${known.join(' or ')}, got '${name}'`,
-        'Try --with postgres, --with s3, or --with postgres,s3',
-      );
+      throw new UserError(`--with takes ${known.join(' or ')}, got '${name}'`, {
+        hint: 'Try --with postgres, --with s3, or --with postgres,s3',
+      });
   }
   return [...new Set(names)] as Extra[];
 }
@@ -62,17 +61,15 @@ export async function installExtras(o: {
       { show: true, timeoutMs: 15 * 60_000 },
     );
     if (pip.exitCode !== 0) {
-      throw new UserError(
-        `pip could not install ${what} (${failure(pip)})`,
-        `Read pip's output above, then run mlflow-secure setup --with ${extra} again`,
-      );
+      throw new UserError(`pip could not install ${what} (${failure(pip)})`, {
+        hint: `Read pip's output above, then run mlflow-secure setup --with ${extra} again`,
+      });
     }
     const after = await o.run(o.venv.python, ['-c', `import ${module}`], { timeoutMs: 60_000 });
     if (after.exitCode !== 0)
-      throw new UserError(
-        `${module} still cannot be imported after pip installed it (${failure(after)})`,
-        `Run mlflow-secure setup --force --with ${extra}`,
-      );
+      throw new UserError(`${module} still cannot be imported after pip installed it (${failure(after)})`, {
+        hint: `Run mlflow-secure setup --force --with ${extra}`,
+      });
     o.out.info(`${what}: installed (${o.venv.dir})`);
   }
 }

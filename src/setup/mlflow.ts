@@ -115,15 +115,17 @@ function venvFailure(
     const [major, minor] = python.version.split('.');
     return new UserError(
       `Python ${python.version} (${python.file}) cannot create a virtual environment: its ensurepip module is missing`,
-      platform.name === 'linux'
-        ? `Install it (Debian/Ubuntu: sudo apt-get install python${major}.${minor}-venv), then run mlflow-secure setup again`
-        : 'Install a Python with the venv module (python.org), or pass --python <path>',
+      {
+        hint:
+          platform.name === 'linux'
+            ? `Install it (Debian/Ubuntu: sudo apt-get install python${major}.${minor}-venv), then run mlflow-secure setup again`
+            : 'Install a Python with the venv module (python.org), or pass --python <path>',
+      },
     );
   }
-  return new UserError(
-    `${python.file} -m venv failed (${why})`,
-    'Read the message, fix the cause, then run mlflow-secure setup again',
-  );
+  return new UserError(`${python.file} -m venv failed (${why})`, {
+    hint: 'Read the message, fix the cause, then run mlflow-secure setup again',
+  });
 }
 
 /**
@@ -172,20 +174,18 @@ export async function installMlflow(o: InstallMlflow): Promise<void> {
     { show: true, timeoutMs: 30 * 60_000 },
   );
   if (pip.exitCode !== 0) {
-    throw new UserError(
-      `pip could not install MLflow ${pin.version} (${failure(pip)})`,
-      "Read pip's output above (network, disk space, a proxy: PIP_INDEX_URL), then run mlflow-secure setup again",
-    );
+    throw new UserError(`pip could not install MLflow ${pin.version} (${failure(pip)})`, {
+      hint: "Read pip's output above (network, disk space, a proxy: PIP_INDEX_URL), then run mlflow-secure setup again",
+    });
   }
   out.note('Checking that mlflow runs...');
   const check = await run(venv.mlflow, ['--version'], { timeoutMs: 120_000 });
   const version = /version\s+(\S+)/.exec(check.stdout)?.[1];
   if (check.exitCode !== 0 || version !== pin.version) {
     const why = check.exitCode !== 0 ? failure(check) : `it reports ${version ?? 'no version'}`;
-    throw new UserError(
-      `the MLflow just installed in ${venv.dir} does not run as MLflow ${pin.version} (${why})`,
-      'Run mlflow-secure setup --force to rebuild it',
-    );
+    throw new UserError(`the MLflow just installed in ${venv.dir} does not run as MLflow ${pin.version} (${why})`, {
+      hint: 'Run mlflow-secure setup --force to rebuild it',
+    });
   }
   await writeFileAtomic(venv.stamp, pin.text);
 }

@@ -127,10 +127,9 @@ export function describePlan(plan: NginxInstallPlan): string {
 /** The error for a plan setup cannot carry out: what is wrong, and the one command to run. */
 export function manualInstallError(plan: Extract<NginxInstallPlan, { kind: 'manual' }>): UserError {
   const where = plan.where ? ` (nginx.exe then is in ${plan.where}, where mlflow-secure looks)` : '';
-  return new UserError(
-    `nginx is not installed, and setup cannot install it here (${plan.why})`,
-    `Run: ${plan.command}${where}; then mlflow-secure setup again`,
-  );
+  return new UserError(`nginx is not installed, and setup cannot install it here (${plan.why})`, {
+    hint: `Run: ${plan.command}${where}; then mlflow-secure setup again`,
+  });
 }
 
 export async function runNginxInstall(
@@ -143,9 +142,8 @@ export async function runNginxInstall(
   for (const c of plan.commands) {
     const r = await run(c.file, c.args, { show: true, env: childEnv, timeoutMs: 15 * 60_000 });
     if (r.exitCode !== 0)
-      throw new UserError(
-        `${show(c)} failed (${failure(r)})`,
-        'Read its output above, install nginx yourself, then run mlflow-secure setup again',
-      );
+      throw new UserError(`${show(c)} failed (${failure(r)})`, {
+        hint: 'Read its output above, install nginx yourself, then run mlflow-secure setup again',
+      });
   }
 }

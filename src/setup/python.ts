@@ -62,8 +62,7 @@ export async function choosePython(
     if (found) return found;
     refusals.push(refusal!);
   }
-  throw new UserError(
-    `no Python ${MIN_PYTHON.join('.')} or newer found (${refusals.join('; ')})`,
-    INSTALL_PYTHON[platform.name] ?? INSTALL_PYTHON.linux,
-  );
+  throw new UserError(`no Python ${MIN_PYTHON.join('.')} or newer found (${refusals.join('; ')})`, {
+    hint: INSTALL_PYTHON[platform.name] ?? INSTALL_PYTHON.linux,
+  });
 }

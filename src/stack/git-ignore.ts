@@ -80,10 +80,9 @@ export async function writeGitignore(dir: string, text: string): Promise<boolean
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'EEXIST') return false;
-    throw new UserError(
-      `cannot write ${file} (${code}), which keeps the folder out of git`,
-      'Fix the folder (disk space, permissions) and try again',
-    );
+    throw new UserError(`cannot write ${file} (${code}), which keeps the folder out of git`, {
+      hint: 'Fix the folder (disk space, permissions) and try again',
+    });
   }
 }
 

@@ -48,11 +48,10 @@ export async function waitReady(o: {
     const outcome = await Promise.race([ready, died, timedOut]);
     if (outcome === 'ready') return;
     if (outcome === 'timeout')
-      throw new StackError(
-        `${o.what} did not become ready within ${Math.round(o.timeoutMs / 1000)} s`,
-        'Raise --timeout, or read its log below',
-      );
-    throw new StackError(`${describeExit(outcome)} before it became ready`, 'Read its log below');
+      throw new StackError(`${o.what} did not become ready within ${Math.round(o.timeoutMs / 1000)} s`, {
+        hint: 'Raise --timeout, or read its log below',
+      });
+    throw new StackError(`${describeExit(outcome)} before it became ready`, { hint: 'Read its log below' });
   } finally {
     clearTimeout(timer);
   }

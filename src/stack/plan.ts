@@ -248,7 +248,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   if (settings.jobs && !mlflowHas.jobs)
     throw new UserError(
       `--jobs needs MLflow ${MLFLOW_DIFFERENCES.jobs.since} or newer (this one is ${mlflowHas.version})`,
-      'Leave out --jobs, or run mlflow-secure setup (installs the tested MLflow) and use it',
+      { hint: 'Leave out --jobs, or run mlflow-secure setup (installs the tested MLflow) and use it' },
     );
 
   // POSIX: MLflow listens on a Unix socket inside the owner-only state folder, so no other local
@@ -269,7 +269,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   if (bound !== undefined && Buffer.byteLength(bound) > MAX_SOCKET_PATH_BYTES) {
     throw new UserError(
       `the state folder's path is too long for MLflow's Unix socket (${bound}: ${Buffer.byteLength(bound)} bytes, at most ${MAX_SOCKET_PATH_BYTES})`,
-      'Use a shorter --state-dir',
+      { hint: 'Use a shorter --state-dir' },
     );
   }
 

@@ -26,18 +26,16 @@ export async function runningStack(
     ? await readRecord(paths.record, ctx.platform.name)
     : undefined;
   if (!record)
-    throw new UserError(
-      `no stack is recorded in ${paths.stateDir}`,
-      `Start one with \`mlflow-secure up -d\`, then run \`mlflow-secure ${command}\` again`,
-    );
+    throw new UserError(`no stack is recorded in ${paths.stateDir}`, {
+      hint: `Start one with \`mlflow-secure up -d\`, then run \`mlflow-secure ${command}\` again`,
+    });
   const owner = record.nginx
     ? await ownership(nginxTarget(record.nginx.pid, paths, ctx.platform), ctx.platform)
     : 'gone';
   if (owner !== 'ours' && owner !== 'unverified') {
-    throw new UserError(
-      `the stack recorded in ${paths.stateDir} is not running`,
-      `Start it with \`mlflow-secure up -d\`, then run \`mlflow-secure ${command}\` again`,
-    );
+    throw new UserError(`the stack recorded in ${paths.stateDir} is not running`, {
+      hint: `Start it with \`mlflow-secure up -d\`, then run \`mlflow-secure ${command}\` again`,
+    });
   }
   return { paths, record };
 }
@@ -170,10 +168,9 @@ async function runningProgram(
 ): Promise<string> {
   const { platform } = ctx;
   const nothingStopped = (why: string) =>
-    new UserError(
-      `cannot tell which ${what} the running stack runs (${why}); nothing was stopped`,
-      `Give it: mlflow-secure restart ${flag} <path>`,
-    );
+    new UserError(`cannot tell which ${what} the running stack runs (${why}); nothing was stopped`, {
+      hint: `Give it: mlflow-secure restart ${flag} <path>`,
+    });
   if (!target) throw nothingStopped(`no ${what} is recorded`);
   const { pid } = target;
   // Its own live leader, checked as `down` checks it; on Linux its environment must be readable
@@ -193,10 +190,9 @@ async function runningProgram(
     file = nodePath.resolve(image.cwd, file);
   }
   const gone = (why: string) =>
-    new UserError(
-      `the running stack's ${what}, ${file}, ${why}; nothing was stopped`,
-      `Give the ${what} to run: mlflow-secure restart ${flag} <path>`,
-    );
+    new UserError(`the running stack's ${what}, ${file}, ${why}; nothing was stopped`, {
+      hint: `Give the ${what} to run: mlflow-secure restart ${flag} <path>`,
+    });
   if (!(await executableTest(platform)(file))) throw gone('is no longer there (or no longer executable)');
   const interpreter = await scriptInterpreter(file);
   if (interpreter !== undefined && !(await executableTest(platform)(interpreter)))

@@ -85,10 +85,9 @@ export function parsePort(value: string, flag = '--port'): number | 'auto' {
   if (value === 'auto') return 'auto';
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
-    throw new UserError(
-      `${flag} must be a number from 1 to 65535 or 'auto', got '${value}'`,
-      `Try ${flag} 5001 or ${flag} auto`,
-    );
+    throw new UserError(`${flag} must be a number from 1 to 65535 or 'auto', got '${value}'`, {
+      hint: `Try ${flag} 5001 or ${flag} auto`,
+    });
   }
   return n;
 }
@@ -97,10 +96,9 @@ export function parseHost(value: string): string {
   const host = unbracket(value);
   // 999.1.1.1 has the shape of a name but is a mistyped address: no top-level name is all digits.
   if (isIP(host) === 0 && (!HOST_NAME.test(host) || /^[\d.]+$/.test(host))) {
-    throw new UserError(
-      `--host must be an IP address or host name, got '${value}'`,
-      'Try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)',
-    );
+    throw new UserError(`--host must be an IP address or host name, got '${value}'`, {
+      hint: 'Try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)',
+    });
   }
   return host;
 }
@@ -114,10 +112,9 @@ export function parseServerNames(value: string | undefined): string[] {
     .filter(Boolean);
   for (const name of names) {
     if (isIP(name) === 0 && !SERVER_NAME.test(name)) {
-      throw new UserError(
-        `--server-name has an invalid name '${name}'`,
-        'Give host names separated by commas, e.g. --server-name mlflow.example.com,mlflow',
-      );
+      throw new UserError(`--server-name has an invalid name '${name}'`, {
+        hint: 'Give host names separated by commas, e.g. --server-name mlflow.example.com,mlflow',
+      });
     }
   }
   return [...new Set(names)];
@@ -132,17 +129,16 @@ export function parseBcryptCost(value: string | undefined): number {
 function parseIntInRange(value: string, flag: string, min: number, max: number, hint?: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max)
-    throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`, hint);
+    throw new UserError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`, { hint });
   return n;
 }
 
 export function parseJobs(value: string | undefined): boolean {
   if (value === undefined) return DEFAULT_JOBS;
   if (value !== 'on' && value !== 'off')
-    throw new UserError(
-      `--jobs must be on or off, got '${value}'`,
-      "Try --jobs off (no background jobs; MLflow stays on its Unix socket) or --jobs on (MLflow's GenAI jobs)",
-    );
+    throw new UserError(`--jobs must be on or off, got '${value}'`, {
+      hint: "Try --jobs off (no background jobs; MLflow stays on its Unix socket) or --jobs on (MLflow's GenAI jobs)",
+    });
   return value === 'on';
 }
 
@@ -262,7 +258,7 @@ function resolveUpstream(o: StackOptions): Upstream {
   if (conflicting)
     throw new UserError(
       `${conflicting[0]} has no effect with --upstream: the MLflow at ${upstream.url} already chose it`,
-      `Leave out ${conflicting[0]}, or leave out --upstream to let mlflow-secure start MLflow`,
+      { hint: `Leave out ${conflicting[0]}, or leave out --upstream to let mlflow-secure start MLflow` },
     );
   return upstream;
 }

@@ -86,15 +86,13 @@ export function resolveStateDir(value: string | undefined, cwd: string, platform
   const dir = platform.path.resolve(cwd, value ?? DEFAULT_STATE_DIR);
   if (!hasUnsafe(dir)) return dir;
   if (value !== undefined && hasUnsafe(value)) {
-    throw new UserError(
-      `--state-dir must not contain '$' or control characters, got ${quoted(value)}`,
-      'nginx.conf cannot escape them: choose a path without them',
-    );
+    throw new UserError(`--state-dir must not contain '$' or control characters, got ${quoted(value)}`, {
+      hint: 'nginx.conf cannot escape them: choose a path without them',
+    });
   }
-  throw new UserError(
-    `the state folder ${quoted(dir)} has '$' or a control character in its path`,
-    'nginx.conf cannot escape them: pass --state-dir with a path without them',
-  );
+  throw new UserError(`the state folder ${quoted(dir)} has '$' or a control character in its path`, {
+    hint: 'nginx.conf cannot escape them: pass --state-dir with a path without them',
+  });
 }
 
 const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code < 0xa0);
@@ -217,7 +215,9 @@ export async function readRecord(file: string, platformName: NodeJS.Platform): P
   const bad = (why: string) =>
     new UserError(
       `the stack record ${file} is not one mlflow-secure wrote (${why}); nothing was stopped or signalled`,
-      'If you did not start a stack from this folder, delete that file; if you did, stop its processes by hand',
+      {
+        hint: 'If you did not start a stack from this folder, delete that file; if you did, stop its processes by hand',
+      },
     );
   let json: unknown;
   try {

@@ -511,17 +511,17 @@ export function storeProblemInMlflowLog(line: string, checks: StoreCheck[], c: E
     ?.split('.')[0];
   if (module && PACKAGE_OF[module]) {
     const e = missingModule(sql, { ok: false, kind: 'missing-module', module }, c);
-    return new StackError(`MLflow exited: ${e.message}`, e.hint);
+    return new StackError(`MLflow exited: ${e.message}`, { hint: e.hint });
   }
   if (!/OperationalError|ProgrammingError|InsufficientPrivilege|could not be created|FATAL:/.test(line))
     return undefined;
   const known = classifyDbError(line);
   if (!known) return undefined;
   const e = explainDbProblem(sql, known.problem, known.detail);
-  return new StackError(`MLflow could not use its database: ${e.message}`, e.hint);
+  return new StackError(`MLflow could not use its database: ${e.message}`, { hint: e.hint });
 }
 
 /** A failed check as the error `up` throws (exit 1: nothing was started). */
 export function checkError(e: Explained): UserError {
-  return new UserError(e.message, e.hint);
+  return new UserError(e.message, { hint: e.hint });
 }

@@ -217,7 +217,7 @@ export function startStoreChecks(
       if ('error' in r) throw r.error;
       for (const result of r.results) if (result.notChecked) ctx.out.warn(result.notChecked);
       const problem = r.results.find((x) => x.problem)?.problem;
-      if (problem) throw new UserError(problem.message, problem.hint);
+      if (problem) throw new UserError(problem.message, { hint: problem.hint });
     },
     onMlflowLine(line) {
       if (failed || checks.length === 0) return;
@@ -235,7 +235,7 @@ export function startStoreChecks(
         if (!(error instanceof StackError) || !error.details || checks.length === 0) throw error;
         for (const line of error.details.split('\n')) {
           const e = fromLog(line);
-          if (e) throw new StackError(e.message, e.hint, error.details);
+          if (e) throw new StackError(e.message, { hint: e.hint, details: error.details });
         }
         throw error;
       }

@@ -179,7 +179,7 @@ export function startMigrationCheck(
         if (target.kind === 'sqlite') pending.push({ target, verdict, mlflow: p.mlflow, python: p.python });
         else if (!o.migrate) {
           const r = refusal(target, verdict, p.mlflow);
-          throw new UserError(r.message, r.hint);
+          throw new UserError(r.message, { hint: r.hint });
         } else
           ctx.out.note(
             `${p.mlflow} migrates ${describe(target)} from schema revision ${verdict.revision} to ${verdict.head} (--migrate).`,
@@ -207,10 +207,9 @@ async function backupSqlite(
   const { platform } = ctx;
   const folder = backupFolderFor(target.path);
   const failed = (why: string) =>
-    new UserError(
-      `could not keep a copy of ${target.path} before MLflow migrates it (${why}); nothing was started`,
-      `Fix that (free space? permissions of ${folder}?), or copy the database yourself while nothing uses it`,
-    );
+    new UserError(`could not keep a copy of ${target.path} before MLflow migrates it (${why}); nothing was started`, {
+      hint: `Fix that (free space? permissions of ${folder}?), or copy the database yourself while nothing uses it`,
+    });
   try {
     await fs.mkdir(folder, { recursive: true, mode: 0o700 });
     const st = await fs.lstat(folder);
@@ -327,6 +326,6 @@ export async function refuseMigrationBeforeRestart(
   for (const p of await probeTargets(targets, lookup.found, ctx, deps)) {
     if ('notChecked' in p || p.target.kind !== 'server' || p.verdict.action !== 'migrate') continue;
     const r = refusal(p.target, p.verdict, p.mlflow);
-    throw new UserError(`${r.message}; the running stack was left as it is`, r.hint);
+    throw new UserError(`${r.message}; the running stack was left as it is`, { hint: r.hint });
   }
 }

@@ -57,10 +57,9 @@ function sameDrive(p: string, cwd: string): boolean {
 /** `p` starts with the drive-relative path; `example` is the full form to suggest for that drive. */
 function driveRelative(flag: string, input: string, p: string, example: (drive: string) => string): UserError {
   const drive = p[0]!.toUpperCase();
-  return new UserError(
-    `${flag} '${input}' is relative to the current folder of drive ${drive}:`,
-    `Give the full path, e.g. ${example(drive)}`,
-  );
+  return new UserError(`${flag} '${input}' is relative to the current folder of drive ${drive}:`, {
+    hint: `Give the full path, e.g. ${example(drive)}`,
+  });
 }
 
 /**
@@ -72,10 +71,9 @@ function withoutWin32Prefix(p: string, flag: string, input: string): string {
   const rest = p.slice(4);
   if (/^[A-Za-z]:[\\/]/.test(rest)) return rest;
   if (/^UNC[\\/]/i.test(rest)) return `\\\\${rest.slice(4)}`;
-  throw new UserError(
-    `${flag} '${input}' is a Windows device path MLflow cannot use`,
-    'Give a drive path such as D:\\mlruns or a share such as \\\\server\\share\\mlruns',
-  );
+  throw new UserError(`${flag} '${input}' is a Windows device path MLflow cannot use`, {
+    hint: 'Give a drive path such as D:\\mlruns or a share such as \\\\server\\share\\mlruns',
+  });
 }
 
 /** A native Windows path (typed, or taken from a URI) as an absolute path, or one clear error. */
@@ -89,10 +87,9 @@ function windowsAbsolute(
   const plain = withoutWin32Prefix(p, flag, input);
   // Node resolves `\\server` (no share) to C:\server, a different place altogether.
   if (/^[\\/]{2}/.test(plain) && !UNC_PATH.test(plain)) {
-    throw new UserError(
-      `${flag} '${input}' is not a full UNC path`,
-      'A UNC path needs a server and a share: \\\\server\\share\\folder',
-    );
+    throw new UserError(`${flag} '${input}' is not a full UNC path`, {
+      hint: 'A UNC path needs a server and a share: \\\\server\\share\\folder',
+    });
   }
   if (DRIVE_RELATIVE.test(plain) && !sameDrive(plain, ctx.cwd)) throw driveRelative(flag, input, plain, example);
   return nodePath.win32.resolve(ctx.cwd, stripTrailingSeparators(plain, true));
@@ -109,14 +106,18 @@ export function toStoreUri(input: string, kind: StoreKind, ctx: UriContext): Sto
     const masked = maskUriCredentials(input);
     if (masked === input) throw error;
     const mask = (text: string) => text.split(input).join(masked);
-    throw new UserError(mask(error.message), error.hint && mask(error.hint), error.exitCode, error.details);
+    throw new UserError(mask(error.message), {
+      hint: error.hint && mask(error.hint),
+      exitCode: error.exitCode,
+      details: error.details,
+    });
   }
 }
 
 function convertStoreUri(input: string, kind: StoreKind, ctx: UriContext): StoreUri {
   const flag = FLAG[kind];
   const raw = input.trim();
-  if (raw === '') throw new UserError(`${flag} is empty`, 'Give a folder, a .db file or a URI');
+  if (raw === '') throw new UserError(`${flag} is empty`, { hint: 'Give a folder, a .db file or a URI' });
 
   const localPath = (p: string): StoreUri => {
     const absolute = ctx.windows
@@ -128,16 +129,14 @@ function convertStoreUri(input: string, kind: StoreKind, ctx: UriContext): Store
   // Every path that starts with two separators is a UNC or device path; windowsAbsolute vets it.
   if (ctx.windows && (DRIVE_PATH.test(raw) || DRIVE_RELATIVE.test(raw) || /^[\\/]{2}/.test(raw))) return localPath(raw);
   if (!ctx.windows && DRIVE_PATH.test(raw)) {
-    throw new UserError(
-      `${flag} '${input}' looks like a Windows drive path`,
-      'On this system give a POSIX path such as /data/mlflow or a URI',
-    );
+    throw new UserError(`${flag} '${input}' looks like a Windows drive path`, {
+      hint: 'On this system give a POSIX path such as /data/mlflow or a URI',
+    });
   }
   if (!ctx.windows && raw.startsWith('\\\\')) {
-    throw new UserError(
-      `${flag} '${input}' looks like a Windows UNC or device path`,
-      'On this system give a POSIX path such as /data/mlflow or a URI',
-    );
+    throw new UserError(`${flag} '${input}' looks like a Windows UNC or device path`, {
+      hint: 'On this system give a POSIX path such as /data/mlflow or a URI',
+    });
   }
 
   const match = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(raw);
@@ -164,7 +163,7 @@ function badScheme(flag: string, input: string, kind: StoreKind): UserError {
     kind === 'artifacts'
       ? 'Give a folder or a URI such as file:///data/mlartifacts or s3://bucket/path'
       : 'Give a folder, a .db file, sqlite:///path/mlflow.db, postgresql://..., mysql://... or mssql://...';
-  return new UserError(`${flag} '${input}' is not a store URI MLflow can use`, hint);
+  return new UserError(`${flag} '${input}' is not a store URI MLflow can use`, { hint });
 }
 
 function fromFileUri(
@@ -179,13 +178,14 @@ function fromFileUri(
   // x%2F..%2F.. climb out of the folder the URI names. No real folder name holds one.
   const separator = (ctx.windows ? /%(?:2f|5c)/i : /%2f/i).exec(rest);
   if (separator) {
-    throw new UserError(
-      `${flag} '${input}' has an encoded path separator (${separator[0]})`,
-      'Write the path with plain / separators',
-    );
+    throw new UserError(`${flag} '${input}' has an encoded path separator (${separator[0]})`, {
+      hint: 'Write the path with plain / separators',
+    });
   }
   if (/%00/.test(rest))
-    throw new UserError(`${flag} '${input}' has an encoded NUL (%00), which no path can hold`, 'Remove the %00');
+    throw new UserError(`${flag} '${input}' has an encoded NUL (%00), which no path can hold`, {
+      hint: 'Remove the %00',
+    });
   let body = safeDecode(rest);
   if (body.startsWith('//')) {
     // file://authority/path: an empty authority or localhost means this machine; a drive
@@ -199,10 +199,9 @@ function fromFileUri(
       body = authority + tail; // file://D:x, refused below
     else if (ctx.windows) body = `\\\\${authority}${tail.replace(/\//g, '\\')}`;
     else {
-      throw new UserError(
-        `${FLAG[kind]} '${input}' names the remote host '${authority}'`,
-        'A file URI must name a local path: file:///absolute/path (three slashes)',
-      );
+      throw new UserError(`${FLAG[kind]} '${input}' names the remote host '${authority}'`, {
+        hint: 'A file URI must name a local path: file:///absolute/path (three slashes)',
+      });
     }
   }
   // file:///D:/x arrives here as /D:/x (and file:///D:x as /D:x).
@@ -210,37 +209,36 @@ function fromFileUri(
   // Browsers write a share as file://///server/share: three or more slashes before a name.
   if (ctx.windows && /^\/{3,}[^/]/.test(body)) body = `//${body.replace(/^\/+/, '')}`;
   if (!ctx.windows && /^[A-Za-z]:/.test(body)) {
-    throw new UserError(
-      `${flag} '${input}' names a Windows drive path`,
-      'On this system give a POSIX path such as file:///data/mlruns',
-    );
+    throw new UserError(`${flag} '${input}' names a Windows drive path`, {
+      hint: 'On this system give a POSIX path such as file:///data/mlruns',
+    });
   }
   // A file URI's path is absolute: file:///D:x is a slip for file:///D:/x, not "x in D's current folder".
   if (DRIVE_RELATIVE.test(body)) {
     const drive = body[0]!.toUpperCase();
-    throw new UserError(
-      `${flag} '${input}' has the drive-relative path ${drive}${body.slice(1)}`,
-      `Give the full path, e.g. file:///${drive}:/path/to/store`,
-    );
+    throw new UserError(`${flag} '${input}' has the drive-relative path ${drive}${body.slice(1)}`, {
+      hint: `Give the full path, e.g. file:///${drive}:/path/to/store`,
+    });
   }
-  if (body === '') throw new UserError(`${flag} '${input}' has no path`, 'Use file:///absolute/path');
+  if (body === '') throw new UserError(`${flag} '${input}' has no path`, { hint: 'Use file:///absolute/path' });
   return localPath(body);
 }
 
 function fromSqliteUri(rest: string, input: string, kind: StoreKind, ctx: UriContext): StoreUri {
   const flag = FLAG[kind];
   if (!rest.startsWith('///')) {
-    throw new UserError(`${flag} '${input}' is not a SQLite URI`, 'Use sqlite:///path/to/mlflow.db (three slashes)');
+    throw new UserError(`${flag} '${input}' is not a SQLite URI`, {
+      hint: 'Use sqlite:///path/to/mlflow.db (three slashes)',
+    });
   }
   const [rawFile = '', ...query] = rest.slice(3).split('?');
   // sqlite:////C:/x.db (a POSIX habit) names the drive path C:/x.db on Windows; a colon
   // cannot be part of a Windows name, so /D:x.db is the drive-relative D:x.db.
   const file = ctx.windows && /^\/[A-Za-z]:/.test(rawFile) ? rawFile.slice(1) : rawFile;
   if (file === '' || file === ':memory:') {
-    throw new UserError(
-      `${flag} '${input}' is an in-memory database, which loses every run on exit`,
-      'Give a file: sqlite:///path/to/mlflow.db',
-    );
+    throw new UserError(`${flag} '${input}' is an in-memory database, which loses every run on exit`, {
+      hint: 'Give a file: sqlite:///path/to/mlflow.db',
+    });
   }
   // SQLAlchemy opens the rest as a native path, so D:x.db is handled like the bare D:x.db.
   const absolute = ctx.windows
@@ -269,9 +267,12 @@ function checkSqlitePath(absolute: string, flag: string, input: string): void {
   if (bad === undefined) return;
   throw new UserError(
     `${flag} '${input}': a SQLite path cannot contain '${bad}' (SQLAlchemy and MLflow read it differently)`,
-    bad === '?'
-      ? 'Use a folder whose path has no ?'
-      : 'Write the path without %-escapes, or use a folder whose name has no %',
+    {
+      hint:
+        bad === '?'
+          ? 'Use a folder whose path has no ?'
+          : 'Write the path without %-escapes, or use a folder whose name has no %',
+    },
   );
 }
 

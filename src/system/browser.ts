@@ -34,10 +34,9 @@ export function checkWebUrl(url: string): string {
     parsed = undefined;
   }
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw new UserError(
-      `${JSON.stringify(url)} is not an http:// or https:// URL, so mlflow-secure will not open it`,
-      'Check the stack record: mlflow-secure status',
-    );
+    throw new UserError(`${JSON.stringify(url)} is not an http:// or https:// URL, so mlflow-secure will not open it`, {
+      hint: 'Check the stack record: mlflow-secure status',
+    });
   }
   return parsed.href;
 }
@@ -83,14 +82,14 @@ export async function openUrl(
     child = await (o.launch ?? launchWithOpen)(href);
   } catch (error) {
     const e = error as Error;
-    throw new UserError(`no browser could be started (${e.message}${headlessNote(ctx)})`, yourself);
+    throw new UserError(`no browser could be started (${e.message}${headlessNote(ctx)})`, { hint: yourself });
   }
   const exit = await exitWithin(child, o.settleMs ?? SETTLE_MS);
   if (exit === undefined || exit.code === 0) return;
   const launcher = nodePath.basename(child.spawnfile);
   const why =
     exit.code !== null ? `${launcher} exited with code ${exit.code}` : `${launcher} was stopped by ${exit.signal}`;
-  throw new UserError(`no browser could be started (${why}${headlessNote(ctx)})`, yourself);
+  throw new UserError(`no browser could be started (${why}${headlessNote(ctx)})`, { hint: yourself });
 }
 
 /** `up --open`: the stack is up whatever the browser does, so a failure is a warning. */

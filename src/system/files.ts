@@ -84,7 +84,7 @@ export async function renameWithRetry(from: string, to: string, o: RenameRetryOp
       if (waited >= limit)
         throw new UserError(
           `cannot replace ${to}: Windows kept it locked for ${Math.round(limit / 1000)} s (${code})`,
-          'Another program holds it open (an editor, an antivirus scan): close it and try again',
+          { hint: 'Another program holds it open (an editor, an antivirus scan): close it and try again' },
         );
       (o.onRetry ?? debugRetry(to))(code, attempt);
       const wait = Math.min(delay, limit - waited);
@@ -110,10 +110,9 @@ function kindOf(stat: Stats): string {
 }
 
 function irregular(file: string, kind: string): UserError {
-  return new UserError(
-    `${file} is ${kind}, not a regular file`,
-    'mlflow-secure never creates one there: remove it (or move it away) and try again',
-  );
+  return new UserError(`${file} is ${kind}, not a regular file`, {
+    hint: 'mlflow-secure never creates one there: remove it (or move it away) and try again',
+  });
 }
 
 function refuseIrregular(file: string, stat: Stats): void {
@@ -123,10 +122,9 @@ function refuseIrregular(file: string, stat: Stats): void {
 function cannotRead(file: string, error: unknown): Error {
   const code = errorCode(error);
   if (code === 'EACCES' || code === 'EPERM')
-    return new UserError(
-      `cannot read ${file} (${code})`,
-      'Make it yours and readable (chown, chmod 600), or choose another --state-dir',
-    );
+    return new UserError(`cannot read ${file} (${code})`, {
+      hint: 'Make it yours and readable (chown, chmod 600), or choose another --state-dir',
+    });
   return error as Error;
 }
 
@@ -143,17 +141,16 @@ function refuseShared(file: string, stat: Stats): void {
   if ((stat.mode & 0o077) !== 0) {
     throw new UserError(
       `${file} is open to other users (mode ${mode}); mlflow-secure writes it owner-only (0600), so it did not write this one or it was changed since (a cloned repository?)`,
-      `If it is yours, run chmod 600 ${file}; otherwise delete it`,
+      { hint: `If it is yours, run chmod 600 ${file}; otherwise delete it` },
     );
   }
 }
 
 function refuseForeign(file: string, stat: Stats): void {
   if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
-    throw new UserError(
-      `${file} belongs to another user (uid ${stat.uid}), so mlflow-secure will not trust it`,
-      'Delete it, or run as its owner',
-    );
+    throw new UserError(`${file} belongs to another user (uid ${stat.uid}), so mlflow-secure will not trust it`, {
+      hint: 'Delete it, or run as its owner',
+    });
   }
 }
 
@@ -242,20 +239,18 @@ export async function ensureStateDir(dir: string, subdirs: readonly string[], pl
     if (first !== undefined) created.push(first);
     stat = await inspectStateDir(dir, platform);
     if (!stat)
-      throw new UserError(
-        `cannot write to state folder ${dir} (ENOENT)`,
-        'Choose a folder you can write to with --state-dir',
-      );
+      throw new UserError(`cannot write to state folder ${dir} (ENOENT)`, {
+        hint: 'Choose a folder you can write to with --state-dir',
+      });
   }
   try {
     // Windows: no POSIX modes to tighten (NTFS ACLs decide who may enter).
     if (!platform.isWindows && (stat.mode & 0o077) !== 0) await fs.chmod(dir, 0o700);
     await fs.access(dir, constants.W_OK);
   } catch (error) {
-    throw new UserError(
-      `cannot write to state folder ${dir} (${errorCode(error)})`,
-      `Run chmod 700 ${dir}, or choose another --state-dir`,
-    );
+    throw new UserError(`cannot write to state folder ${dir} (${errorCode(error)})`, {
+      hint: `Run chmod 700 ${dir}, or choose another --state-dir`,
+    });
   }
   await ignoreStateDir(dir, madeNow);
   for (const sub of subdirs) {
@@ -280,38 +275,33 @@ async function inspectStateDir(dir: string, platform: Platform): Promise<Stats |
     stat = await fs.lstat(dir);
   } catch (error) {
     if (isMissing(error)) return undefined;
-    throw new UserError(
-      `cannot read the state folder ${dir} (${errorCode(error)})`,
-      'Fix its permissions, or choose another --state-dir',
-    );
+    throw new UserError(`cannot read the state folder ${dir} (${errorCode(error)})`, {
+      hint: 'Fix its permissions, or choose another --state-dir',
+    });
   }
   // A link could point our owner-only files anywhere (a cloned repo shipping `.mlflow-secure -> ~/.ssh`).
   if (stat.isSymbolicLink())
-    throw new UserError(
-      `the state folder ${dir} is a symbolic link`,
-      'Pass the real folder with --state-dir, or remove the link',
-    );
+    throw new UserError(`the state folder ${dir} is a symbolic link`, {
+      hint: 'Pass the real folder with --state-dir, or remove the link',
+    });
   if (!stat.isDirectory())
-    throw new UserError(
-      `the state folder ${dir} is not a folder`,
-      'Move that file away, or choose another --state-dir',
-    );
+    throw new UserError(`the state folder ${dir} is not a folder`, {
+      hint: 'Move that file away, or choose another --state-dir',
+    });
   // Windows: Node reports uid 0 and mode bits made up from the read-only flag; NTFS ACLs, not
   // these, decide who may write there.
   if (platform.isWindows) return stat;
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
-    throw new UserError(
-      `the state folder ${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`,
-      `Choose another --state-dir, or take it over: sudo chown -R ${uid} ${dir}`,
-    );
+    throw new UserError(`the state folder ${dir} belongs to another user (uid ${stat.uid}, you are ${uid})`, {
+      hint: `Choose another --state-dir, or take it over: sudo chown -R ${uid} ${dir}`,
+    });
   }
   if ((stat.mode & 0o022) !== 0) {
     const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
-    throw new UserError(
-      `the state folder ${dir} is writable by other users (mode ${mode})`,
-      `Run chmod 700 ${dir}, or choose another --state-dir`,
-    );
+    throw new UserError(`the state folder ${dir} is writable by other users (mode ${mode})`, {
+      hint: `Run chmod 700 ${dir}, or choose another --state-dir`,
+    });
   }
   return stat;
 }
@@ -329,10 +319,9 @@ async function makeDirs(dir: string, mode: number, what: string): Promise<string
     try {
       const stat = await fs.stat(p);
       if (!stat.isDirectory())
-        throw new UserError(
-          `cannot write to ${what} folder ${dir} (ENOTDIR)`,
-          `Choose a folder you can write to: ${p} is a file`,
-        );
+        throw new UserError(`cannot write to ${what} folder ${dir} (ENOTDIR)`, {
+          hint: `Choose a folder you can write to: ${p} is a file`,
+        });
       break;
     } catch (error) {
       if (error instanceof UserError) throw error;
@@ -362,10 +351,9 @@ async function makeDirsInside(root: string, sub: string): Promise<string | undef
     if (await makeDir(p, 0o700, sub, 'state')) first ??= p;
     const stat = await fs.lstat(p);
     if (!stat.isDirectory())
-      throw new UserError(
-        `${p} is ${kindOf(stat)}, not a folder`,
-        'mlflow-secure never creates one there: remove it (or move it away) and try again',
-      );
+      throw new UserError(`${p} is ${kindOf(stat)}, not a folder`, {
+        hint: 'mlflow-secure never creates one there: remove it (or move it away) and try again',
+      });
   }
   return first;
 }
@@ -383,10 +371,9 @@ async function makeDir(p: string, mode: number, dir: string, what: string): Prom
 }
 
 function cannotCreate(dir: string, what: string, error: unknown): UserError {
-  return new UserError(
-    `cannot write to ${what} folder ${dir} (${errorCode(error)})`,
-    'Choose a folder you can write to, or fix its permissions',
-  );
+  return new UserError(`cannot write to ${what} folder ${dir} (${errorCode(error)})`, {
+    hint: 'Choose a folder you can write to, or fix its permissions',
+  });
 }
 
 /**
@@ -401,10 +388,9 @@ export async function ensureWritableDirs(dirs: readonly string[], what: string):
     try {
       await fs.access(dir, constants.W_OK);
     } catch (error) {
-      throw new UserError(
-        `cannot write to ${what} folder ${dir} (${errorCode(error)})`,
-        'Choose a folder you can write to, or fix its permissions',
-      );
+      throw new UserError(`cannot write to ${what} folder ${dir} (${errorCode(error)})`, {
+        hint: 'Choose a folder you can write to, or fix its permissions',
+      });
     }
   }
   return created;
@@ -418,7 +404,7 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
       const stat = await fs.stat(dir);
       // The nearest existing ancestor must be a folder: nothing can be created under a file.
       if (dir !== p && !stat.isDirectory())
-        throw new UserError(`cannot create the ${what} at ${p}: ${dir} is a file`, 'Choose another location');
+        throw new UserError(`cannot create the ${what} at ${p}: ${dir} is a file`, { hint: 'Choose another location' });
       await fs.access(dir, constants.W_OK); // the existing file or folder itself
       if (dir !== p) await probeCreate(dir, p, what);
       return;
@@ -426,14 +412,13 @@ export async function checkCreatable(p: string, what: string): Promise<void> {
       if (error instanceof UserError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') {
-        throw new UserError(
-          `cannot write the ${what} at ${p} (${code ?? 'error'})`,
-          'Choose a location you can write to, or fix its permissions',
-        );
+        throw new UserError(`cannot write the ${what} at ${p} (${code ?? 'error'})`, {
+          hint: 'Choose a location you can write to, or fix its permissions',
+        });
       }
       const parent = nodePath.dirname(dir);
       if (parent === dir)
-        throw new UserError(`cannot create the ${what} at ${p}`, 'Choose a location you can write to');
+        throw new UserError(`cannot create the ${what} at ${p}`, { hint: 'Choose a location you can write to' });
       dir = parent;
     }
   }
@@ -448,10 +433,9 @@ async function probeCreate(dir: string, p: string, what: string): Promise<void> 
   try {
     await fs.rm(await fs.mkdtemp(nodePath.join(dir, '.mlflow-secure-probe-')), { recursive: true, force: true });
   } catch (error) {
-    throw new UserError(
-      `cannot create the ${what} at ${p}: nothing can be created in ${dir} (${errorCode(error)})`,
-      'Choose a location you can write to',
-    );
+    throw new UserError(`cannot create the ${what} at ${p}: nothing can be created in ${dir} (${errorCode(error)})`, {
+      hint: 'Choose a location you can write to',
+    });
   }
 }
 

@@ -45,10 +45,9 @@ export async function withStateLock<T>(
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ELOCKED') {
-        throw new UserError(
-          `cannot lock the state folder ${stateDir} (${code ?? 'error'})`,
-          'Check that it exists and that you can write to it',
-        );
+        throw new UserError(`cannot lock the state folder ${stateDir} (${code ?? 'error'})`, {
+          hint: 'Check that it exists and that you can write to it',
+        });
       }
       const left = deadline - Date.now();
       if (left <= 0) break;
@@ -56,10 +55,9 @@ export async function withStateLock<T>(
     }
   }
   if (!release) {
-    throw new UserError(
-      `another mlflow-secure command is changing ${stateDir}`,
-      `Wait for it and try again (a lock left by a crashed command expires after ${STALE_MS / 1000} s)`,
-    );
+    throw new UserError(`another mlflow-secure command is changing ${stateDir}`, {
+      hint: `Wait for it and try again (a lock left by a crashed command expires after ${STALE_MS / 1000} s)`,
+    });
   }
   let result: T;
   try {
@@ -69,10 +67,9 @@ export async function withStateLock<T>(
     await release().catch(() => undefined);
   }
   if (compromised) {
-    throw new UserError(
-      `the lock on ${stateDir} was lost while this command ran (${compromised.message})`,
-      'Check the result (e.g. `mlflow-secure user list`) and run the command again if needed',
-    );
+    throw new UserError(`the lock on ${stateDir} was lost while this command ran (${compromised.message})`, {
+      hint: 'Check the result (e.g. `mlflow-secure user list`) and run the command again if needed',
+    });
   }
   return result;
 }

@@ -145,7 +145,9 @@ export async function startProcess(o: StartOptions): Promise<StartedProcess> {
   if (subprocess.pid === undefined) {
     const result = await subprocess;
     const code = (result as { code?: string }).code ?? 'error';
-    throw new UserError(`cannot start ${o.name} (${o.file}): ${code}`, `Check the path, or pass --${o.name} <path>`);
+    throw new UserError(`cannot start ${o.name} (${o.file}): ${code}`, {
+      hint: `Check the path, or pass --${o.name} <path>`,
+    });
   }
   const child = subprocess;
   return {

@@ -168,7 +168,7 @@ export function requireFound<T>(lookup: Lookup<T>, what: 'nginx' | 'MLflow', pla
   if (lookup.found !== undefined) return lookup.found;
   const hint =
     what === 'nginx' ? (NGINX_INSTALL_HINT[platform.name] ?? NGINX_INSTALL_HINT.linux!) : MLFLOW_INSTALL_HINT;
-  throw new UserError(`${what} not found (looked at: ${lookup.searched.join(', ')})`, hint);
+  throw new UserError(`${what} not found (looked at: ${lookup.searched.join(', ')})`, { hint });
 }
 
 export function parseNginxVersion(stderr: string): [number, number, number] | undefined {
@@ -180,10 +180,9 @@ export async function nginxVersion(nginx: string): Promise<[number, number, numb
   const result = await runOnce(nginx, ['-v'], { timeoutMs: 15_000 });
   const version = parseNginxVersion(`${result.stderr}\n${result.stdout}`);
   if (!version)
-    throw new UserError(
-      `${nginx} does not look like nginx ('-v' printed no version)`,
-      'Pass the real nginx with --nginx <path>',
-    );
+    throw new UserError(`${nginx} does not look like nginx ('-v' printed no version)`, {
+      hint: 'Pass the real nginx with --nginx <path>',
+    });
   return version;
 }
 
@@ -195,10 +194,9 @@ export async function mlflowVersion(mlflow: CommandSpec): Promise<string> {
   const m = /version\s+(\S+)/.exec(result.stdout);
   if (result.exitCode !== 0 || !m) {
     const why = result.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? 'no version printed';
-    throw new UserError(
-      `${mlflow.file} does not run as MLflow (${why})`,
-      'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>',
-    );
+    throw new UserError(`${mlflow.file} does not run as MLflow (${why})`, {
+      hint: 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>',
+    });
   }
   return m[1]!;
 }

@@ -279,25 +279,24 @@ async function readUserFile(file: string, flag: string): Promise<string> {
     stat = await fs.stat(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new UserError(
-      `${flag} ${file} cannot be read (${code === 'ENOENT' ? 'no such file' : code})`,
-      `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`,
-    );
+    throw new UserError(`${flag} ${file} cannot be read (${code === 'ENOENT' ? 'no such file' : code})`, {
+      hint: `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`,
+    });
   }
   if (!stat.isFile())
-    throw new UserError(`${flag} ${file} is not a file`, `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`);
+    throw new UserError(`${flag} ${file} is not a file`, {
+      hint: `Give the path of the PEM file, e.g. ${flag} ./localhost.pem`,
+    });
   if (stat.size > MAX_PEM_BYTES)
-    throw new UserError(
-      `${flag} ${file} is ${stat.size} bytes, too big for a PEM certificate or key`,
-      'Give the PEM file itself',
-    );
+    throw new UserError(`${flag} ${file} is ${stat.size} bytes, too big for a PEM certificate or key`, {
+      hint: 'Give the PEM file itself',
+    });
   try {
     return await fs.readFile(file, 'utf8');
   } catch (error) {
-    throw new UserError(
-      `${flag} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      'Make it readable by you, or copy it somewhere you can read',
-    );
+    throw new UserError(`${flag} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      hint: 'Make it readable by you, or copy it somewhere you can read',
+    });
   }
 }
 
@@ -325,54 +324,49 @@ export async function checkUserTls(
   try {
     chain = pemCertificates(certText);
   } catch {
-    throw new UserError(
-      `--tls-cert ${setting.cert} holds a PEM block that is not a valid certificate`,
-      'Give the PEM certificate (mkcert writes <names>.pem)',
-    );
+    throw new UserError(`--tls-cert ${setting.cert} holds a PEM block that is not a valid certificate`, {
+      hint: 'Give the PEM certificate (mkcert writes <names>.pem)',
+    });
   }
   const leaf = chain[0];
   if (!leaf) {
     const hint = /PRIVATE KEY-----/.test(certText)
       ? 'That is a key: give it with --tls-key and the certificate with --tls-cert'
       : 'Give the PEM certificate (mkcert writes <names>.pem; a .der or .p12 file must be converted to PEM first)';
-    throw new UserError(`--tls-cert ${setting.cert} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, hint);
+    throw new UserError(`--tls-cert ${setting.cert} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, { hint });
   }
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(keyText)) {
     throw new UserError(
       `--tls-key ${setting.key} is encrypted with a passphrase, which nginx would ask for at every start`,
-      'Give an unencrypted key (e.g. openssl pkey -in key.pem -out plain-key.pem), kept owner-only',
+      { hint: 'Give an unencrypted key (e.g. openssl pkey -in key.pem -out plain-key.pem), kept owner-only' },
     );
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(keyText)) {
     const hint = /BEGIN CERTIFICATE/.test(keyText)
       ? 'That is a certificate: give it with --tls-cert and the key with --tls-key'
       : 'Give the PEM private key (mkcert writes <names>-key.pem)';
-    throw new UserError(`--tls-key ${setting.key} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`, hint);
+    throw new UserError(`--tls-key ${setting.key} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`, { hint });
   }
   const key = parseKey(keyText);
   if (!key)
-    throw new UserError(
-      `--tls-key ${setting.key} holds a PEM block that is not a valid private key`,
-      'Give the PEM private key that belongs to --tls-cert',
-    );
+    throw new UserError(`--tls-key ${setting.key} holds a PEM block that is not a valid private key`, {
+      hint: 'Give the PEM private key that belongs to --tls-cert',
+    });
   if (!leaf.checkPrivateKey(key)) {
-    throw new UserError(
-      `--tls-key ${setting.key} does not belong to the certificate in --tls-cert ${setting.cert}`,
-      'Give the key that was made with that certificate (mkcert: <names>-key.pem next to <names>.pem)',
-    );
+    throw new UserError(`--tls-key ${setting.key} does not belong to the certificate in --tls-cert ${setting.cert}`, {
+      hint: 'Give the key that was made with that certificate (mkcert: <names>-key.pem next to <names>.pem)',
+    });
   }
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
   if (notAfter.getTime() <= now.getTime())
-    throw new UserError(
-      `the certificate in --tls-cert ${setting.cert} expired on ${date(notAfter)}`,
-      'Renew it (mkcert: run it again with the same names), or use --tls alone for a generated one',
-    );
+    throw new UserError(`the certificate in --tls-cert ${setting.cert} expired on ${date(notAfter)}`, {
+      hint: 'Renew it (mkcert: run it again with the same names), or use --tls alone for a generated one',
+    });
   if (notBefore.getTime() > now.getTime())
-    throw new UserError(
-      `the certificate in --tls-cert ${setting.cert} is not valid before ${date(notBefore)}`,
-      "Check this machine's clock, or give another certificate",
-    );
+    throw new UserError(`the certificate in --tls-cert ${setting.cert} is not valid before ${date(notBefore)}`, {
+      hint: "Check this machine's clock, or give another certificate",
+    });
   if (notAfter.getTime() - now.getTime() < RENEW_DAYS_BEFORE * DAY_MS)
     warnings.push(`the certificate in ${setting.cert} expires on ${date(notAfter)}: renew it soon`);
   if (leaf.checkIP('127.0.0.1') === undefined && leaf.checkHost('localhost') === undefined) {

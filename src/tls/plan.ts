@@ -21,17 +21,15 @@ export function resolveTls(o: TlsOptions, ctx: { cwd: string; platform: Platform
   const given = (o.tlsCert !== undefined ? 1 : 0) + (o.tlsKey !== undefined ? 1 : 0);
   if (given === 1) {
     const missing = o.tlsCert === undefined ? '--tls-cert' : '--tls-key';
-    throw new UserError(
-      `${o.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${missing} too`,
-      'Give both: --tls-cert <certificate.pem> --tls-key <key.pem> (mkcert writes the two)',
-    );
+    throw new UserError(`${o.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${missing} too`, {
+      hint: 'Give both: --tls-cert <certificate.pem> --tls-key <key.pem> (mkcert writes the two)',
+    });
   }
   if (o.tls === false) {
     if (given === 2)
-      throw new UserError(
-        '--no-tls cannot be used with --tls-cert and --tls-key',
-        'Drop --no-tls to serve HTTPS with that certificate',
-      );
+      throw new UserError('--no-tls cannot be used with --tls-cert and --tls-key', {
+        hint: 'Drop --no-tls to serve HTTPS with that certificate',
+      });
     return undefined;
   }
   if (given === 2) {
@@ -40,7 +38,7 @@ export function resolveTls(o: TlsOptions, ctx: { cwd: string; platform: Platform
       ['--tls-key', o.tlsKey!],
     ] as const) {
       if (value.trim() === '')
-        throw new UserError(`${flag} needs a file, got ''`, `For example: ${flag} ./localhost.pem`);
+        throw new UserError(`${flag} needs a file, got ''`, { hint: `For example: ${flag} ./localhost.pem` });
     }
     return {
       kind: 'files',

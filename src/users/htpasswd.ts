@@ -31,17 +31,16 @@ export { USER_NAME, validateUserName } from './user-name.js';
 
 /** Rules every password must meet; the message never repeats the password. */
 export function validatePassword(password: string, scheme: HashScheme): string {
-  if (password.length < 8) throw new UserError('the password is too short', 'Use at least 8 characters');
+  if (password.length < 8) throw new UserError('the password is too short', { hint: 'Use at least 8 characters' });
   if (/[\r\n\0]/.test(password))
-    throw new UserError('the password contains a line break or NUL character', 'Use a single line');
+    throw new UserError('the password contains a line break or NUL character', { hint: 'Use a single line' });
   // Blanks pass the length rule, yet a run of spaces is among the first guesses.
   if (password.trim() === '')
-    throw new UserError('the password is only blanks (spaces, tabs)', 'Use letters, digits or symbols too');
+    throw new UserError('the password is only blanks (spaces, tabs)', { hint: 'Use letters, digits or symbols too' });
   if (scheme === 'bcrypt' && Buffer.byteLength(password, 'utf8') > 72) {
-    throw new UserError(
-      'the password is longer than 72 bytes, which bcrypt silently truncates',
-      'Use a shorter password or --hash apr1',
-    );
+    throw new UserError('the password is longer than 72 bytes, which bcrypt silently truncates', {
+      hint: 'Use a shorter password or --hash apr1',
+    });
   }
   return password;
 }
@@ -64,7 +63,7 @@ export function verifyPassword(password: string, hash: string): boolean {
     if (cost > MAX_BCRYPT_COST) {
       throw new UserError(
         `a bcrypt hash in the password file has cost ${cost}, above ${MAX_BCRYPT_COST}: checking it would take ${cost >= 20 ? 'hours or days' : 'minutes'}, and nginx pays that on every request`,
-        'Reset that user: mlflow-secure user passwd <name>',
+        { hint: 'Reset that user: mlflow-secure user passwd <name>' },
       );
     }
     return bcrypt.compareSync(password, hash);

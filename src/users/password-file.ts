@@ -54,6 +54,7 @@ export async function knownPassword(
 
 export function requireUser(entries: readonly HtpasswdEntry[], user: string, file: string): HtpasswdEntry {
   const entry = entries.find((e) => e.user === user);
-  if (!entry) throw new UserError(`no user '${user}' in ${file}`, 'List users with `mlflow-secure user list`');
+  if (!entry)
+    throw new UserError(`no user '${user}' in ${file}`, { hint: 'List users with `mlflow-secure user list`' });
   return entry;
 }

@@ -34,7 +34,7 @@ export async function obtainPassword(
     const first = await promptHidden(`Password for ${i.user} (empty: generate one): `, i.stdin, i.stderr);
     if (first === '') return undefined;
     const again = await promptHidden('Repeat it: ', i.stdin, i.stderr);
-    if (first !== again) throw new UserError('the two passwords differ', 'Run the command again');
+    if (first !== again) throw new UserError('the two passwords differ', { hint: 'Run the command again' });
     return { password: first, source: 'prompt' };
   }
   return undefined;
@@ -47,17 +47,15 @@ export async function readFirstLine(stream: NodeJS.ReadableStream): Promise<stri
     if (text.includes('\n')) break;
     // Bounded: a password is one short line, not a stream without end.
     if (text.length > MAX_PASSWORD_INPUT)
-      throw new UserError(
-        `--password-stdin read more than ${MAX_PASSWORD_INPUT} characters without a line break`,
-        'Pipe in the password alone, on one line',
-      );
+      throw new UserError(`--password-stdin read more than ${MAX_PASSWORD_INPUT} characters without a line break`, {
+        hint: 'Pipe in the password alone, on one line',
+      });
   }
   const line = text.split(/\r?\n/)[0] ?? '';
   if (line === '')
-    throw new UserError(
-      '--password-stdin read an empty password',
-      'Pipe it in, e.g. printf \'%s\\n\' "$PASSWORD" | mlflow-secure up --password-stdin',
-    );
+    throw new UserError('--password-stdin read an empty password', {
+      hint: 'Pipe it in, e.g. printf \'%s\\n\' "$PASSWORD" | mlflow-secure up --password-stdin',
+    });
   return line;
 }
 
@@ -75,10 +73,9 @@ function promptHidden(question: string, input: NodeJS.ReadableStream, output: No
     const gone = () => {
       rl.close();
       reject(
-        new UserError(
-          'the terminal closed before the password was entered',
-          'Run the command again, or pass the password with --password-stdin',
-        ),
+        new UserError('the terminal closed before the password was entered', {
+          hint: 'Run the command again, or pass the password with --password-stdin',
+        }),
       );
     };
     input.once('error', gone);
@@ -86,7 +83,7 @@ function promptHidden(question: string, input: NodeJS.ReadableStream, output: No
     rl.once('SIGINT', () => {
       rl.close();
       output.write('\n');
-      reject(new UserError('interrupted while asking for the password', undefined, ExitCode.interrupted));
+      reject(new UserError('interrupted while asking for the password', { exitCode: ExitCode.interrupted }));
     });
     rl.question(question, (answer) => {
       input.off('error', gone);

@@ -8,7 +8,7 @@ export function validateUserName(name: string, flag?: string): string {
     throw new UserError(
       // JSON.stringify: a name with a line break or escape codes stays on one visible line.
       `${flag ? `${flag}: ` : ''}bad user name ${JSON.stringify(name)}`,
-      'Use 1-64 letters, digits or . _ @ + -, starting with a letter or digit',
+      { hint: 'Use 1-64 letters, digits or . _ @ + -, starting with a letter or digit' },
     );
   }
   return name;
