@@ -3,8 +3,9 @@
  * code; only cli.ts exits the process. Commands load lazily: `--version`,
  * `down` and `status` load neither execa nor bcryptjs (test/e2e/lazy.test.ts).
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option, type OptionValues } from '@commander-js/extra-typings';
 import { readFileSync } from 'node:fs';
+import type { SetupOptions } from './commands/setup.js';
 import type { Context } from './context.js';
 import { ExitCode, formatUserError, isUserError } from './errors.js';
 import { createOutput, safeWrite } from './log.js';
@@ -17,6 +18,7 @@ import {
   DEFAULT_TIMEOUT_SECONDS,
 } from './defaults.js';
 import { binOnPath, selfCommand, stateDirArg } from './invocation.js';
+import { SHELLS } from './credentials/shell.js';
 import { getPlatform } from './system/platform.js';
 
 function version(): string {
@@ -29,20 +31,35 @@ function version(): string {
   }
 }
 
+const HASH_SCHEMES = ['bcrypt', 'apr1'] as const;
+const USER_ACTIONS = ['add', 'remove', 'list', 'passwd'] as const;
+const EXPORT_TARGETS = ['compose', 'kubernetes'] as const;
 const MIGRATE_HELP =
   'let MLflow migrate a server database (PostgreSQL, MySQL) to its schema; a SQLite one is copied first, always';
+const SERVER_NAME_HELP =
+  'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)';
 
-function stateDirOption(cmd: Command): Command {
-  return cmd.option(
-    '--state-dir <dir>',
-    'folder with the generated config, password file, logs and stack record',
-    DEFAULT_STATE_DIR,
-  );
-}
+/** Options more than one command takes, each with its help, choices or default in one place. */
+const option = {
+  stateDir: () =>
+    new Option('--state-dir <dir>', 'folder with the generated config, password file, logs and stack record').default(
+      DEFAULT_STATE_DIR,
+    ),
+  host: (description: string) => new Option('--host <addr>', description),
+  serverName: () => new Option('--server-name <names>', SERVER_NAME_HELP),
+  hash: (description: string) => new Option('--hash <scheme>', description).choices(HASH_SCHEMES),
+  bcryptCost: () => new Option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)'),
+  passwordStdin: (description = 'read the password from standard input') => new Option('--password-stdin', description),
+  migrate: () => new Option('--migrate', MIGRATE_HELP),
+  json: (description = 'as JSON') => new Option('--json', description),
+};
 
-function stackOptions(cmd: Command): Command {
-  stateDirOption(cmd);
+/** What `up`, `restart` and `config` share: where the stack's parts are, how it listens, who may sign in. */
+function stackOptions<Args extends unknown[], Opts extends OptionValues, Globals extends OptionValues>(
+  cmd: Command<Args, Opts, Globals>,
+) {
   return cmd
+    .addOption(option.stateDir())
     .option('--backend-store-uri <uri|path>', "MLflow's tracking store (default: sqlite:///<cwd>/mlflow.db)")
     .option(
       '--registry-store-uri <uri|path>',
@@ -52,12 +69,9 @@ function stackOptions(cmd: Command): Command {
       '--artifacts-destination <uri|path>',
       'where MLflow stores artifacts it serves (default: <cwd>/mlartifacts)',
     )
-    .option('--host <addr>', 'address nginx listens on', '127.0.0.1')
+    .addOption(option.host('address nginx listens on').default('127.0.0.1'))
     .option('--port <n|auto>', 'port nginx listens on; auto picks a free one', String(DEFAULT_PORT))
-    .option(
-      '--server-name <names>',
-      'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)',
-    )
+    .addOption(option.serverName())
     .option(
       '--tls',
       'serve HTTPS (plain HTTP on the port redirects) with a certificate from a local CA made on first use',
@@ -69,13 +83,8 @@ function stackOptions(cmd: Command): Command {
     )
     .option('--tls-key <file>', 'the unencrypted PEM private key of --tls-cert')
     .option('--user <name>', 'user to create when missing', 'admin')
-    .addOption(
-      new Option(
-        '--hash <scheme>',
-        "password hash scheme (default: bcrypt where this platform's nginx verifies it, else apr1)",
-      ).choices(['bcrypt', 'apr1']),
-    )
-    .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
+    .addOption(option.hash("password hash scheme (default: bcrypt where this platform's nginx verifies it, else apr1)"))
+    .addOption(option.bcryptCost())
     .option(
       '--nginx-workers <n|auto>',
       `nginx worker processes (default: ${DEFAULT_NGINX_WORKERS}; 1 on Windows, where nginx serves with one)`,
@@ -95,14 +104,28 @@ function stackOptions(cmd: Command): Command {
     );
 }
 
-export function createProgram(ctx: Context, setCode: (code: number) => void): Command {
+/** A command's handler: its arguments, its options, then the context. */
+type Handler<Args extends unknown[]> = (...args: [...Args, Context]) => Promise<number>;
+
+export function createProgram(ctx: Context, setCode: (code: number) => void) {
+  /**
+   * The action of a command whose module loads only when it runs: `--version`, `status` and
+   * `down` load neither execa nor bcryptjs (test/e2e/lazy.test.ts). commander hands the action
+   * the arguments, the options and itself; the handler gets the arguments, the options and ctx.
+   */
+  const lazy =
+    <Args extends unknown[]>(load: () => Promise<Handler<Args>>) =>
+    async (...given: [...Args, Command<unknown[]>]) => {
+      const args = given.slice(0, -1) as Args;
+      setCode(await (await load())(...args, ctx));
+    };
+
   const program = new Command('mlflow-secure')
     .description('Run MLflow behind an nginx that asks for a password; stop it all with one command.')
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => safeWrite(process.stdout, s), writeErr: (s) => safeWrite(ctx.stderr, s) });
-  const run = (fn: () => Promise<number>) => async () => setCode(await fn());
   // A typed --state-dir goes into every hint the command prints, so that each works as printed.
   program.hook('preAction', (_program, action) => {
     const dir: unknown = action.opts().stateDir;
@@ -110,140 +133,125 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       ctx.out.useStateDirArg(stateDirArg(dir, ctx.platform));
   });
 
+  const up = lazy(async () => (await import('./commands/up.js')).up);
+  const config = lazy(async () => (await import('./commands/config.js')).config);
   stackOptions(
     program
       .command('up')
       .description('start MLflow and nginx, prove they are healthy and that auth holds, and supervise them')
       .option('-d, --detach', 'return once healthy, leaving the stack running')
       .option('-q, --quiet', 'no progress line while starting (the summary and errors are still printed)')
-      .option(
-        '--password-stdin',
-        'read the password from standard input (else MLFLOW_SECURE_PASSWORD, a prompt, or a generated one)',
+      .addOption(
+        option.passwordStdin(
+          'read the password from standard input (else MLFLOW_SECURE_PASSWORD, a prompt, or a generated one)',
+        ),
       )
       .option('--dry-run', 'print the plan and start nothing (same as `mlflow-secure config`)')
-      .option('--json', 'with --dry-run: the plan as JSON')
+      .addOption(option.json('with --dry-run: the plan as JSON'))
       .option('--open', 'open the URL in the default browser once the stack is up')
-      .option('--migrate', MIGRATE_HELP),
-  ).action(function (this: Command) {
-    const o = this.opts();
-    return run(async () =>
-      o.dryRun ? (await import('./commands/config.js')).config(o, ctx) : (await import('./commands/up.js')).up(o, ctx),
-    )();
-  });
+      .addOption(option.migrate()),
+  ).action((o, cmd) => (o.dryRun ? config(o, cmd) : up(o, cmd)));
 
+  const restart = lazy(async () => (await import('./commands/restart.js')).restart);
   stackOptions(
     program
       .command('restart')
       .description('down, then up -d with the options the running stack was started with (options given here win)')
       .option('--foreground', 'supervise the new stack here, like up without -d')
-      .option('--password-stdin', 'read the password from standard input')
+      .addOption(option.passwordStdin())
       .option('-q, --quiet', 'no progress line while starting')
-      .option('--migrate', MIGRATE_HELP),
-  ).action(function (this: Command) {
+      .addOption(option.migrate()),
+  ).action((o, cmd) => {
     // Only what was typed overrides the record: commander's defaults must not.
-    const typed = Object.fromEntries(
-      Object.entries(this.opts()).filter(([key]) => this.getOptionValueSource(key) === 'cli'),
+    const typed: Partial<typeof o> = Object.fromEntries(
+      Object.entries(o).filter(([key]) => cmd.getOptionValueSource(key) === 'cli'),
     );
-    return run(async () => (await import('./commands/restart.js')).restart(typed, ctx))();
+    return restart(typed, cmd);
   });
 
-  stateDirOption(
-    program.command('down').description('stop the stack recorded in the state folder (idempotent)'),
-  ).action(function (this: Command) {
-    return run(async () => (await import('./commands/down.js')).down(this.opts(), ctx))();
-  });
+  program
+    .command('down')
+    .description('stop the stack recorded in the state folder (idempotent)')
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/down.js')).down));
 
-  stateDirOption(
-    program
-      .command('status')
-      .alias('ps')
-      .description('is the stack running and healthy? (exit 0 yes, 3 no)')
-      .option('--json', 'as JSON'),
-  ).action(function (this: Command) {
-    return run(async () => (await import('./commands/status.js')).status(this.opts(), ctx))();
-  });
+  program
+    .command('status')
+    .alias('ps')
+    .description('is the stack running and healthy? (exit 0 yes, 3 no)')
+    .addOption(option.json())
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/status.js')).status));
 
-  stateDirOption(
-    program
-      .command('logs')
-      .description("show the stack's logs")
-      .argument('[which]', 'mlflow, nginx (error log) or access (nginx access log); default: mlflow and nginx')
-      .option('-f, --follow', 'keep printing new lines until Ctrl+C')
-      .option('-n, --lines <n>', 'how many lines from the end', '50'),
-  ).action(function (this: Command, which: string | undefined) {
-    return run(async () => (await import('./commands/logs.js')).logs(which, this.opts(), ctx))();
-  });
+  program
+    .command('logs')
+    .description("show the stack's logs")
+    .argument('[which]', 'mlflow, nginx (error log) or access (nginx access log); default: mlflow and nginx')
+    .option('-f, --follow', 'keep printing new lines until Ctrl+C')
+    .option('-n, --lines <n>', 'how many lines from the end', '50')
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/logs.js')).logs));
 
-  stateDirOption(
-    program
-      .command('user')
-      .description('manage the users of the password file (in effect at once, no restart)')
-      .argument('<action>', 'add, remove, list or passwd')
-      .argument('[name]', 'user name')
-      .addOption(new Option('--hash <scheme>', 'hash scheme for add/passwd').choices(['bcrypt', 'apr1']))
-      .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
-      .option('--password-stdin', 'read the password from standard input')
-      .option('--json', 'list as JSON'),
-  ).action(function (this: Command, action: string, name: string | undefined) {
-    return run(async () => (await import('./commands/user.js')).user(action, name, this.opts(), ctx))();
-  });
+  program
+    .command('user')
+    .description('manage the users of the password file (in effect at once, no restart)')
+    .addArgument(new Argument('<action>', 'what to do').choices(USER_ACTIONS))
+    .argument('[name]', 'user name')
+    .addOption(option.hash('hash scheme for add/passwd'))
+    .addOption(option.bcryptCost())
+    .addOption(option.passwordStdin())
+    .addOption(option.json('list as JSON'))
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/user.js')).user));
 
   stackOptions(
-    program.command('config').description('print the full plan without starting anything').option('--json', 'as JSON'),
-  ).action(function (this: Command) {
-    return run(async () => (await import('./commands/config.js')).config(this.opts(), ctx))();
-  });
+    program.command('config').description('print the full plan without starting anything').addOption(option.json()),
+  ).action(config);
 
-  stateDirOption(
-    program
-      .command('env')
-      .description(
-        'print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD (with HTTPS also _SERVER_CERT_PATH) for a shell (--save: keep them in a file)',
-      )
-      .addOption(
-        new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices([
-          'bash',
-          'powershell',
-          'cmd',
-        ]),
-      )
-      .option('--public', 'use the first --server-name URL instead of the local one')
-      .option(
+  program
+    .command('env')
+    .description(
+      'print lines that set MLFLOW_TRACKING_URI, _USERNAME and _PASSWORD (with HTTPS also _SERVER_CERT_PATH) for a shell (--save: keep them in a file)',
+    )
+    .addOption(
+      new Option('--shell <shell>', 'bash, powershell or cmd (default: powershell on Windows, else bash)').choices(
+        SHELLS,
+      ),
+    )
+    .option('--public', 'use the first --server-name URL instead of the local one')
+    .addOption(
+      new Option(
         '--save',
         "write user and password to ~/.mlflow/credentials (read by MLflow's Python client) and print only MLFLOW_TRACKING_URI",
-      )
-      .option('--dotenv <file>', 'with --save or --forget: that .env file instead (URI, user and password)')
-      .option('--forget', 'remove what --save wrote'),
-  ).action(function (this: Command) {
-    return run(async () => (await import('./commands/env.js')).env(this.opts(), ctx))();
-  });
+      ).conflicts('forget'),
+    )
+    .option('--dotenv <file>', 'with --save or --forget: that .env file instead (URI, user and password)')
+    .option('--forget', 'remove what --save wrote')
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/env.js')).env));
 
-  stateDirOption(
-    program
-      .command('open')
-      .description("open the running stack's URL in the default browser")
-      .option('--public', 'the first --server-name URL instead of the local one'),
-  ).action(function (this: Command) {
-    return run(async () => (await import('./commands/open.js')).open(this.opts(), ctx))();
-  });
+  program
+    .command('open')
+    .description("open the running stack's URL in the default browser")
+    .option('--public', 'the first --server-name URL instead of the local one')
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/open.js')).open));
 
-  stateDirOption(
-    program
-      .command('doctor')
-      .description(
-        'check MLflow, nginx (version, hash schemes), the port, the state folder and the stores; say how to fix problems',
-      )
-      .option('--mlflow <path>', 'the mlflow executable')
-      .option('--nginx <path>', 'the nginx executable')
-      .option('--host <addr>', 'address to check', '127.0.0.1')
-      .option('--port <n>', 'port to check', String(DEFAULT_PORT))
-      .option('--backend-store-uri <uri|path>', 'also check this store: its driver and a connection')
-      .option('--registry-store-uri <uri|path>', 'also check this store')
-      .option('--artifacts-destination <uri|path>', 'also check this destination (s3://: boto3 and the bucket)')
-      .option('--json', 'as JSON'),
-  ).action(function (this: Command) {
-    return run(async () => (await import('./commands/doctor.js')).doctor(this.opts(), ctx))();
-  });
+  program
+    .command('doctor')
+    .description(
+      'check MLflow, nginx (version, hash schemes), the port, the state folder and the stores; say how to fix problems',
+    )
+    .option('--mlflow <path>', 'the mlflow executable')
+    .option('--nginx <path>', 'the nginx executable')
+    .addOption(option.host('address to check').default('127.0.0.1'))
+    .option('--port <n>', 'port to check', String(DEFAULT_PORT))
+    .option('--backend-store-uri <uri|path>', 'also check this store: its driver and a connection')
+    .option('--registry-store-uri <uri|path>', 'also check this store')
+    .option('--artifacts-destination <uri|path>', 'also check this destination (s3://: boto3 and the bucket)')
+    .addOption(option.json())
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/doctor.js')).doctor));
 
   program
     .command('setup')
@@ -260,35 +268,29 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       '--with <extras...>',
       'also install drivers: postgres (psycopg, PostgreSQL backend store), s3 (boto3, S3 artifacts destination)',
     )
-    .action(function (this: Command) {
-      return run(async () => (await import('./commands/setup.js')).setup(this.opts(), ctx))();
-    });
+    // setup's third parameter is for tests (what it runs, who we are): the CLI passes none.
+    .action(lazy<[SetupOptions]>(async () => (await import('./commands/setup.js')).setup));
 
-  stateDirOption(
-    program
-      .command('export')
-      .description(
-        'write the same stack for an engine: a docker compose project or Kubernetes manifests (nginx, MLflow, PostgreSQL, optional MinIO)',
-      )
-      .argument('<target>', 'compose or kubernetes')
-      .option('--out <dir>', 'folder to write (default: ./mlflow-secure-<target>)')
-      .option('--force', 'write into a non-empty --out, replacing the files an export writes')
-      .option('--s3', 'keep artifacts in a MinIO bucket instead of a volume')
-      .option('--host <addr>', 'compose: host address the port is published on (default: 127.0.0.1)')
-      .option(
-        '--port <n>',
-        'compose: published port; kubernetes: port of the Service mlflow-secure',
-        String(DEFAULT_PORT),
-      )
-      .option(
-        '--server-name <names>',
-        'public host names, comma-separated (nginx server_name; accepted by MLflow in Host and Origin)',
-      )
-      .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
-      .option('--mlflow-workers <n>', 'MLflow server worker processes', '1'),
-  ).action(function (this: Command, target: string) {
-    return run(async () => (await import('./commands/export.js')).exportStack(target, this.opts(), ctx))();
-  });
+  program
+    .command('export')
+    .description(
+      'write the same stack for an engine: a docker compose project or Kubernetes manifests (nginx, MLflow, PostgreSQL, optional MinIO)',
+    )
+    .addArgument(new Argument('<target>', 'the engine').choices(EXPORT_TARGETS))
+    .option('--out <dir>', 'folder to write (default: ./mlflow-secure-<target>)')
+    .option('--force', 'write into a non-empty --out, replacing the files an export writes')
+    .option('--s3', 'keep artifacts in a MinIO bucket instead of a volume')
+    .addOption(option.host('compose: host address the port is published on (default: 127.0.0.1)'))
+    .option(
+      '--port <n>',
+      'compose: published port; kubernetes: port of the Service mlflow-secure',
+      String(DEFAULT_PORT),
+    )
+    .addOption(option.serverName())
+    .option('--nginx-workers <n|auto>', 'nginx worker processes', String(DEFAULT_NGINX_WORKERS))
+    .option('--mlflow-workers <n>', 'MLflow server worker processes', '1')
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/export.js')).exportStack));
 
   return program;
 }
@@ -317,9 +319,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     await program.parseAsync(argv, { from: 'user' });
     return code;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-    }
+    if (error instanceof CommanderError) return commanderExitCode(error);
     if (isUserError(error)) {
       ctx.out.error(formatUserError(error));
       if (error.details) ctx.out.note(error.details);
@@ -330,4 +330,15 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     ctx.out.note('This is a bug in mlflow-secure; please report it with the lines above.');
     return ExitCode.bug;
   }
+}
+
+/**
+ * commander's errors are usage errors (exit 2), but for two it checks for the commands: an
+ * argument outside its choices (`user`, `export`) and options that exclude each other
+ * (`env --save --forget`). Those are bad values, exit 1, as when the commands checked them.
+ */
+function commanderExitCode(error: CommanderError): number {
+  if (error.exitCode === 0) return ExitCode.ok;
+  const badArgument = error.code === 'commander.invalidArgument' && error.message.startsWith('error: command-argument');
+  return badArgument || error.code === 'commander.conflictingOption' ? ExitCode.userError : ExitCode.usage;
 }

@@ -1,7 +1,7 @@
 /** `mlflow-secure env`: lines that point an MLflow client (Python, R, Java, CLI) at the stack. */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { commentLine, setLine, SHELLS, type Shell } from '../credentials/shell.js';
+import { commentLine, setLine, type Shell } from '../credentials/shell.js';
 import { PASSWORD_ENV } from '../users/password.js';
 import { runningStack, stackUrl } from '../stack/running.js';
 import type { StackRecord } from '../stack/state.js';
@@ -9,7 +9,7 @@ import { knownPassword, readUsers } from '../users/password-file.js';
 
 export interface EnvOptions {
   stateDir?: string;
-  shell?: string;
+  shell?: Shell;
   public?: boolean;
   /** Write the credentials to ~/.mlflow/credentials (or --dotenv) instead of printing them. */
   save?: boolean;
@@ -39,10 +39,8 @@ async function tlsFor(record: StackRecord, stateDir: string, ctx: Context): Prom
 }
 
 export async function env(o: EnvOptions, ctx: Context): Promise<number> {
-  const shell = (o.shell ?? (ctx.platform.isWindows ? 'powershell' : 'bash')) as Shell;
-  if (!SHELLS.includes(shell)) throw new UserError(`--shell must be one of ${SHELLS.join(', ')}, got '${o.shell}'`);
-  if (o.save && o.forget)
-    throw new UserError('--save and --forget cannot be used together', { hint: 'Use one of them' });
+  // commander checks --shell's choices and that --save and --forget are not both given.
+  const shell = o.shell ?? (ctx.platform.isWindows ? 'powershell' : 'bash');
   if (o.dotenv !== undefined && !o.save && !o.forget)
     throw new UserError('--dotenv needs --save or --forget', {
       hint: 'For example: mlflow-secure env --save --dotenv .env',

@@ -40,7 +40,15 @@ export interface UserOptions {
   json?: boolean;
 }
 
-export async function user(action: string, name: string | undefined, o: UserOptions, ctx: Context): Promise<number> {
+/** commander checks the action is one of these. */
+export type UserAction = 'add' | 'remove' | 'list' | 'passwd';
+
+export async function user(
+  action: UserAction,
+  name: string | undefined,
+  o: UserOptions,
+  ctx: Context,
+): Promise<number> {
   const { out, platform } = ctx;
   const paths = resolveStatePaths(o.stateDir, ctx);
   const readEntries = async () =>
@@ -65,8 +73,6 @@ export async function user(action: string, name: string | undefined, o: UserOpti
         );
     return ExitCode.ok;
   }
-  if (!['add', 'remove', 'passwd'].includes(action))
-    throw new UserError(`unknown user action '${action}'`, { hint: 'Use add, remove, list or passwd' });
   if (name === undefined)
     throw new UserError(`\`user ${action}\` needs a user name`, { hint: `e.g. mlflow-secure user ${action} alice` });
   validateUserName(name);
