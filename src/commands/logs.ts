@@ -6,7 +6,7 @@ import { checkStateDir, exists, tailFile } from '../system/files.js';
 import { labelNginxLogLine } from '../stack/health.js';
 import { LOG_MAX_BYTES, rotatedLog } from '../stack/log-files.js';
 import { maskUrisInText } from '../log.js';
-import { followFile } from '../system/processes.js';
+import { followFile } from '../system/follow-file.js';
 import { resolveStatePaths } from '../stack/state.js';
 
 export async function logs(

@@ -36,14 +36,9 @@ import { maskUriCredentials, uriSecrets } from '../stores/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../stack/settings.js';
 import { obtainPassword } from '../users/password.js';
 import { createProgress, progressMode, type Progress } from '../progress.js';
-import {
-  followFile,
-  ownership,
-  runOnce,
-  startBackground,
-  startProcess,
-  type StartedProcess,
-} from '../system/processes.js';
+import { followFile } from '../system/follow-file.js';
+import { ownership, startBackground, startProcess, type StartedProcess } from '../system/processes.js';
+import { runOnce } from '../system/run-once.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack/targets.js';
 import {
   GUNICORN_SOCKET_NAME,
