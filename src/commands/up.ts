@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
-import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../system/files.js';
+import { checkStateFiles, exists, tailFile, writeFileAtomic } from '../system/files.js';
+import { checkCreatable, ensureStateDir } from '../system/folders.js';
 import {
   describeExit,
   labelNginxLogLine,
