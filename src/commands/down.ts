@@ -8,7 +8,8 @@
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir, writeFileAtomic } from '../system/files.js';
+import { writeFileAtomic } from '../system/files.js';
+import { checkStateDir } from '../system/folders.js';
 import { isAlive } from '../system/processes.js';
 import { isLiveUp, removeStackFiles, stackTargets, stopStack } from '../stack/targets.js';
 import { readRecord, resolveStatePaths } from '../stack/state.js';

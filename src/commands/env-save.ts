@@ -15,16 +15,18 @@ import {
   type Forgotten,
   type Saved,
 } from '../credentials/files.js';
+import {
+  CERT_PATH_ENV,
+  DOTENV_KEYS,
+  TRACKING_PASSWORD_ENV,
+  TRACKING_URI_ENV,
+  type EnvTls,
+} from '../credentials/client-env.js';
 import { verifyPassword } from '../users/htpasswd.js';
 import { needsPythonEscapes } from '../credentials/dotenv.js';
 import { setLine, type Shell } from '../credentials/shell.js';
 import { PASSWORD_ENV } from '../users/password.js';
 import { readUsers } from '../users/password-file.js';
-import type { EnvTls } from './env.js';
-
-const DOTENV_KEYS = ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD'] as const;
-/** Written with HTTPS, and removed by --forget whenever present. */
-const CERT_PATH_KEY = 'MLFLOW_TRACKING_SERVER_CERT_PATH';
 
 export interface SaveRequest {
   url: string;
@@ -72,14 +74,14 @@ export async function save(r: SaveRequest, ctx: Context): Promise<number> {
     const entries: { key: string; value: string; what: string }[] = DOTENV_KEYS.map((key, i) => ({
       key,
       value: values[i]!,
-      what: key === 'MLFLOW_TRACKING_PASSWORD' ? 'password' : key,
+      what: key === TRACKING_PASSWORD_ENV ? 'password' : key,
     }));
-    if (r.tls?.certPath !== undefined) entries.push({ key: CERT_PATH_KEY, value: r.tls.certPath, what: CERT_PATH_KEY });
+    if (r.tls?.certPath !== undefined) entries.push({ key: CERT_PATH_ENV, value: r.tls.certPath, what: CERT_PATH_ENV });
     const saved = await saveDotenv(file, entries, platform);
     out.note(
       `${saved.created ? 'Wrote' : 'Updated'} ${file} (owner-only, 0600): ${entries.map((e) => e.key).join(', ')} for user ${r.user}; other lines kept.`,
     );
-    if (r.tls?.missing) out.note(`It has no ${CERT_PATH_KEY}: ${r.tls.missing}.`);
+    if (r.tls?.missing) out.note(`It has no ${CERT_PATH_ENV}: ${r.tls.missing}.`);
     noteMode(saved, ctx);
     out.note(
       `Load it with \`mlflow --env-file ${r.dotenv} <command>\` or python-dotenv's load_dotenv(); undo: mlflow-secure env --forget --dotenv ${r.dotenv}`,
@@ -110,13 +112,13 @@ export async function save(r: SaveRequest, ctx: Context): Promise<number> {
   if (r.tls) {
     // MLflow reads the CA path only from the environment: the credentials file has no key for it.
     out.note(
-      `The file holds no URL and no CA: clients still need MLFLOW_TRACKING_URI and ${CERT_PATH_KEY}, set by the lines on standard output.`,
+      `The file holds no URL and no CA: clients still need ${TRACKING_URI_ENV} and ${CERT_PATH_ENV}, set by the lines on standard output.`,
     );
-    if (r.tls.missing) out.note(`${CERT_PATH_KEY}: ${r.tls.missing}.`);
+    if (r.tls.missing) out.note(`${CERT_PATH_ENV}: ${r.tls.missing}.`);
   } else out.note('The file holds no URL: clients still need MLFLOW_TRACKING_URI, set by the line on standard output.');
   // Only the URL (and the CA path), on stdout: `eval "$(mlflow-secure env --save)"` sets them.
-  out.printSecretOnce(setLine(r.shell, 'MLFLOW_TRACKING_URI', r.url));
-  if (r.tls?.certPath !== undefined) out.printSecretOnce(setLine(r.shell, CERT_PATH_KEY, r.tls.certPath));
+  out.printSecretOnce(setLine(r.shell, TRACKING_URI_ENV, r.url));
+  if (r.tls?.certPath !== undefined) out.printSecretOnce(setLine(r.shell, CERT_PATH_ENV, r.tls.certPath));
   return ExitCode.ok;
 }
 
@@ -135,7 +137,7 @@ export async function forget(dotenv: string | undefined, ctx: Context): Promise<
   if (dotenv !== undefined) {
     const f = await forgetDotenv(
       ctx.platform.path.resolve(ctx.cwd, dotenv),
-      [...DOTENV_KEYS, CERT_PATH_KEY],
+      [...DOTENV_KEYS, CERT_PATH_ENV],
       ctx.platform,
     );
     reportForgotten(f, DOTENV_KEYS.join(', '), ctx);

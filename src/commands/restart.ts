@@ -14,7 +14,7 @@
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir } from '../system/files.js';
+import { checkStateDir } from '../system/folders.js';
 import { validatePassword, verifyPassword } from '../users/htpasswd.js';
 import { MASK } from '../stores/secrets.js';
 import { resolveSettings, type StackOptions } from '../stack/settings.js';

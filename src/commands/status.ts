@@ -1,7 +1,7 @@
 /** `mlflow-secure status` (alias `ps`): running or not, pids, URL, health. */
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { checkStateDir } from '../system/files.js';
+import { checkStateDir } from '../system/folders.js';
 import { mlflowDirect } from '../stack/health.js';
 import { request } from '../system/http.js';
 import { ownership } from '../system/processes.js';

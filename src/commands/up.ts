@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { ExitCode, StackError, UserError } from '../errors.js';
-import { checkCreatable, checkStateFiles, ensureStateDir, exists, tailFile, writeFileAtomic } from '../system/files.js';
+import { checkStateFiles, exists, tailFile, writeFileAtomic } from '../system/files.js';
+import { checkCreatable, ensureStateDir } from '../system/folders.js';
 import {
   describeExit,
   labelNginxLogLine,
@@ -36,14 +37,9 @@ import { maskUriCredentials, uriSecrets } from '../stores/secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../stack/settings.js';
 import { obtainPassword } from '../users/password.js';
 import { createProgress, progressMode, type Progress } from '../progress.js';
-import {
-  followFile,
-  ownership,
-  runOnce,
-  startBackground,
-  startProcess,
-  type StartedProcess,
-} from '../system/processes.js';
+import { followFile } from '../system/follow-file.js';
+import { ownership, startBackground, startProcess, type StartedProcess } from '../system/processes.js';
+import { runOnce } from '../system/run-once.js';
 import { isLiveUp, mlflowTarget, nginxTarget, removeStackFiles, stackTargets, stopStack } from '../stack/targets.js';
 import {
   GUNICORN_SOCKET_NAME,

@@ -5,7 +5,7 @@
  */
 import type { Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
-import { checkStateDir, ensureStateDir } from '../system/files.js';
+import { checkStateDir, ensureStateDir } from '../system/folders.js';
 import { stateDirGitWarnings } from '../stack/git-ignore.js';
 import { withStateLock } from '../system/lock.js';
 import {

@@ -192,7 +192,7 @@ export async function forgetDotenv(file: string, keys: readonly string[], platfo
  * repository's own config could name a program for git to run there.
  */
 export async function gitWouldCommit(file: string, platform: Platform, env: NodeJS.ProcessEnv): Promise<boolean> {
-  const { runOnce } = await import('../system/processes.js');
+  const { runOnce } = await import('../system/run-once.js');
   const r = await runOnce(
     'git',
     ['-c', 'core.fsmonitor=false', 'check-ignore', '-q', '--', platform.path.basename(file)],

@@ -1,16 +1,16 @@
 /**
  * How `setup` runs other programs (Python, pip, apt-get): one injectable function, so unit
- * tests fake them and check the exact commands, and the real one is processes.ts's runOnce.
+ * tests fake them and check the exact commands, and the real one is run-once.ts's runOnce.
  */
-import { runOnce, type RunResult } from '../system/processes.js';
+import { runOnce, type RunResult } from '../system/run-once.js';
 import { withEmptyDir } from '../mlflow/python-cwd.js';
 
-export type { RunOptions, RunResult } from '../system/processes.js';
+export type { RunOptions, RunResult } from '../system/run-once.js';
 
 export type Runner = typeof runOnce;
 
 /**
- * The real runner: processes.ts's runOnce, in `baseEnv` unless a run gives its own, and in an
+ * The real runner: run-once.ts's runOnce, in `baseEnv` unless a run gives its own, and in an
  * empty folder of its own unless it gives a `cwd`: Python (`-c`, `-m pip`, `-m venv`) imports
  * from its working folder, which must never be the user's (python-cwd.ts).
  */

@@ -145,7 +145,7 @@ export async function stateFilesInGit(
   run?: Run,
 ): Promise<GitFindings | undefined> {
   if (env.GIT_DIR === undefined && !(await inWorkTree(dir))) return undefined;
-  const runOnce = run ?? (await import('../system/processes.js')).runOnce;
+  const runOnce = run ?? (await import('../system/run-once.js')).runOnce;
   const r = await runOnce(
     'git',
     [

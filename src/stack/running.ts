@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import nodePath from 'node:path';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
-import { checkStateDir } from '../system/files.js';
+import { checkStateDir } from '../system/folders.js';
 import { readEnviron, readProcessImage, type ProcessImage } from '../system/process-table.js';
 import { isLive, ownership, type StopTarget } from '../system/processes.js';
 import { mlflowTarget, nginxTarget } from './targets.js';

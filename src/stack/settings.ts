@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import type { HashScheme, Platform } from '../system/platform.js';
 import { DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST, validateUserName } from '../users/htpasswd.js';
-import { resolveStateDir } from './state.js';
+import { resolveStateDir } from './state-paths.js';
 import { toStoreUri, type StoreUri } from '../stores/uri.js';
 import { resolveTls, type TlsOptions, type TlsSetting } from '../tls/plan.js';
 import { parseUpstream, upstreamWarning, type Upstream } from '../mlflow/upstream-url.js';

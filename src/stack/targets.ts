@@ -19,12 +19,12 @@ import {
   isAlive,
   isLive,
   ownership,
-  runOnce,
   stopTree,
   waitUntilGone,
   type StopResult,
   type StopTarget,
 } from '../system/processes.js';
+import { runOnce } from '../system/run-once.js';
 import { GUNICORN_SOCKET_NAME, removeRecord, type StackRecord, type StatePaths } from './state.js';
 
 /** How long a process gets to stop by itself before it is killed. */

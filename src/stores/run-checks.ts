@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import { StackError, UserError } from '../errors.js';
 import { PASSWORD_ENV } from '../users/password.js';
 import type { CommandSpec, Platform } from '../system/platform.js';
-import { runOnce, type RunResult } from '../system/processes.js';
+import { runOnce, type RunResult } from '../system/run-once.js';
 import { resolveSettings, type Settings, type StackOptions } from '../stack/settings.js';
 import {
   CHECK_URI_ENV,

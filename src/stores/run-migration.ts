@@ -34,7 +34,7 @@ import {
 } from './migration.js';
 import { maskUriCredentials } from './secrets.js';
 import { resolveSettings, type Settings, type StackOptions } from '../stack/settings.js';
-import { runOnce, type RunResult } from '../system/processes.js';
+import { runOnce, type RunResult } from '../system/run-once.js';
 import { findMlflowPython } from './run-checks.js';
 import { lookupMlflow, type IsExecutable } from '../system/tools.js';
 

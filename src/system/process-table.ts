@@ -5,10 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { getPlatform, type Platform } from './platform.js';
-
-/** Short-lived commands run through processes.ts, loaded on first use: Linux reads /proc only. */
-const runOnce: typeof import('./processes.js').runOnce = async (...args) =>
-  (await import('./processes.js')).runOnce(...args);
+import { runOnce } from './run-once.js';
 
 /** What can be read of a running process to tell whether a recorded pid is still ours. */
 export interface ProcessIdentity {

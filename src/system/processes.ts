@@ -8,7 +8,6 @@
  * group, which reaches MLflow's uvicorn workers even after the `mlflow` CLI itself died.
  */
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
 import treeKill from 'tree-kill';
 import { UserError } from '../errors.js';
 import { openLogForChild } from '../stack/log-files.js';
@@ -47,58 +46,6 @@ export interface StartOptions {
   cwd: string;
   logFile: string;
   platform: Platform;
-}
-
-export interface RunResult {
-  /** Undefined when the program did not run to an exit: see `error`. */
-  exitCode: number | undefined;
-  stdout: string;
-  stderr: string;
-  /** Why there is no exit code: 'not found', 'timed out after N s', or the spawn error. */
-  error?: string;
-}
-
-export interface RunOptions {
-  timeoutMs: number;
-  /** The child's whole environment (else ours). */
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  /**
-   * Let the user watch (pip, apt-get): the child's output goes to our stderr as it comes (its
-   * stdout there too, so our stdout keeps only results); its stderr is also kept for errors.
-   */
-  show?: boolean;
-}
-
-/**
- * Runs a short-lived command (`nginx -t`, `nginx -v`, `mlflow --version`, `ps`, `tasklist`,
- * `git check-ignore`, pip) to completion: no shell, no stdin, a time limit, never throws.
- * execa is loaded on first use, so the commands that run none (`--version`, `status` on
- * Linux) do not load it.
- */
-export async function runOnce(file: string, args: readonly string[], o: RunOptions): Promise<RunResult> {
-  const { execa } = await import('execa');
-  const r = await execa(file, args, {
-    ...(o.env ? { env: o.env, extendEnv: false } : {}),
-    ...(o.cwd ? { cwd: o.cwd } : {}),
-    stdin: 'ignore',
-    // fd 2 itself, not a pipe: pip and apt-get see the terminal and draw their progress.
-    stdout: o.show ? 2 : 'pipe',
-    stderr: o.show ? ['inherit', 'pipe'] : 'pipe',
-    reject: false,
-    timeout: o.timeoutMs,
-    windowsHide: true,
-  });
-  const text = (v: unknown) => (typeof v === 'string' ? v : '');
-  const result: RunResult = { exitCode: r.exitCode, stdout: text(r.stdout), stderr: text(r.stderr) };
-  if (r.exitCode === undefined) {
-    result.error = r.timedOut
-      ? `timed out after ${Math.round(o.timeoutMs / 1000)} s`
-      : (r as { code?: string }).code === 'ENOENT'
-        ? 'not found'
-        : (r.originalMessage ?? r.shortMessage);
-  }
-  return result;
 }
 
 export async function startProcess(o: StartOptions): Promise<StartedProcess> {
@@ -380,61 +327,4 @@ async function waitForGroupExit(
     if (Date.now() >= deadline) return false;
     await sleep(25);
   }
-}
-
-/**
- * Follows a growing text file, calling `onLine` for each complete line. Polling keeps it the
- * same on every OS and works for files other processes append to.
- */
-export function followFile(
-  file: string,
-  onLine: (line: string) => void,
-  o: { fromStart?: boolean; intervalMs?: number } = {},
-): () => Promise<void> {
-  let position = -1;
-  let partial = '';
-  let stopped = false;
-  let busy: Promise<void> = Promise.resolve();
-  const read = async (flush: boolean) => {
-    let handle;
-    try {
-      const stat = await fs.stat(file);
-      if (position === -1) position = o.fromStart ? 0 : stat.size;
-      if (stat.size < position) {
-        // Emptied (a trimmed log) or replaced (a rotated one): go on from its start.
-        position = 0;
-        if (partial !== '') onLine(partial);
-        partial = '';
-      }
-      if (stat.size > position) {
-        handle = await fs.open(file, 'r');
-        const buffer = Buffer.alloc(stat.size - position);
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        position += bytesRead;
-        partial += buffer.subarray(0, bytesRead).toString('utf8');
-        const lines = partial.split(/\r?\n/);
-        partial = lines.pop() ?? '';
-        for (const line of lines) onLine(line);
-      }
-    } catch {
-      if (position === -1 && !o.fromStart) position = 0; // not there yet: it starts empty
-    } finally {
-      await handle?.close();
-    }
-    if (flush && partial !== '') {
-      onLine(partial);
-      partial = '';
-    }
-  };
-  const timer = setInterval(() => {
-    busy = busy.then(() => (stopped ? undefined : read(false)));
-  }, o.intervalMs ?? 150);
-  busy = read(false);
-  return async () => {
-    if (stopped) return;
-    stopped = true;
-    clearInterval(timer);
-    await busy;
-    await read(true);
-  };
 }

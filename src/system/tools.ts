@@ -3,7 +3,7 @@ import { promises as fs, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import nodePath from 'node:path';
 import { UserError } from '../errors.js';
-import { runOnce } from './processes.js';
+import { runOnce } from './run-once.js';
 import { withEmptyDir } from '../mlflow/python-cwd.js';
 import type { CommandSpec, Platform } from './platform.js';
 

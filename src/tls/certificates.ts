@@ -7,34 +7,33 @@
  *   matches, in its validity period) and copied in, so nginx serves what was checked.
  *
  * Certificates are read with node:crypto's X509Certificate (about 10 ms for a start that changes
- * nothing); @peculiar/x509 (with WebCrypto) is loaded only to make new ones (0.15-0.3 s with it).
+ * nothing); new ones are made in make-certificates.ts.
  */
-import { createPrivateKey, createPublicKey, X509Certificate, webcrypto, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { UserError } from '../errors.js';
 import { publicNames } from '../stack/plan.js';
 import type { Settings } from '../stack/settings.js';
-import { checkStateFiles, ensureStateDir, readTextIfExists, writeFileAtomic } from '../system/files.js';
+import { checkStateFiles, readTextIfExists, writeFileAtomic } from '../system/files.js';
+import { ensureStateDir } from '../system/folders.js';
 import type { Platform } from '../system/platform.js';
 import {
   addDays,
-  CA_CERT_DAYS,
   certificateNames,
   describeConstraints,
-  encodeNameConstraints,
   nameConstraintsFor,
   namesInSubjectAltName,
   readNameConstraints,
   RENEW_DAYS_BEFORE,
   renewalReason,
   SERVER_CERT_DAYS,
-  subjectAltNames,
   uncoveredNames,
   tlsPaths,
   type TlsPaths,
   type TlsSetting,
 } from './plan.js';
+import { makeCa, makeServerCert } from './make-certificates.js';
 
 /** How the CLI itself checks the server it talks to (http.ts). */
 export type TlsTrust =
@@ -146,7 +145,7 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
   const uncovered = constraints ? uncoveredNames(constraints, names) : [];
   if (!caUsable || uncovered.length > 0) {
     const hadCa = caPem !== undefined || caKeyPem !== undefined;
-    const made = await makeCa(await lazyX509(), names, now);
+    const made = await makeCa(names, now);
     await writeFileAtomic(paths.caKey, made.keyPem, 0o600);
     await writeFileAtomic(paths.caCert, made.certPem, 0o644);
     caPem = made.certPem;
@@ -180,7 +179,7 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
   };
   const reason = renewalReason(existing, names, now);
   if (reason !== undefined) {
-    const made = await makeServerCert(await lazyX509(), ca!, caKey!, names, now);
+    const made = await makeServerCert(ca!, caKey!, names, now);
     await writeFileAtomic(paths.serverKey, made.keyPem, 0o600);
     await writeFileAtomic(paths.serverCert, made.certPem, 0o644);
     notes.push(
@@ -188,89 +187,6 @@ async function prepareGenerated(paths: TlsPaths, names: readonly string[], now: 
     );
   }
   return { trust: { ca: caPem! }, clientCa: paths.caCert, notes, warnings };
-}
-
-type X509Lib = typeof import('@peculiar/x509');
-
-/** Loaded on demand and only when something must be made: `up` without a change never pays for it. */
-let x509Loaded: Promise<X509Lib> | undefined;
-function lazyX509(): Promise<X509Lib> {
-  return (x509Loaded ??= (async () => {
-    // @peculiar/x509 resolves its parts through tsyringe, which needs the Reflect metadata API.
-    await import('reflect-metadata');
-    const lib = await import('@peculiar/x509');
-    lib.cryptoProvider.set(webcrypto as unknown as Parameters<X509Lib['cryptoProvider']['set']>[0]);
-    return lib;
-  })());
-}
-
-/** ECDSA P-256: quick to make, small handshakes, and accepted by every client MLflow users have. */
-const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-
-async function exportKey(lib: X509Lib, key: webcrypto.CryptoKey): Promise<string> {
-  return lib.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
-}
-
-async function makeCa(lib: X509Lib, names: readonly string[], now: Date): Promise<{ certPem: string; keyPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  // A name that tells this CA from another machine's when someone has trusted several.
-  const cert = await lib.X509CertificateGenerator.createSelfSigned({
-    name: `CN=mlflow-secure local CA ${date(now)} ${Buffer.from(webcrypto.getRandomValues(new Uint8Array(4))).toString('hex')}, O=mlflow-secure`,
-    notBefore: addDays(now, -1),
-    notAfter: addDays(now, CA_CERT_DAYS),
-    signingAlgorithm: ALG,
-    keys,
-    // Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA needs critical basicConstraints
-    // and keyUsage, and key identifiers. https://docs.python.org/3/library/ssl.html#ssl.VERIFY_X509_STRICT
-    extensions: [
-      new lib.BasicConstraintsExtension(true, 0, true),
-      new lib.KeyUsagesExtension(lib.KeyUsageFlags.keyCertSign | lib.KeyUsageFlags.cRLSign, true),
-      await lib.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await lib.AuthorityKeyIdentifierExtension.create(keys.publicKey),
-      // Critical, as RFC 5280 wants: a client that cannot read them must refuse the chain.
-      new lib.Extension(NAME_CONSTRAINTS_OID, true, encodeNameConstraints(nameConstraintsFor(names))),
-    ],
-  });
-  return { certPem: cert.toString('pem') + '\n', keyPem: (await exportKey(lib, keys.privateKey)) + '\n' };
-}
-
-const NAME_CONSTRAINTS_OID = '2.5.29.30';
-
-async function makeServerCert(
-  lib: X509Lib,
-  ca: X509Certificate,
-  caKey: KeyObject,
-  names: readonly string[],
-  now: Date,
-): Promise<{ certPem: string; keyPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const signingKey = await webcrypto.subtle.importKey(
-    'pkcs8',
-    caKey.export({ type: 'pkcs8', format: 'der' }),
-    ALG,
-    false,
-    ['sign'],
-  );
-  const issuer = new lib.X509Certificate(ca.raw);
-  const cert = await lib.X509CertificateGenerator.create({
-    subject: `CN=${names[0] ?? 'localhost'}`,
-    issuer: issuer.subject,
-    // A day back: a client whose clock is a little behind still accepts it.
-    notBefore: addDays(now, -1),
-    notAfter: addDays(now, SERVER_CERT_DAYS),
-    signingAlgorithm: ALG,
-    publicKey: keys.publicKey,
-    signingKey,
-    extensions: [
-      new lib.BasicConstraintsExtension(false, undefined, true),
-      new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true),
-      new lib.ExtendedKeyUsageExtension([lib.ExtendedKeyUsage.serverAuth]),
-      new lib.SubjectAlternativeNameExtension(subjectAltNames(names)),
-      await lib.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await lib.AuthorityKeyIdentifierExtension.create(issuer),
-    ],
-  });
-  return { certPem: cert.toString('pem') + '\n', keyPem: (await exportKey(lib, keys.privateKey)) + '\n' };
 }
 
 async function readUserFile(file: string, flag: string): Promise<string> {

@@ -7,7 +7,7 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } fro
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureStateDir } from '../../../src/system/files.js';
+import { ensureStateDir } from '../../../src/system/folders.js';
 import {
   gitWarnings,
   IGNORE_STATE_DIR,

@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { keepLogsBounded, LOG_MAX_BYTES, openLogForChild, rotateLog, trimLog } from '../../../src/stack/log-files.js';
 import { keeperArgs, keepStackLogs, parseKeeperArgs } from '../../../src/stack/log-keeper.js';
 import { getPlatform } from '../../../src/system/platform.js';
-import { followFile, startProcess } from '../../../src/system/processes.js';
+import { followFile } from '../../../src/system/follow-file.js';
+import { startProcess } from '../../../src/system/processes.js';
 
 let dir: string;
 let log: string;

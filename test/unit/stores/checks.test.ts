@@ -26,7 +26,7 @@ import {
   type StoreCheck,
 } from '../../../src/stores/checks.js';
 import { findMlflowPython, runStoreChecks, startStoreChecks } from '../../../src/stores/run-checks.js';
-import type { RunResult } from '../../../src/system/processes.js';
+import type { RunResult } from '../../../src/system/run-once.js';
 import { sink } from '../sink.js';
 
 const linux = getPlatform('linux');

@@ -23,7 +23,7 @@ import {
   verdictOf,
 } from '../../../src/stores/migration.js';
 import { resolveSettings } from '../../../src/stack/settings.js';
-import type { RunResult } from '../../../src/system/processes.js';
+import type { RunResult } from '../../../src/system/run-once.js';
 import { sink } from '../sink.js';
 
 const linux = getPlatform('linux');

@@ -8,13 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../../src/errors.js';
-import {
-  checkStateDir,
-  checkStateFiles,
-  ensureStateDir,
-  ensureWritableDirs,
-  readTextIfExists,
-} from '../../../src/system/files.js';
+import { checkStateFiles, readTextIfExists } from '../../../src/system/files.js';
+import { checkStateDir, ensureStateDir, ensureWritableDirs } from '../../../src/system/folders.js';
 import { withStateLock } from '../../../src/system/lock.js';
 import { getPlatform } from '../../../src/system/platform.js';
 import { readUsers } from '../../../src/users/password-file.js';
@@ -332,7 +327,7 @@ describe('checkCreatable', () => {
   it.runIf(process.platform === 'linux')(
     'refuses a store under /proc even as root (access() says yes there), with one line',
     async () => {
-      const { checkCreatable } = await import('../../../src/system/files.js');
+      const { checkCreatable } = await import('../../../src/system/folders.js');
       const e = await userErrorOf(checkCreatable('/proc/x/mlflow.db', 'backend store'));
       expect(e.message).toMatch(
         /cannot create the backend store at \/proc\/x\/mlflow\.db: nothing can be created in \/proc/,
