@@ -98,7 +98,7 @@ async function runClaimed<S>(s: S, p: Phases<S>, signals: StopSource, o: Lifecyc
     // From here on `down` stops the processes and this `up` sees them exit.
     request.dispose();
     await p.announce(s, false);
-    return await supervise(s, p, anyStop([starting, stopOnExit(p.children(s))]), cleanUp, o);
+    return await supervise(s, p, starting, cleanUp, o);
   } finally {
     if (!detached) await cleanUp();
     starting.dispose();
@@ -114,20 +114,24 @@ async function startAndProve<S>(s: S, p: Phases<S>, stop: AbortSignal): Promise<
   await p.accept(s, await raceStop(p.prove(s), stop));
 }
 
-/** Until a signal or a child's exit; then everything is stopped. */
+/**
+ * Until a signal or a child's exit; then everything is stopped. The signal listeners stay until
+ * the lifecycle ends: a second Ctrl+C while stopping must not kill us midway.
+ */
 async function supervise<S>(
   s: S,
   p: Phases<S>,
-  stop: StopSource,
+  starting: StopSource,
   cleanUp: () => Promise<void>,
   o: LifecycleOptions,
 ): Promise<number> {
+  const exits = stopOnExit(p.children(s));
   const stopWatching = p.watch(s);
-  const until = whenStopped(stop.signal);
+  const until = whenStopped(AbortSignal.any([starting.signal, exits.signal]));
   const reason = await until.stopped.finally(() => {
     stopWatching();
     until.dispose();
-    stop.dispose();
+    exits.dispose();
   });
   if (reason.kind !== 'exit') {
     o.out.note(`Stopping (${describeStop(reason)})...`);

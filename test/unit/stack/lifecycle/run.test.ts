@@ -250,6 +250,40 @@ describe('supervised', () => {
     expect(notes).toEqual(['Stopping (mlflow-secure down)...', 'Stopped MLflow and nginx.']);
   });
 
+  it('the signal listeners stay while it cleans up: a second Ctrl+C cannot kill it midway', async () => {
+    let listeningWhileCleaning = -1;
+    const run = runLifecycle(
+      fakePhases(calls, {
+        cleanUp: async () => {
+          listeningWhileCleaning = signals.listening();
+        },
+      }),
+      options,
+    );
+    await reached('watch');
+    signals.emit('SIGINT', 'SIGINT');
+    expect(await run).toBe(ExitCode.ok);
+    expect(listeningWhileCleaning).toBe(3);
+    expect(signals.listening()).toBe(0);
+  });
+
+  it('while starting too: listening while it cleans up after an interrupt', async () => {
+    let listeningWhileCleaning = -1;
+    const run = runLifecycle(
+      fakePhases(calls, {
+        waitReady: forever,
+        cleanUp: async () => {
+          listeningWhileCleaning = signals.listening();
+        },
+      }),
+      options,
+    );
+    await reached('waitReady');
+    signals.emit('SIGINT', 'SIGINT');
+    expect(await run).toBe(ExitCode.interrupted);
+    expect(listeningWhileCleaning).toBe(3);
+  });
+
   it('clean-up is asked for twice (stop, then the final guard) and runs once', async () => {
     let running = 0;
     const run = runLifecycle(
