@@ -241,7 +241,7 @@ describe('supervised', () => {
       fakePhases(calls, {
         accept: async () => {
           await writeFile(options.paths.stopRequest, '');
-          await new Promise((r) => setTimeout(r, 500)); // longer than the 200 ms poll
+          await new Promise((r) => setTimeout(r, 1000)); // several of its 200 ms polls
         },
       }),
       options,
