@@ -307,6 +307,7 @@ export function defaultContext(): Context {
     out: createOutput(process.stdout, process.stderr, { self }),
     stdin: process.stdin,
     stderr: process.stderr,
+    signals: process,
   };
 }
 

@@ -1,6 +1,6 @@
 /** `mlflow-secure logs [mlflow|nginx] [-f]`: the stack's logs, prefixed by process name. */
 import { promises as fs } from 'node:fs';
-import type { Context } from '../context.js';
+import { NO_SIGNALS, type Context } from '../context.js';
 import { ExitCode, UserError } from '../errors.js';
 import { exists, tailFile } from '../system/files.js';
 import { checkStateDir } from '../system/folders.js';
@@ -8,6 +8,8 @@ import { labelNginxLogLine } from '../stack/health.js';
 import { LOG_MAX_BYTES, rotatedLog } from '../stack/log-files.js';
 import { maskUrisInText } from '../log.js';
 import { followFile } from '../system/follow-file.js';
+import { whenStopped } from '../stack/lifecycle/stop.js';
+import { stopOnSignals } from '../stack/lifecycle/stop-signals.js';
 import { resolveStatePaths } from '../stack/state.js';
 
 export async function logs(
@@ -50,19 +52,11 @@ export async function logs(
   if (!o.follow) return ExitCode.ok;
   const stops = chosen.map((name) => followFile(all[name]!, (line) => show(name, line)));
   // Until Ctrl+C, a closed terminal (SIGHUP), or a write that finds the reader gone (`logs -f | head -1`).
-  const signals: NodeJS.Signals[] = [
-    'SIGINT',
-    'SIGTERM',
-    'SIGHUP',
-    ...(ctx.platform.isWindows ? (['SIGBREAK'] as const) : []),
-  ];
-  let done: () => void = () => undefined;
-  const stopped = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  for (const s of signals) process.on(s, done);
-  await Promise.race([stopped, ctx.out.stdoutClosed]);
-  for (const s of signals) process.off(s, done);
+  const signals = stopOnSignals(ctx.signals ?? NO_SIGNALS, ctx.platform.isWindows);
+  const until = whenStopped(signals.signal);
+  await Promise.race([until.stopped, ctx.out.stdoutClosed]);
+  until.dispose();
+  signals.dispose();
   await Promise.all(stops.map((s) => s()));
   return ExitCode.ok;
 }

@@ -5,7 +5,7 @@ import { resolveSettings, type StackOptions } from '../../../src/stack/settings.
 import { looksLikeMlflow, parseUpstream, upstreamWarning } from '../../../src/mlflow/upstream-url.js';
 import { getPlatform, type Platform } from '../../../src/system/platform.js';
 import { restartOptions } from '../../../src/commands/restart.js';
-import { recordOf } from '../../../src/commands/up.js';
+import { recordOf } from '../../../src/stack/lifecycle/record.js';
 import { userErrorFrom } from '../user-error.js';
 
 const linux = getPlatform('linux');

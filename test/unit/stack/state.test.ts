@@ -158,7 +158,7 @@ describe('what up writes, readRecord accepts', () => {
   it('for IPv6, wildcard server names, a masked database password and Windows', async () => {
     const { buildPlan } = await import('../../../src/stack/plan.js');
     const { resolveSettings } = await import('../../../src/stack/settings.js');
-    const { recordOf } = await import('../../../src/commands/up.js');
+    const { recordOf } = await import('../../../src/stack/lifecycle/record.js');
     const { writeRecord } = await import('../../../src/stack/state.js');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlflow-secure-roundtrip-'));
     try {
