@@ -43,7 +43,7 @@ import {
   type ExportInput,
 } from './stack.js';
 import { listenAddress } from '../nginx/conf.js';
-import { commented, renderYaml, type YamlValue } from './yaml.js';
+import { commented, renderYaml, type YamlValue } from './yaml-files.js';
 
 export const COMPOSE_FILE = 'compose.yaml';
 export const COMPOSE_SECRETS_DIR = 'secrets';

@@ -44,7 +44,7 @@ import {
   type ExportFile,
   type ExportInput,
 } from './stack.js';
-import { commented, renderYamlDocuments, type Commented, type YamlValue } from './yaml.js';
+import { commented, renderYamlDocuments, type Commented, type YamlValue } from './yaml-files.js';
 
 type Manifest = { [key: string]: YamlValue | undefined };
 type Document = Manifest | Commented;
