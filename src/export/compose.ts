@@ -28,10 +28,8 @@
 import {
   containerNginxConf,
   CONTAINER,
-  CREATE_BUCKET_PY,
   DATABASE,
   FRONT_NAME,
-  HEALTH_PY,
   IMAGES,
   MINIO_USER,
   mlflowCommand,
@@ -42,6 +40,7 @@ import {
   type ExportFile,
   type ExportInput,
 } from './stack.js';
+import { CREATE_BUCKET_PY, HEALTH_PY } from './container-scripts.js';
 import { listenAddress } from '../nginx/conf.js';
 import { commented, renderYaml, type YamlValue } from './yaml-files.js';
 

@@ -30,10 +30,8 @@ import {
   BUCKET,
   containerNginxConf,
   CONTAINER,
-  CREATE_BUCKET_PY,
   DATABASE,
   FRONT_NAME,
-  HEALTH_PY,
   IMAGES,
   MINIO_USER,
   mlflowCommand,
@@ -44,6 +42,7 @@ import {
   type ExportFile,
   type ExportInput,
 } from './stack.js';
+import { CREATE_BUCKET_PY, HEALTH_PY } from './container-scripts.js';
 import { commented, renderYamlDocuments, type Commented, type YamlValue } from './yaml-files.js';
 
 type Manifest = { [key: string]: YamlValue | undefined };

@@ -187,28 +187,5 @@ export function postgresUri(host: string, password: string): string {
   return `postgresql://${DATABASE.user}:${password}@${host}:${PORTS.postgres}/${DATABASE.name}`;
 }
 
-/**
- * A health probe run inside MLflow's container (its image has Python but no curl): MLflow listens
- * on loopback only, where the kubelet's HTTP probes do not connect. Host `localhost` is always
- * among MLflow's allowed hosts.
- */
-export const HEALTH_PY = [
-  'import urllib.request',
-  `r = urllib.request.Request('http://${MLFLOW_LISTEN}:${PORTS.mlflow}/health', headers={'Host': 'localhost'})`,
-  'urllib.request.urlopen(r, timeout=5)',
-].join('\n');
-
-/**
- * Creates MLflow's bucket when missing, with the boto3 of MLflow's image: MLflow itself does not,
- * and a missing bucket only shows at the first artifact request.
- */
-export const CREATE_BUCKET_PY = [
-  'import os, boto3',
-  "s3 = boto3.client('s3', endpoint_url=os.environ['MLFLOW_S3_ENDPOINT_URL'])",
-  `names = [b['Name'] for b in s3.list_buckets().get('Buckets', [])]`,
-  `'${BUCKET}' in names or s3.create_bucket(Bucket='${BUCKET}')`,
-  `print('bucket ${BUCKET} is ready')`,
-].join('\n');
-
 /** A generated store password: 32 base64url characters (192 bits), safe in a URI as it is. */
 export const STORE_SECRET = /^[A-Za-z0-9_-]{24,128}$/;
