@@ -119,18 +119,12 @@ export function pipInstallCommand(python: CommandSpec, requirement: string, plat
   return [quoteFile(python.file), ...python.args, '-m', 'pip', 'install', req].join(' ');
 }
 
-const CHECK_KINDS = [
-  'missing-module',
-  'bad-uri',
-  'connect',
-  'no-credentials',
-  'unreachable',
-  'client-error',
-  'other',
-] as const;
-
-/** A field the answer may lack, or give in another type (then taken as absent, as before it was parsed). */
+/** A field the answer may lack, or give in another type: then taken as absent. */
 const optionalText = z.string().optional().catch(undefined);
+const optionalKind = z
+  .enum(['missing-module', 'bad-uri', 'connect', 'no-credentials', 'unreachable', 'client-error', 'other'])
+  .optional()
+  .catch(undefined);
 
 /**
  * The check's answer (its last JSON line), as python/store_check_sql.py and store_check_s3.py
@@ -138,7 +132,7 @@ const optionalText = z.string().optional().catch(undefined);
  */
 export const CheckAnswer = z.object({
   ok: z.boolean(),
-  kind: z.enum(CHECK_KINDS).optional().catch(undefined),
+  kind: optionalKind,
   module: optionalText,
   type: optionalText,
   code: optionalText,
