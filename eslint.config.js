@@ -21,7 +21,7 @@ export const PURE_MODULES = [
   'src/export/compose.ts',
   'src/export/kubernetes.ts',
   'src/export/stack.ts',
-  'src/export/yaml.ts',
+  'src/export/yaml-files.ts',
   'src/mlflow/upstream-url.ts',
   'src/mlflow/versions.ts',
   'src/nginx/conf.ts',
@@ -87,7 +87,7 @@ function purityRule(file) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.venv/', '.mlflow-secure/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', '.venv/', '.mlflow-secure/', '.venv-*/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   // Layout is prettier's job (npm run lint runs it): no eslint rule may disagree with it.

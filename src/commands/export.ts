@@ -32,6 +32,7 @@ import { parseHost, parsePort, parseServerNames } from '../stack/settings.js';
 import { resolveStatePaths } from '../stack/state.js';
 import { readUsers } from '../users/password-file.js';
 import { DEFAULT_NGINX_WORKERS, DEFAULT_PORT } from '../defaults.js';
+import { containerScripts } from '../export/container-scripts.js';
 
 export interface ExportOptions {
   out?: string;
@@ -59,7 +60,7 @@ function parseCount(value: string, flag: string, o: { auto: boolean }): number |
 export function resolveExportOptions(
   target: string,
   o: ExportOptions,
-): Omit<ExportInput, 'mlflowVersion' | 'htpasswd' | 'postgresPassword' | 'minioPassword'> {
+): Omit<ExportInput, 'mlflowVersion' | 'htpasswd' | 'postgresPassword' | 'minioPassword' | 'scripts'> {
   if (!(TARGETS as readonly string[]).includes(target))
     throw new UserError(`unknown export target '${target}'`, {
       hint: 'Use `mlflow-secure export compose` or `mlflow-secure export kubernetes`',
@@ -248,6 +249,7 @@ export async function exportStack(target: string, o: ExportOptions, ctx: Context
     htpasswd: renderHtpasswd(entries),
     postgresPassword: kept.postgres ?? generateStoreSecret(),
     minioPassword: options.s3 ? (kept.minio ?? generateStoreSecret()) : undefined,
+    scripts: containerScripts(),
   };
   for (const secret of [input.postgresPassword, input.minioPassword]) if (secret) log.addSecret(secret);
   const files = options.target === 'compose' ? renderCompose(input) : renderKubernetes(input);

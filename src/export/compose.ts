@@ -28,10 +28,8 @@
 import {
   containerNginxConf,
   CONTAINER,
-  CREATE_BUCKET_PY,
   DATABASE,
   FRONT_NAME,
-  HEALTH_PY,
   IMAGES,
   MINIO_USER,
   mlflowCommand,
@@ -43,7 +41,7 @@ import {
   type ExportInput,
 } from './stack.js';
 import { listenAddress } from '../nginx/conf.js';
-import { commented, renderYaml, type YamlValue } from './yaml.js';
+import { commented, renderYaml, type YamlValue } from './yaml-files.js';
 
 export const COMPOSE_FILE = 'compose.yaml';
 export const COMPOSE_SECRETS_DIR = 'secrets';
@@ -125,7 +123,7 @@ export function renderCompose(input: ExportInput): ExportFile[] {
         `AWS_SECRET_ACCESS_KEY="$(cat ${secretPath('minio_password')})"`,
         'export AWS_SECRET_ACCESS_KEY',
       ]),
-      command: ['python', '-c', CREATE_BUCKET_PY],
+      command: ['python', '-c', input.scripts.createBucket],
       environment: mlflowEnvironment(input, SERVICE.minio),
       secrets: ['minio_password'],
       depends_on: { [SERVICE.minio]: { condition: 'service_healthy' } },
@@ -165,7 +163,7 @@ export function renderCompose(input: ExportInput): ExportFile[] {
       [SERVICE.postgres]: { condition: 'service_healthy' },
       ...(input.s3 ? { [SERVICE.bucket]: { condition: 'service_completed_successfully' } } : {}),
     },
-    healthcheck: healthcheck(['CMD', 'python', '-c', HEALTH_PY], { interval: '10s', startPeriod: '120s' }),
+    healthcheck: healthcheck(['CMD', 'python', '-c', input.scripts.health], { interval: '10s', startPeriod: '120s' }),
   };
   services[SERVICE.nginx] = {
     image: IMAGES.nginx,

@@ -30,10 +30,8 @@ import {
   BUCKET,
   containerNginxConf,
   CONTAINER,
-  CREATE_BUCKET_PY,
   DATABASE,
   FRONT_NAME,
-  HEALTH_PY,
   IMAGES,
   MINIO_USER,
   mlflowCommand,
@@ -44,7 +42,7 @@ import {
   type ExportFile,
   type ExportInput,
 } from './stack.js';
-import { commented, renderYamlDocuments, type Commented, type YamlValue } from './yaml.js';
+import { commented, renderYamlDocuments, type Commented, type YamlValue } from './yaml-files.js';
 
 type Manifest = { [key: string]: YamlValue | undefined };
 type Document = Manifest | Commented;
@@ -221,7 +219,7 @@ function minio(): Manifest[] {
 
 /** nginx in front, MLflow beside it on the pod's loopback: one pod, one Service (nginx's public port). */
 function server(input: ExportInput, conf: string): Document[] {
-  const health = { exec: { command: ['python', '-c', HEALTH_PY] } };
+  const health = { exec: { command: ['python', '-c', input.scripts.health] } };
   const s3Env = input.s3 ? [secretEnv('AWS_SECRET_ACCESS_KEY', SECRET_KEYS.minio)] : [];
   const storeUri = postgresUri(NAME.postgres, '$(MLFLOW_DB_PASSWORD)');
   const mlflowContainer: Manifest = {
@@ -298,7 +296,7 @@ function server(input: ExportInput, conf: string): Document[] {
                   commented(`Creates the bucket ${BUCKET} when missing (MLflow does not).`, {
                     name: 'create-bucket',
                     image: mlflowImage(input.mlflowVersion),
-                    command: ['python', '-c', CREATE_BUCKET_PY],
+                    command: ['python', '-c', input.scripts.createBucket],
                     env: [...env(mlflowEnvironment(input, NAME.minio)), ...s3Env],
                   }),
                 ]

@@ -33,6 +33,16 @@ export interface ExportInput {
   /** Generated secrets: base64url, so they sit in a URI without escaping. */
   postgresPassword: string;
   minioPassword?: string;
+  /** The Python the containers run (python/*.py's text, read by the command: this module reads no file). */
+  scripts: ContainerScripts;
+}
+
+/** Python run inside the exported containers with `python -c`. */
+export interface ContainerScripts {
+  /** MLflow's /health on its loopback address (MLflow's image has Python but no curl). */
+  health: string;
+  /** Creates MLflow's bucket when missing (MLflow does not). */
+  createBucket: string;
 }
 
 /** One file of the export, its path relative to the export folder with forward slashes. */
@@ -186,29 +196,6 @@ export function mlflowEnvironment(input: ExportInput, minioHost: string): Record
 export function postgresUri(host: string, password: string): string {
   return `postgresql://${DATABASE.user}:${password}@${host}:${PORTS.postgres}/${DATABASE.name}`;
 }
-
-/**
- * A health probe run inside MLflow's container (its image has Python but no curl): MLflow listens
- * on loopback only, where the kubelet's HTTP probes do not connect. Host `localhost` is always
- * among MLflow's allowed hosts.
- */
-export const HEALTH_PY = [
-  'import urllib.request',
-  `r = urllib.request.Request('http://${MLFLOW_LISTEN}:${PORTS.mlflow}/health', headers={'Host': 'localhost'})`,
-  'urllib.request.urlopen(r, timeout=5)',
-].join('\n');
-
-/**
- * Creates MLflow's bucket when missing, with the boto3 of MLflow's image: MLflow itself does not,
- * and a missing bucket only shows at the first artifact request.
- */
-export const CREATE_BUCKET_PY = [
-  'import os, boto3',
-  "s3 = boto3.client('s3', endpoint_url=os.environ['MLFLOW_S3_ENDPOINT_URL'])",
-  `names = [b['Name'] for b in s3.list_buckets().get('Buckets', [])]`,
-  `'${BUCKET}' in names or s3.create_bucket(Bucket='${BUCKET}')`,
-  `print('bucket ${BUCKET} is ready')`,
-].join('\n');
 
 /** A generated store password: 32 base64url characters (192 bits), safe in a URI as it is. */
 export const STORE_SECRET = /^[A-Za-z0-9_-]{24,128}$/;

@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import type { Output } from '../log.js';
 import type { Venv } from './mlflow.js';
 import { failure, type Runner } from './runner.js';
+import { pythonScriptText } from '../mlflow/python-scripts.js';
 
 export const EXTRAS = {
   postgres: { file: 'requirements-postgres.txt', module: 'psycopg', what: 'psycopg 3 (PostgreSQL backend store)' },
@@ -44,7 +45,7 @@ export async function installExtras(o: {
 }): Promise<void> {
   for (const extra of o.extras) {
     const { file, module, what } = EXTRAS[extra];
-    const probe = await o.run(o.venv.python, ['-c', `import ${module}`], { timeoutMs: 60_000 });
+    const probe = await o.run(o.venv.python, ['-c', pythonScriptText('import_check'), module], { timeoutMs: 60_000 });
     if (probe.exitCode === 0) {
       o.out.info(`${what}: already installed (${o.venv.dir})`);
       continue;
@@ -65,7 +66,7 @@ export async function installExtras(o: {
         hint: `Read pip's output above, then run mlflow-secure setup --with ${extra} again`,
       });
     }
-    const after = await o.run(o.venv.python, ['-c', `import ${module}`], { timeoutMs: 60_000 });
+    const after = await o.run(o.venv.python, ['-c', pythonScriptText('import_check'), module], { timeoutMs: 60_000 });
     if (after.exitCode !== 0)
       throw new UserError(`${module} still cannot be imported after pip installed it (${failure(after)})`, {
         hint: `Run mlflow-secure setup --force --with ${extra}`,

@@ -15,6 +15,7 @@ import { SETUP_STAMP, type Platform } from '../system/platform.js';
 import type { IsExecutable } from '../system/tools.js';
 import { MIN_PYTHON, versionAtLeast, type PythonFound } from './python.js';
 import { failure, type Runner } from './runner.js';
+import { pythonScriptText } from '../mlflow/python-scripts.js';
 
 export interface Pin {
   /** requirements.txt, as shipped in the package. */
@@ -55,18 +56,6 @@ export function venvIn(dataDir: string, platform: Platform): Venv {
   };
 }
 
-/** What the venv's Python reports: its version and the installed pip and mlflow ('-' when absent). */
-const INSPECT = [
-  'import sys',
-  'from importlib import metadata as m',
-  'def v(n):',
-  '    try:',
-  '        return m.version(n)',
-  '    except m.PackageNotFoundError:',
-  '        return "-"',
-  'print("%d.%d.%d" % sys.version_info[:3]); print(v("pip")); print(v("mlflow"))',
-].join('\n');
-
 export interface VenvState {
   /** The stamp holds exactly this package's requirements. */
   stampMatches: boolean;
@@ -78,7 +67,8 @@ export interface VenvState {
 /** Quick and read-only: one Python start-up (about 0.1 s), no pip, no network. */
 export async function inspectVenv(venv: Venv, pin: Pin, run: Runner, isExecutable: IsExecutable): Promise<VenvState> {
   const stamp = await fs.readFile(venv.stamp, 'utf8').catch(() => undefined);
-  const r = await run(venv.python, ['-c', INSPECT], { timeoutMs: 30_000 });
+  // python/venv_inspect.py: the venv's Python version and its pip and mlflow ('-' when absent).
+  const r = await run(venv.python, ['-c', pythonScriptText('venv_inspect')], { timeoutMs: 30_000 });
   const [version = '', pip = '-', mlflow = '-'] = r.exitCode === 0 ? r.stdout.split(/\r?\n/).map((l) => l.trim()) : [];
   return {
     stampMatches: stamp === pin.text,

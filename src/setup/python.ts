@@ -2,6 +2,7 @@
 import { UserError } from '../errors.js';
 import type { CommandSpec, Platform } from '../system/platform.js';
 import { failure, type Runner } from './runner.js';
+import { pythonScriptText } from '../mlflow/python-scripts.js';
 
 export const MIN_PYTHON = [3, 10] as const;
 
@@ -12,9 +13,6 @@ export interface PythonFound {
   /** How it was found, e.g. `py -3`. */
   via: string;
 }
-
-/** Prints the version and the interpreter's own path; runs on any Python 3. */
-const PROBE = 'import sys; print("%d.%d.%d" % sys.version_info[:3]); print(sys.executable)';
 
 export function versionAtLeast(version: string, min: readonly number[]): boolean {
   const parts = version.split('.').map(Number);
@@ -27,7 +25,8 @@ export function versionAtLeast(version: string, min: readonly number[]): boolean
 
 export async function probePython(c: CommandSpec, run: Runner): Promise<{ found?: PythonFound; refusal?: string }> {
   const via = [c.file, ...c.args].join(' ');
-  const r = await run(c.file, [...c.args, '-c', PROBE], { timeoutMs: 30_000 });
+  // python/python_version.py: the version, then the interpreter's own path; runs on any Python 3.
+  const r = await run(c.file, [...c.args, '-c', pythonScriptText('python_version')], { timeoutMs: 30_000 });
   if (r.exitCode === undefined && r.error === 'not found') return { refusal: `${via}: not found` };
   // 9009 is cmd.exe's "not recognized as a command", and what the Microsoft Store's python.exe
   // alias returns when no Python is installed behind it.

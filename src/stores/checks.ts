@@ -5,8 +5,9 @@
  * exits with a traceback (a missing driver), retries for minutes (a refused login: MLflow
  * 3.17 logs "SQLAlchemy engine could not be created ... will be retried"), or starts and fails
  * at the first artifact upload (a missing bucket). Here: which checks a set of stores needs,
- * the Python that runs each one, and what each answer means, as one line. Pure.
+ * what each answer of their Python (python/store_check_*.py) means, as one line. Pure.
  */
+import { z } from 'zod';
 import { StackError, UserError } from '../errors.js';
 import type { CommandSpec, Platform } from '../system/platform.js';
 import { maskUriCredentials } from './secrets.js';
@@ -118,115 +119,36 @@ export function pipInstallCommand(python: CommandSpec, requirement: string, plat
   return [quoteFile(python.file), ...python.args, '-m', 'pip', 'install', req].join(' ');
 }
 
-/**
- * Prints one JSON line. create_engine() imports the dialect's driver (so a missing one is a
- * ModuleNotFoundError naming it); connect() opens one real connection. libpq's
- * PGCONNECT_TIMEOUT, set by the caller, bounds a connection to a host that never answers.
- */
-export const SQL_CHECK_SCRIPT = `
-import json, os, sys
-def out(**kw):
-    print(json.dumps(kw)); sys.stdout.flush(); sys.exit(0)
-def missing(e):
-    out(ok=False, kind="missing-module", module=getattr(e, "name", None) or "", message=str(e))
-try:
-    import sqlalchemy
-except ImportError as e:
-    missing(e)
-try:
-    engine = sqlalchemy.create_engine(os.environ["${CHECK_URI_ENV}"])
-except ImportError as e:
-    missing(e)
-except Exception as e:
-    out(ok=False, kind="bad-uri", type=type(e).__name__, message=str(e))
-try:
-    with engine.connect() as c:
-        pass
-except ImportError as e:
-    missing(e)
-except Exception as e:
-    orig = getattr(e, "orig", None) or e
-    out(ok=False, kind="connect", type=type(orig).__name__, message=str(orig))
-finally:
-    engine.dispose()
-out(ok=True, driver=engine.dialect.driver)
-`.trim();
+/** A field the answer may lack, or give in another type: then taken as absent. */
+const optionalText = z.string().optional().catch(undefined);
+const optionalKind = z
+  .enum(['missing-module', 'bad-uri', 'connect', 'no-credentials', 'unreachable', 'client-error', 'other'])
+  .optional()
+  .catch(undefined);
 
 /**
- * Prints one JSON line. The client is made the way MLflow 3.17 makes it
- * (mlflow/store/artifact/s3_artifact_repo.py, _get_s3_client): MLFLOW_S3_ENDPOINT_URL,
- * MLFLOW_S3_IGNORE_TLS, the s3v4 signature, MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE, credentials
- * from boto3's usual chain; plus short time-outs and one retry. A one-key listing under the
- * prefix is what MLflow itself needs (it lists artifacts) and, unlike HEAD, names the error.
+ * The check's answer (its last JSON line), as python/store_check_sql.py and store_check_s3.py
+ * print it: a boolean `ok` is all it must have.
  */
-export const S3_CHECK_SCRIPT = `
-import json, os, sys
-from urllib.parse import urlparse
-def out(**kw):
-    print(json.dumps(kw)); sys.stdout.flush(); sys.exit(0)
-try:
-    import boto3
-    from botocore.config import Config
-    from botocore import exceptions as bx
-except ImportError as e:
-    out(ok=False, kind="missing-module", module=getattr(e, "name", None) or "boto3", message=str(e))
-u = urlparse(os.environ["${CHECK_URI_ENV}"])
-sig = os.environ.get("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "s3v4")
-if sig.lower() == "unsigned":
-    from botocore import UNSIGNED as sig
-ignore_tls = os.environ.get("MLFLOW_S3_IGNORE_TLS", "").lower() in ("true", "1")
-config = Config(signature_version=sig, s3={"addressing_style": os.environ.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "auto")},
-                connect_timeout=5, read_timeout=15, retries={"mode": "standard", "max_attempts": 2})
-try:
-    client = boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None, verify=False if ignore_tls else None, config=config)
-except Exception as e:
-    out(ok=False, kind="other", type=type(e).__name__, message=str(e))
-endpoint = client.meta.endpoint_url
-try:
-    client.list_objects_v2(Bucket=u.netloc, Prefix=u.path.lstrip("/"), MaxKeys=1)
-except bx.NoCredentialsError:
-    out(ok=False, kind="no-credentials", endpoint=endpoint)
-except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as e:
-    out(ok=False, kind="unreachable", endpoint=endpoint, message=str(e))
-except bx.ClientError as e:
-    err = e.response.get("Error", {})
-    out(ok=False, kind="client-error", endpoint=endpoint, code=str(err.get("Code", "")), message=str(err.get("Message", "")))
-except Exception as e:
-    out(ok=False, kind="other", endpoint=endpoint, type=type(e).__name__, message=str(e))
-out(ok=True, endpoint=endpoint)
-`.trim();
-
-/** The check's answer (its last JSON line), as the script printed it. */
-export interface CheckAnswer {
-  ok: boolean;
-  kind?: 'missing-module' | 'bad-uri' | 'connect' | 'no-credentials' | 'unreachable' | 'client-error' | 'other';
-  module?: string;
-  type?: string;
-  code?: string;
-  message?: string;
-  endpoint?: string;
-  driver?: string;
-}
+export const CheckAnswer = z.object({
+  ok: z.boolean(),
+  kind: optionalKind,
+  module: optionalText,
+  type: optionalText,
+  code: optionalText,
+  message: optionalText,
+  endpoint: optionalText,
+  driver: optionalText,
+});
+export type CheckAnswer = z.infer<typeof CheckAnswer>;
 
 /** The last line of `stdout` that is a JSON object with a boolean `ok`; anything else is no answer. */
 export function parseCheckAnswer(stdout: string): CheckAnswer | undefined {
   for (const line of stdout.split(/\r?\n/).reverse()) {
     if (!line.trim().startsWith('{')) continue;
     try {
-      const v = JSON.parse(line) as unknown;
-      if (typeof v !== 'object' || v === null || typeof (v as { ok?: unknown }).ok !== 'boolean') return undefined;
-      const o = v as Record<string, unknown>;
-      const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
-      return {
-        ok: o.ok as boolean,
-        kind: str('kind') as CheckAnswer['kind'],
-        module: str('module'),
-        type: str('type'),
-        code: str('code'),
-        message: str('message'),
-        endpoint: str('endpoint'),
-        driver: str('driver'),
-      };
+      const r = CheckAnswer.safeParse(JSON.parse(line));
+      return r.success ? r.data : undefined;
     } catch {
       return undefined;
     }

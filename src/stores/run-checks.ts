@@ -16,8 +16,6 @@ import {
   explainSqlAnswer,
   parseCheckAnswer,
   pythonCandidatesFor,
-  S3_CHECK_SCRIPT,
-  SQL_CHECK_SCRIPT,
   storeChecks,
   storeProblemInMlflowLog,
   type ExplainContext,
@@ -27,6 +25,7 @@ import {
 import { maskUriCredentials, uriSecrets } from './secrets.js';
 import { executableTest, lookupMlflow, type IsExecutable } from '../system/tools.js';
 import { withEmptyDir } from '../mlflow/python-cwd.js';
+import { pythonScriptText } from '../mlflow/python-scripts.js';
 
 /** One check's bound. libpq gives up on a silent host after PGCONNECT_TIMEOUT (10 s here), boto3 after 2 x 5 s. */
 export const CHECK_TIMEOUT_MS = 45_000;
@@ -138,7 +137,7 @@ export async function runStoreChecks(
   const results = await withEmptyDir((cwd) =>
     Promise.all(
       checks.map(async (check) => {
-        const script = check.kind === 'sql' ? SQL_CHECK_SCRIPT : S3_CHECK_SCRIPT;
+        const script = pythonScriptText(check.kind === 'sql' ? 'store_check_sql' : 'store_check_s3');
         const r = await run(python.file, [...python.args, '-c', script], {
           timeoutMs: CHECK_TIMEOUT_MS,
           env: childEnv(ctx.env, check.uri),

@@ -11,7 +11,6 @@
  */
 import { promises as fs } from 'node:fs';
 import nodePath from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { PASSWORD_ENV } from '../users/password.js';
@@ -37,9 +36,9 @@ import { resolveSettings, type Settings, type StackOptions } from '../stack/sett
 import { runOnce, type RunResult } from '../system/run-once.js';
 import { findMlflowPython } from './run-checks.js';
 import { lookupMlflow, type IsExecutable } from '../system/tools.js';
+import { pythonScriptPath } from '../mlflow/python-scripts.js';
 
-/** Shipped in the package (package.json `files`), beside dist/ and src/ alike. */
-export const DB_MIGRATION_SCRIPT = fileURLToPath(new URL('../../python/db_migration.py', import.meta.url));
+export const DB_MIGRATION_SCRIPT = pythonScriptPath('db_migration');
 
 /** A probe reads one row (a server's connection is bounded by PGCONNECT_TIMEOUT); a copy is bounded by the disk. */
 const PROBE_TIMEOUT_MS = 45_000;

@@ -8,14 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateStoreSecret, pinnedMlflowVersion, resolveExportOptions } from '../../../src/commands/export.js';
 import { escapeCompose, renderCompose } from '../../../src/export/compose.js';
 import { renderKubernetes, SECRET_NAME } from '../../../src/export/kubernetes.js';
-import {
-  containerNginxConf,
-  HEALTH_PY,
-  IMAGES,
-  mlflowImage,
-  STORE_SECRET,
-  type ExportInput,
-} from '../../../src/export/stack.js';
+import { containerScripts, HEALTH_PY } from '../../../src/export/container-scripts.js';
+import { containerNginxConf, IMAGES, mlflowImage, STORE_SECRET, type ExportInput } from '../../../src/export/stack.js';
 import { renderNginxConf } from '../../../src/nginx/conf.js';
 import { allowedHostsFor, corsOriginsFor, mlflowServerOptions, preflightOriginsFor } from '../../../src/stack/plan.js';
 import { userErrorFrom } from '../user-error.js';
@@ -40,6 +34,7 @@ function input(o: Partial<ExportInput> = {}): ExportInput {
     htpasswd: HTPASSWD,
     postgresPassword: PG,
     minioPassword: o.s3 ? MINIO : undefined,
+    scripts: containerScripts(),
     ...o,
   };
 }

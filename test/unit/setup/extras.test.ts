@@ -14,6 +14,9 @@ import { EXTRAS, installExtras, parseExtras } from '../../../src/setup/extras.js
 import { venvIn } from '../../../src/setup/mlflow.js';
 import type { RunResult, Runner } from '../../../src/setup/runner.js';
 import { sink } from '../sink.js';
+import { pythonScriptText } from '../../../src/mlflow/python-scripts.js';
+
+const IMPORT_CHECK = pythonScriptText('import_check');
 
 const linux = getPlatform('linux');
 const repoRoot = nodePath.resolve(import.meta.dirname, '..', '..', '..');
@@ -88,7 +91,7 @@ describe('installExtras', () => {
   it('imports first; pip (shown) only for what is missing, then imports again', async () => {
     let psycopg = false;
     const f = fake((args) => {
-      if (args[0] === '-c' && args[1] === 'import psycopg')
+      if (args[0] === '-c' && args[1] === IMPORT_CHECK && args[2] === 'psycopg')
         return psycopg ? {} : { exitCode: 1, stderr: "ModuleNotFoundError: No module named 'psycopg'" };
       if (args[0] === '-m') psycopg = true;
       return {};
@@ -96,10 +99,10 @@ describe('installExtras', () => {
     const o = output();
     await installExtras({ extras: ['postgres', 's3'], venv, root: repoRoot, run: f.run, out: o.out, check: false });
     expect(f.lines).toEqual([
-      `${venv.python} -c import psycopg`,
+      `${venv.python} -c ${IMPORT_CHECK} psycopg`,
       `${venv.python} -m pip install --disable-pip-version-check --no-input -r ${repoRoot}/requirements-postgres.txt`,
-      `${venv.python} -c import psycopg`,
-      `${venv.python} -c import boto3`,
+      `${venv.python} -c ${IMPORT_CHECK} psycopg`,
+      `${venv.python} -c ${IMPORT_CHECK} boto3`,
     ]);
     expect(f.shown).toEqual([false, true, false, false]);
     expect(o.stdout()).toBe(
@@ -111,7 +114,7 @@ describe('installExtras', () => {
     const f = fake(() => ({ exitCode: 1 }));
     const o = output();
     await installExtras({ extras: ['s3'], venv, root: repoRoot, run: f.run, out: o.out, check: true });
-    expect(f.lines).toEqual([`${venv.python} -c import boto3`]);
+    expect(f.lines).toEqual([`${venv.python} -c ${IMPORT_CHECK} boto3`]);
     expect(o.stdout()).toBe(
       `boto3 (S3 artifacts destination): would install into ${venv.dir} (pip install -r requirements-s3.txt)\n`,
     );

@@ -1,9 +1,32 @@
-import yaml from 'js-yaml';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { commented, renderYaml, renderYamlDocuments, type YamlValue } from '../../../src/export/yaml.js';
+import { commented, renderYaml, renderYamlDocuments, type YamlValue } from '../../../src/export/yaml-files.js';
 
-/** What a YAML reader makes of the text (js-yaml: YAML 1.2 plus 1.1's timestamps). */
-const read = (text: string) => yaml.load(text);
+const root = path.resolve(import.meta.dirname, '..', '..', '..');
+
+/** What a YAML 1.1 reader (docker-compose 1.29's PyYAML, kubectl's go-yaml) makes of the text. */
+const read11 = (text: string) => parse(text, { version: '1.1' }) as unknown;
+/** And a YAML 1.2 one (the core schema). */
+const read12 = (text: string) => parse(text, { version: '1.2' }) as unknown;
+
+/** What a reader makes of the text: both must agree, or the value is not what both read. */
+function read(text: string): unknown {
+  const v11 = read11(text);
+  expect(read12(text)).toEqual(v11);
+  return v11;
+}
+
+/** The real PyYAML (in MLflow's venv: MLflow needs it) on several documents, as JSON. */
+function readWithPyYaml(text: string): unknown[] {
+  const out = execFileSync(
+    path.join(root, '.venv', 'bin', 'python'),
+    ['-I', path.join(root, 'test', 'fixtures', 'yaml_to_json.py')],
+    { input: text, encoding: 'utf8' },
+  );
+  return JSON.parse(out) as unknown[];
+}
 
 describe('renderYaml', () => {
   it('reads back as the same value: maps, lists, nesting, numbers, booleans, null, empty ones', () => {
@@ -44,6 +67,21 @@ describe('renderYaml', () => {
     '~',
     '',
     '0440',
+    '0755',
+    '0o17',
+    '1_000',
+    '.5',
+    '.inf',
+    '-.Inf',
+    '.NaN',
+    'Yes',
+    'ON',
+    'Off',
+    'NULL',
+    'True',
+    '+12',
+    '0b101',
+    '1:20',
     '5000',
     '1e3',
     '0x1F',
@@ -72,8 +110,10 @@ describe('renderYaml', () => {
     'tab\there',
     'ünïcode',
     'a\\b',
-  ])('keeps the string %j a string', (s) => {
-    expect(read(renderYaml({ k: s, list: [s] }))).toEqual({ k: s, list: [s] });
+  ])('keeps the string %j a string, for a YAML 1.1 and a 1.2 reader, as a value, a list item and a key', (s) => {
+    const text = renderYaml({ k: s, list: [s], [s]: 1 });
+    expect(read11(text)).toEqual({ k: s, list: [s], [s]: 1 });
+    expect(read12(text)).toEqual({ k: s, list: [s], [s]: 1 });
   });
 
   it('writes plain only what is unambiguous', () => {
@@ -131,6 +171,14 @@ describe('renderYaml', () => {
   it('writes several documents, each read back', () => {
     const text = renderYamlDocuments([{ kind: 'A' }, commented('the second', { kind: 'B' })], 'top');
     expect(text).toBe('# top\nkind: A\n---\n# the second\nkind: B\n');
-    expect(yaml.loadAll(text)).toEqual([{ kind: 'A' }, { kind: 'B' }]);
+    expect(parseAllDocuments(text).map((d) => d.toJS() as unknown)).toEqual([{ kind: 'A' }, { kind: 'B' }]);
+  });
+
+  it('PyYAML (YAML 1.1, docker-compose 1.29 reads with it) reads every tricky string back as that string', () => {
+    const strings = ['yes', 'No', 'on', 'OFF', 'y', 'n', '~', 'null', '0755', '0x1F', '1e3', '1_000', '12:30:00'];
+    const more = ['2026-11-23', '5000:8080', '.inf', '-c', 'a: b', 'multi\nline\n', 'tab\there', '$$(x)'];
+    const values = [...strings, ...more];
+    const text = renderYamlDocuments([{ values }, commented('second', { [values[0]!]: values[1]! })], 'top');
+    expect(readWithPyYaml(text)).toEqual([{ values }, { yes: 'No' }]);
   });
 });
