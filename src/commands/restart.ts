@@ -29,7 +29,8 @@ import { lookupMlflow, lookupNginx, nginxVersion, requireFound } from '../system
 import { readUsers } from '../users/password-file.js';
 import { refuseMigrationBeforeRestart } from '../stores/run-migration.js';
 import { down } from './down.js';
-import { checkStores, up, type UpOptions } from './up.js';
+import { checkStores } from '../stack/lifecycle/preflight.js';
+import { up, type UpOptions } from './up.js';
 
 export interface RestartOptions extends StackOptions {
   foreground?: boolean;

@@ -11,8 +11,6 @@ import { runLifecycle } from '../stack/lifecycle/run.js';
 import type { StackOptions } from '../stack/settings.js';
 import { obtainPassword } from '../users/password.js';
 
-export { checkStores } from '../stack/lifecycle/preflight.js';
-
 export interface UpOptions extends StackOptions {
   detach?: boolean;
   passwordStdin?: boolean;
