@@ -18,6 +18,7 @@ import {
 } from './defaults.js';
 import { binOnPath, selfCommand, stateDirArg } from './invocation.js';
 import { getPlatform } from './system/platform.js';
+import { addGrantCommands } from './commands/grant-program.js';
 
 function version(): string {
   try {
@@ -92,7 +93,12 @@ function stackOptions(cmd: Command): Command {
     .option(
       '--upstream <url>',
       'put the password in front of an MLflow you already run (http(s)://host:port); starts nginx only',
-    );
+    )
+    .option(
+      '--permissions',
+      "MLflow's own permissions for the signed-in user (without it every user is an MLflow admin)",
+    )
+    .option('--default-permission <perm>', 'with --permissions: READ (default), EDIT, MANAGE or NO_PERMISSIONS');
 }
 
 export function createProgram(ctx: Context, setCode: (code: number) => void): Command {
@@ -183,10 +189,14 @@ export function createProgram(ctx: Context, setCode: (code: number) => void): Co
       .addOption(new Option('--hash <scheme>', 'hash scheme for add/passwd').choices(['bcrypt', 'apr1']))
       .option('--bcrypt-cost <n>', 'bcrypt cost factor (4-14)')
       .option('--password-stdin', 'read the password from standard input')
-      .option('--json', 'list as JSON'),
+      .option('--json', 'list as JSON')
+      .option('--admin', 'add: an MLflow admin (after `up --permissions`)')
+      .option('--mlflow <path>', "the MLflow whose Python edits MLflow's user table (after `up --permissions`)"),
   ).action(function (this: Command, action: string, name: string | undefined) {
     return run(async () => (await import('./commands/user.js')).user(action, name, this.opts(), ctx))();
   });
+
+  addGrantCommands(program, ctx, setCode);
 
   stackOptions(
     program.command('config').description('print the full plan without starting anything').option('--json', 'as JSON'),

@@ -64,6 +64,12 @@ import { startStoreChecks } from '../stores/run-checks.js';
 import { checkMlflowWorkingDir } from '../mlflow/python-cwd.js';
 import { startMigrationCheck } from '../stores/run-migration.js';
 import { checkUpstream, watchUpstream } from '../mlflow/upstream.js';
+import {
+  choosePermissionSecrets,
+  forgetProbe,
+  provePermissions,
+  writePermissionFiles,
+} from '../stack/permissions-files.js';
 
 export interface UpOptions extends StackOptions {
   detach?: boolean;
@@ -458,7 +464,8 @@ async function claimStateFolder(
         const { certificateNamesFor, prepareTls } = await import('../tls/certificates.js');
         tls = await prepareTls(settings.tls, certificateNamesFor(settings), paths.stateDir, ctx);
       }
-      await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
+      await writeFileAtomic(paths.nginxConf, plan.nginx.conf, settings.permissions ? 0o600 : 0o644);
+      await writePermissionFiles(plan, ctx.platform);
       await testNginxConf(plan);
       if (prepared.changed) await writeUsers(paths.htpasswd, prepared.entries);
       if (prepared.generated)
@@ -505,6 +512,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   // Whether MLflow would migrate its database, read meanwhile (python/db_migration.py).
   const migration = startMigrationCheck(settings, o, ctx);
   const { found } = await discover(settings, o, ctx, true);
+  if (settings.permissions) found.permissions = await choosePermissionSecrets(settings, platform, out);
   debug('found nginx and MLflow, chose ports');
   await ensureStateDir(
     paths.stateDir,
@@ -672,6 +680,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
       debug('MLflow answers /health; nginx listens');
       progress.phase('Proving that the password is required and works');
       const checks = await raceStop(proveStack(plan, users.probe, users.tls?.trust), stop.stopped);
+      checks.push(...(await provePermissions(plan)));
       debug('proved auth and an API call through the proxy');
       const failed = checks.filter((c) => !c.ok);
       if (failed.length > 0) {
@@ -685,6 +694,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
         );
       }
       if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe);
+      if (users.probeIsTemporary) await forgetProbe(plan, found.mlflow, users.probe.user, ctx);
     } catch (error) {
       if (!(error instanceof Interrupted)) throw error;
       progress.done();

@@ -1,0 +1,86 @@
+"""MLflow's authorization_function under `mlflow-secure up --permissions`.
+
+nginx checks the password (auth_basic) and only then sends the verified user name in
+X-MLflow-Secure-User, with this run's random secret in X-MLflow-Secure-Secret; both headers are
+set by nginx on every proxied request, overwriting whatever a client sent. MLflow gets the same
+secret in its environment (MLFLOW_SECURE_AUTH_SECRET, never argv). A request that does not carry
+that secret did not come through our nginx (another local program on MLflow's port, or a client
+that guessed): it is refused, whatever name it claims.
+
+MLflow calls this in a Flask request context, also for its FastAPI routes (3.17 bridges a custom
+authorization_function there: mlflow/server/auth/__init__.py, _authenticate_custom_for_fastapi),
+and expects a werkzeug Authorization (whose `username` it uses) or a Response.
+"""
+
+import hmac
+import os
+import secrets
+
+from flask import Response, request
+from werkzeug.datastructures import Authorization
+
+USER_HEADER = "X-MLflow-Secure-User"
+SECRET_HEADER = "X-MLflow-Secure-Secret"
+SECRET_ENV = "MLFLOW_SECURE_AUTH_SECRET"
+# A shorter secret is a misconfiguration: refuse everything rather than accept a guessable one.
+MIN_SECRET_LENGTH = 32
+# MLflow's own job subprocesses call /gateway/ routes with Basic <user>:<this token> (set by
+# `mlflow server` when jobs run with the basic-auth app); MLflow trusts them on /gateway/ only.
+INTERNAL_TOKEN_ENV = "_MLFLOW_INTERNAL_GATEWAY_AUTH_TOKEN"
+
+_secret = os.environ.get(SECRET_ENV, "").encode("latin-1", "replace")
+
+
+def _same(given: str, expected: bytes) -> bool:
+    # Constant time: the time to refuse says nothing about how much of the secret was right.
+    return hmac.compare_digest(given.encode("latin-1", "replace"), expected)
+
+
+def _refused() -> Response:
+    return Response(
+        "This MLflow answers only through mlflow-secure's nginx (sign in there).\n",
+        status=401,
+        mimetype="text/plain",
+    )
+
+
+def _job_user() -> str | None:
+    """The user a job subprocess of this MLflow calls a /gateway/ route as, or None."""
+    token = os.environ.get(INTERNAL_TOKEN_ENV, "")
+    auth = request.authorization
+    if not token or auth is None or not request.path.startswith("/gateway/"):
+        return None
+    if auth.type != "basic" or not auth.username or not _same(auth.password or "", token.encode()):
+        return None
+    return auth.username
+
+
+def _ensure_user(username: str) -> None:
+    """nginx verified this name, so it is a user: give it a row MLflow's permissions can use.
+
+    Its MLflow password is random and never shown: nginx is the only place a password is checked
+    (MLflow's own basic-auth check is not this function's and never runs).
+    """
+    from mlflow.server.auth import store  # the auth app's store, initialised by create_app
+
+    if store.has_user(username):
+        return
+    try:
+        store.create_user(username, secrets.token_urlsafe(32), is_admin=False)
+    except Exception:
+        # Another worker created it meanwhile (IntegrityError); anything else shows up below.
+        if not store.has_user(username):
+            raise
+
+
+def authenticate() -> Authorization | Response:
+    job_user = _job_user()
+    if job_user is not None:
+        return Authorization("basic", {"username": job_user})
+    if len(_secret) < MIN_SECRET_LENGTH or not _same(request.headers.get(SECRET_HEADER, ""), _secret):
+        return _refused()
+    username = request.headers.get(USER_HEADER, "")
+    if not username:
+        return _refused()
+    _ensure_user(username)
+    return Authorization("basic", {"username": username})
