@@ -1,0 +1,254 @@
+/**
+ * `up --permissions` on real MLflow (its basic-auth app with our authorization function), real
+ * nginx and the real Python client: nginx checks the password, MLflow's permissions decide what
+ * the signed-in user may do, and nothing but our nginx can tell MLflow who that is.
+ */
+import { execa } from 'execa';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request, type HttpResponse } from '../../src/system/http.js';
+import { SECRET_HEADER, USER_HEADER } from '../../src/stack/permissions.js';
+import {
+  cleanEnv,
+  cli,
+  readStackRecord,
+  removeDir,
+  root,
+  tempDir,
+  venvPython,
+  waitForNoStackProcesses,
+} from './helpers.js';
+
+const BOB = { user: 'bob', password: `bob-${Math.random().toString(36).slice(2)}-pw` };
+const ALICE = { user: 'alice', password: `alice-${Math.random().toString(36).slice(2)}-pw` };
+const CLIENT = path.join(root, 'test', 'fixtures', 'permissions_client.py');
+
+/** Every header a client might send to claim a name, aimed at bob's. */
+const FORGED = {
+  'X-Forwarded-User': 'bob',
+  'Remote-User': 'bob',
+  'X-Remote-User': 'bob',
+  [USER_HEADER]: 'bob',
+  [SECRET_HEADER]: 'f'.repeat(64),
+};
+
+interface Stack {
+  url: string;
+  host: string;
+  port: number;
+  mlflowPort: number;
+  socket?: string;
+  groups: number[];
+}
+
+describe('up --permissions on real MLflow and nginx', () => {
+  let cwd: string;
+  let stateDir: string;
+  let stack: Stack;
+  let groups: number[] = [];
+
+  const up = async (extra: string[]): Promise<Stack> => {
+    const r = await cli(['up', '-d', '--port', 'auto', '--user', 'bob', '--workers', '2', ...extra], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: BOB.password },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const record = await readStackRecord(stateDir);
+    const url = new URL(record.url);
+    const s = {
+      url: record.url,
+      host: url.hostname,
+      port: Number(url.port),
+      mlflowPort: (record as unknown as { mlflowPort: number }).mlflowPort,
+      socket: (record as unknown as { mlflowOnSocket: boolean }).mlflowOnSocket
+        ? path.join(stateDir, 'mlflow.sock')
+        : undefined,
+      groups: [record.mlflow.pid, record.nginx.pid],
+    };
+    groups = [...groups, ...s.groups];
+    return s;
+  };
+  const down = async () => {
+    const r = await cli(['down'], { cwd });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await waitForNoStackProcesses(stateDir, groups)).toEqual([]);
+  };
+  const call = (
+    p: string,
+    o: { auth?: typeof BOB; method?: string; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<HttpResponse> =>
+    request({
+      host: stack.host,
+      port: stack.port,
+      path: p,
+      method: o.method ?? (o.body === undefined ? 'GET' : 'POST'),
+      auth: o.auth,
+      headers: { ...(o.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...o.headers },
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    });
+  /** The real Python client as `who`. */
+  const client = async (who: typeof BOB, action: string, experiment: string): Promise<Record<string, unknown>> => {
+    const r = await execa(venvPython, [CLIENT, action, experiment], {
+      cwd,
+      env: cleanEnv({
+        MLFLOW_TRACKING_URI: stack.url,
+        MLFLOW_TRACKING_USERNAME: who.user,
+        MLFLOW_TRACKING_PASSWORD: who.password,
+      }),
+      extendEnv: false,
+      reject: false,
+      timeout: 120_000,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  };
+  const addAlice = async () => {
+    const r = await cli(['user', 'add', 'alice'], { cwd, env: { MLFLOW_SECURE_PASSWORD: ALICE.password } });
+    expect(r.exitCode, r.stderr).toBe(0);
+  };
+
+  beforeAll(async () => {
+    cwd = await tempDir();
+    stateDir = path.join(cwd, '.mlflow-secure');
+    stack = await up(['--permissions']);
+    await addAlice();
+    expect((await client(BOB, 'create', 'bobs-experiment')).experiment_id).toBe('1');
+  });
+
+  afterAll(async () => {
+    if (cwd) {
+      await cli(['down'], { cwd });
+      expect(await waitForNoStackProcesses(stateDir, groups)).toEqual([]);
+      await removeDir(cwd);
+    }
+  });
+
+  it("our Python modules compile in MLflow's Python", async () => {
+    const files = ['mlflow_secure_auth.py', 'mlflow_secure_users.py'].map((f) => path.join(root, 'python', f));
+    const r = await execa(venvPython, ['-m', 'py_compile', ...files], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+
+  it("READ (the default): alice reads bob's experiment and cannot write to it", async () => {
+    expect(await client(ALICE, 'read', 'bobs-experiment')).toEqual({ found: true });
+    expect(await client(ALICE, 'write', 'bobs-experiment')).toEqual({ ok: false, error_code: 'PERMISSION_DENIED' });
+    // bob created it: MLflow gave him MANAGE, and he writes.
+    expect(await client(BOB, 'write', 'bobs-experiment')).toEqual({ ok: true });
+  });
+
+  it('users/current comes from MLflow, with the truth about is_admin (bob is the first admin)', async () => {
+    const asBob = await call('/ajax-api/2.0/mlflow/users/current', { auth: BOB });
+    expect(asBob.status).toBe(200);
+    expect(JSON.parse(asBob.body)).toMatchObject({ user: { username: 'bob', is_admin: true } });
+    const asAlice = await call('/ajax-api/2.0/mlflow/users/current', { auth: ALICE });
+    expect(JSON.parse(asAlice.body)).toMatchObject({ user: { username: 'alice', is_admin: false } });
+    const list = await cli(['user', 'list', '--json'], { cwd });
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ user: 'bob', admin: true }),
+      expect.objectContaining({ user: 'alice', admin: false }),
+    ]);
+  });
+
+  it('refuses alice an admin-only call (making herself an admin)', async () => {
+    const body = { username: 'alice', is_admin: true };
+    const r = await call('/api/2.0/mlflow/users/update-admin', { auth: ALICE, method: 'PATCH', body });
+    expect(r.status).toBe(403);
+    expect(JSON.parse((await call('/api/2.0/mlflow/users/current', { auth: ALICE })).body)).toMatchObject({
+      user: { is_admin: false },
+    });
+  });
+
+  it('changes nothing for any identity header a client sends', async () => {
+    const update = { experiment_id: '1', new_name: 'renamed-by-alice' };
+    const r = await call('/api/2.0/mlflow/experiments/update', { auth: ALICE, body: update, headers: FORGED });
+    expect(r.status).toBe(403);
+    const me = await call('/ajax-api/2.0/mlflow/users/current', { auth: ALICE, headers: FORGED });
+    expect(JSON.parse(me.body)).toMatchObject({ user: { username: 'alice', is_admin: false } });
+    // Without a password the headers do not even reach MLflow.
+    expect((await call('/api/2.0/mlflow/experiments/search?max_results=1', { headers: FORGED })).status).toBe(401);
+    const got = await call('/api/2.0/mlflow/experiments/get?experiment_id=1', { auth: BOB });
+    expect(JSON.parse(got.body)).toMatchObject({ experiment: { name: 'bobs-experiment' } });
+  });
+
+  it("refuses everything on MLflow's own socket without the secret, whatever name is claimed", async () => {
+    expect(stack.socket).toBeDefined();
+    for (const headers of [{}, FORGED, { [USER_HEADER]: 'bob' }]) {
+      for (const [method, p] of [
+        ['GET', '/api/2.0/mlflow/experiments/search?max_results=1'],
+        ['GET', '/ajax-api/2.0/mlflow/users/current'],
+        ['POST', '/api/2.0/mlflow/experiments/create'],
+        ['PUT', '/api/2.0/mlflow-artifacts/artifacts/1/x.txt'],
+        ['GET', '/'],
+      ] as const) {
+        const r = await request({
+          host: '127.0.0.1',
+          port: stack.mlflowPort,
+          socketPath: stack.socket,
+          path: p,
+          method,
+          headers: { 'Content-Type': 'application/json', ...headers },
+          body: method === 'GET' ? undefined : '{"name":"direct"}',
+        });
+        expect(r.status, `${method} ${p} with ${Object.keys(headers).join(',') || 'no headers'}`).toBe(401);
+      }
+    }
+  });
+
+  it('grant EDIT and alice writes; revoke and she cannot; grants lists it', async () => {
+    const g = await cli(['grant', 'alice', 'experiment', 'bobs-experiment', 'EDIT'], { cwd });
+    expect(g.exitCode, g.stderr).toBe(0);
+    expect(await client(ALICE, 'write', 'bobs-experiment')).toEqual({ ok: true });
+    const listed = await cli(['grants', 'alice', '--json'], { cwd });
+    expect(JSON.parse(listed.stdout)).toEqual([
+      { user: 'alice', kind: 'experiment', resource: '1', permission: 'EDIT' },
+    ]);
+    expect((await cli(['revoke', 'alice', 'experiment', '1'], { cwd })).exitCode).toBe(0);
+    expect(await client(ALICE, 'write', 'bobs-experiment')).toEqual({ ok: false, error_code: 'PERMISSION_DENIED' });
+    const refused = await cli(['grant', 'mallory', 'experiment', '1', 'EDIT'], { cwd });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses a user removed mid-session at once, and a re-added one starts without grants', async () => {
+    await cli(['grant', 'alice', 'experiment', '1', 'EDIT'], { cwd });
+    expect((await call('/ajax-api/2.0/mlflow/users/current', { auth: ALICE })).status).toBe(200);
+    expect((await cli(['user', 'remove', 'alice'], { cwd })).exitCode).toBe(0);
+    expect((await call('/ajax-api/2.0/mlflow/users/current', { auth: ALICE })).status).toBe(401);
+    expect((await call('/api/2.0/mlflow/experiments/search?max_results=1', { auth: ALICE })).status).toBe(401);
+    await addAlice();
+    expect(await client(ALICE, 'write', 'bobs-experiment')).toEqual({ ok: false, error_code: 'PERMISSION_DENIED' });
+  });
+
+  it("NO_PERMISSIONS on TCP (--jobs on): bob's experiment is hidden from alice; MLflow's port refuses", async () => {
+    await down();
+    stack = await up(['--permissions', '--default-permission', 'NO_PERMISSIONS', '--jobs', 'on']);
+    expect(stack.socket).toBeUndefined();
+    expect(await client(ALICE, 'read', 'bobs-experiment')).toEqual({ found: false });
+    expect(await client(BOB, 'read', 'bobs-experiment')).toEqual({ found: true });
+    const search = await call('/api/2.0/mlflow/experiments/search?max_results=100', { auth: ALICE });
+    expect(JSON.parse(search.body)).not.toHaveProperty('experiments');
+    for (const headers of [{}, FORGED])
+      expect(
+        (
+          await request({
+            host: '127.0.0.1',
+            port: stack.mlflowPort,
+            path: '/api/2.0/mlflow/experiments/search?max_results=1',
+            headers,
+          })
+        ).status,
+      ).toBe(401);
+  });
+
+  it('without --permissions nothing changes: alice is an administrator again, nginx answers users/current', async () => {
+    await down();
+    stack = await up([]);
+    const r = await call('/api/2.0/mlflow/experiments/update', {
+      auth: ALICE,
+      body: { experiment_id: '1', new_name: 'renamed-by-alice' },
+    });
+    expect(r.status).toBe(200);
+    const me = await call('/ajax-api/2.0/mlflow/users/current', { auth: ALICE });
+    expect(JSON.parse(me.body)).toEqual({ is_basic_auth: false, user: { id: 0, is_admin: false, username: 'alice' } });
+  });
+});
