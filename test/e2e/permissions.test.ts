@@ -172,7 +172,7 @@ describe('up --permissions on real MLflow and nginx', () => {
 
   it("refuses everything on MLflow's own socket without the secret, whatever name is claimed", async () => {
     expect(stack.socket).toBeDefined();
-    for (const headers of [{}, FORGED, { [USER_HEADER]: 'bob' }]) {
+    for (const headers of [{}, FORGED, { [USER_HEADER]: 'bob' }] as Record<string, string>[]) {
       for (const [method, p] of [
         ['GET', '/api/2.0/mlflow/experiments/search?max_results=1'],
         ['GET', '/ajax-api/2.0/mlflow/users/current'],
