@@ -98,6 +98,7 @@ function stackOptions(cmd: Command): Command {
       '--permissions',
       "MLflow's own permissions for the signed-in user (without it every user is an MLflow admin)",
     )
+    .option('--no-permissions', "for restart: turn MLflow's permissions off (every user an admin again)")
     .option('--default-permission <perm>', 'with --permissions: READ (default), EDIT, MANAGE or NO_PERMISSIONS');
 }
 

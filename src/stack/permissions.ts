@@ -134,8 +134,10 @@ export function permissionsEnv(o: {
     MLFLOW_AUTH_ADMIN_PASSWORD: o.adminPassword,
     MLFLOW_FLASK_SERVER_SECRET_KEY: o.flaskSecret,
     [SECRET_ENV]: o.secret,
-    // So that MLflow can import AUTHORIZATION_FUNCTION (in every uvicorn worker).
+    // So that MLflow can import AUTHORIZATION_FUNCTION (in every uvicorn worker), without
+    // writing a __pycache__ into the package's folder.
     PYTHONPATH: o.pythonDir,
+    PYTHONDONTWRITEBYTECODE: '1',
     // MLflow's own default since 3.16, explicit so an inherited value cannot turn it off.
     MLFLOW_BASIC_AUTH_FAIL_CLOSED: 'true',
   };

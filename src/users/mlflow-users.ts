@@ -87,7 +87,8 @@ export class MlflowUsers {
     };
     delete env[PASSWORD_ENV];
     // -I: nothing from the working folder or PYTHON* variables on the path (python-cwd.ts).
-    const r = await runOnce(this.python.file, [...this.python.args, '-I', USERS_SCRIPT], {
+    // -B: no __pycache__ in the package's folder.
+    const r = await runOnce(this.python.file, [...this.python.args, '-I', '-B', USERS_SCRIPT], {
       env,
       cwd: nodePath.dirname(USERS_SCRIPT),
       timeoutMs: TIMEOUT_MS,

@@ -11,6 +11,8 @@ import {
   USER_HEADER,
 } from '../../../src/stack/permissions.js';
 import { getPlatform, type Platform } from '../../../src/system/platform.js';
+import { restartOptions } from '../../../src/commands/restart.js';
+import type { StackRecord } from '../../../src/stack/state.js';
 
 const linux = getPlatform('linux');
 const win32 = getPlatform('win32');
@@ -133,5 +135,36 @@ describe('renderAuthIni', () => {
     expect(sqliteUri('C:\\Users\\Ana\\.mlflow-secure\\mlflow-auth.db', true)).toBe(
       'sqlite:///C:/Users/Ana/.mlflow-secure/mlflow-auth.db',
     );
+  });
+});
+
+describe('restart keeps --permissions', () => {
+  const record: StackRecord = {
+    version: 2,
+    phase: 'running',
+    supervisorPid: null,
+    startedAt: '2026-11-23T10:00:00.000Z',
+    url: 'http://127.0.0.1:5123',
+    publicUrls: [],
+    user: 'alice',
+    host: '127.0.0.1',
+    port: 5123,
+    mlflowPort: 40000,
+    hash: 'bcrypt',
+    backendStoreUri: 'sqlite:////srv/ml/mlflow.db',
+    registryStoreUri: 'sqlite:////srv/ml/mlflow.db',
+    artifactsDestination: '/srv/ml/artifacts',
+    options: { serverNames: [], nginxWorkers: 2, timeoutSeconds: 90, permissions: 'NO_PERMISSIONS' },
+  };
+
+  it('with its default permission (a restart must not make everyone an admin), unless --no-permissions', () => {
+    expect(restartOptions(record, {})).toMatchObject({ permissions: true, defaultPermission: 'NO_PERMISSIONS' });
+    expect(restartOptions(record, { defaultPermission: 'EDIT' })).toMatchObject({ defaultPermission: 'EDIT' });
+    const off = restartOptions(record, { permissions: false });
+    expect(off.permissions).toBe(false);
+    expect(off.defaultPermission).toBeUndefined();
+    expect(
+      restartOptions({ ...record, options: { ...record.options!, permissions: undefined } }, {}),
+    ).not.toHaveProperty('permissions');
   });
 });
