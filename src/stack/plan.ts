@@ -293,8 +293,6 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const mlflowArgs = [
     ...found.mlflow.args,
     'ui',
-    // MLflow's own auth app, with our authorization function (stack/permissions.ts).
-    ...(settings.permissions ? ['--app-name', 'basic-auth'] : []),
     ...mlflowServerOptions({
       host: socketLink !== undefined ? `unix:${platform.path.join(paths.stateDir, GUNICORN_SOCKET_BASE)}` : '127.0.0.1',
       port: found.mlflowPort,
@@ -304,6 +302,9 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     }),
     // MLflow 2.x on Windows (waitress) refuses --workers with NotImplementedError.
     ...(platform.isWindows && !mlflowHas.workersOnWindows ? [] : ['--workers', String(settings.mlflowWorkers)]),
+    // MLflow's own auth app, with our authorization function (stack/permissions.ts). After the
+    // rest: `ui --serve-artifacts` is how restart finds the program in MLflow's argv (running.ts).
+    ...(settings.permissions ? ['--app-name', 'basic-auth'] : []),
   ];
   const mlflowEnv: Record<string, string> = {
     [MARKER_ENV]: settings.stateDir,

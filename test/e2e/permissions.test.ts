@@ -53,6 +53,9 @@ describe('up --permissions on real MLflow and nginx', () => {
       env: { MLFLOW_SECURE_PASSWORD: BOB.password },
     });
     expect(r.exitCode, r.stderr).toBe(0);
+    return stackOf();
+  };
+  const stackOf = async (): Promise<Stack> => {
     const record = await readStackRecord(stateDir);
     const url = new URL(record.url);
     const s = {
@@ -222,9 +225,17 @@ describe('up --permissions on real MLflow and nginx', () => {
   });
 
   it("NO_PERMISSIONS on TCP (--jobs on): bob's experiment is hidden from alice; MLflow's port refuses", async () => {
-    await down();
-    stack = await up(['--permissions', '--default-permission', 'NO_PERMISSIONS', '--jobs', 'on']);
+    // restart keeps --permissions; without bob's password it proves auth with a temporary user,
+    // whom MLflow's user table must not keep either.
+    const r = await cli(['restart', '--default-permission', 'NO_PERMISSIONS', '--jobs', 'on'], { cwd });
+    expect(r.exitCode, r.stderr).toBe(0);
+    stack = await stackOf();
     expect(stack.socket).toBeUndefined();
+    const users = await call('/api/2.0/mlflow/users/list', { auth: BOB });
+    expect((JSON.parse(users.body) as { users: { username: string }[] }).users.map((u) => u.username)).toEqual([
+      'bob',
+      'alice',
+    ]);
     expect(await client(ALICE, 'read', 'bobs-experiment')).toEqual({ found: false });
     expect(await client(BOB, 'read', 'bobs-experiment')).toEqual({ found: true });
     const search = await call('/api/2.0/mlflow/experiments/search?max_results=100', { auth: ALICE });

@@ -69,7 +69,8 @@ describe('--permissions and --default-permission', () => {
 describe('the plan with --permissions', () => {
   it("runs MLflow's auth app with our function; secrets in its environment, never in argv", () => {
     const plan = planFor({ permissions: true });
-    expect(plan.mlflow.args.slice(0, 3)).toEqual(['ui', '--app-name', 'basic-auth']);
+    expect(plan.mlflow.args.slice(0, 2)).toEqual(['ui', '--serve-artifacts']);
+    expect(plan.mlflow.args.slice(-2)).toEqual(['--app-name', 'basic-auth']);
     const env = plan.mlflow.env;
     expect(env[SECRET_ENV]).toBe(SECRET);
     expect(env.MLFLOW_AUTH_CONFIG_PATH).toBe('/home/ana/proj/.mlflow-secure/mlflow-auth.ini');
