@@ -73,6 +73,30 @@ def _ensure_user(username: str) -> None:
             raise
 
 
+# A run's user is what its client says (getpass.getuser() on the client's machine); MLflow keeps
+# CreateRun's user_id and its mlflow.user tag as sent. The signed-in name replaces both.
+_CREATE_RUN_SUFFIX = "/mlflow/runs/create"
+_USER_TAG = "mlflow.user"
+
+
+def _stamp_run_user(username: str) -> None:
+    """On CreateRun, the name nginx verified becomes the run's user (user_id and mlflow.user).
+
+    The handler reads the body with request.get_json(force=True, silent=True)
+    (mlflow/server/handlers.py, _get_request_json), which Flask caches per request: the same
+    dict, changed here, is what it gets. Idempotent: MLflow calls this function several times
+    per request.
+    """
+    if request.method != "POST" or not request.path.endswith(_CREATE_RUN_SUFFIX):
+        return
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return
+    body["user_id"] = username
+    tags = [t for t in body.get("tags") or [] if not (isinstance(t, dict) and t.get("key") == _USER_TAG)]
+    body["tags"] = [*tags, {"key": _USER_TAG, "value": username}]
+
+
 def authenticate() -> Authorization | Response:
     job_user = _job_user()
     if job_user is not None:
@@ -83,4 +107,5 @@ def authenticate() -> Authorization | Response:
     if not username:
         return _refused()
     _ensure_user(username)
+    _stamp_run_user(username)
     return Authorization("basic", {"username": username})

@@ -4,6 +4,7 @@
  * the signed-in user may do, and nothing but our nginx can tell MLflow who that is.
  */
 import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type HttpResponse } from '../../src/system/http.js';
@@ -46,6 +47,7 @@ describe('up --permissions on real MLflow and nginx', () => {
   let stateDir: string;
   let stack: Stack;
   let groups: number[] = [];
+  let created: Record<string, unknown>;
 
   const up = async (extra: string[]): Promise<Stack> => {
     const r = await cli(['up', '-d', '--port', 'auto', '--user', 'bob', '--workers', '2', ...extra], {
@@ -115,7 +117,8 @@ describe('up --permissions on real MLflow and nginx', () => {
     stateDir = path.join(cwd, '.mlflow-secure');
     stack = await up(['--permissions']);
     await addAlice();
-    expect((await client(BOB, 'create', 'bobs-experiment')).experiment_id).toBe('1');
+    created = await client(BOB, 'create', 'bobs-experiment');
+    expect(created.experiment_id).toBe('1');
   });
 
   afterAll(async () => {
@@ -139,6 +142,36 @@ describe('up --permissions on real MLflow and nginx', () => {
     expect(await client(ALICE, 'write', 'bobs-experiment')).toEqual({ ok: false, error_code: 'PERMISSION_DENIED' });
     // bob created it: MLflow gave him MANAGE, and he writes.
     expect(await client(BOB, 'write', 'bobs-experiment')).toEqual({ ok: true });
+  });
+
+  it("records the signed-in user as the run's user, whatever the client said", () => {
+    expect(created).toMatchObject({ user_tag: 'bob', user_id: 'bob' });
+  });
+
+  it("makes the signed-in creator of a registered model its owner (MANAGE), which alice's READ cannot change", async () => {
+    const made = await call('/api/2.0/mlflow/registered-models/create', { auth: BOB, body: { name: 'bobs-model' } });
+    expect(made.status, made.body).toBe(200);
+    const listed = await cli(['grants', 'bob', '--json'], { cwd });
+    expect(JSON.parse(listed.stdout)).toContainEqual({
+      user: 'bob',
+      kind: 'registered-model',
+      resource: 'bobs-model',
+      permission: 'MANAGE',
+    });
+    const update = { name: 'bobs-model', description: 'by alice' };
+    expect(
+      (await call('/api/2.0/mlflow/registered-models/update', { auth: ALICE, method: 'PATCH', body: update })).status,
+    ).toBe(403);
+  });
+
+  it('names the user on every access-log line of a signed-in request', async () => {
+    const log = await readFile(path.join(stateDir, 'logs', 'nginx-access.log'), 'utf8');
+    const lines = log.split('\n').filter((l) => l.includes('/api/2.0/mlflow/runs/create'));
+    expect(lines.length).toBeGreaterThan(0);
+    // bob's run, and alice's refused try: each line names who it was.
+    for (const l of lines) expect(l).toMatch(/^\S+ - (bob|alice) \[/);
+    expect(lines.some((l) => / - bob .* 200 /.test(l))).toBe(true);
+    expect(lines.some((l) => / - alice .* 403 /.test(l))).toBe(true);
   });
 
   it('users/current comes from MLflow, with the truth about is_admin (bob is the first admin)', async () => {
