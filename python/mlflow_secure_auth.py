@@ -15,8 +15,9 @@ and expects a werkzeug Authorization (whose `username` it uses) or a Response.
 import hmac
 import os
 import secrets
+import time
 
-from flask import Response, request
+from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
 USER_HEADER = "X-MLflow-Secure-User"
@@ -55,6 +56,14 @@ def _job_user() -> str | None:
     return auth.username
 
 
+# Names whose row was seen lately, so that not every request asks the table again. Only creating
+# a row is skipped: who may do what is MLflow's own lookup, on every request. A name removed
+# (`user remove` deletes its row) and put back by hand within this time gets MLflow's "user not
+# found" until then; `user add` creates the row itself.
+_KNOWN_SECONDS = 30.0
+_known: dict[str, float] = {}
+
+
 def _ensure_user(username: str) -> None:
     """nginx verified this name, so it is a user: give it a row MLflow's permissions can use.
 
@@ -63,7 +72,11 @@ def _ensure_user(username: str) -> None:
     """
     from mlflow.server.auth import store  # the auth app's store, initialised by create_app
 
+    now = time.monotonic()
+    if now - _known.get(username, -_KNOWN_SECONDS) < _KNOWN_SECONDS:
+        return
     if store.has_user(username):
+        _known[username] = now
         return
     try:
         store.create_user(username, secrets.token_urlsafe(32), is_admin=False)
@@ -98,6 +111,15 @@ def _stamp_run_user(username: str) -> None:
 
 
 def authenticate() -> Authorization | Response:
+    # MLflow asks several times per request (its before-request hook, its admin check, each
+    # validator and response filter): decided once per request (flask.g lives as long as it).
+    decided = g.get("mlflow_secure_auth")
+    if decided is None:
+        decided = g.mlflow_secure_auth = _decide()
+    return decided
+
+
+def _decide() -> Authorization | Response:
     job_user = _job_user()
     if job_user is not None:
         return Authorization("basic", {"username": job_user})

@@ -65,6 +65,7 @@ import { checkMlflowWorkingDir } from '../mlflow/python-cwd.js';
 import { startMigrationCheck } from '../stores/run-migration.js';
 import { checkUpstream, watchUpstream } from '../mlflow/upstream.js';
 import {
+  checkAuthExtra,
   choosePermissionSecrets,
   forgetProbe,
   provePermissions,
@@ -514,6 +515,7 @@ async function startStack(o: UpOptions, ctx: Context, progress: Progress): Promi
   const migration = startMigrationCheck(settings, o, ctx);
   const { found } = await discover(settings, o, ctx, true);
   if (settings.permissions) found.permissions = await choosePermissionSecrets(settings, platform, out);
+  if (settings.permissions) await checkAuthExtra(found.mlflow, ctx);
   debug('found nginx and MLflow, chose ports');
   await ensureStateDir(
     paths.stateDir,

@@ -10,6 +10,8 @@ import type { Context } from '../context.js';
 import type { CommandSpec, Platform } from '../system/platform.js';
 import { USER_NAME } from '../users/user-name.js';
 import { mlflowDirect, type Check } from './health.js';
+import { findMlflowPython } from '../stores/run-checks.js';
+import { runOnce } from '../system/processes.js';
 import { authPaths, renderAuthIni, sqliteUri, SECRET_HEADER, USER_HEADER } from './permissions.js';
 import type { Found, Plan } from './plan.js';
 import type { Settings } from './settings.js';
@@ -58,6 +60,25 @@ export async function forgetProbe(
     .catch((e: Error) =>
       ctx.out.warn(`could not remove the probe user ${name} from MLflow's user table: ${e.message}`),
     );
+}
+
+/**
+ * MLflow's auth app imports Flask-WTF (the `mlflow[auth]` extra); without it MLflow exits at
+ * start with an ImportError in its log. Asked of MLflow's Python first (a fraction of a second),
+ * so that `up` refuses in one line with nothing started.
+ */
+export async function checkAuthExtra(mlflow: CommandSpec, ctx: Pick<Context, 'env' | 'platform'>): Promise<void> {
+  const python = await findMlflowPython(mlflow, ctx.platform);
+  if (!python) return; // MLflow's own error at start says it then
+  // -I: nothing from the working folder on the path; the answer is the exit code.
+  const r = await runOnce(python.file, [...python.args, '-I', '-c', 'import flask_wtf'], {
+    timeoutMs: 60_000,
+    env: ctx.env,
+  });
+  if (r.exitCode !== 0 && /No module named 'flask_wtf'/.test(r.stderr))
+    throw new UserError(`--permissions needs MLflow's auth extra (Flask-WTF), which ${python.file} does not have`, {
+      hint: `Install it there: ${python.file} -m pip install 'mlflow[auth]' (or run mlflow-secure setup and use its MLflow)`,
+    });
 }
 
 /** The auth app's ini (rewritten every start: --default-permission may change) and the admin's name. */

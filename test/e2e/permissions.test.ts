@@ -4,7 +4,7 @@
  * the signed-in user may do, and nothing but our nginx can tell MLflow who that is.
  */
 import { execa } from 'execa';
-import { readFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type HttpResponse } from '../../src/system/http.js';
@@ -296,5 +296,59 @@ describe('up --permissions on real MLflow and nginx', () => {
     expect(r.status).toBe(200);
     const me = await call('/ajax-api/2.0/mlflow/users/current', { auth: ALICE });
     expect(JSON.parse(me.body)).toEqual({ is_basic_auth: false, user: { id: 0, is_admin: false, username: 'alice' } });
+  });
+});
+
+describe('up --permissions refused in one line, nothing started', () => {
+  let cwd: string;
+  beforeAll(async () => {
+    cwd = await tempDir();
+  });
+  afterAll(async () => {
+    if (cwd) await removeDir(cwd);
+  });
+
+  /** A stand-in MLflow: `--version` says `version`; its Python has no Flask-WTF when `noAuthExtra`. */
+  const fakeMlflow = async (name: string, version: string, noAuthExtra: boolean): Promise<string> => {
+    const bin = path.join(cwd, name, 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(path.join(bin, 'mlflow'), `#!/bin/sh\necho "mlflow, version ${version}"\n`, { mode: 0o755 });
+    const python = noAuthExtra
+      ? `#!/bin/sh\necho "ModuleNotFoundError: No module named 'flask_wtf'" >&2\nexit 1\n`
+      : '#!/bin/sh\nexit 0\n';
+    await writeFile(path.join(bin, 'python'), python, { mode: 0o755 });
+    return path.join(bin, 'mlflow');
+  };
+  const refused = async (args: string[], message: RegExp) => {
+    const r = await cli(['up', '-d', '-q', '--port', 'auto', ...args], {
+      cwd,
+      env: { MLFLOW_SECURE_PASSWORD: BOB.password },
+    });
+    expect(r.exitCode, r.stderr).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    await expect(access(path.join(cwd, '.mlflow-secure', 'stack.json'))).rejects.toThrow();
+  };
+
+  it("without MLflow's auth extra (Flask-WTF)", async () => {
+    const mlflow = await fakeMlflow('no-extra', '3.17.2', true);
+    await refused(['--permissions', '--mlflow', mlflow], /--permissions needs MLflow's auth extra \(Flask-WTF\)/);
+  });
+
+  it('with an MLflow older than 3.17', async () => {
+    const mlflow = await fakeMlflow('old', '3.16.1', false);
+    await refused(
+      ['--permissions', '--mlflow', mlflow],
+      /--permissions needs MLflow 3\.17\.0 or newer \(this one is 3\.16\.1\)/,
+    );
+  });
+
+  it('with --upstream, and --default-permission without --permissions', async () => {
+    await refused(
+      ['--permissions', '--upstream', 'http://127.0.0.1:9'],
+      /--permissions needs the MLflow that mlflow-secure starts/,
+    );
+    await refused(['--default-permission', 'EDIT'], /--default-permission has no effect without --permissions/);
   });
 });
