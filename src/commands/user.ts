@@ -60,8 +60,14 @@ export async function user(action: string, name: string | undefined, o: UserOpti
 
   if (action === 'list') {
     const entries = await readEntries();
-    const inMlflow = entries.length > 0 ? await mlflowUsersOf(paths.stateDir, o, ctx) : undefined;
-    const admins = new Set((await inMlflow?.list())?.filter((u) => u.is_admin).map((u) => u.username));
+    // The password file is the list; who is an MLflow admin is added when MLflow can be asked.
+    const inMlflow = await (entries.length > 0 ? mlflowUsersOf(paths.stateDir, o, ctx) : undefined)
+      ?.then(async (users) => (users ? await users.list() : undefined))
+      .catch((error: Error) => {
+        out.warn(`not showing who is an MLflow admin: ${error.message}`);
+        return undefined;
+      });
+    const admins = new Set(inMlflow?.filter((u) => u.is_admin).map((u) => u.username));
     const rows = entries.map((e) => ({
       user: e.user,
       scheme: schemeOf(e.hash),
