@@ -3,6 +3,7 @@
  * admin's name in the state folder, and the proof that MLflow refuses whoever skips nginx.
  */
 import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import { UserError } from '../errors.js';
 import { readTextIfExists, writeFileAtomic } from '../system/files.js';
 import { request } from '../system/http.js';
@@ -92,6 +93,11 @@ export async function writePermissionFiles(plan: Plan, platform: Platform): Prom
     databaseUri: sqliteUri(paths.db, platform.isWindows),
   });
   await writeFileAtomic(paths.ini, ini, 0o600);
+  // Made here, empty and owner-only, so that MLflow's SQLite (which takes an empty file as a new
+  // database) does not create it with the umask's 0644.
+  await fs.writeFile(paths.db, '', { flag: 'wx', mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
   if ((await readTextIfExists(paths.admin, { ownerOnly: true })) === undefined)
     await writeFileAtomic(paths.admin, `${admin}\n`, 0o600);
 }

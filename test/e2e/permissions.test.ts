@@ -4,7 +4,7 @@
  * the signed-in user may do, and nothing but our nginx can tell MLflow who that is.
  */
 import { execa } from 'execa';
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type HttpResponse } from '../../src/system/http.js';
@@ -135,6 +135,12 @@ describe('up --permissions on real MLflow and nginx', () => {
     const check = 'import sys\nfor f in sys.argv[1:]: compile(open(f).read(), f, "exec")';
     const r = await execa(venvPython, ['-c', check, ...files], { reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
+  });
+
+  it("keeps MLflow's auth database, its ini and the secret-bearing nginx.conf owner-only", async () => {
+    for (const f of ['mlflow-auth.db', 'mlflow-auth.ini', 'mlflow-admin', 'nginx.conf'])
+      expect((await stat(path.join(stateDir, f))).mode & 0o077, f).toBe(0);
+    expect((await readFile(path.join(stateDir, 'mlflow-admin'), 'utf8')).trim()).toBe('bob');
   });
 
   it("READ (the default): alice reads bob's experiment and cannot write to it", async () => {
