@@ -26,6 +26,8 @@ export const PURE_MODULES = [
   'src/mlflow/versions.ts',
   'src/nginx/conf.ts',
   'src/nginx/current-user.ts',
+  'src/nginx/permission-headers.ts',
+  'src/stack/permissions.ts',
   'src/stack/plan.ts',
   'src/stack/settings.ts',
   'src/stack/state-paths.ts',

@@ -6,6 +6,7 @@
 import { Argument, Command, CommanderError, Option, type OptionValues } from '@commander-js/extra-typings';
 import { readFileSync } from 'node:fs';
 import type { SetupOptions } from './commands/setup.js';
+import type { GrantOptions } from './commands/grant.js';
 import type { Context } from './context.js';
 import { ExitCode, formatUserError, isUserError } from './errors.js';
 import { createOutput, safeWrite } from './log.js';
@@ -101,7 +102,13 @@ function stackOptions<Args extends unknown[], Opts extends OptionValues, Globals
     .option(
       '--upstream <url>',
       'put the password in front of an MLflow you already run (http(s)://host:port); starts nginx only',
-    );
+    )
+    .option(
+      '--permissions',
+      "MLflow's own permissions for the signed-in user (without it every user is an MLflow admin)",
+    )
+    .option('--no-permissions', "for restart: turn MLflow's permissions off (every user an admin again)")
+    .option('--default-permission <perm>', 'with --permissions: READ (default), EDIT, MANAGE or NO_PERMISSIONS');
 }
 
 /** A command's handler: its arguments, its options, then the context. */
@@ -201,8 +208,55 @@ export function createProgram(ctx: Context, setCode: (code: number) => void) {
     .addOption(option.bcryptCost())
     .addOption(option.passwordStdin())
     .addOption(option.json('list as JSON'))
+    .option('--admin', 'add: an MLflow admin (after `up --permissions`)')
+    .option('--mlflow <path>', "the MLflow whose Python edits MLflow's user table (after `up --permissions`)")
     .addOption(option.stateDir())
     .action(lazy(async () => (await import('./commands/user.js')).user));
+
+  const GRANT_MLFLOW_HELP = "the MLflow whose Python edits MLflow's permissions (the one `up --permissions` runs)";
+  const LOOKUP_HELP = "where an experiment name is looked up (default: the running stack's)";
+  const grantModule = () => import('./commands/grant.js');
+  program
+    .command('grant')
+    .description("give a user MLflow's permission on an experiment or registered model (after `up --permissions`)")
+    .argument('<user>', 'a user of the password file')
+    .argument('<kind>', 'experiment or registered-model')
+    .argument('<resource>', "the experiment's name or id, or the registered model's name")
+    .argument('<permission>', 'READ, EDIT, MANAGE or NO_PERMISSIONS')
+    .option('--backend-store-uri <uri|path>', LOOKUP_HELP)
+    .addOption(option.stateDir())
+    .option('--mlflow <path>', GRANT_MLFLOW_HELP)
+    .action(
+      lazy(async () => {
+        const { grant } = await grantModule();
+        return (user: string, kind: string, resource: string, permission: string, o: GrantOptions, c: Context) =>
+          grant('grant', { user, kind, resource, permission }, o, c);
+      }),
+    );
+  program
+    .command('revoke')
+    .description("take back a user's own permission on an experiment or registered model (the default applies)")
+    .argument('<user>', 'a user of the password file')
+    .argument('<kind>', 'experiment or registered-model')
+    .argument('<resource>', "the experiment's name or id, or the registered model's name")
+    .option('--backend-store-uri <uri|path>', LOOKUP_HELP)
+    .addOption(option.stateDir())
+    .option('--mlflow <path>', GRANT_MLFLOW_HELP)
+    .action(
+      lazy(async () => {
+        const { grant } = await grantModule();
+        return (user: string, kind: string, resource: string, o: GrantOptions, c: Context) =>
+          grant('revoke', { user, kind, resource }, o, c);
+      }),
+    );
+  program
+    .command('grants')
+    .description("list MLflow's per-resource permissions (all users, or one)")
+    .argument('[user]', 'only this user')
+    .addOption(option.json())
+    .addOption(option.stateDir())
+    .option('--mlflow <path>', GRANT_MLFLOW_HELP)
+    .action(lazy(async () => (await grantModule()).grants));
 
   stackOptions(
     program.command('config').description('print the full plan without starting anything').addOption(option.json()),

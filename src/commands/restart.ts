@@ -59,6 +59,10 @@ export function restartOptions(record: StackRecord, given: StackOptions): StackO
       : {}),
     ...(record.options?.workers !== undefined ? { workers: String(record.options.workers) } : {}),
     ...(record.options?.jobs !== undefined ? { jobs: record.options.jobs ? 'on' : 'off' } : {}),
+    // Permissions stay on (a restart must not quietly make everyone an admin); --no-permissions turns them off.
+    ...(record.options?.permissions !== undefined && given.permissions !== false
+      ? { permissions: true, defaultPermission: record.options.permissions }
+      : {}),
   };
   // HTTPS stays on with the same certificate files (their paths only: up checks the files again);
   // --no-tls turns it off, --tls-cert/--tls-key replace the files.

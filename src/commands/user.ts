@@ -24,6 +24,7 @@ import { parseBcryptCost, parseHashScheme } from '../stack/settings.js';
 import { obtainPassword } from '../users/password.js';
 import { resolveStatePaths } from '../stack/state.js';
 import { forgetGeneratedPassword, readUsers, requireUser, writeUsers } from '../users/password-file.js';
+import { permissionsOn, type MlflowUsers } from '../users/mlflow-users.js';
 
 /**
  * There are no permissions behind the password (yet): whoever signs in is what MLflow calls an
@@ -38,6 +39,17 @@ export interface UserOptions {
   bcryptCost?: string;
   passwordStdin?: boolean;
   json?: boolean;
+  /** add: an MLflow admin (the state folder has had `up --permissions`). */
+  admin?: boolean;
+  mlflow?: string;
+}
+
+/** With `up --permissions` behind the state folder: MLflow's user table, kept in step. */
+async function mlflowUsersOf(stateDir: string, o: UserOptions, ctx: Context): Promise<MlflowUsers | undefined> {
+  const auth = await permissionsOn(stateDir, ctx);
+  if (!auth) return undefined;
+  const { MlflowUsers } = await import('../users/mlflow-users.js');
+  return MlflowUsers.open(auth, ctx, o.mlflow);
 }
 
 /** commander checks the action is one of these. */
@@ -55,10 +67,20 @@ export async function user(
     (await checkStateDir(paths.stateDir, platform)) ? ((await readUsers(paths.htpasswd)) ?? []) : [];
 
   if (action === 'list') {
-    const rows = (await readEntries()).map((e) => ({
+    const entries = await readEntries();
+    // The password file is the list; who is an MLflow admin is added when MLflow can be asked.
+    const inMlflow = await (entries.length > 0 ? mlflowUsersOf(paths.stateDir, o, ctx) : undefined)
+      ?.then(async (users) => (users ? await users.list() : undefined))
+      .catch((error: Error) => {
+        out.warn(`not showing who is an MLflow admin: ${error.message}`);
+        return undefined;
+      });
+    const admins = new Set(inMlflow?.filter((u) => u.is_admin).map((u) => u.username));
+    const rows = entries.map((e) => ({
       user: e.user,
       scheme: schemeOf(e.hash),
       cost: bcryptCostOf(e.hash),
+      ...(inMlflow ? { admin: admins.has(e.user) } : {}),
     }));
     if (o.json) out.json(rows);
     else if (rows.length === 0)
@@ -69,7 +91,7 @@ export async function user(
     else
       for (const r of rows)
         out.info(
-          `${USER_NAME.test(r.user) ? r.user : JSON.stringify(r.user)}  (${r.scheme}${r.cost ? `, cost ${r.cost}` : ''})`,
+          `${USER_NAME.test(r.user) ? r.user : JSON.stringify(r.user)}  (${r.scheme}${r.cost ? `, cost ${r.cost}` : ''})${r.admin ? '  MLflow admin' : ''}`,
         );
     return ExitCode.ok;
   }
@@ -79,6 +101,20 @@ export async function user(
   // Checked here, before asking for a password, and again under the lock: another command may
   // have changed the file in between.
   checkChange(action, name, await readEntries(), paths.htpasswd);
+  // Found before asking for a password: a missing MLflow fails here, with nothing changed.
+  const inMlflow = action === 'passwd' ? undefined : await mlflowUsersOf(paths.stateDir, o, ctx);
+  if (o.admin && (action !== 'add' || !inMlflow))
+    throw new UserError(
+      action !== 'add'
+        ? '--admin goes with `user add`'
+        : `--admin needs MLflow's permissions: ${paths.stateDir} has not run \`up --permissions\``,
+      {
+        hint:
+          action !== 'add'
+            ? `mlflow-secure user add <name> --admin`
+            : 'Start the stack with `mlflow-secure up --permissions` once, then add the admin',
+      },
+    );
 
   if (action === 'remove') {
     await withStateLock(paths.stateDir, async () => {
@@ -87,6 +123,13 @@ export async function user(
       // The generated password first: if that file is unusable, nothing has changed yet.
       await forgetGeneratedPassword(paths.generatedPassword, name);
       await writeUsers(paths.htpasswd, removeEntry(entries, name));
+      // The password file first: nginx refuses the name at once. MLflow's row (and its grants)
+      // after: if that fails, the password file is put back, so neither has changed.
+      if (inMlflow)
+        await inMlflow.remove(name).catch(async (error: unknown) => {
+          await writeUsers(paths.htpasswd, entries);
+          throw error;
+        });
     });
     out.info(`Removed user '${name}' (in effect now; no restart needed).`);
     return ExitCode.ok;
@@ -110,13 +153,26 @@ export async function user(
   await withStateLock(paths.stateDir, async () => {
     const entries = (await readUsers(paths.htpasswd)) ?? [];
     checkChange(action, name, entries, paths.htpasswd);
-    await forgetGeneratedPassword(paths.generatedPassword, name);
-    await writeUsers(paths.htpasswd, upsertEntry(entries, { user: name, hash }));
+    // MLflow's row first (the slow part, the likelier to fail), then the password file; a failure
+    // of that write undoes the row.
+    const undo = action === 'add' && inMlflow ? await inMlflow.add(name, o.admin === true) : undefined;
+    try {
+      await forgetGeneratedPassword(paths.generatedPassword, name);
+      await writeUsers(paths.htpasswd, upsertEntry(entries, { user: name, hash }));
+    } catch (error) {
+      await undo?.();
+      throw error;
+    }
   });
   out.info(
     `${action === 'add' ? 'Added' : 'Changed the password of'} user '${name}' (${scheme}; in effect now, no restart needed).`,
   );
-  if (action === 'add') out.info(ADMIN_NOTE(name));
+  if (action === 'add')
+    out.info(
+      inMlflow
+        ? `MLflow's permissions apply to ${name}${o.admin ? ' as an MLflow admin' : ': the default permission, and what `mlflow-secure grant` gives'}.`
+        : ADMIN_NOTE(name),
+    );
   if (!given) out.printSecretOnce(`Generated password for ${name}: ${password}   (shown once)`);
   for (const w of await stateDirGitWarnings(paths.stateDir, ctx)) out.warn(w);
   return ExitCode.ok;

@@ -23,6 +23,8 @@ export const PYTHON_SCRIPTS = [
   'python_version',
   'venv_inspect',
   'import_check',
+  'mlflow_secure_auth',
+  'mlflow_secure_users',
 ] as const;
 
 export type PythonScript = (typeof PYTHON_SCRIPTS)[number];

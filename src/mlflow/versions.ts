@@ -42,6 +42,12 @@ export const MLFLOW_DIFFERENCES = {
     checked:
       'source: mlflow/environment_variables.py has MLFLOW_SERVER_ENABLE_JOB_EXECUTION in 3.5.0 and 3.17.2, not in 3.4.0',
   },
+  permissions: {
+    what: 'the auth app with a custom authorization_function on its FastAPI routes too (`up --permissions`), its admin bootstrapped from MLFLOW_AUTH_ADMIN_USERNAME/_PASSWORD',
+    since: '3.17.0',
+    checked:
+      'source: 3.17.2 bridges a custom authorization_function into its FastAPI middleware (mlflow/server/auth/__init__.py, _authenticate_custom_for_fastapi; older ones leave native routes to Basic auth) and reads MLFLOW_AUTH_ADMIN_PASSWORD (3.16.1+); run: 3.17.2',
+  },
 } as const satisfies Record<string, MlflowDifference>;
 
 /**
@@ -78,6 +84,8 @@ export interface MlflowFeatures {
   jobs: boolean;
   /** --workers is accepted on Windows. */
   workersOnWindows: boolean;
+  /** `up --permissions` works (MLFLOW_DIFFERENCES.permissions). */
+  permissions: boolean;
 }
 
 /** What the plan may hand this MLflow. An unparsable version is read as the newest tested. */
@@ -89,6 +97,7 @@ export function mlflowFeatures(version: string): MlflowFeatures {
     uvicorn: atLeast(v, MLFLOW_DIFFERENCES.uvicorn.since),
     jobs: atLeast(v, MLFLOW_DIFFERENCES.jobs.since),
     workersOnWindows: atLeast(v, MLFLOW_DIFFERENCES.workersOnWindows.since),
+    permissions: atLeast(v, MLFLOW_DIFFERENCES.permissions.since),
   };
 }
 

@@ -15,6 +15,7 @@
  *   handshake), and plain HTTP on the same port answered with a redirect to https (tlsLines).
  */
 import { currentUserLocations, currentUserMap } from './current-user.js';
+import { permissionHeaderLines, verifiedUserMap } from './permission-headers.js';
 
 export interface NginxConfInput {
   listenHost: string;
@@ -54,6 +55,11 @@ export interface NginxConfInput {
    * and Service, so only the engine's probes (and, in a cluster, other pods) reach it.
    */
   healthPort?: number;
+  /**
+   * --permissions: MLflow's auth app decides, told the verified user and this run's secret in
+   * headers (permission-headers.ts); it answers `users/current` itself.
+   */
+  permissions?: { secret: string };
   /** HTTPS on the listen port: the certificate (chain first-to-last) and its key. */
   tls?: { cert: string; key: string };
   /**
@@ -199,7 +205,7 @@ export function renderNginxConf(c: NginxConfInput): string {
     // The origin map's keys are long: nginx.exe's default bucket (32, its cache line) cannot hold
     // them. Set before the first map, or nginx calls it a duplicate.
     ...(c.external?.origins.length ? ['    map_hash_bucket_size 128;'] : []),
-    ...currentUserMap(),
+    ...(c.permissions ? verifiedUserMap() : currentUserMap()),
     '',
     ...(preflights
       ? [
@@ -241,13 +247,14 @@ export function renderNginxConf(c: NginxConfInput): string {
     '            proxy_set_header X-Forwarded-User $remote_user;',
     '            # The password stops here: MLflow never sees it.',
     '            proxy_set_header Authorization "";',
+    ...(c.permissions ? permissionHeaderLines(c.permissions.secret) : []),
     '            proxy_connect_timeout 30s;',
     `            proxy_send_timeout ${PROXY_TIMEOUT_SECONDS}s;`,
     `            proxy_read_timeout ${PROXY_TIMEOUT_SECONDS}s;`,
     `            send_timeout ${PROXY_TIMEOUT_SECONDS}s;`,
     '        }',
     '',
-    ...currentUserLocations(),
+    ...(c.permissions ? [] : currentUserLocations()),
     '    }',
     ...(c.healthPort !== undefined ? healthServer(c.listenHost, c.healthPort) : []),
     '}',

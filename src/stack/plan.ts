@@ -13,6 +13,7 @@ import { statePaths, type StatePaths } from './state-paths.js';
 import { tlsPaths } from '../tls/plan.js';
 import type { Upstream } from '../mlflow/upstream-url.js';
 import { MLFLOW_DIFFERENCES, mlflowFeatures, NEWEST_TESTED } from '../mlflow/versions.js';
+import { authPaths, permissionsEnv, PYTHON_DIR } from './permissions.js';
 
 export type { StatePaths };
 
@@ -33,7 +34,16 @@ export interface Found {
    * local user that took the port first.
    */
   instanceId?: string;
+  /**
+   * --permissions, chosen by `up` for this run: the secret nginx sends with the user's name, the
+   * first admin MLflow creates when its table has none (stack/permissions.ts), and random
+   * passwords MLflow wants but nobody uses. Absent (config): placeholders in the plan.
+   */
+  permissions?: { secret: string; adminUser: string; adminPassword: string; flaskSecret: string };
 }
+
+/** What `config` shows for a per-run secret that only `up` chooses. */
+export const SECRET_PLACEHOLDER = '<random:chosen-by-up>';
 
 export interface Plan {
   settings: Settings;
@@ -246,6 +256,11 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
   const allowedHosts = allowedHostsFor(settings);
   const corsOrigins = corsOriginsFor(settings, found.listenPort);
   const mlflowHas = mlflowFeatures(found.mlflowVersion ?? NEWEST_TESTED);
+  if (settings.permissions && !mlflowHas.permissions)
+    throw new UserError(
+      `--permissions needs MLflow ${MLFLOW_DIFFERENCES.permissions.since} or newer (this one is ${mlflowHas.version})`,
+      { hint: 'Leave out --permissions, or run mlflow-secure setup (installs the tested MLflow) and use it' },
+    );
   if (settings.jobs && !mlflowHas.jobs)
     throw new UserError(
       `--jobs needs MLflow ${MLFLOW_DIFFERENCES.jobs.since} or newer (this one is ${mlflowHas.version})`,
@@ -288,6 +303,9 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     }),
     // MLflow 2.x on Windows (waitress) refuses --workers with NotImplementedError.
     ...(platform.isWindows && !mlflowHas.workersOnWindows ? [] : ['--workers', String(settings.mlflowWorkers)]),
+    // MLflow's own auth app, with our authorization function (stack/permissions.ts). After the
+    // rest: `ui --serve-artifacts` is how restart finds the program in MLflow's argv (running.ts).
+    ...(settings.permissions ? ['--app-name', 'basic-auth'] : []),
   ];
   const mlflowEnv: Record<string, string> = {
     [MARKER_ENV]: settings.stateDir,
@@ -298,6 +316,19 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     MLFLOW_ARTIFACTS_DESTINATION: settings.artifacts.uri,
   };
   if (settings.backend.isFileStore || settings.registry.isFileStore) mlflowEnv.MLFLOW_ALLOW_FILE_STORE = 'true';
+  const secrets = settings.permissions
+    ? (found.permissions ?? {
+        secret: SECRET_PLACEHOLDER,
+        adminUser: settings.user,
+        adminPassword: SECRET_PLACEHOLDER,
+        flaskSecret: SECRET_PLACEHOLDER,
+      })
+    : undefined;
+  if (secrets)
+    Object.assign(
+      mlflowEnv,
+      permissionsEnv({ ...secrets, iniPath: authPaths(settings.stateDir, platform).ini, pythonDir: PYTHON_DIR }),
+    );
   if (socket !== undefined && socketLink === undefined) mlflowEnv.MLFLOW_UVICORN_OPTS = `--uds ${quoteBash(socket)}`;
   // Always explicit: an MLFLOW_SERVER_ENABLE_JOB_EXECUTION inherited from the shell must not
   // contradict --jobs (MLflow's own default is on).
@@ -337,6 +368,7 @@ export function buildPlan(settings: Settings, found: Found, platform: Platform):
     realm: 'MLflow',
     preflightOrigins: preflightOriginsFor(settings, found.listenPort),
     instanceId: found.instanceId,
+    ...(secrets ? { permissions: { secret: secrets.secret } } : {}),
     // nginx serves the copy in the state folder, whichever certificate it is (src/tls/certificates.ts).
     ...(tls ? { tls: { cert: n(tls.serverCert), key: n(tls.serverKey) } } : {}),
     paths: {

@@ -10,6 +10,7 @@ import { resolveStateDir } from './state-paths.js';
 import { toStoreUri, type StoreUri } from '../stores/uri.js';
 import { resolveTls, type TlsOptions, type TlsSetting } from '../tls/plan.js';
 import { parseUpstream, upstreamWarning, type Upstream } from '../mlflow/upstream-url.js';
+import { resolvePermissions, type PermissionsSetting } from './permissions.js';
 
 import {
   DEFAULT_JOBS,
@@ -49,6 +50,9 @@ export interface StackOptions extends TlsOptions {
   nginx?: string;
   /** An MLflow that already runs (`http(s)://host:port`): nginx only is started, in front of it. */
   upstream?: string;
+  /** MLflow's own permissions for the user nginx signed in (stack/permissions.ts). */
+  permissions?: boolean;
+  defaultPermission?: string;
 }
 
 export interface Settings {
@@ -72,6 +76,8 @@ export interface Settings {
   jobs: boolean;
   /** --upstream: the user's MLflow; mlflow-secure then starts nginx only. */
   upstream?: Upstream;
+  /** --permissions: MLflow's auth app decides what the signed-in user may do. */
+  permissions?: PermissionsSetting;
   warnings: string[];
 }
 
@@ -218,6 +224,7 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
   const host = parseHost(o.host ?? '127.0.0.1');
   const port = parsePort(o.port ?? String(DEFAULT_PORT));
   const serverNames = parseServerNames(o.serverName);
+  const permissions = resolvePermissions(o);
   warnings.push(...wildcardHostWarnings(host, serverNames, String(port)));
   return {
     backend,
@@ -242,6 +249,7 @@ export function resolveSettings(o: StackOptions, ctx: { cwd: string; platform: P
     ),
     jobs,
     ...(upstream ? { upstream } : {}),
+    ...(permissions ? { permissions } : {}),
     warnings,
   };
 }

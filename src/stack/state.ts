@@ -103,6 +103,8 @@ function recordSchema(maxPid: number) {
         /** MLflow's worker count and job execution (optional: records of 0.1 before --workers). */
         workers: z.number().int().min(1).max(32).optional(),
         jobs: z.boolean().optional(),
+        /** --permissions: its default permission (absent: permissions off). */
+        permissions: z.enum(['READ', 'EDIT', 'MANAGE', 'NO_PERMISSIONS']).optional(),
         /** HTTPS: a generated certificate, or the paths of the user's own (paths only; `up` checks the files again). */
         tls: z
           .union([

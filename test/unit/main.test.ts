@@ -26,15 +26,15 @@ function context() {
 }
 
 const STACK =
-  '--state-dir --backend-store-uri --registry-store-uri --artifacts-destination --host --port --server-name --tls --no-tls --tls-cert --tls-key --user --hash --bcrypt-cost --nginx-workers --workers --jobs --timeout --mlflow --nginx --upstream';
-/** Each command's options, in help order, as main.ts declared them before. */
+  '--state-dir --backend-store-uri --registry-store-uri --artifacts-destination --host --port --server-name --tls --no-tls --tls-cert --tls-key --user --hash --bcrypt-cost --nginx-workers --workers --jobs --timeout --mlflow --nginx --upstream --permissions --no-permissions --default-permission';
+/** Each command's options, in help order, as main.ts declared them before (issue 14 added the permission ones). */
 const BEFORE: Record<string, string> = {
   up: `--detach --quiet --password-stdin --dry-run --json --open --migrate ${STACK}`,
   restart: `--foreground --password-stdin --quiet --migrate ${STACK}`,
   down: '--state-dir',
   status: '--json --state-dir',
   logs: '--follow --lines --state-dir',
-  user: '--hash --bcrypt-cost --password-stdin --json --state-dir',
+  user: '--hash --bcrypt-cost --password-stdin --json --admin --mlflow --state-dir',
   config: `--json ${STACK}`,
   env: '--shell --public --save --dotenv --forget --state-dir',
   open: '--public --state-dir',
@@ -42,6 +42,9 @@ const BEFORE: Record<string, string> = {
     '--mlflow --nginx --host --port --backend-store-uri --registry-store-uri --artifacts-destination --json --state-dir',
   setup: '--check --force --python --with',
   export: '--out --force --s3 --host --port --server-name --nginx-workers --mlflow-workers --state-dir',
+  grant: '--backend-store-uri --state-dir --mlflow',
+  revoke: '--backend-store-uri --state-dir --mlflow',
+  grants: '--json --state-dir --mlflow',
 };
 
 const commands = () => createProgram(context().ctx, () => undefined).commands;
@@ -64,7 +67,7 @@ describe('every command keeps its options', () => {
   const having = (long: string) => Object.keys(BEFORE).filter((c) => BEFORE[c]!.split(' ').includes(long));
 
   it('--state-dir reads the same on every command that has it, with the same default', () => {
-    expect(having('--state-dir')).toHaveLength(11);
+    expect(having('--state-dir')).toHaveLength(14);
     for (const c of having('--state-dir'))
       expect([c, option(c, '--state-dir')?.description, option(c, '--state-dir')?.defaultValue]).toEqual([
         c,

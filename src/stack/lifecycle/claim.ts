@@ -2,6 +2,7 @@
  * The claim: under the state lock, no other stack runs from the folder, nginx.conf is written
  * and tested, the password file holds `up`'s user. When it fails nothing is left to undo.
  */
+import { writePermissionFiles } from '../permissions-files.js';
 import { promises as fs } from 'node:fs';
 import type { Context } from '../../context.js';
 import { StackError, UserError } from '../../errors.js';
@@ -79,7 +80,9 @@ export async function claimStateFolder(
         const { certificateNamesFor, prepareTls } = await import('../../tls/certificates.js');
         tls = await prepareTls(settings.tls, certificateNamesFor(settings), paths.stateDir, ctx);
       }
-      await writeFileAtomic(paths.nginxConf, plan.nginx.conf, 0o644);
+      // With --permissions nginx.conf holds the per-run secret: owner-only.
+      await writeFileAtomic(paths.nginxConf, plan.nginx.conf, settings.permissions ? 0o600 : 0o644);
+      await writePermissionFiles(plan, ctx.platform);
       await testNginxConf(plan);
       if (prepared.changed) await writeUsers(paths.htpasswd, prepared.entries);
       if (prepared.generated)

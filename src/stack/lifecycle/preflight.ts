@@ -2,6 +2,7 @@
  * Before anything is claimed, written or started: settings, the programs, the state folder,
  * the stores and (--upstream) the user's MLflow are checked; the plan is built.
  */
+import { checkAuthExtra, choosePermissionSecrets } from '../permissions-files.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.js';
@@ -58,6 +59,10 @@ export async function preflight(o: StackOptions, ctx: Context, progress: Progres
   // Whether MLflow would migrate its database, read meanwhile (python/db_migration.py).
   const migration = startMigrationCheck(settings, o, ctx);
   const { found } = await discover(settings, o, ctx, true);
+  if (settings.permissions) {
+    found.permissions = await choosePermissionSecrets(settings, platform, out);
+    await checkAuthExtra(found.mlflow, ctx);
+  }
   debug('found nginx and MLflow, chose ports');
   await ensureStateDir(
     paths.stateDir,

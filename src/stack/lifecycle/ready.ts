@@ -1,4 +1,5 @@
 /** Wait ready (MLflow answers /health, nginx listens), then prove that auth holds through nginx. */
+import { forgetProbe, provePermissions } from '../permissions-files.js';
 import { connectHost, mlflowHealthResource, proveStack, waitReady, type Check } from '../health.js';
 import { failureWithLog, withLogTail } from './log-tail.js';
 import type { StackRun } from './stack.js';
@@ -48,11 +49,12 @@ export async function waitStackReady(s: StackRun): Promise<void> {
 }
 
 /** Called once both answer: the checks through the proxy. */
-export function proveStackWorks(s: StackRun): Promise<Check[]> {
+export async function proveStackWorks(s: StackRun): Promise<Check[]> {
   s.starting = false;
   s.debug('MLflow answers /health; nginx listens');
   s.progress.phase('Proving that the password is required and works');
-  return proveStack(s.plan, s.users.probe, s.users.tls?.trust);
+  const checks = await proveStack(s.plan, s.users.probe, s.users.tls?.trust);
+  return [...checks, ...(await provePermissions(s.plan))];
 }
 
 /** A failed check is a StackError with MLflow's log; the temporary probe user goes. */
@@ -69,5 +71,8 @@ export async function acceptProof(s: StackRun, checks: Check[]): Promise<void> {
       failed.map((c) => `  ${c.name}: ${c.detail}`),
     );
   }
-  if (s.users.probeIsTemporary) await removeTemporaryUser(s.plan.paths, s.users.probe);
+  if (s.users.probeIsTemporary) {
+    await removeTemporaryUser(s.plan.paths, s.users.probe);
+    await forgetProbe(s.plan, s.pre.found.mlflow, s.users.probe.user, s.ctx);
+  }
 }

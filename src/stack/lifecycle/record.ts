@@ -40,6 +40,7 @@ export function recordOf(
       nginxWorkers: s.nginxWorkers,
       workers: s.mlflowWorkers,
       jobs: s.jobs,
+      ...(s.permissions ? { permissions: s.permissions.defaultPermission } : {}),
       timeoutSeconds: s.timeoutMs / 1000,
       ...(s.tls
         ? { tls: s.tls.kind === 'generated' ? ('generated' as const) : { cert: s.tls.cert, key: s.tls.key } }
