@@ -2,6 +2,7 @@
  * `up --permissions` on disk and at start: this run's secrets, the auth app's ini and the first
  * admin's name in the state folder, and the proof that MLflow refuses whoever skips nginx.
  */
+import { withEmptyDir } from '../mlflow/python-cwd.js';
 import { pythonScriptText } from '../mlflow/python-scripts.js';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -72,11 +73,14 @@ export async function forgetProbe(
 export async function checkAuthExtra(mlflow: CommandSpec, ctx: Pick<Context, 'env' | 'platform'>): Promise<void> {
   const python = await findMlflowPython(mlflow, ctx.platform);
   if (!python) return; // MLflow's own error at start says it then
-  // -I: nothing from the working folder on the path; the answer is the exit code.
-  const r = await runOnce(python.file, [...python.args, '-I', '-c', pythonScriptText('import_check'), 'flask_wtf'], {
-    timeoutMs: 60_000,
-    env: ctx.env,
-  });
+  // As MLflow will import it (user site-packages included), from an empty folder (python-cwd.ts).
+  const r = await withEmptyDir((cwd) =>
+    runOnce(python.file, [...python.args, '-c', pythonScriptText('import_check'), 'flask_wtf'], {
+      timeoutMs: 60_000,
+      env: ctx.env,
+      cwd,
+    }),
+  );
   if (r.exitCode !== 0 && /No module named 'flask_wtf'/.test(r.stderr))
     throw new UserError(`--permissions needs MLflow's auth extra (Flask-WTF), which ${python.file} does not have`, {
       hint: `Install it there: ${python.file} -m pip install 'mlflow[auth]' (or run mlflow-secure setup and use its MLflow)`,

@@ -27,7 +27,6 @@ export const AUTHORIZATION_FUNCTION = 'mlflow_secure_auth:authenticate';
 
 /** The folder of our Python modules, put on MLflow's path (package.json ships python/*.py). */
 export const PYTHON_DIR = fileURLToPath(new URL('../../python/', import.meta.url));
-export const USERS_SCRIPT = fileURLToPath(new URL('../../python/mlflow_secure_users.py', import.meta.url));
 
 export interface PermissionsSetting {
   defaultPermission: Permission;

@@ -12,8 +12,11 @@ import type { CommandSpec } from '../system/platform.js';
 import { runOnce } from '../system/run-once.js';
 import { lookupMlflow, requireFound } from '../system/tools.js';
 import { findMlflowPython } from '../stores/run-checks.js';
-import { authPaths, sqliteUri, USERS_SCRIPT, type AuthPaths } from '../stack/permissions.js';
+import { pythonScriptPath } from '../mlflow/python-scripts.js';
+import { authPaths, sqliteUri, type AuthPaths } from '../stack/permissions.js';
 import { PASSWORD_ENV } from './password.js';
+
+const USERS_SCRIPT = pythonScriptPath('mlflow_secure_users');
 
 const REQUEST_ENV = 'MLFLOW_SECURE_REQUEST';
 /** Importing MLflow's auth app takes 3 s on a quiet machine; a busy one, several times that. */
