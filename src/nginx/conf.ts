@@ -202,9 +202,11 @@ export function renderNginxConf(c: NginxConfInput): string {
     "    # Request lines and headers up to 32 KiB go on to MLflow, which answers them itself (nginx's default: 8 KiB).",
     `    large_client_header_buffers ${LARGE_CLIENT_HEADER_BUFFERS};`,
     '',
-    // The origin map's keys are long: nginx.exe's default bucket (32, its cache line) cannot hold
-    // them. Set before the first map, or nginx calls it a duplicate.
-    ...(c.external?.origins.length ? ['    map_hash_bucket_size 128;'] : []),
+    // The origin maps' keys (`"http://127.0.0.1:5000"`) are long: nginx.exe's default bucket (32,
+    // its cache line) cannot hold them and it refuses the whole conf. Set before the first map, or
+    // nginx calls it a duplicate; on every platform, so a conf means the same everywhere.
+    "    # Room for the origin maps' long keys (nginx for Windows' default bucket is 32 bytes).",
+    '    map_hash_bucket_size 128;',
     ...(c.permissions ? verifiedUserMap() : currentUserMap()),
     '',
     ...(preflights

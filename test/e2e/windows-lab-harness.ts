@@ -1,12 +1,14 @@
 /**
- * What the Windows lab suites (windows-lab.test.ts, windows-lab-tls.test.ts) share: the result of
+ * What the Windows lab suites (windows-lab*.test.ts) share: where the lab's nginx.exe is, the result of
  * a run under Wine and the Linux view of an nginx.exe copy's processes (Wine's own tasklist
  * prints nothing, so the tests read /proc).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { readdir } from 'node:fs/promises';
 // @ts-expect-error: a plain-JavaScript helper script without type declarations
 import { toWinePath } from '../../scripts/wine-node.mjs';
+import { root } from './helpers.js';
 
 export interface WineRun {
   code: number | null;
@@ -30,4 +32,14 @@ export async function nginxExeProcesses(exe: string): Promise<number[]> {
     }
   }
   return pids;
+}
+
+/** The lab's nginx.exe: MLFLOW_SECURE_WINDOWS_LAB, else `shared/windows-lab` next to the repository (or its worktree folder). */
+export function findLab(): string | undefined {
+  const candidates = [
+    process.env.MLFLOW_SECURE_WINDOWS_LAB,
+    path.join(root, '..', 'shared', 'windows-lab'),
+    path.join(root, '..', '..', 'shared', 'windows-lab'),
+  ].filter((d): d is string => d !== undefined);
+  return candidates.map((d) => path.join(d, 'nginx.exe')).find((f) => existsSync(f));
 }

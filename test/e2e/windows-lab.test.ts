@@ -29,17 +29,7 @@ import { findWineNode, runUnderWine, toWinePath } from '../../scripts/wine-node.
 import { request } from '../../src/system/http.js';
 import { cliPath, removeDir, root, tempDir, venvPython } from './helpers.js';
 import { freePort, isAlive, portOpen, startUserMlflow } from './user-mlflow.js';
-import { nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
-
-/** The lab's nginx.exe: MLFLOW_SECURE_WINDOWS_LAB, else `shared/windows-lab` next to the repository (or its worktree folder). */
-function findLab(): string | undefined {
-  const candidates = [
-    process.env.MLFLOW_SECURE_WINDOWS_LAB,
-    path.join(root, '..', 'shared', 'windows-lab'),
-    path.join(root, '..', '..', 'shared', 'windows-lab'),
-  ].filter((d): d is string => d !== undefined);
-  return candidates.map((d) => path.join(d, 'nginx.exe')).find((f) => existsSync(f));
-}
+import { findLab, nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
 
 const wine = (await findWineNode({ prepare: true })) as { missing?: string };
 const labNginx = findLab();

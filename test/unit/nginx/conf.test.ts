@@ -92,6 +92,19 @@ describe('renderNginxConf', () => {
     expect(directives(conf)).toContain(line);
   });
 
+  // nginx for Windows' default map bucket is 32 bytes (its cache line): it refuses a conf whose
+  // map keys do not fit, as the preflight origins' `"http://127.0.0.1:5000"` do not.
+  it.each([
+    ['plain', input()],
+    ['CORS preflights', input({ preflightOrigins: ['http://127.0.0.1:5000', 'http://localhost:5000'] })],
+    ['permissions', input({ permissions: { secret: 'x'.repeat(43) }, preflightOrigins: ['http://127.0.0.1:5000'] })],
+  ])('%s: map_hash_bucket_size 128 before the first map', (_name, i) => {
+    const lines = directives(renderNginxConf(i));
+    const bucket = lines.indexOf('map_hash_bucket_size 128;');
+    expect(bucket).toBeGreaterThan(-1);
+    expect(bucket).toBeLessThan(lines.findIndex((l) => l.startsWith('map ')));
+  });
+
   it('keeps proxied transfers alive far longer than the 60 s default', () => {
     for (const name of ['proxy_read_timeout', 'proxy_send_timeout', 'send_timeout']) {
       const values = valueOf(conf, name);
@@ -263,6 +276,8 @@ describe('renderNginxConf', () => {
           # Request lines and headers up to 32 KiB go on to MLflow, which answers them itself (nginx's default: 8 KiB).
           large_client_header_buffers 4 32k;
 
+          # Room for the origin maps' long keys (nginx for Windows' default bucket is 32 bytes).
+          map_hash_bucket_size 128;
           map $remote_user $mlflow_secure_user {
               "~^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$" $remote_user;
               default "(unnamed)";
