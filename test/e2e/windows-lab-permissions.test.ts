@@ -187,7 +187,6 @@ describe.skipIf(reason !== undefined)(
       nginxArgs = plan.nginx.args;
       const htpasswd = await readFile(path.join(winStateDir, 'htpasswd'), 'utf8');
       expect(htpasswd).toMatch(/^bob:\$apr1\$/m);
-      // The folders `up` makes before it starts nginx.
       for (const d of [
         'logs',
         'nginx/logs',
