@@ -187,12 +187,7 @@ describe.skipIf(reason !== undefined)(
       nginxArgs = plan.nginx.args;
       const htpasswd = await readFile(path.join(winStateDir, 'htpasswd'), 'utf8');
       expect(htpasswd).toMatch(/^bob:\$apr1\$/m);
-      for (const d of [
-        'logs',
-        'nginx/logs',
-        ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `nginx/temp/${t}`),
-      ])
-        await mkdir(path.join(winStateDir, d), { recursive: true });
+      for (const d of TEMP_FOLDERS) await mkdir(path.join(winStateDir, d), { recursive: true });
       await writeFile(path.join(winStateDir, 'nginx.conf'), conf, { mode: 0o600 });
       expect(toWinePath(path.join(winStateDir, 'nginx.conf'))).toBe(plan.nginxConfPath);
 
