@@ -17,15 +17,8 @@ import {
 import { getStatus } from './status.js';
 import { currentUser } from '../stack/discover.js';
 import { doctorStoreFindings } from '../stores/run-checks.js';
+import { mlflowVersionFindings, type Finding } from '../mlflow/versions.js';
 import { doctorMigrationFindings } from '../stores/run-migration.js';
-
-interface Finding {
-  ok: boolean;
-  /** Informational lines never fail the doctor. */
-  info?: boolean;
-  what: string;
-  fix?: string;
-}
 
 export async function doctor(
   o: {
@@ -58,9 +51,9 @@ export async function doctor(
     );
     const where = [mlflow.found.file, ...mlflow.found.args].join(' ');
     findings.push(
-      'v' in version
-        ? { ok: true, what: `MLflow ${version.v} (${where})` }
-        : { ok: false, what: version.e, fix: 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>' },
+      ...('v' in version
+        ? mlflowVersionFindings(version.v, where, platform)
+        : [{ ok: false, what: version.e, fix: 'Reinstall it (mlflow-secure setup --force), or pass --mlflow <path>' }]),
     );
   } else {
     findings.push({

@@ -135,3 +135,30 @@ export function checkMlflowVersion(
     };
   return {};
 }
+
+/** A line of `doctor`'s report; `info` lines never fail it. */
+export interface Finding {
+  ok: boolean;
+  info?: boolean;
+  what: string;
+  fix?: string;
+}
+
+/** What `doctor` says of a found MLflow: whether `up` runs it, and what `up --permissions` needs. */
+export function mlflowVersionFindings(version: string, where: string, platform: { isWindows: boolean }): Finding[] {
+  let warning: string | undefined;
+  try {
+    warning = checkMlflowVersion(version, where, platform).warning;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    return [{ ok: false, what: e.message, ...(e.hint ? { fix: e.hint } : {}) }];
+  }
+  const findings: Finding[] = [{ ok: true, what: `MLflow ${version} (${where})${warning ? `: ${warning}` : ''}` }];
+  if (!mlflowFeatures(version).permissions)
+    findings.push({
+      ok: true,
+      info: true,
+      what: `up --permissions needs MLflow ${MLFLOW_DIFFERENCES.permissions.since} or newer (this one runs without it; mlflow-secure setup installs ${NEWEST_TESTED})`,
+    });
+  return findings;
+}

@@ -295,6 +295,15 @@ describe('the MLflow version matrix', () => {
       expect(lines[0]).toMatch(/(mlflow-secure|cli\.js) setup \(installs the tested MLflow/);
       expect(await stackProcesses(path.join(cwd, '.mlflow-secure'))).toEqual([]);
       expect(existsSync(path.join(cwd, '.mlflow-secure', 'stack.json'))).toBe(false);
+      // doctor says the same, as a failing check.
+      const doctor = await cli(['doctor', '--mlflow', path.join(cacheDir, TOO_OLD, 'bin', 'mlflow')], { cwd });
+      expect(doctor.exitCode).toBe(1);
+      expect(doctor.stdout).toMatch(
+        new RegExp(
+          `^FAIL  MLflow ${TOO_OLD.replace(/\./g, '\\.')} .*older than the oldest supported, ${OLDEST_SUPPORTED}`,
+          'm',
+        ),
+      );
     } finally {
       await removeDir(cwd);
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  mlflowVersionFindings,
   checkMlflowVersion,
   MLFLOW_DIFFERENCES,
   mlflowFeatures,
@@ -158,5 +159,37 @@ describe('buildPlan per MLflow version', () => {
 
   it('--jobs on an MLflow without jobs is one clear error', () => {
     expect(() => planFor('3.4.0', { jobs: 'on' })).toThrow(/--jobs needs MLflow 3\.5\.0/);
+  });
+});
+
+describe("mlflowVersionFindings (doctor's MLflow line)", () => {
+  const posix = { isWindows: false };
+  it('the newest tested: ok, and nothing about --permissions', () => {
+    expect(mlflowVersionFindings(NEWEST_TESTED, '/p/.venv/bin/mlflow', posix)).toEqual([
+      { ok: true, what: `MLflow ${NEWEST_TESTED} (/p/.venv/bin/mlflow)` },
+    ]);
+  });
+
+  it('older than the oldest supported: one failing line with the fix', () => {
+    const [f, ...rest] = mlflowVersionFindings('2.9.2', '/p/.venv/bin/mlflow', posix);
+    expect(rest).toEqual([]);
+    expect(f).toMatchObject({ ok: false, what: expect.stringContaining('older than the oldest supported, 2.22.1') });
+    expect(f?.fix).toMatch(/^Upgrade it/);
+  });
+
+  it('supported but before 3.17: ok, plus an info line that --permissions needs 3.17.0', () => {
+    const findings = mlflowVersionFindings('3.4.0', 'mlflow', posix);
+    expect(findings.map((f) => f.ok)).toEqual([true, true]);
+    expect(findings[1]).toMatchObject({
+      info: true,
+      what: expect.stringMatching(/^up --permissions needs MLflow 3\.17\.0 or newer/),
+    });
+  });
+
+  it("newer than tested, or without a Host check on Windows: ok, with checkMlflowVersion's warning", () => {
+    expect(mlflowVersionFindings('9.0.0', 'mlflow', posix)[0]?.what).toMatch(
+      /^MLflow 9\.0\.0 \(mlflow\): .*newer than the newest version/,
+    );
+    expect(mlflowVersionFindings('3.4.0', 'mlflow.exe', { isWindows: true })[0]?.what).toMatch(/without a Host check/);
   });
 });
