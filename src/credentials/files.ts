@@ -7,7 +7,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import { UserError } from '../errors.js';
 import { readTextIfExists, writeFileAtomic } from '../system/files.js';
 import type { Platform } from '../system/platform.js';
-import { removeCredentials, setCredentials } from './ini.js';
+import { PASSWORD_KEY, removeCredentials, setCredentials, USERNAME_KEY } from './ini.js';
 import { removeDotenv, setDotenv } from './dotenv.js';
 
 /** Where MLflow's Python client looks: `os.path.expanduser("~/.mlflow/credentials")`, no variable moves it (mlflow/utils/credentials.py). */
@@ -156,7 +156,7 @@ export async function forgetMlflowCredentials(file: string, platform: Platform):
   return {
     file,
     existed,
-    removed: ['mlflow_tracking_username', 'mlflow_tracking_password'],
+    removed: [USERNAME_KEY, PASSWORD_KEY],
     ...(next.user !== undefined ? { user: next.user } : {}),
     deleted,
   };
