@@ -10,13 +10,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain-JavaScript helper script without type declarations
 import { findWineNode, runUnderWine, toWinePath } from '../../scripts/wine-node.mjs';
+import { SECRET_PLACEHOLDER } from '../../src/stack/plan.js';
 import { cliPath, removeDir, root, tempDir, venvPython } from './helpers.js';
 import { freePort, isAlive, portOpen, startUserMlflow } from './user-mlflow.js';
 import { nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
@@ -29,7 +30,7 @@ function findSslNginx(): string | undefined {
   return existsSync(file) ? file : undefined;
 }
 
-const wine = (await findWineNode({ prepare: true })) as { missing?: string };
+const wine = (await findWineNode({ prepare: true })) as { missing?: string; wine: string; env: NodeJS.ProcessEnv };
 const sslNginx = findSslNginx();
 const reason =
   wine.missing ??
@@ -159,6 +160,38 @@ describe.skipIf(reason !== undefined)(
       expect(conf).toMatch(new RegExp(`listen 127\\.0\\.0\\.1:${port} ssl;`));
       expect(conf).toContain('ssl_protocols TLSv1.2 TLSv1.3;');
       expect((await nginxExeProcesses(exe)).length).toBe(2); // master and its one worker
+    });
+
+    // The plan up would run without --upstream (which node.exe under Wine cannot): nginx.exe -t
+    // takes it, with the certificate up just made. Written beside the running conf, not over it.
+    it('nginx.exe -t accepts the Windows plan of up --tls --permissions (no --upstream)', async () => {
+      const planned = await run([
+        'config',
+        '--json',
+        '--tls',
+        '--permissions',
+        '--port',
+        String(await freePort()),
+        '--state-dir',
+        winState,
+      ]);
+      expect(planned.code, planned.stderr).toBe(0);
+      const plan = JSON.parse(planned.stdout) as {
+        nginxConf: string;
+        nginxConfPath: string;
+        nginx: { testArgs: string[] };
+      };
+      expect(plan.nginxConf).toContain('ssl_certificate ');
+      const confFile = path.join(stateDir, 'nginx-plan-test.conf');
+      await writeFile(confFile, plan.nginxConf.replace(SECRET_PLACEHOLDER, 's'.repeat(43)));
+      // -c <conf>, in the forward-slash form nginx.exe is handed.
+      const args = [...plan.nginx.testArgs];
+      args[args.indexOf('-c') + 1] = (toWinePath(confFile) as string).replace(/\\/g, '/');
+      const t = await execFileAsync(wine.wine, [exe, ...args.filter((a) => a !== '-q')], { env: wine.env }).then(
+        (r) => ({ code: 0, stderr: r.stderr }),
+        (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
+      );
+      expect(t, plan.nginxConf).toEqual({ code: 0, stderr: expect.stringContaining('test is successful') });
     });
 
     it('env names the CA by its Windows path; curl --cacert from Linux: 401 without, 200 with the password', async () => {
