@@ -38,6 +38,7 @@ export const PURE_MODULES = [
   'src/tls/plan.ts',
   'src/users/htpasswd.ts',
   'src/users/user-name.ts',
+  'src/system/windows-programs.ts',
 ];
 /** Modules of ours without effects that pure ones may use besides each other. */
 const NEUTRAL_MODULES = ['src/errors.ts', 'src/defaults.ts'];

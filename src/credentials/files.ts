@@ -192,9 +192,11 @@ export async function forgetDotenv(file: string, keys: readonly string[], platfo
  * repository's own config could name a program for git to run there.
  */
 export async function gitWouldCommit(file: string, platform: Platform, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const git = await (await import('../system/tools.js')).findGit(env, platform);
+  if (git === undefined) return false;
   const { runOnce } = await import('../system/run-once.js');
   const r = await runOnce(
-    'git',
+    git,
     ['-c', 'core.fsmonitor=false', 'check-ignore', '-q', '--', platform.path.basename(file)],
     { cwd: platform.path.dirname(file), env, timeoutMs: 5_000 },
   );

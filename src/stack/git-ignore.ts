@@ -142,12 +142,15 @@ export type Run = (
 export async function stateFilesInGit(
   dir: string,
   env: NodeJS.ProcessEnv,
+  platform: Platform,
   run?: Run,
 ): Promise<GitFindings | undefined> {
   if (env.GIT_DIR === undefined && !(await inWorkTree(dir))) return undefined;
+  const git = await (await import('../system/tools.js')).findGit(env, platform);
+  if (git === undefined) return undefined;
   const runOnce = run ?? (await import('../system/run-once.js')).runOnce;
   const r = await runOnce(
-    'git',
+    git,
     [
       '-c',
       'core.fsmonitor=false',
@@ -195,6 +198,6 @@ export async function stateDirGitWarnings(
   dir: string,
   ctx: { env: NodeJS.ProcessEnv; platform: Platform },
 ): Promise<string[]> {
-  const found = await stateFilesInGit(dir, ctx.env).catch(() => undefined);
+  const found = await stateFilesInGit(dir, ctx.env, ctx.platform).catch(() => undefined);
   return gitWarnings(dir, found, (s) => shellWord(s, ctx.platform));
 }

@@ -22,7 +22,7 @@ export interface Platform {
   exeName(base: string): string;
   /** Extensions tried when looking a bare name up on PATH (PATHEXT on Windows). */
   executableExtensions(env: NodeJS.ProcessEnv): string[];
-  /** The folders of PATH (`Path` on Windows too), in order, without the quotes Windows allows. */
+  /** The absolute folders of PATH (`Path` on Windows too), in order, without the quotes Windows allows. */
   pathDirs(env: NodeJS.ProcessEnv): string[];
   /** Hash schemes this platform's nginx verifies, the default first. */
   readonly hashSchemes: readonly HashScheme[];
@@ -53,7 +53,7 @@ export interface Platform {
    * Windows has no process groups: trees are killed with `taskkill /T /F`.
    */
   readonly usesProcessGroups: boolean;
-  /** The command tree-kill runs on this platform to force-kill a tree (Windows), for plans and tests. */
+  /** The command that force-kills a tree on this platform (Windows: processes.ts, windowsTreeKill), for plans and tests. */
   treeKillCommand(pid: number): CommandSpec | undefined;
   /** The environment children get. */
   childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
@@ -162,11 +162,13 @@ export function getPlatform(name: NodeJS.Platform = process.platform): Platform 
     isWindows,
     path,
     exeName,
+    // Only absolute folders: a relative entry (`.`, `bin`) means wherever the command runs,
+    // which may be a stranger's cloned repository.
     pathDirs: (env) =>
       (env.PATH ?? env.Path ?? '')
         .split(isWindows ? ';' : ':')
-        .filter(Boolean)
-        .map((dir) => dir.replace(/^"(.*)"$/, '$1')),
+        .map((dir) => dir.replace(/^"(.*)"$/, '$1'))
+        .filter((dir) => dir !== '' && path.isAbsolute(dir)),
     executableExtensions: (env) =>
       isWindows
         ? (env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD')

@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { getPlatform, type Platform } from './platform.js';
 import { runOnce } from './run-once.js';
+import { windowsProgram } from './windows-programs.js';
 
 /** What can be read of a running process to tell whether a recorded pid is still ours. */
 export interface ProcessIdentity {
@@ -31,7 +32,9 @@ export function parseTasklistImage(csv: string, pid: number): string | undefined
 export async function readProcessIdentity(pid: number, platform: Platform = getPlatform()): Promise<ProcessIdentity> {
   const commandLine = await readCommandLine(pid, platform);
   if (commandLine !== undefined || !platform.isWindows) return { commandLine };
-  const r = await runOnce('tasklist', ['/FI', `PID eq ${pid}`, '/FO', 'CSV', '/NH'], { timeoutMs: 15_000 });
+  const r = await runOnce(windowsProgram('tasklist', process.env), ['/FI', `PID eq ${pid}`, '/FO', 'CSV', '/NH'], {
+    timeoutMs: 15_000,
+  });
   return { image: r.exitCode === 0 ? parseTasklistImage(r.stdout, pid) : undefined };
 }
 
@@ -44,9 +47,13 @@ export async function readCommandLine(pid: number, platform: Platform = getPlatf
     }
     if (platform.isWindows) {
       const query = `(Get-CimInstance Win32_Process -Filter "ProcessId=${pid}").CommandLine`;
-      const r = await runOnce('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', query], {
-        timeoutMs: 15_000,
-      });
+      const r = await runOnce(
+        windowsProgram('powershell', process.env),
+        ['-NoProfile', '-NonInteractive', '-Command', query],
+        {
+          timeoutMs: 15_000,
+        },
+      );
       return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
     }
     const r = await runOnce('ps', ['-o', 'command=', '-p', String(pid)], { timeoutMs: 10_000 });
@@ -188,9 +195,13 @@ export async function readProcessImage(pid: number, platform: Platform = getPlat
   const query =
     `$p = Get-CimInstance Win32_Process -Filter "ProcessId=${pid}"; ` +
     `[Console]::Out.WriteLine($p.ExecutablePath); [Console]::Out.WriteLine($p.CommandLine)`;
-  const r = await runOnce('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', query], {
-    timeoutMs: 15_000,
-  }).catch(() => undefined);
+  const r = await runOnce(
+    windowsProgram('powershell', process.env),
+    ['-NoProfile', '-NonInteractive', '-Command', query],
+    {
+      timeoutMs: 15_000,
+    },
+  ).catch(() => undefined);
   if (r?.exitCode !== 0) return {};
   const [executable = '', ...rest] = r.stdout.split(/\r?\n/);
   const commandLine = rest.join(' ').trim();

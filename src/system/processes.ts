@@ -8,11 +8,12 @@
  * group, which reaches MLflow's uvicorn workers even after the `mlflow` CLI itself died.
  */
 import { spawn } from 'node:child_process';
-import treeKill from 'tree-kill';
 import { UserError } from '../errors.js';
 import { openLogForChild } from '../stack/log-files.js';
 import { PASSWORD_ENV } from '../users/password.js';
 import { getPlatform, type Platform } from './platform.js';
+import { runOnce } from './run-once.js';
+import { windowsProgram } from './windows-programs.js';
 import {
   groupMemberDetails,
   liveGroupMembers,
@@ -263,8 +264,24 @@ export async function ownership(target: StopTarget, platform: Platform): Promise
 export type TreeKill = (pid: number, signal: string, callback: (error?: Error) => void) => void;
 
 /**
+ * Windows: `taskkill /pid N /T /F` (the process and every one it started), by taskkill's full
+ * path. Not the tree-kill package: it runs `taskkill` by name through cmd.exe, which looks in
+ * the current folder first (windows-programs.ts), so a project shipping a taskkill.exe or
+ * taskkill.bat would get it run by `down`.
+ */
+export const windowsTreeKill: TreeKill = (pid, _signal, callback) => {
+  runOnce(windowsProgram('taskkill', process.env), ['/pid', String(pid), '/T', '/F'], { timeoutMs: 30_000 }).then(
+    (r) =>
+      callback(
+        r.exitCode === 0 ? undefined : new Error(r.error ?? (r.stderr.trim() || `taskkill exited ${r.exitCode}`)),
+      ),
+    (error: Error) => callback(error),
+  );
+};
+
+/**
  * Stops a process and everything it started: TERM, a grace period, then KILL.
- * POSIX: signals the process group. Windows: tree-kill, which runs `taskkill /pid N /T /F`.
+ * POSIX: signals the process group. Windows: `taskkill /pid N /T /F` (windowsTreeKill).
  */
 export async function stopTree(
   target: StopTarget,
@@ -276,8 +293,8 @@ export async function stopTree(
   } else if (!(await isRunning(target, o.platform))) return 'gone';
 
   if (o.platform.isWindows) {
-    // Windows has no TERM for console programs: tree-kill runs `taskkill /pid N /T /F`.
-    const kill = o.treeKill ?? treeKill;
+    // Windows has no TERM for console programs: `taskkill /pid N /T /F`.
+    const kill = o.treeKill ?? windowsTreeKill;
     await new Promise<void>((resolve) => kill(target.pid, 'SIGTERM', () => resolve()));
     await waitUntilGone(target, o.graceMs, o.platform);
     return 'stopped';

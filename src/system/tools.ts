@@ -55,6 +55,14 @@ export async function findOnPath(
   return undefined;
 }
 
+/**
+ * git by its full path from PATH, never by a bare name: Windows would run a `git.exe` in the
+ * folder git is run in first (windows-programs.ts), and that folder is the user's project.
+ */
+export function findGit(env: NodeJS.ProcessEnv, platform: Platform): Promise<string | undefined> {
+  return findOnPath(platform.isWindows ? 'git.exe' : 'git', env, platform);
+}
+
 export interface Lookup<T> {
   found?: T;
   /** Where it looked, in order, for `doctor` and error messages. */

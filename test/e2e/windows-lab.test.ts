@@ -20,7 +20,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -290,6 +290,33 @@ describe.skipIf(reason !== undefined)(
         'set "MLFLOW_TRACKING_USERNAME=admin"',
         `set "MLFLOW_TRACKING_PASSWORD=${PASSWORD}"`,
       ]);
+    });
+
+    // Given a bare name, Windows (here node.exe's libuv) looks in the current folder first. The
+    // planted tasklist.exe is node.exe itself, and the hook NODE_OPTIONS loads into every node.exe
+    // leaves a marker when it runs under that name; status from that folder asks tasklist (Wine's
+    // PowerShell answers nothing), by its full path.
+    it('status from a folder that ships a tasklist.exe: ours runs, by its full path, never that one', async () => {
+      const marker = path.join(work, 'planted-ran');
+      const hook = path.join(work, 'planted-hook.cjs');
+      await writeFile(
+        hook,
+        `if (/^tasklist\\.exe$/i.test(require('path').basename(process.execPath))) require('fs').writeFileSync(${JSON.stringify(toWinePath(marker))}, 'ran');\n`,
+      );
+      await copyFile((wine as { nodeExe: string }).nodeExe, path.join(cwd, 'tasklist.exe'));
+      const env = { MLFLOW_SECURE_NGINX: toWinePath(exe), NODE_OPTIONS: `--require ${toWinePath(hook) as string}` };
+      const status = (await runUnderWine([cli, 'status', '--state-dir', winState], { cwd, env })) as WineRun;
+      expect(status.code, status.stdout + status.stderr).toBe(0);
+      expect(status.stdout).toMatch(/nginx {4}pid \d+ {2}running/);
+      expect(existsSync(marker)).toBe(false);
+      // The control: asked by its bare name from that folder, the planted one is what runs.
+      const control = (await runUnderWine(
+        ['-e', "require('child_process').spawnSync('tasklist', ['/FI', 'PID eq 1'])"],
+        { cwd, env },
+      )) as WineRun;
+      expect(control.code, control.stderr).toBe(0);
+      expect(existsSync(marker)).toBe(true);
+      await rm(path.join(cwd, 'tasklist.exe'));
     });
 
     it('down: nginx.exe quits through -s quit (Wine has no taskkill /T: no other way out), nothing left, port closed, record gone; down again is a no-op', async () => {

@@ -166,7 +166,7 @@ describe('stateFilesInGit: what git tracks or would add', () => {
     const run: Run = () => {
       throw new Error('git must not run here');
     };
-    expect(await stateFilesInGit(dir, { PATH: process.env.PATH }, run)).toBeUndefined();
+    expect(await stateFilesInGit(dir, { PATH: process.env.PATH }, linux, run)).toBeUndefined();
   });
 
   it('in a repository: the tracked state files, and untracked ones its .gitignore lets through', async () => {
@@ -175,13 +175,16 @@ describe('stateFilesInGit: what git tracks or would add', () => {
     await ensureStateDir(dir, [path.join(dir, 'logs')], linux);
     for (const f of ['htpasswd', 'generated-password', path.join('logs', 'mlflow.log')])
       await writeFile(path.join(dir, f), 'x');
-    expect(await stateFilesInGit(dir, gitEnv)).toEqual({ tracked: [], unignored: [] });
+    expect(await stateFilesInGit(dir, gitEnv, linux)).toEqual({ tracked: [], unignored: [] });
     git(tmp, 'add', '-f', '.mlflow-secure/htpasswd', '.mlflow-secure/logs/mlflow.log');
     git(tmp, 'commit', '-qm', 'oops');
-    expect(await stateFilesInGit(dir, gitEnv)).toEqual({ tracked: ['htpasswd', 'logs/mlflow.log'], unignored: [] });
+    expect(await stateFilesInGit(dir, gitEnv, linux)).toEqual({
+      tracked: ['htpasswd', 'logs/mlflow.log'],
+      unignored: [],
+    });
     // A user's .gitignore that names only some of them.
     await writeFile(path.join(dir, '.gitignore'), 'logs/\n');
-    expect(await stateFilesInGit(dir, gitEnv)).toEqual({
+    expect(await stateFilesInGit(dir, gitEnv, linux)).toEqual({
       tracked: ['htpasswd', 'logs/mlflow.log'],
       unignored: ['generated-password'],
     });
@@ -189,16 +192,38 @@ describe('stateFilesInGit: what git tracks or would add', () => {
 
   it('without git, or when git fails, says nothing', async () => {
     git(tmp, 'init', '-q');
-    expect(await stateFilesInGit(tmp, { PATH: path.join(tmp, 'no-such-bin') })).toBeUndefined();
+    expect(await stateFilesInGit(tmp, { PATH: path.join(tmp, 'no-such-bin') }, linux)).toBeUndefined();
     const failing: Run = () => Promise.resolve({ exitCode: 128, stdout: '' });
-    expect(await stateFilesInGit(tmp, gitEnv, failing)).toBeUndefined();
+    expect(await stateFilesInGit(tmp, gitEnv, linux, failing)).toBeUndefined();
+  });
+
+  // A relative PATH entry (here the repository itself) finds its `git` only through the folder
+  // git runs in: that program is never run, and without another git nothing is said.
+  it('runs git by its full path from PATH: never a git found through a relative PATH entry', async () => {
+    git(tmp, 'init', '-q');
+    const marker = path.join(tmp, 'planted-ran');
+    await writeFile(path.join(tmp, 'git'), `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    const files: string[] = [];
+    const run: Run = (file) => {
+      files.push(file);
+      return Promise.resolve({ exitCode: 0, stdout: '' });
+    };
+    expect(await stateFilesInGit(tmp, { ...gitEnv, PATH: `.:${process.env.PATH}` }, linux, run)).toEqual({
+      tracked: [],
+      unignored: [],
+    });
+    expect(files).toHaveLength(1);
+    expect(path.isAbsolute(files[0]!)).toBe(true);
+    expect(files[0]).not.toBe(path.join(tmp, 'git'));
+    expect(await stateFilesInGit(tmp, { ...gitEnv, PATH: '.' }, linux)).toBeUndefined();
+    await expect(lstat(marker)).rejects.toThrow();
   });
 
   it('turns off core.fsmonitor, which a cloned repository could point at a program', async () => {
     git(tmp, 'init', '-q');
     const marker = path.join(tmp, 'ran');
     git(tmp, 'config', 'core.fsmonitor', `touch ${marker}; false`);
-    await stateFilesInGit(tmp, gitEnv);
+    await stateFilesInGit(tmp, gitEnv, linux);
     await expect(lstat(marker)).rejects.toThrow();
   });
 });
