@@ -149,7 +149,7 @@ export async function user(
   out.addSecret(password);
   // Hashed before taking the lock: a high bcrypt cost takes seconds, and others wait for the lock.
   const hash = hashPassword(password, scheme, cost);
-  await ensureStateDir(paths.stateDir, [], platform);
+  await ensureStateDir(paths.stateDir, [], platform, { warn: (line) => out.warn(line), env: ctx.env });
   await withStateLock(paths.stateDir, async () => {
     const entries = (await readUsers(paths.htpasswd)) ?? [];
     checkChange(action, name, entries, paths.htpasswd);

@@ -9,20 +9,34 @@ import { UserError } from '../errors.js';
 import { ignoreStateDir } from '../stack/git-ignore.js';
 import { errorCode, isMissing, kindOf } from './files.js';
 import type { Platform } from './platform.js';
+import type { RunResult } from './run-once.js';
+import { parseWhoamiSid, privateFolderArgs, windowsProgram } from './windows-programs.js';
 
 /**
  * Creates the state folder (owner-only, 0700) and `subdirs` inside it, then checks the state
  * folder is ours (checkStateDir). An existing folder of ours that is merely 0755 (older versions
  * made it so) is tightened to 0700. It gets a `.gitignore` when it has none (git-ignore.ts), an
  * existing folder too. Returns the folders it created, so a failed start can remove exactly those.
+ * On Windows a folder it makes gets an ACL of this account, SYSTEM and Administrators only
+ * (makePrivateOnWindows); `warn` hears when that could not be done.
  */
-export async function ensureStateDir(dir: string, subdirs: readonly string[], platform: Platform): Promise<string[]> {
+export async function ensureStateDir(
+  dir: string,
+  subdirs: readonly string[],
+  platform: Platform,
+  o: { warn?: (line: string) => void; env?: NodeJS.ProcessEnv } = {},
+): Promise<string[]> {
   const created: string[] = [];
   let stat = await inspectStateDir(dir, platform);
   const madeNow = !stat;
   if (!stat) {
     const first = await makeDirs(dir, 0o700, 'state');
     if (first !== undefined) created.push(first);
+    // Windows: mode 0700 means nothing there; before anything is written in it, its ACL.
+    if (platform.isWindows) {
+      const why = await makePrivateOnWindows(dir, o.env ?? process.env);
+      if (why !== undefined) o.warn?.(privateFolderWarning(dir, why));
+    }
     stat = await inspectStateDir(dir, platform);
     if (!stat)
       throw new UserError(`cannot write to state folder ${dir} (ENOENT)`, {
@@ -223,4 +237,34 @@ async function probeCreate(dir: string, p: string, what: string): Promise<void> 
       hint: 'Choose a location you can write to',
     });
   }
+}
+
+export type RunOnce = (file: string, args: readonly string[], o: { timeoutMs: number }) => Promise<RunResult>;
+
+/**
+ * Windows: `dir` made private to this account, as a user profile folder is (windows-programs.ts,
+ * privateFolderArgs). A folder outside the profile otherwise inherits read access for every
+ * local user, and it holds the password file, a generated password, keys and, with
+ * --permissions, nginx's secret. Returns why it could not be done (a FAT drive has no ACLs), or
+ * undefined.
+ */
+export async function makePrivateOnWindows(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  run?: RunOnce,
+): Promise<string | undefined> {
+  const runOnce = run ?? (await import('./run-once.js')).runOnce;
+  const who = await runOnce(windowsProgram('whoami', env), ['/user', '/fo', 'csv', '/nh'], { timeoutMs: 15_000 });
+  const sid = who.exitCode === 0 ? parseWhoamiSid(who.stdout) : undefined;
+  if (sid === undefined) return `whoami /user named no account SID${who.error ? `: ${who.error}` : ''}`;
+  const r = await runOnce(windowsProgram('icacls', env), privateFolderArgs(dir, sid), { timeoutMs: 15_000 });
+  if (r.exitCode === 0) return undefined;
+  return `icacls failed: ${r.error ?? (r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`)}`;
+}
+
+export function privateFolderWarning(dir: string, why: string): string {
+  return (
+    `could not make the state folder ${dir} private to your account (${why}): other accounts on this computer may read the password file and keys in it. ` +
+    "Keep the project under your user folder, or remove other users in the folder's Properties > Security"
+  );
 }

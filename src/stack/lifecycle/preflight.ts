@@ -68,6 +68,7 @@ export async function preflight(o: StackOptions, ctx: Context, progress: Progres
     paths.stateDir,
     [...stateFolders(paths, platform).filter((d) => d !== paths.stateDir), mlflowWorkingDir(paths.stateDir, platform)],
     platform,
+    { warn: (line) => out.warn(line), env: ctx.env },
   );
   // Asked now, said before the summary: git answers long before MLflow does.
   const inGit = stateDirGitWarnings(paths.stateDir, ctx);
