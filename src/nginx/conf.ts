@@ -228,6 +228,7 @@ export function renderNginxConf(c: NginxConfInput): string {
     '',
     ...(c.tls ? tlsLines(c.tls) : []),
     ...(c.instanceId ? [`        add_header X-MLflow-Secure-Instance ${quote(c.instanceId)} always;`] : []),
+    ...allowOriginLines(c.external),
     `        auth_basic ${preflights ? AUTH_VARIABLE : quote(c.realm)};`,
     `        auth_basic_user_file ${quote(p.htpasswd)};`,
     '',
@@ -290,7 +291,12 @@ function originHeader(external: NonNullable<NginxConfInput['external']>): string
   return external.origins.length > 0 ? ['            proxy_set_header Origin $mlflow_secure_origin;'] : [];
 }
 
-/** Our public origins -> the upstream's origin; every other Origin (none included) unchanged. */
+/**
+ * Our public origins -> the upstream's origin; every other Origin (none included) unchanged. And
+ * back on the answer: the user's MLflow allows the origin it was sent, so its
+ * Access-Control-Allow-Origin names its own address, which the browser (on one of ours) would
+ * refuse. Only that value is turned back into the request's Origin; any other passes as it is.
+ */
 function originMap(external: NonNullable<NginxConfInput['external']>): string[] {
   if (external.origins.length === 0) return [];
   return [
@@ -298,7 +304,23 @@ function originMap(external: NonNullable<NginxConfInput['external']>): string[] 
     '        default $http_origin;',
     ...external.origins.map((o) => `        ${quote(o)} ${quote(external.origin)};`),
     '    }',
+    `    map $upstream_http_access_control_allow_origin ${ALLOW_ORIGIN_VARIABLE} {`,
+    '        default $upstream_http_access_control_allow_origin;',
+    `        ${quote(external.origin)} $http_origin;`,
+    '    }',
     '',
+  ];
+}
+
+const ALLOW_ORIGIN_VARIABLE = '$mlflow_secure_allow_origin';
+
+/** Server-level, so every location inherits them (one add_header in a location would drop the rest). */
+function allowOriginLines(external: NginxConfInput['external']): string[] {
+  if (!external?.origins.length) return [];
+  return [
+    "        # CORS answers name the origin the browser is on, not your MLflow's (originMap).",
+    '        proxy_hide_header Access-Control-Allow-Origin;',
+    `        add_header Access-Control-Allow-Origin ${ALLOW_ORIGIN_VARIABLE} always;`,
   ];
 }
 

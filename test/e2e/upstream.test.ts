@@ -141,6 +141,21 @@ describe('up --upstream: nginx only, in front of an MLflow that already runs', (
         auth: admin,
       });
       expect(post.status, post.body).toBe(200);
+      // Its CORS answer names the page's origin, not the upstream's (a browser compares them).
+      expect(post.headers['access-control-allow-origin']).toBe(`http://mlflow.example.com:${port}`);
+      const preflight = await request({
+        host: '127.0.0.1',
+        port,
+        method: 'OPTIONS',
+        path: '/ajax-api/2.0/mlflow/experiments/search',
+        headers: {
+          Host: `mlflow.example.com:${port}`,
+          Origin: `http://mlflow.example.com:${port}`,
+          'Access-Control-Request-Method': 'POST',
+        },
+      });
+      expect([preflight.status, preflight.body]).toEqual([200, 'OK']);
+      expect(preflight.headers['access-control-allow-origin']).toBe(`http://mlflow.example.com:${port}`);
       // A foreign page's Origin is not rewritten: MLflow's own CORS check still refuses it.
       const foreign = await request({
         host: '127.0.0.1',
@@ -152,6 +167,7 @@ describe('up --upstream: nginx only, in front of an MLflow that already runs', (
         auth: admin,
       });
       expect(foreign.status).toBe(403);
+      expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
 
       const status = await cli(['status'], { cwd });
       expect(status.exitCode, status.stdout).toBe(0);

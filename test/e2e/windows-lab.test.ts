@@ -141,6 +141,34 @@ describe.skipIf(reason !== undefined)(
       expect(await curlStatus(port, `admin:${PASSWORD}`)).toBe('200');
     });
 
+    // The conf's maps and named location on nginx.exe's own pcre2 and hash: the UI's users/current
+    // answered by nginx after auth, and a CORS preflight of the stack's page past auth_basic (a
+    // foreign origin's is not).
+    it('nginx.exe answers users/current after auth, and lets only a preflight of its own page through without a password', async () => {
+      const me = (auth?: { user: string; password: string }) =>
+        request({ host: '127.0.0.1', port, path: '/ajax-api/2.0/mlflow/users/current', auth });
+      expect((await me()).status).toBe(401);
+      const ok = await me({ user: 'admin', password: PASSWORD });
+      expect(ok.status).toBe(200);
+      expect(JSON.parse(ok.body)).toEqual({
+        is_basic_auth: false,
+        user: { id: 0, is_admin: false, username: 'admin' },
+      });
+      const preflight = (origin: string) =>
+        request({
+          host: '127.0.0.1',
+          port,
+          method: 'OPTIONS',
+          path: '/api/2.0/mlflow/experiments/search',
+          headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' },
+        });
+      const own = await preflight(`http://127.0.0.1:${port}`);
+      // MLflow's CORS answer: the Origin mapped to where the user's MLflow runs, and back.
+      expect([own.status, own.body]).toEqual([200, 'OK']);
+      expect(own.headers['access-control-allow-origin']).toBe(`http://127.0.0.1:${port}`);
+      expect((await preflight('http://evil.example')).status).toBe(401);
+    });
+
     it("MLflow's Python client logs a run and an artifact through nginx.exe", async () => {
       const { stdout } = await execFileAsync(
         venvPython,

@@ -122,6 +122,21 @@ describe('settings and plan with --upstream', () => {
       ].join('\n'),
     );
     expect(conf).toContain('            proxy_set_header Origin $mlflow_secure_origin;');
+    // And back: that MLflow's Access-Control-Allow-Origin names its own origin; the browser gets
+    // the one it is on. Any other value passes unchanged.
+    expect(conf).toContain(
+      [
+        '    map $upstream_http_access_control_allow_origin $mlflow_secure_allow_origin {',
+        '        default $upstream_http_access_control_allow_origin;',
+        '        "http://127.0.0.1:5001" $http_origin;',
+        '    }',
+      ].join('\n'),
+    );
+    const server = conf.slice(conf.indexOf('    server {'), conf.indexOf('        location / {'));
+    expect(server).toContain('        proxy_hide_header Access-Control-Allow-Origin;');
+    expect(server).toContain('        add_header Access-Control-Allow-Origin $mlflow_secure_allow_origin always;');
+    // No add_header in a location: it would drop the server's (the instance header, this one).
+    expect(conf.slice(conf.indexOf('        location / {'))).not.toContain('add_header');
     // Before the first map (nginx refuses it after one), and big enough for nginx.exe (its default is 32).
     expect(conf.indexOf('    map_hash_bucket_size 128;')).toBeLessThan(conf.indexOf('    map '));
     expect(planFor({ upstream: 'http://127.0.0.1:5001' }).nginx.conf).toContain(
