@@ -47,7 +47,7 @@ function check(cases: Case[]): { user: string | null; reads_only: boolean }[] {
   return JSON.parse(r.stdout) as { user: string | null; reads_only: boolean }[];
 }
 const users = (cases: Case[]) => check(cases).map((r) => r.user);
-const file = (...tokens: object[]) => JSON.stringify({ version: 1, tokens });
+const file = (...tokens: unknown[]) => JSON.stringify({ version: 1, tokens });
 
 describe('the token check in MLflow', () => {
   it("finds a token's user, and refuses other tokens, expired ones and those of users gone", () => {
@@ -93,7 +93,7 @@ describe('the token check in MLflow', () => {
 
   it('counts as reading: GET, HEAD and the searches MLflow takes by POST; nothing else', () => {
     const reads = (method: string, p: string) => check([{ tokens: null, method, path: p }])[0]?.reads_only;
-    for (const [method, p] of [
+    for (const [method, p] of <[string, string][]>[
       ['GET', '/api/2.0/mlflow/experiments/get-by-name'],
       ['HEAD', '/api/2.0/mlflow-artifacts/artifacts/a'],
       ['POST', '/api/2.0/mlflow/experiments/search'],
@@ -101,7 +101,7 @@ describe('the token check in MLflow', () => {
       ['POST', '/api/3.0/mlflow/traces/search'],
     ])
       expect(reads(method, p), `${method} ${p}`).toBe(true);
-    for (const [method, p] of [
+    for (const [method, p] of <[string, string][]>[
       ['POST', '/api/2.0/mlflow/experiments/create'],
       ['POST', '/api/2.0/mlflow/runs/log-batch'],
       ['POST', '/api/2.0/mlflow/experiments/search/x'],
