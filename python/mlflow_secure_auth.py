@@ -24,7 +24,7 @@ import threading
 import time
 from datetime import datetime
 
-from flask import Response, g, request
+from flask import Response, after_this_request, g, request
 from werkzeug.datastructures import Authorization
 
 USER_HEADER = "X-MLflow-Secure-User"
@@ -232,6 +232,22 @@ def _reads_only() -> bool:
     )
 
 
+TOKEN_USER_HEADER = "X-MLflow-Secure-Token-User"
+
+
+def _name_in_access_log(username: str) -> None:
+    """nginx logs this header (and hides it from the client): the access log names a token's user.
+
+    On Flask's routes only: MLflow's FastAPI bridge (native artifact up/downloads) calls this
+    function in a request context of its own, whose response is not the one sent.
+    """
+
+    @after_this_request
+    def _add(response: Response) -> Response:
+        response.headers[TOKEN_USER_HEADER] = username
+        return response
+
+
 def _decide_token() -> Authorization | Response:
     """A request nginx let through with a token instead of a name (the secret is already checked)."""
     entry = _token_entry(request.headers.get(TOKEN_HEADER, ""))
@@ -241,6 +257,7 @@ def _decide_token() -> Authorization | Response:
         return Response("This token is read-only.\n", status=403, mimetype="text/plain")
     _ensure_user(entry["user"])
     _stamp_run_user(entry["user"])
+    _name_in_access_log(entry["user"])
     return Authorization("basic", {"username": entry["user"]})
 
 

@@ -16,7 +16,7 @@
  */
 import { currentUserLocations, currentUserMap } from './current-user.js';
 import { permissionHeaderLines, verifiedUserMap } from './permission-headers.js';
-import { tokenAuthMap, tokenHeaderLines, tokenMaps } from './token-maps.js';
+import { tokenAccessLog, tokenAuthMap, tokenHeaderLines, tokenMaps } from './token-maps.js';
 
 export interface NginxConfInput {
   listenHost: string;
@@ -192,7 +192,7 @@ export function renderNginxConf(c: NginxConfInput): string {
     '}',
     '',
     'http {',
-    `    access_log ${quote(p.accessLog)};`,
+    ...(tokens ? tokenAccessLog(quote(p.accessLog)) : [`    access_log ${quote(p.accessLog)};`]),
     `    client_body_temp_path ${quote(p.clientBodyTemp)};`,
     `    proxy_temp_path ${quote(p.proxyTemp)};`,
     `    fastcgi_temp_path ${quote(p.fastcgiTemp)};`,

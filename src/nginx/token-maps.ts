@@ -17,7 +17,7 @@
  * Authorization itself stays blanked for every request (conf.ts): neither a password nor a
  * client's header reaches MLflow, and the token header is set by nginx on every request.
  */
-import { TOKEN_HEADER } from '../stack/permissions.js';
+import { TOKEN_HEADER, TOKEN_USER_HEADER } from '../stack/permissions.js';
 
 /** The token of a request that may skip auth_basic, else empty. */
 export const TOKEN_VARIABLE = '$mlflow_secure_token';
@@ -49,5 +49,24 @@ export function tokenHeaderLines(): string[] {
   return [
     "            # A script's token, for MLflow's authorization function to check (nginx cannot).",
     `            proxy_set_header ${TOKEN_HEADER} ${TOKEN_VARIABLE};`,
+    "            # The token's user, for the access log only.",
+    `            proxy_hide_header ${TOKEN_USER_HEADER};`,
+  ];
+}
+
+/**
+ * nginx's `combined` format with the signed-in name, or for a token request the name the function
+ * found (it answers with TOKEN_USER_HEADER, which nginx logs and keeps from the client). Only
+ * MLflow behind the secret can set that header, and only on a request without a password.
+ */
+export function tokenAccessLog(accessLog: string): string[] {
+  const upstream = `$upstream_http_${TOKEN_USER_HEADER.toLowerCase().replace(/-/g, '_')}`;
+  return [
+    `    map ${upstream} $mlflow_secure_log_user {`,
+    '        "" $remote_user;',
+    `        default ${upstream};`,
+    '    }',
+    '    log_format mlflow_secure \'$remote_addr - $mlflow_secure_log_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"\';',
+    `    access_log ${accessLog} mlflow_secure;`,
   ];
 }

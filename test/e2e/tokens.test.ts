@@ -137,6 +137,11 @@ describe('tokens on a --permissions stack (real MLflow, nginx, Python client)', 
       user_id: 'alice',
       user_tag: 'alice',
     });
+    // nginx's access log names the token's user, as it names a signed-in one.
+    const log = await readFile(path.join(stateDir, 'logs', 'nginx-access.log'), 'utf8');
+    const lines = log.split('\n').filter((l) => l.includes('/api/2.0/mlflow/runs/create'));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(/^\S+ - alice \[.* 200 /);
   });
 
   it('refuses a made-up token, one of the wrong form, and a forged token header', async () => {
@@ -151,7 +156,10 @@ describe('tokens on a --permissions stack (real MLflow, nginx, Python client)', 
 
   it("gets nginx's 401 for a Bearer header anywhere but MLflow's REST API, even with a good token", async () => {
     const token = (await create(['paths', '--user', 'alice'])).trim();
-    expect((await call(SEARCH, { token })).status).toBe(200);
+    const ok = await call(SEARCH, { token });
+    expect(ok.status).toBe(200);
+    // The header that names the user for the access log stays between MLflow and nginx.
+    expect(Object.keys(ok.headers).filter((h) => h.startsWith('x-mlflow-secure-token'))).toEqual([]);
     for (const p of [
       '/',
       '/static-files/index.html',

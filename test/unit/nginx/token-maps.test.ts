@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { renderNginxConf, type NginxConfInput } from '../../../src/nginx/conf.js';
-import { TOKEN_HEADER } from '../../../src/stack/permissions.js';
+import { TOKEN_HEADER, TOKEN_USER_HEADER } from '../../../src/stack/permissions.js';
 
 function input(overrides: Partial<NginxConfInput> = {}): NginxConfInput {
   const s = '/st';
