@@ -128,6 +128,22 @@ describe('tokens in nginx.conf', () => {
     expect(mapBody(withPreflights, '$mlflow_secure_password_auth')[1]).toBe('default "MLflow";');
   });
 
+  it('logs a token request under the user the function names, the header kept from the client', () => {
+    const all = lines(conf);
+    expect(all).toContain(`proxy_hide_header ${TOKEN_USER_HEADER};`);
+    expect(mapBody(conf, '$mlflow_secure_log_user')).toEqual([
+      'map $upstream_http_x_mlflow_secure_token_user $mlflow_secure_log_user {',
+      '"" $remote_user;',
+      'default $upstream_http_x_mlflow_secure_token_user;',
+    ]);
+    // Defined before the access_log that names it (nginx resolves the format while parsing).
+    const format = all.findIndex((l) => l.startsWith('log_format mlflow_secure '));
+    expect(format).toBeGreaterThanOrEqual(0);
+    expect(all.findIndex((l) => l === 'access_log "/st/a" mlflow_secure;')).toBeGreaterThan(format);
+    expect(all[format]).toContain('\'$remote_addr - $mlflow_secure_log_user [$time_local] "$request" $status ');
+    expect(lines(renderNginxConf(input()))).toContain('access_log "/st/a";');
+  });
+
   it("hands MLflow the token in its own header (overwriting a client's), and Authorization never", () => {
     expect(lines(conf)).toContain(`proxy_set_header ${TOKEN_HEADER} $mlflow_secure_token;`);
     expect(lines(conf)).toContain('proxy_set_header Authorization "";');
