@@ -62,8 +62,13 @@ export function tokenHeaderLines(): string[] {
 export function tokenAccessLog(accessLog: string): string[] {
   const upstream = `$upstream_http_${TOKEN_USER_HEADER.toLowerCase().replace(/-/g, '_')}`;
   return [
+    // "-" for nobody, as `combined` writes an unset $remote_user.
+    '    map $remote_user $mlflow_secure_log_remote_user {',
+    '        "" "-";',
+    '        default $remote_user;',
+    '    }',
     `    map ${upstream} $mlflow_secure_log_user {`,
-    '        "" $remote_user;',
+    '        "" $mlflow_secure_log_remote_user;',
     `        default ${upstream};`,
     '    }',
     '    log_format mlflow_secure \'$remote_addr - $mlflow_secure_log_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"\';',

@@ -142,6 +142,10 @@ describe('tokens on a --permissions stack (real MLflow, nginx, Python client)', 
     const lines = log.split('\n').filter((l) => l.includes('/api/2.0/mlflow/runs/create'));
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).toMatch(/^\S+ - alice \[.* 200 /);
+    // Nobody (no password, no token) is "-", as in nginx's own format.
+    await call(SEARCH);
+    const last = (await readFile(path.join(stateDir, 'logs', 'nginx-access.log'), 'utf8')).trim().split('\n').at(-1);
+    expect(last).toMatch(/^\S+ - - \[.* 401 /);
   });
 
   it('refuses a made-up token, one of the wrong form, and a forged token header', async () => {

@@ -133,8 +133,13 @@ describe('tokens in nginx.conf', () => {
     expect(all).toContain(`proxy_hide_header ${TOKEN_USER_HEADER};`);
     expect(mapBody(conf, '$mlflow_secure_log_user')).toEqual([
       'map $upstream_http_x_mlflow_secure_token_user $mlflow_secure_log_user {',
-      '"" $remote_user;',
+      '"" $mlflow_secure_log_remote_user;',
       'default $upstream_http_x_mlflow_secure_token_user;',
+    ]);
+    expect(mapBody(conf, '$mlflow_secure_log_remote_user')).toEqual([
+      'map $remote_user $mlflow_secure_log_remote_user {',
+      '"" "-";',
+      'default $remote_user;',
     ]);
     // Defined before the access_log that names it (nginx resolves the format while parsing).
     const format = all.findIndex((l) => l.startsWith('log_format mlflow_secure '));
