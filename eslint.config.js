@@ -27,6 +27,7 @@ export const PURE_MODULES = [
   'src/nginx/conf.ts',
   'src/nginx/current-user.ts',
   'src/nginx/permission-headers.ts',
+  'src/nginx/token-maps.ts',
   'src/stack/permissions.ts',
   'src/stack/plan.ts',
   'src/stack/settings.ts',
@@ -37,6 +38,7 @@ export const PURE_MODULES = [
   'src/stores/uri.ts',
   'src/tls/plan.ts',
   'src/users/htpasswd.ts',
+  'src/users/tokens.ts',
   'src/users/user-name.ts',
   'src/system/windows-programs.ts',
 ];

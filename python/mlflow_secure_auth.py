@@ -12,12 +12,19 @@ authorization_function there: mlflow/server/auth/__init__.py, _authenticate_cust
 and expects a werkzeug Authorization (whose `username` it uses) or a Response.
 """
 
+import hashlib
 import hmac
+import json
 import os
+import re
 import secrets
+import stat
+import sys
+import threading
 import time
+from datetime import datetime
 
-from flask import Response, g, request
+from flask import Response, after_this_request, g, request
 from werkzeug.datastructures import Authorization
 
 USER_HEADER = "X-MLflow-Secure-User"
@@ -110,6 +117,150 @@ def _stamp_run_user(username: str) -> None:
     body["tags"] = [*tags, {"key": _USER_TAG, "value": username}]
 
 
+# Tokens (`mlflow-secure token`): nginx lets `Authorization: Bearer mlfs_...` past auth_basic on
+# MLflow's REST paths only, with the user header empty and the token in TOKEN_HEADER (nginx sets
+# it on every request, empty otherwise). The state folder's tokens.json holds their SHA-256:
+# 256 random bits leave nothing to guess, so a fast hash is right and a slow one would cost every
+# request. The file and the password file are data written by another program: parsed with care,
+# anything unexpected refuses every token, and they are re-read only when they change.
+TOKEN_HEADER = "X-MLflow-Secure-Token"
+_TOKEN = re.compile(r"mlfs_[A-Za-z0-9_-]{43}")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z")
+_MAX_FILE_BYTES = 4 * 1024 * 1024
+# The auth app's ini is in the state folder (src/stack/permissions.ts, authPaths), beside both files.
+_STATE_DIR = os.path.dirname(os.environ.get("MLFLOW_AUTH_CONFIG_PATH", ""))
+
+# A read-only token reads: GET and HEAD (no MLflow GET route writes), and the searches MLflow
+# takes by POST. Everything else (a new write endpoint in a later MLflow too) is refused.
+_READ_POSTS = re.compile(
+    r"/(?:ajax-)?api/\d+\.\d+/mlflow/(?:experiments/search|runs/search|logged-models/search"
+    r"|registered-models/get-latest-versions|traces/search|datasets/search)"
+)
+
+
+def _iso_seconds(value: object) -> float | None:
+    if not isinstance(value, str) or not _ISO.fullmatch(value):
+        raise ValueError("not a time")
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _parse_tokens(text: str) -> list[dict]:
+    """tokens.json -> [{sha256, user, expires (epoch seconds or None), read_only}]; ValueError if not ours."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("tokens"), list):
+        raise ValueError("not a token file")
+    tokens = []
+    for t in data["tokens"]:
+        if not isinstance(t, dict):
+            raise ValueError("not a token")
+        name, user, digest, read_only = t.get("name"), t.get("user"), t.get("sha256"), t.get("readOnly")
+        if not (isinstance(name, str) and _TOKEN_NAME.fullmatch(name)):
+            raise ValueError("bad name")
+        if not (isinstance(user, str) and _USER_NAME.fullmatch(user)):
+            raise ValueError("bad user")
+        if not (isinstance(digest, str) and _SHA256.fullmatch(digest)) or not isinstance(read_only, bool):
+            raise ValueError("bad token")
+        expires = None if t.get("expires") is None else _iso_seconds(t.get("expires"))
+        tokens.append({"sha256": digest.encode(), "user": user, "expires": expires, "read_only": read_only})
+    return tokens
+
+
+def _parse_user_names(text: str) -> frozenset[str]:
+    """The password file's names (`name:hash` lines), the ones `user add` would accept."""
+    names = (line.split(":", 1)[0] for line in text.splitlines() if ":" in line)
+    return frozenset(name for name in names if _USER_NAME.fullmatch(name))
+
+
+class _Watched:
+    """A file's parsed contents, parsed again when its size, mtime or inode change; empty if unusable."""
+
+    def __init__(self, name: str, parse, empty):
+        self.path = os.path.join(_STATE_DIR, name) if _STATE_DIR else ""
+        self.parse, self.empty = parse, empty
+        self.key: tuple | None = None
+        self.value = empty
+        self.lock = threading.Lock()
+
+    def get(self):
+        try:
+            st = os.stat(self.path) if self.path else None
+        except OSError:
+            st = None
+        key = None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
+        with self.lock:
+            if key != self.key:
+                self.value = self._read(st)
+                self.key = key
+            return self.value
+
+    def _read(self, st):
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_FILE_BYTES:
+            return self.empty
+        try:
+            with open(self.path, "rb") as f:
+                return self.parse(f.read(_MAX_FILE_BYTES + 1).decode("utf-8"))
+        except Exception as error:  # hostile or half-understood contents: refuse every token
+            print(f"mlflow-secure: ignoring {self.path}: {type(error).__name__}", file=sys.stderr)
+            return self.empty
+
+
+_tokens = _Watched("tokens.json", _parse_tokens, [])
+_user_names = _Watched("htpasswd", _parse_user_names, frozenset())
+
+
+def _token_entry(token: str) -> dict | None:
+    """The token's entry if it is one of the file's, unexpired, of a user still in the password file."""
+    if not _TOKEN.fullmatch(token):
+        return None
+    digest = hashlib.sha256(token.encode("ascii")).hexdigest().encode()
+    found = None
+    for entry in _tokens.get():
+        # Constant time, and every entry compared: the time says nothing about the stored digests.
+        if hmac.compare_digest(entry["sha256"], digest):
+            found = entry
+    if found is None or (found["expires"] is not None and time.time() >= found["expires"]):
+        return None
+    return found if found["user"] in _user_names.get() else None
+
+
+def _reads_only() -> bool:
+    return request.method in ("GET", "HEAD") or (
+        request.method == "POST" and _READ_POSTS.fullmatch(request.path) is not None
+    )
+
+
+TOKEN_USER_HEADER = "X-MLflow-Secure-Token-User"
+
+
+def _name_in_access_log(username: str) -> None:
+    """nginx logs this header (and hides it from the client): the access log names a token's user.
+
+    On Flask's routes only: MLflow's FastAPI bridge (native artifact up/downloads) calls this
+    function in a request context of its own, whose response is not the one sent.
+    """
+
+    @after_this_request
+    def _add(response: Response) -> Response:
+        response.headers[TOKEN_USER_HEADER] = username
+        return response
+
+
+def _decide_token() -> Authorization | Response:
+    """A request nginx let through with a token instead of a name (the secret is already checked)."""
+    entry = _token_entry(request.headers.get(TOKEN_HEADER, ""))
+    if entry is None:
+        return _refused()
+    if entry["read_only"] and not _reads_only():
+        return Response("This token is read-only.\n", status=403, mimetype="text/plain")
+    _ensure_user(entry["user"])
+    _stamp_run_user(entry["user"])
+    _name_in_access_log(entry["user"])
+    return Authorization("basic", {"username": entry["user"]})
+
+
 def authenticate() -> Authorization | Response:
     # MLflow asks several times per request (its before-request hook, its admin check, each
     # validator and response filter): decided once per request (flask.g lives as long as it).
@@ -127,7 +278,7 @@ def _decide() -> Authorization | Response:
         return _refused()
     username = request.headers.get(USER_HEADER, "")
     if not username:
-        return _refused()
+        return _decide_token()
     _ensure_user(username)
     _stamp_run_user(username)
     return Authorization("basic", {"username": username})

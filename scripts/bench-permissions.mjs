@@ -6,6 +6,8 @@
 //          with our authorization function), and MLflow's basic-auth app at its defaults (it checks
 //          the password itself, auth_cache_ttl_seconds 0), all with 2 workers and jobs off;
 //          rounds interleaved so that drift hits all three alike
+//   token: the same request on the --permissions stack with alice's token (Bearer, checked by our
+//          authorization function) against alice's password (checked by nginx), interleaved
 //   start: `up -d` and `up -d --permissions` until they return (healthy and proven), on a new state
 //          folder and again on the same one, interleaved
 // Usage: npm run bench:permissions [-- --quick]
@@ -35,13 +37,14 @@ const SECONDS = quick ? 4 : 10;
 const ALICE = { user: 'alice', password: 'alice-bench-password' };
 const auth = (u) => `Basic ${Buffer.from(`${u.user}:${u.password}`).toString('base64')}`;
 
+/** `who`: a user and password (Basic), or a token string (Bearer). */
 async function loadAs(port, who) {
   const r = await autocannon({
     url: `http://127.0.0.1:${port}${API}`,
     connections: 8,
     duration: SECONDS,
     timeout: 30,
-    headers: { authorization: auth(who) },
+    headers: { authorization: typeof who === 'string' ? `Bearer ${who}` : auth(who) },
   });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`load on ${port}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   return { rps: r.requests.average, p50: r.latency.p50 };
@@ -79,6 +82,12 @@ async function main() {
   starts.permFresh = timedUp(permDir, ['--permissions']);
   addAlice(plainDir);
   addAlice(permDir);
+  const token = spawnSync(process.execPath, [cli, 'token', 'create', 'bench', '--user', ALICE.user], {
+    cwd: permDir,
+    encoding: 'utf8',
+  });
+  if (token.status !== 0) throw new Error(`token create failed:\n${token.stderr}`);
+  const aliceToken = token.stdout.trim();
 
   // MLflow's own basic-auth app at its defaults, alice made by its admin through its REST API.
   const basicDir = tmp('basic');
@@ -130,7 +139,7 @@ async function main() {
 
     const plainPort = stackRecord(path.join(plainDir, '.mlflow-secure')).port;
     const permPort = stackRecord(path.join(permDir, '.mlflow-secure')).port;
-    const runs = { plain: [], perm: [], basic: [] };
+    const runs = { plain: [], perm: [], basic: [], token: [] };
     for (const [name, port] of [
       ['plain', plainPort],
       ['perm', permPort],
@@ -141,6 +150,7 @@ async function main() {
       runs.plain.push(await loadAs(plainPort, ALICE));
       runs.perm.push(await loadAs(permPort, ALICE));
       runs.basic.push(await loadAs(basicPort, ALICE));
+      runs.token.push(await loadAs(permPort, aliceToken));
     }
     const rps = (xs) => mean(xs.map((x) => x.rps));
     const p50 = (xs) => median(xs.map((x) => x.p50));
@@ -151,12 +161,17 @@ async function main() {
       ['plain', 'plain stack (nginx -> MLflow)       '],
       ['perm', 'up --permissions                    '],
       ['basic', "MLflow's basic-auth app (defaults)  "],
+      ['token', '--permissions, with a token          '],
     ])
       console.log(`  ${label} ${fmt(rps(runs[name]), 1)} req/s  p50 ${p50(runs[name])} ms`);
     const vsPlain = rps(runs.perm) / rps(runs.plain);
     const vsBasic = rps(runs.perm) / rps(runs.basic);
     console.log(`  --permissions / plain:      ${fmt(vsPlain)}x  (target >= 0.85)`);
     console.log(`  --permissions / basic-auth: ${fmt(vsBasic, 1)}x  (target >= 15)`);
+    const tokenVsPassword = rps(runs.token) / rps(runs.perm);
+    console.log(
+      `  token / password:           ${fmt(tokenVsPassword)}x  (target within 10%: ${tokenVsPassword >= 0.9 ? 'PASS' : 'FAIL'})`,
+    );
   } finally {
     await basic.stop();
   }

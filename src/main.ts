@@ -34,6 +34,7 @@ function version(): string {
 
 const HASH_SCHEMES = ['bcrypt', 'apr1'] as const;
 const USER_ACTIONS = ['add', 'remove', 'list', 'passwd'] as const;
+const TOKEN_ACTIONS = ['create', 'list', 'revoke'] as const;
 const EXPORT_TARGETS = ['compose', 'kubernetes'] as const;
 const MIGRATE_HELP =
   'let MLflow migrate a server database (PostgreSQL, MySQL) to its schema; a SQLite one is copied first, always';
@@ -257,6 +258,18 @@ export function createProgram(ctx: Context, setCode: (code: number) => void) {
     .addOption(option.stateDir())
     .option('--mlflow <path>', GRANT_MLFLOW_HELP)
     .action(lazy(async () => (await grantModule()).grants));
+
+  program
+    .command('token')
+    .description('tokens for scripts and CI: MLFLOW_TRACKING_TOKEN (after `up --permissions`)')
+    .addArgument(new Argument('<action>', 'what to do').choices(TOKEN_ACTIONS))
+    .argument('[name]', 'token name')
+    .option('--user <user>', 'create: the user the token acts as (default: the only user)')
+    .option('--expires <time>', 'create: 30m, 12h, 30d, ... or never (default 90d)')
+    .option('--read-only', 'create: only reads (GET, and the searches MLflow does by POST)')
+    .addOption(option.json('list as JSON'))
+    .addOption(option.stateDir())
+    .action(lazy(async () => (await import('./commands/token.js')).token));
 
   stackOptions(
     program.command('config').description('print the full plan without starting anything').addOption(option.json()),

@@ -25,6 +25,7 @@ import { obtainPassword } from '../users/password.js';
 import { resolveStatePaths } from '../stack/state.js';
 import { forgetGeneratedPassword, readUsers, requireUser, writeUsers } from '../users/password-file.js';
 import { permissionsOn, type MlflowUsers } from '../users/mlflow-users.js';
+import { dropUserTokens, tokensPath } from '../users/token-file.js';
 
 /**
  * There are no permissions behind the password (yet): whoever signs in is what MLflow calls an
@@ -130,6 +131,11 @@ export async function user(
           await writeUsers(paths.htpasswd, entries);
           throw error;
         });
+      // Its tokens last: they already stop with the name (the authorization function checks the
+      // password file); this keeps a user added again under the name from getting them back.
+      await dropUserTokens(tokensPath(paths.stateDir, platform), name).catch((error: Error) =>
+        out.warn(`could not remove ${name}'s tokens: ${error.message}`),
+      );
     });
     out.info(`Removed user '${name}' (in effect now; no restart needed).`);
     return ExitCode.ok;

@@ -20,6 +20,10 @@ export const DEFAULT_PERMISSION: Permission = 'READ';
 /** The headers nginx sets on every proxied request, read by python/mlflow_secure_auth.py. */
 export const USER_HEADER = 'X-MLflow-Secure-User';
 export const SECRET_HEADER = 'X-MLflow-Secure-Secret';
+/** A script's token (`token create`), set by nginx only on the API paths that skipped auth_basic. */
+export const TOKEN_HEADER = 'X-MLflow-Secure-Token';
+/** The token's user, answered by the function for nginx's access log (hidden from the client). */
+export const TOKEN_USER_HEADER = 'X-MLflow-Secure-Token-User';
 /** MLflow's environment variable for the secret (never argv: /proc/<pid>/cmdline is public). */
 export const SECRET_ENV = 'MLFLOW_SECURE_AUTH_SECRET';
 /** The `module:function` MLflow imports as its authorization_function. */

@@ -45,6 +45,7 @@ const BEFORE: Record<string, string> = {
   grant: '--backend-store-uri --state-dir --mlflow',
   revoke: '--backend-store-uri --state-dir --mlflow',
   grants: '--json --state-dir --mlflow',
+  token: '--user --expires --read-only --json --state-dir',
 };
 
 const commands = () => createProgram(context().ctx, () => undefined).commands;
@@ -67,7 +68,7 @@ describe('every command keeps its options', () => {
   const having = (long: string) => Object.keys(BEFORE).filter((c) => BEFORE[c]!.split(' ').includes(long));
 
   it('--state-dir reads the same on every command that has it, with the same default', () => {
-    expect(having('--state-dir')).toHaveLength(14);
+    expect(having('--state-dir')).toHaveLength(15);
     for (const c of having('--state-dir'))
       expect([c, option(c, '--state-dir')?.description, option(c, '--state-dir')?.defaultValue]).toEqual([
         c,

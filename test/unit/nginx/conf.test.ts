@@ -262,6 +262,8 @@ describe('renderNginxConf', () => {
       }
 
       http {
+          # Room for the origin maps' long keys (nginx for Windows' default bucket is 32 bytes).
+          map_hash_bucket_size 128;
           access_log "/home/ana/proj/.mlflow-secure/logs/nginx-access.log";
           client_body_temp_path "/home/ana/proj/.mlflow-secure/nginx/temp/client_body";
           proxy_temp_path "/home/ana/proj/.mlflow-secure/nginx/temp/proxy";
@@ -276,8 +278,6 @@ describe('renderNginxConf', () => {
           # Request lines and headers up to 32 KiB go on to MLflow, which answers them itself (nginx's default: 8 KiB).
           large_client_header_buffers 4 32k;
 
-          # Room for the origin maps' long keys (nginx for Windows' default bucket is 32 bytes).
-          map_hash_bucket_size 128;
           map $remote_user $mlflow_secure_user {
               "~^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$" $remote_user;
               default "(unnamed)";

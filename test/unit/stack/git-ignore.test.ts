@@ -25,6 +25,8 @@ import type { Runner } from '../../../src/setup/runner.js';
 import { sink } from '../sink.js';
 import { gunicornSocketName, statePaths } from '../../../src/stack/state.js';
 import { tlsPaths } from '../../../src/tls/plan.js';
+import { authPaths } from '../../../src/stack/permissions.js';
+import { TOKENS_FILE } from '../../../src/users/tokens.js';
 import { mlflowWorkingDir } from '../../../src/stack/plan.js';
 
 const linux = getPlatform('linux');
@@ -50,7 +52,7 @@ const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd,
 const gitignoreOf = (dir: string) => readFile(path.join(dir, '.gitignore'), 'utf8');
 
 describe('STATE_ENTRIES: every name at the top of a state folder', () => {
-  it('covers the layout of state.ts and the tls/ folder', () => {
+  it('covers the layout of state.ts, the tls/ folder, the auth files of --permissions and the tokens', () => {
     const dir = '/srv/state';
     const paths = statePaths(dir, linux);
     const tops = [
@@ -60,6 +62,8 @@ describe('STATE_ENTRIES: every name at the top of a state folder', () => {
       tlsPaths(dir, linux).dir,
       mlflowWorkingDir(dir, linux),
       path.join(dir, 'lock'),
+      ...Object.values(authPaths(dir, linux)),
+      path.join(dir, TOKENS_FILE),
     ]
       .filter((p) => p !== dir)
       .map((p) => path.relative(dir, p).split(path.sep)[0]!);
