@@ -27,6 +27,15 @@ export const STATE_ENTRIES = [
   'lock',
   'stopping',
   'mlflow-cwd',
+  // up --permissions (permissions.ts, authPaths): MLflow's auth database with SQLite's side
+  // files, its ini, the first admin's name; and the tokens' hashes (users/tokens.ts).
+  'mlflow-auth.db',
+  'mlflow-auth.db-journal',
+  'mlflow-auth.db-wal',
+  'mlflow-auth.db-shm',
+  'mlflow-auth.ini',
+  'mlflow-admin',
+  'tokens.json',
 ] as const;
 
 /** gunicorn's socket (MLflow < 3.3, state.ts): its name holds MLflow's port. Git never tracks a socket. */
