@@ -1,7 +1,8 @@
 /**
  * `up --permissions`'s Windows nginx.conf on a real nginx.exe (the team's Windows lab, under Wine)
  * in front of real MLflow with its auth app and our authorization function: the identity nginx.exe
- * hands over is the one MLflow's permissions use, and nothing a client sends can change it.
+ * hands over is the one MLflow's permissions use, nothing a client sends can change it, and a
+ * script's token gets past nginx.exe's password check on MLflow's API only.
  *
  * The conf is the Windows build of Node's own plan (`config --json --permissions` under Wine, so
  * win32 paths, TCP to MLflow, one worker), with two things filled in that `up` would fill: the run's
@@ -49,6 +50,7 @@ const execFileAsync = promisify(execFile);
 const BOB = { user: 'bob', password: `bob-${Math.random().toString(36).slice(2)}-pw` };
 const ALICE = { user: 'alice', password: `alice-${Math.random().toString(36).slice(2)}-pw` };
 const CLIENT = path.join(root, 'test', 'fixtures', 'permissions_client.py');
+const TOKEN_CLIENT = path.join(root, 'test', 'fixtures', 'token_client.py');
 /** Every header a client might send to claim bob's name. */
 const FORGED = {
   'X-Forwarded-User': 'bob',
@@ -299,6 +301,40 @@ describe.skipIf(reason !== undefined)(
             })
           ).status,
         ).toBe(401);
+    });
+
+    it("a token through nginx.exe: the real client logs a run as the token's user; a made-up one, or Bearer off the API, gets 401", async () => {
+      const made = await cli(['token', 'create', 'lab-ci', '--user', 'alice'], { cwd: linuxCwd });
+      expect(made.exitCode, made.stderr).toBe(0);
+      const token = made.stdout.trim();
+      const r = await execa(venvPython, [TOKEN_CLIENT, 'create', 'alices-lab-experiment'], {
+        env: cleanEnv({
+          MLFLOW_TRACKING_URI: `http://127.0.0.1:${port}`,
+          MLFLOW_TRACKING_TOKEN: token,
+          MLFLOW_TRACKING_USERNAME: undefined,
+          MLFLOW_TRACKING_PASSWORD: undefined,
+          MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+        }),
+        extendEnv: false,
+        reject: false,
+        timeout: 120_000,
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({
+        ok: true,
+        user_id: 'alice',
+        user_tag: 'alice',
+      });
+      const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
+      expect(
+        (await call('/api/2.0/mlflow/experiments/search?max_results=1', { headers: bearer(`mlfs_${'A'.repeat(43)}`) }))
+          .status,
+      ).toBe(401);
+      const ui = await call('/', { headers: bearer(token) });
+      expect([ui.status, ui.headers['www-authenticate']]).toEqual([401, 'Basic realm="MLflow"']);
+      const log = await readFile(path.join(winStateDir, 'logs', 'nginx-access.log'), 'utf8');
+      expect(log).toMatch(/^127\.0\.0\.1 - alice \[.*"POST \/api\/2\.0\/mlflow\/runs\/create /m);
+      expect(log).not.toContain(token);
     });
 
     it("nginx.exe's access log names the signed-in user", async () => {
