@@ -15,6 +15,7 @@ and expects a werkzeug Authorization (whose `username` it uses) or a Response.
 import hmac
 import os
 import secrets
+import threading
 import time
 
 from flask import Response, g, request
@@ -110,7 +111,27 @@ def _stamp_run_user(username: str) -> None:
     body["tags"] = [*tags, {"key": _USER_TAG, "value": username}]
 
 
+_cache_lock = threading.Lock()
+_cache_installed = False
+
+
+def _install_cache() -> None:
+    """Once per process: MLflow's auth-store reads kept while its database is unchanged."""
+    global _cache_installed
+    if _cache_installed:
+        return
+    with _cache_lock:
+        if not _cache_installed:
+            from mlflow.server.auth import store  # initialised by create_app before any request
+
+            import mlflow_secure_cache
+
+            mlflow_secure_cache.install(store)
+            _cache_installed = True
+
+
 def authenticate() -> Authorization | Response:
+    _install_cache()
     # MLflow asks several times per request (its before-request hook, its admin check, each
     # validator and response filter): decided once per request (flask.g lives as long as it).
     decided = g.get("mlflow_secure_auth")
