@@ -21,6 +21,8 @@ import time
 from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
+import mlflow_secure_cors
+
 USER_HEADER = "X-MLflow-Secure-User"
 SECRET_HEADER = "X-MLflow-Secure-Secret"
 SECRET_ENV = "MLFLOW_SECURE_AUTH_SECRET"
@@ -148,7 +150,8 @@ def _decide() -> Authorization | Response:
         return _refused()
     username = request.headers.get(USER_HEADER, "")
     if not username:
-        return _refused()
+        # nginx sends a nameless request only for a browser's CORS preflight (no credentials, ever).
+        return mlflow_secure_cors.preflight_answer(request) or _refused()
     _ensure_user(username)
     _stamp_run_user(username)
     return Authorization("basic", {"username": username})
