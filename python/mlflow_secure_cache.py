@@ -8,7 +8,7 @@ PRAGMAs against SQLite. That was most of what --permissions cost over the plain 
 An answer is kept only while the database file is unchanged, and that is checked before every
 use: SQLite's header holds a change counter (offset 24) that every committed write in rollback
 journal mode increments (https://www.sqlite.org/fileformat.html#file_change_counter); with the
-file's inode, size and mtime it is read (one pread of the first 100 bytes) before each lookup.
+file's inode, size and mtime it is read (the first 100 bytes) before each lookup.
 So a user removed or a grant revoked, by any process (another worker, `user remove`, MLflow's
 REST routes), counts from the next lookup on: nothing is decided on an older table. The key is
 read before the query, so an answer is never filed under a newer state than the one it saw.
@@ -35,16 +35,12 @@ _state: dict = {"key": None, "entries": {}}
 def _file_key(path: str):
     """What identifies the database's current content, or None when it cannot be told."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # A plain read, not os.pread (which Windows lacks).
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            header = f.read(_HEADER)
     except OSError:
         return None
-    try:
-        st = os.fstat(fd)
-        header = os.pread(fd, _HEADER, 0)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     # Bytes 18-19: file format write/read version, 1 = rollback journal, 2 = WAL.
     if len(header) < _HEADER or not header.startswith(b"SQLite format 3\x00") or header[18:20] != b"\x01\x01":
         return None
