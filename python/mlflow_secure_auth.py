@@ -27,6 +27,8 @@ from datetime import datetime
 from flask import Response, after_this_request, g, request
 from werkzeug.datastructures import Authorization
 
+import mlflow_secure_cors
+
 USER_HEADER = "X-MLflow-Secure-User"
 SECRET_HEADER = "X-MLflow-Secure-Secret"
 SECRET_ENV = "MLFLOW_SECURE_AUTH_SECRET"
@@ -261,7 +263,27 @@ def _decide_token() -> Authorization | Response:
     return Authorization("basic", {"username": entry["user"]})
 
 
+_cache_lock = threading.Lock()
+_cache_installed = False
+
+
+def _install_cache() -> None:
+    """Once per process: MLflow's auth-store reads kept while its database is unchanged."""
+    global _cache_installed
+    if _cache_installed:
+        return
+    with _cache_lock:
+        if not _cache_installed:
+            from mlflow.server.auth import store  # initialised by create_app before any request
+
+            import mlflow_secure_cache
+
+            mlflow_secure_cache.install(store)
+            _cache_installed = True
+
+
 def authenticate() -> Authorization | Response:
+    _install_cache()
     # MLflow asks several times per request (its before-request hook, its admin check, each
     # validator and response filter): decided once per request (flask.g lives as long as it).
     decided = g.get("mlflow_secure_auth")
@@ -278,7 +300,9 @@ def _decide() -> Authorization | Response:
         return _refused()
     username = request.headers.get(USER_HEADER, "")
     if not username:
-        return _decide_token()
+        # Nameless: a script's token (which nginx let past auth_basic), or a browser's CORS
+        # preflight (which never carries credentials).
+        return mlflow_secure_cors.preflight_answer(request) or _decide_token()
     _ensure_user(username)
     _stamp_run_user(username)
     return Authorization("basic", {"username": username})

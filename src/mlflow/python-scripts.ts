@@ -25,6 +25,8 @@ export const PYTHON_SCRIPTS = [
   'import_check',
   'mlflow_secure_auth',
   'mlflow_secure_users',
+  'mlflow_secure_cache',
+  'mlflow_secure_cors',
 ] as const;
 
 export type PythonScript = (typeof PYTHON_SCRIPTS)[number];

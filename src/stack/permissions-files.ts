@@ -44,25 +44,18 @@ export async function choosePermissionSecrets(
 
 /**
  * The temporary probe user signed in through nginx, so the authorization function gave it a row
- * in MLflow's user table: removed with it. A failure leaves a row nobody can sign in as (nginx
- * no longer knows the name): said, not fatal.
+ * in MLflow's user table: removed with it (lifecycle/probe.ts says when). Throws
+ * NotInMlflowTable when it has none (the proof never reached MLflow).
  */
-export async function forgetProbe(
+export async function removeProbeRow(
   plan: Plan,
   mlflow: CommandSpec,
   name: string,
-  ctx: Pick<Context, 'env' | 'platform' | 'cwd' | 'out'>,
+  ctx: Pick<Context, 'env' | 'platform' | 'cwd'>,
 ): Promise<void> {
-  if (!plan.settings.permissions) return;
   const { MlflowUsers } = await import('../users/mlflow-users.js');
   const auth = authPaths(plan.settings.stateDir, ctx.platform);
-  await (
-    await MlflowUsers.open(auth, ctx, mlflow)
-  )
-    .remove(name)
-    .catch((e: Error) =>
-      ctx.out.warn(`could not remove the probe user ${name} from MLflow's user table: ${e.message}`),
-    );
+  await (await MlflowUsers.open(auth, ctx, mlflow)).remove(name);
 }
 
 /**

@@ -54,6 +54,9 @@ export async function permissionsOn(stateDir: string, ctx: Pick<Context, 'platfo
   return st?.isFile() ? paths : undefined;
 }
 
+/** MLflow's user table has no such user (or grant). */
+export class NotInMlflowTable extends UserError {}
+
 export class MlflowUsers {
   private constructor(
     private readonly python: CommandSpec,
@@ -111,7 +114,7 @@ export class MlflowUsers {
       });
     }
     if (!answer.data.ok) {
-      if (answer.data.kind === 'not_found') throw new UserError(answer.data.error ?? 'not found');
+      if (answer.data.kind === 'not_found') throw new NotInMlflowTable(answer.data.error ?? 'not found');
       throw new UserError(`MLflow's user table refused: ${answer.data.error ?? 'unknown error'}`);
     }
     return answer.data;

@@ -238,6 +238,42 @@ describe('up --permissions on real MLflow and nginx', () => {
     }
   });
 
+  it("answers a CORS preflight of the stack's own page with MLflow's CORS answer on every route, nothing more", async () => {
+    const origin = new URL(stack.url).origin;
+    const preflight = (p: string, headers: Record<string, string>) =>
+      request({
+        host: stack.host,
+        port: stack.port,
+        path: p,
+        method: 'OPTIONS',
+        headers: { Origin: origin, ...headers },
+      });
+    // MLflow's native FastAPI routes (its permission middleware asks who it is before its CORS
+    // answer) and Flask-served ones (answered by its CORSMiddleware alone).
+    for (const p of [
+      '/ajax-api/3.0/jobs/search',
+      '/ajax-api/3.0/mlflow/assistant/sessions',
+      '/ajax-api/3.0/mlflow/mcp-servers',
+      '/v1/traces',
+      '/gateway/some-endpoint/mlflow/invocations',
+      '/api/2.0/mlflow-artifacts/artifacts/1/x.txt',
+      '/api/2.0/mlflow/experiments/search',
+    ]) {
+      const r = await preflight(p, { 'Access-Control-Request-Method': 'PUT' });
+      expect(r.status, `${p}: ${r.body}`).toBe(200);
+      expect(r.body, p).toBe('OK');
+      expect(r.headers['access-control-allow-origin'], p).toBe(origin);
+      expect(r.headers['access-control-allow-credentials'], p).toBe('true');
+      expect(r.headers['access-control-allow-methods'], p).toContain('PUT');
+      // A preflight from any other page needs the password at nginx, as without --permissions.
+      const other = await preflight(p, { Origin: 'http://localhost:3000', 'Access-Control-Request-Method': 'PUT' });
+      expect(other.status, p).toBe(401);
+    }
+    // Anything nameless that is not a bare preflight still needs the password.
+    expect((await preflight('/ajax-api/3.0/mlflow/mcp-servers', {})).status).toBe(401);
+    expect((await call('/ajax-api/3.0/mlflow/mcp-servers', { headers: { Origin: origin } })).status).toBe(401);
+  });
+
   it('grant EDIT and alice writes; revoke and she cannot; grants lists it', async () => {
     const g = await cli(['grant', 'alice', 'experiment', 'bobs-experiment', 'EDIT'], { cwd });
     expect(g.exitCode, g.stderr).toBe(0);

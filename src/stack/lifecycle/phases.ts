@@ -13,6 +13,7 @@ import { acceptProof, proveStackWorks, waitStackReady } from './ready.js';
 import type { Phases } from './run.js';
 import { saveRecord, stopFollowing, type StackRun } from './stack.js';
 import { startStack } from './start.js';
+import { finishForgettingProbe, startForgettingProbe } from './probe.js';
 import { printSummary } from './summary.js';
 import { removeTemporaryUser } from './users.js';
 
@@ -53,6 +54,9 @@ export function stackPhases(i: StackInputs): Phases<StackRun> {
         nginx: found.nginxVersion.join('.'),
       };
       printSummary(plan, s.users, versions, detached, i.ctx);
+      // After the summary: supervised it runs on in the background (clean-up awaits it).
+      startForgettingProbe(s);
+      if (detached) await finishForgettingProbe(s);
       if (i.open) await (await import('../../system/browser.js')).openAfterUp(plan.url, i.ctx);
     },
     watch: () => watchUpstreamAnswers(i),
@@ -111,6 +115,7 @@ async function cleanUp(s: StackRun): Promise<void> {
   await stopFollowing(s);
   await removeStackFiles(paths);
   if (users.probeIsTemporary) await removeTemporaryUser(paths, users.probe).catch(() => undefined);
+  await finishForgettingProbe(s);
 }
 
 /** The user's MLflow going away is said, not a reason to stop: they may be restarting it. */

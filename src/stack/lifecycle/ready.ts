@@ -1,5 +1,5 @@
 /** Wait ready (MLflow answers /health, nginx listens), then prove that auth holds through nginx. */
-import { forgetProbe, provePermissions } from '../permissions-files.js';
+import { provePermissions } from '../permissions-files.js';
 import { connectHost, mlflowHealthResource, proveStack, waitReady, type Check } from '../health.js';
 import { failureWithLog, withLogTail } from './log-tail.js';
 import type { StackRun } from './stack.js';
@@ -57,7 +57,10 @@ export async function proveStackWorks(s: StackRun): Promise<Check[]> {
   return [...checks, ...(await provePermissions(s.plan))];
 }
 
-/** A failed check is a StackError with MLflow's log; the temporary probe user goes. */
+/**
+ * A failed check is a StackError with MLflow's log; the temporary probe user leaves the password
+ * file at once (its row in MLflow's user table goes after the summary: probe.ts).
+ */
 export async function acceptProof(s: StackRun, checks: Check[]): Promise<void> {
   s.debug('proved auth and an API call through the proxy');
   const failed = checks.filter((c) => !c.ok);
@@ -71,8 +74,5 @@ export async function acceptProof(s: StackRun, checks: Check[]): Promise<void> {
       failed.map((c) => `  ${c.name}: ${c.detail}`),
     );
   }
-  if (s.users.probeIsTemporary) {
-    await removeTemporaryUser(s.plan.paths, s.users.probe);
-    await forgetProbe(s.plan, s.pre.found.mlflow, s.users.probe.user, s.ctx);
-  }
+  if (s.users.probeIsTemporary) await removeTemporaryUser(s.plan.paths, s.users.probe);
 }

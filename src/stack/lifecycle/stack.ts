@@ -26,6 +26,8 @@ export interface StackRun {
   /** Set as each starts: clean-up stops what is here. */
   mlflow?: StartedProcess;
   nginx?: StartedProcess;
+  /** --permissions with a temporary probe user: its row in MLflow's user table going (probe.ts). */
+  probeForgotten?: Promise<boolean>;
   /** While supervised: stops keeping the logs bounded. */
   stopBounding?: () => Promise<void>;
 }
