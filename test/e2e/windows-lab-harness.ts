@@ -26,7 +26,9 @@ export async function nginxExeProcesses(exe: string): Promise<number[]> {
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
       const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (cmd.includes(win) && state !== 'Z' && state !== 'X') pids.push(Number(entry));
+      // Started by a Windows process its command line names the Windows path; started from
+      // Linux (`wine <exe>`) the Linux one. Both, or a master left out respawns the killed worker.
+      if ((cmd.includes(win) || cmd.startsWith(`${exe} `)) && state !== 'Z' && state !== 'X') pids.push(Number(entry));
     } catch {
       // gone
     }

@@ -209,12 +209,19 @@ describe.skipIf(reason !== undefined)(
     }, 420_000);
 
     afterAll(async () => {
-      if (exe) for (const pid of await nginxExeProcesses(exe)) process.kill(pid, 'SIGKILL');
+      // Master and worker together (a master left alone respawns its worker); none may outlive the file.
+      let left: number[] = [];
+      if (exe)
+        for (let i = 0; i < 20 && (left = await nginxExeProcesses(exe)).length > 0; i++) {
+          for (const pid of left) process.kill(pid, 'SIGKILL');
+          await new Promise((r) => setTimeout(r, 250));
+        }
       if (linuxCwd) {
         await cli(['down'], { cwd: linuxCwd });
         expect(await waitForNoStackProcesses(linuxState, groups)).toEqual([]);
       }
       if (work) await removeDir(work);
+      expect(left).toEqual([]);
     });
 
     // Until this ran, every Windows plan but --upstream's was refused by nginx.exe ("could not
