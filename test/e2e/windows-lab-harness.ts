@@ -3,6 +3,7 @@
  * a run under Wine and the Linux view of an nginx.exe copy's processes (Wine's own tasklist
  * prints nothing, so the tests read /proc).
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readdir } from 'node:fs/promises';
@@ -44,4 +45,25 @@ export function findLab(): string | undefined {
     path.join(root, '..', '..', 'shared', 'windows-lab'),
   ].filter((d): d is string => d !== undefined);
   return candidates.map((d) => path.join(d, 'nginx.exe')).find((f) => existsSync(f));
+}
+
+/** Why the lab's suites skip where findLab finds nothing. */
+export const NO_LAB =
+  'no windows-lab/nginx.exe (set MLFLOW_SECURE_WINDOWS_LAB, or put shared/windows-lab next to the repository)';
+
+/**
+ * `nginx.exe <args> -t` under Wine (`-q` dropped, so a pass says "test is successful"): its exit
+ * code and stderr, never a rejection.
+ */
+export function nginxExeTest(
+  wine: { wine: string; env: NodeJS.ProcessEnv },
+  exe: string,
+  args: readonly string[],
+): Promise<{ code: number | undefined; stderr: string }> {
+  const argv = [exe, ...args.filter((a) => a !== '-q' && a !== '-t'), '-t'];
+  return new Promise((resolve) =>
+    execFile(wine.wine, argv, { env: wine.env }, (error, _stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr }),
+    ),
+  );
 }

@@ -12,10 +12,9 @@
  * nginx.exe can reach; it has no unix: upstreams), and nginx.exe stands where Windows' nginx would.
  * The password file is the Windows CLI's (`user add` under Wine: `$apr1$`, nginx.exe has no crypt()).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain-JavaScript helper script without type declarations
@@ -35,18 +34,13 @@ import {
   waitForNoStackProcesses,
 } from './helpers.js';
 import { freePort, portOpen } from './user-mlflow.js';
-import { findLab, nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
+import { findLab, nginxExeProcesses, nginxExeTest, NO_LAB, type WineRun } from './windows-lab-harness.js';
 
 const wine = (await findWineNode({ prepare: true })) as { missing?: string; wine: string; env: NodeJS.ProcessEnv };
 const labNginx = findLab();
-const reason =
-  wine.missing ??
-  (labNginx
-    ? undefined
-    : 'no windows-lab/nginx.exe (set MLFLOW_SECURE_WINDOWS_LAB, or put shared/windows-lab next to the repository)');
+const reason = wine.missing ?? (labNginx ? undefined : NO_LAB);
 if (reason) console.warn(`SKIPPED windows-lab permissions tests: ${reason}`);
 
-const execFileAsync = promisify(execFile);
 const BOB = { user: 'bob', password: `bob-${Math.random().toString(36).slice(2)}-pw` };
 const ALICE = { user: 'alice', password: `alice-${Math.random().toString(36).slice(2)}-pw` };
 const CLIENT = path.join(root, 'test', 'fixtures', 'permissions_client.py');
@@ -193,13 +187,8 @@ describe.skipIf(reason !== undefined)(
       await writeFile(path.join(winStateDir, 'nginx.conf'), conf, { mode: 0o600 });
       expect(toWinePath(path.join(winStateDir, 'nginx.conf'))).toBe(plan.nginxConfPath);
 
-      const test = await execFileAsync(wine.wine, [exe, ...nginxArgs, '-t', '-q'], { env: wine.env }).then(
-        () => 0,
-        (e: { code?: number; stderr?: string }) => {
-          throw new Error(`nginx.exe -t refused the plan's conf (${e.code}): ${e.stderr}`);
-        },
-      );
-      expect(test).toBe(0);
+      const test = await nginxExeTest(wine, exe, nginxArgs);
+      if (test.code !== 0) throw new Error(`nginx.exe -t refused the plan's conf (${test.code}): ${test.stderr}`);
       spawn(wine.wine, [exe, ...nginxArgs], { env: wine.env, detached: true, stdio: 'ignore' }).unref();
       const deadline = Date.now() + 60_000;
       while (!(await portOpen(port))) {
@@ -255,12 +244,7 @@ describe.skipIf(reason !== undefined)(
       for (const d of TEMP_FOLDERS) await mkdir(path.join(dir, d), { recursive: true });
       await writeFile(path.join(dir, 'htpasswd'), '');
       await writeFile(path.join(dir, 'nginx.conf'), plan.nginxConf.replace(SECRET_PLACEHOLDER, 's'.repeat(43)));
-      const t = await execFileAsync(wine.wine, [exe, ...plan.nginx.testArgs.filter((a) => a !== '-q')], {
-        env: wine.env,
-      }).then(
-        (r) => ({ code: 0, stderr: r.stderr }),
-        (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
-      );
+      const t = await nginxExeTest(wine, exe, plan.nginx.testArgs);
       expect(t, plan.nginxConf).toEqual({ code: 0, stderr: expect.stringContaining('test is successful') });
     });
 

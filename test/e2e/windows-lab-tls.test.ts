@@ -20,7 +20,7 @@ import { findWineNode, runUnderWine, toWinePath } from '../../scripts/wine-node.
 import { SECRET_PLACEHOLDER } from '../../src/stack/plan.js';
 import { cliPath, removeDir, root, tempDir, venvPython } from './helpers.js';
 import { freePort, isAlive, portOpen, startUserMlflow } from './user-mlflow.js';
-import { nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
+import { nginxExeProcesses, nginxExeTest, type WineRun } from './windows-lab-harness.js';
 
 /** The SSL nginx.exe: MLFLOW_SECURE_WINDOWS_NGINX_SSL, else where scripts/build-nginx-win64.sh puts it. */
 function findSslNginx(): string | undefined {
@@ -187,10 +187,7 @@ describe.skipIf(reason !== undefined)(
       // -c <conf>, in the forward-slash form nginx.exe is handed.
       const args = [...plan.nginx.testArgs];
       args[args.indexOf('-c') + 1] = (toWinePath(confFile) as string).replace(/\\/g, '/');
-      const t = await execFileAsync(wine.wine, [exe, ...args.filter((a) => a !== '-q')], { env: wine.env }).then(
-        (r) => ({ code: 0, stderr: r.stderr }),
-        (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
-      );
+      const t = await nginxExeTest(wine, exe, args);
       expect(t, plan.nginxConf).toEqual({ code: 0, stderr: expect.stringContaining('test is successful') });
     });
 

@@ -29,16 +29,12 @@ import { findWineNode, runUnderWine, toWinePath } from '../../scripts/wine-node.
 import { request } from '../../src/system/http.js';
 import { cliPath, removeDir, root, tempDir, venvPython } from './helpers.js';
 import { freePort, isAlive, portOpen, startUserMlflow } from './user-mlflow.js';
-import { findLab, nginxExeProcesses, type WineRun } from './windows-lab-harness.js';
+import { findLab, nginxExeProcesses, NO_LAB, type WineRun } from './windows-lab-harness.js';
 
 const wine = (await findWineNode({ prepare: true })) as { missing?: string };
 const labNginx = findLab();
 // About 65 s on an idle machine; 4.4 min once with 8 other test runs on the same 2 cores.
-const reason =
-  wine.missing ??
-  (labNginx
-    ? undefined
-    : 'no windows-lab/nginx.exe (set MLFLOW_SECURE_WINDOWS_LAB, or put shared/windows-lab next to the repository)');
+const reason = wine.missing ?? (labNginx ? undefined : NO_LAB);
 if (reason) console.warn(`SKIPPED windows-lab tests: ${reason}`);
 
 const execFileAsync = promisify(execFile);
